@@ -1,0 +1,139 @@
+//! The command line. Every setting is a flag and an environment variable (also read from `.env`).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "clawgate",
+    version,
+    about = "A human-in-the-loop gate for AI agent actions: agents ask, a person approves with a passkey.",
+    long_about = "A human-in-the-loop gate for AI agent actions.\n\n\
+An agent holding an API key asks for approval (POST /api/v1/approval/request); the key's owner \
+approves with a passkey or denies; on approval the agent receives a short-lived token signed \
+with Ed25519 that any tool can verify against /.well-known/jwks.json.\n\n\
+Settings come from flags, environment variables and a .env file in the working directory \
+(flags win over the environment).",
+    after_help = "Start with `clawgate serve` and open http://localhost:3000. `clawgate serve --help` lists every setting."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (applies pending database migrations first).
+    Serve(Box<ServeArgs>),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Folder for the embedded SQLite database. Created if missing.
+    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Database to use: `sqlite://PATH` or `postgres://USER@HOST/DB`.
+    /// Default: SQLite at DATA_DIR/clawgate.db. A postgres:// URL lets several instances share state.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RegistrationMode {
+    /// Anyone who can reach the server can create an account.
+    Open,
+    /// Only while no account exists: the first person to register owns the server.
+    FirstUser,
+    /// Nobody can create an account.
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+
+    /// Address to listen on. Use 0.0.0.0 to accept connections from other machines.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    pub port: u16,
+
+    /// WebAuthn relying-party ID: the domain passkeys are bound to (e.g. `gate.example.com`).
+    #[arg(long = "rp-id", env = "WEBAUTHN_RP_ID", default_value = "localhost")]
+    pub rp_id: String,
+
+    /// Full origin the web app is served from (e.g. `https://gate.example.com`).
+    /// Must be the RP ID or a subdomain of it. Default: http://localhost:PORT.
+    #[arg(long = "rp-origin", env = "WEBAUTHN_RP_ORIGIN")]
+    pub rp_origin: Option<String>,
+
+    /// Name shown in passkey prompts.
+    #[arg(long = "rp-name", env = "WEBAUTHN_RP_NAME", default_value = "ClawGate")]
+    pub rp_name: String,
+
+    /// Secret for human session tokens (HS256), at least 32 bytes. Generated and kept in the
+    /// database when not given. Prefer the environment over the flag: flags show in `ps`.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Secret for hashing API keys (HMAC-SHA256), at least 32 bytes. Generated and kept in the
+    /// database when not given. Changing it invalidates every API key.
+    #[arg(long, env = "API_KEY_SECRET", hide_env_values = true)]
+    pub api_key_secret: Option<String>,
+
+    /// Comma-separated origins allowed to call the API from a browser. Default: the RP origin.
+    #[arg(long, env = "CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
+
+    /// Log level (trace, debug, info, warn, error, fatal) or a tracing filter such as `clawgate=debug`.
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Log format: human-readable text or one JSON object per line.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Web Push public key (base64url, uncompressed P-256 point). Generated with the private key when neither is given.
+    #[arg(long, env = "VAPID_PUBLIC_KEY")]
+    pub vapid_public_key: Option<String>,
+
+    /// Web Push private key (base64url, 32 bytes).
+    #[arg(long, env = "VAPID_PRIVATE_KEY", hide_env_values = true)]
+    pub vapid_private_key: Option<String>,
+
+    /// Contact for push services (`mailto:` or `https:` URL).
+    #[arg(long, env = "VAPID_SUBJECT", default_value = "mailto:admin@localhost")]
+    pub vapid_subject: String,
+
+    /// Who may create an account.
+    #[arg(long, env = "REGISTRATION_MODE", value_enum, default_value_t = RegistrationMode::Open)]
+    pub registration_mode: RegistrationMode,
+
+    /// Lifetime of a human session token, in seconds.
+    #[arg(long, env = "SESSION_TTL_SECONDS", default_value_t = 43_200)]
+    pub session_ttl_seconds: u32,
+
+    /// Lifetime of an approval token, in seconds (at most 600).
+    #[arg(long, env = "APPROVAL_TOKEN_TTL_SECONDS", default_value_t = 120)]
+    pub approval_token_ttl_seconds: u32,
+
+    /// Requests per minute per client IP on the sign-up and passkey endpoints.
+    #[arg(long, env = "AUTH_RATE_LIMIT", default_value_t = 30)]
+    pub auth_rate_limit: u32,
+
+    /// Take the client IP from the last X-Forwarded-For entry. Only behind a proxy that sets it.
+    #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+}

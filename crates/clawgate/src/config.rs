@@ -1,0 +1,272 @@
+//! Settings, validated once at start: a server that would run unsafely refuses to start instead.
+
+use crate::cli::{DatabaseArgs, LogFormat, RegistrationMode, ServeArgs};
+use std::fmt;
+use std::path::PathBuf;
+use url::Url;
+
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// A secret value whose `Debug` prints nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(redacted)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub backend: Backend,
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub host: String,
+    pub port: u16,
+    pub database: DatabaseSettings,
+    pub rp_id: String,
+    pub rp_origin: Url,
+    pub rp_name: String,
+    pub jwt_secret: Option<Secret>,
+    pub api_key_secret: Option<Secret>,
+    pub cors_origins: Vec<String>,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub vapid: Option<(String, Secret)>,
+    pub vapid_subject: String,
+    pub registration_mode: RegistrationMode,
+    pub session_ttl_secs: i64,
+    pub approval_token_ttl_secs: i64,
+    pub auth_rate_limit_per_min: u32,
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "{name} is {len} bytes long; it must be at least {MIN_SECRET_BYTES} random bytes (try `openssl rand -base64 32`)"
+    )]
+    ShortSecret { name: &'static str, len: usize },
+    #[error("{name} looks like a placeholder, not a random secret (try `openssl rand -base64 32`)")]
+    WeakSecret { name: &'static str },
+    #[error("WEBAUTHN_RP_ORIGIN `{0}` is not a valid URL")]
+    BadOrigin(String),
+    #[error(
+        "WEBAUTHN_RP_ORIGIN `{origin}` is not under WEBAUTHN_RP_ID `{rp_id}`: passkeys would never work. Use the same domain or a subdomain of it"
+    )]
+    OriginNotUnderRpId { origin: String, rp_id: String },
+    #[error("WEBAUTHN_RP_ORIGIN must use https unless its host is localhost; got `{0}`")]
+    InsecureOrigin(String),
+    #[error("DATABASE_URL must start with sqlite:// or postgres://; got `{0}`")]
+    BadDatabaseUrl(String),
+    #[error("set both VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY, or neither (then a pair is generated)")]
+    HalfVapid,
+    #[error("APPROVAL_TOKEN_TTL_SECONDS must be between 10 and 600; got {0}")]
+    TokenTtl(u32),
+    #[error("SESSION_TTL_SECONDS must be between 60 and 2592000 (30 days); got {0}")]
+    SessionTtl(u32),
+    #[error("AUTH_RATE_LIMIT must be at least 1 per minute")]
+    RateLimit,
+}
+
+impl DatabaseSettings {
+    pub fn from_args(args: &DatabaseArgs) -> Result<Self, ConfigError> {
+        let url = match &args.database_url {
+            Some(u) if !u.trim().is_empty() => u.trim().to_owned(),
+            _ => format!("sqlite://{}?mode=rwc", args.data_dir.join("clawgate.db").display()),
+        };
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(ConfigError::BadDatabaseUrl(redact_url(&url)));
+        };
+        Ok(Self { url, backend, data_dir: args.data_dir.clone() })
+    }
+}
+
+/// The URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn secret(name: &'static str, value: &Option<String>) -> Result<Option<Secret>, ConfigError> {
+    let Some(v) = value else { return Ok(None) };
+    let bytes = v.as_bytes();
+    if bytes.len() < MIN_SECRET_BYTES {
+        return Err(ConfigError::ShortSecret { name, len: bytes.len() });
+    }
+    let mut distinct: Vec<u8> = bytes.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let lower = v.to_ascii_lowercase();
+    let placeholder = ["changeme", "change-me", "change_me", "your-secret", "your_secret", "secret-here"]
+        .iter()
+        .any(|p| lower.contains(p));
+    if distinct.len() < 8 || placeholder {
+        return Err(ConfigError::WeakSecret { name });
+    }
+    Ok(Some(Secret::new(bytes.to_vec())))
+}
+
+/// True when `host` is `rp_id` or a subdomain of it.
+pub fn host_under_rp_id(host: &str, rp_id: &str) -> bool {
+    host == rp_id || host.ends_with(&format!(".{rp_id}"))
+}
+
+impl Settings {
+    pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let database = DatabaseSettings::from_args(&args.db)?;
+        let origin_text = args.rp_origin.clone().unwrap_or_else(|| format!("http://localhost:{}", args.port));
+        let rp_origin = Url::parse(&origin_text).map_err(|_| ConfigError::BadOrigin(origin_text.clone()))?;
+        let host = rp_origin.host_str().unwrap_or_default().to_owned();
+        if host.is_empty() {
+            return Err(ConfigError::BadOrigin(origin_text));
+        }
+        if !host_under_rp_id(&host, &args.rp_id) {
+            return Err(ConfigError::OriginNotUnderRpId { origin: origin_text, rp_id: args.rp_id.clone() });
+        }
+        if rp_origin.scheme() != "https" && host != "localhost" {
+            return Err(ConfigError::InsecureOrigin(origin_text));
+        }
+        let vapid = match (&args.vapid_public_key, &args.vapid_private_key) {
+            (Some(p), Some(s)) => Some((p.clone(), Secret::new(s.as_bytes().to_vec()))),
+            (None, None) => None,
+            _ => return Err(ConfigError::HalfVapid),
+        };
+        if !(10..=600).contains(&args.approval_token_ttl_seconds) {
+            return Err(ConfigError::TokenTtl(args.approval_token_ttl_seconds));
+        }
+        if !(60..=2_592_000).contains(&args.session_ttl_seconds) {
+            return Err(ConfigError::SessionTtl(args.session_ttl_seconds));
+        }
+        if args.auth_rate_limit == 0 {
+            return Err(ConfigError::RateLimit);
+        }
+        let origin_string = rp_origin.origin().ascii_serialization();
+        let cors_origins = match &args.cors_origins {
+            Some(list) => list
+                .split(',')
+                .map(|s| s.trim().trim_end_matches('/').to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            None => vec![origin_string],
+        };
+        Ok(Self {
+            host: args.host.clone(),
+            port: args.port,
+            database,
+            rp_id: args.rp_id.clone(),
+            rp_origin,
+            rp_name: args.rp_name.clone(),
+            jwt_secret: secret("JWT_SECRET", &args.jwt_secret)?,
+            api_key_secret: secret("API_KEY_SECRET", &args.api_key_secret)?,
+            cors_origins,
+            log_level: args.log_level.clone(),
+            log_format: args.log_format,
+            vapid,
+            vapid_subject: args.vapid_subject.clone(),
+            registration_mode: args.registration_mode,
+            session_ttl_secs: i64::from(args.session_ttl_seconds),
+            approval_token_ttl_secs: i64::from(args.approval_token_ttl_seconds),
+            auth_rate_limit_per_min: args.auth_rate_limit,
+            trust_forwarded_for: args.trust_forwarded_for,
+        })
+    }
+
+    /// The `iss` of every token this server signs.
+    pub fn issuer(&self) -> String {
+        self.rp_origin.origin().ascii_serialization()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use clap::Parser;
+
+    fn parse(extra: &[&str]) -> Result<Settings, ConfigError> {
+        let mut argv = vec!["clawgate", "serve"];
+        argv.extend_from_slice(extra);
+        let cli = Cli::try_parse_from(argv).map_err(|e| ConfigError::BadOrigin(e.to_string()))?;
+        match cli.command {
+            crate::cli::Command::Serve(args) => Settings::from_args(&args),
+            crate::cli::Command::Migrate(_) => Err(ConfigError::RateLimit),
+        }
+    }
+
+    #[test]
+    fn origin_must_be_under_rp_id() {
+        assert!(parse(&["--rp-id", "example.com", "--rp-origin", "https://gate.example.com"]).is_ok());
+        assert!(matches!(
+            parse(&["--rp-id", "example.com", "--rp-origin", "https://evil.com"]),
+            Err(ConfigError::OriginNotUnderRpId { .. })
+        ));
+        assert!(matches!(
+            parse(&["--rp-id", "example.com", "--rp-origin", "https://notexample.com"]),
+            Err(ConfigError::OriginNotUnderRpId { .. })
+        ));
+        assert!(matches!(
+            parse(&["--rp-id", "example.com", "--rp-origin", "http://gate.example.com"]),
+            Err(ConfigError::InsecureOrigin(_))
+        ));
+    }
+
+    #[test]
+    fn short_and_placeholder_secrets_are_refused() {
+        assert!(matches!(
+            parse(&["--jwt-secret", "short"]),
+            Err(ConfigError::ShortSecret { name: "JWT_SECRET", len: 5 })
+        ));
+        assert!(matches!(parse(&["--api-key-secret", &"a".repeat(40)]), Err(ConfigError::WeakSecret { .. })));
+        assert!(matches!(
+            parse(&["--jwt-secret", "changeme-changeme-changeme-changeme-123"]),
+            Err(ConfigError::WeakSecret { .. })
+        ));
+        assert!(parse(&["--jwt-secret", "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWo="]).is_ok());
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let s = parse(&[]).ok();
+        let s = s.as_ref();
+        assert_eq!(s.map(|s| s.port), Some(3000));
+        assert_eq!(s.map(|s| s.rp_id.as_str()), Some("localhost"));
+        assert_eq!(s.map(|s| s.rp_origin.as_str()), Some("http://localhost:3000/"));
+        assert_eq!(s.map(|s| s.database.backend), Some(Backend::Sqlite));
+        assert_eq!(s.map(|s| s.cors_origins.clone()), Some(vec!["http://localhost:3000".to_owned()]));
+    }
+
+    #[test]
+    fn unknown_database_schemes_are_refused() {
+        assert!(matches!(parse(&["--database-url", "mysql://x@y/z"]), Err(ConfigError::BadDatabaseUrl(_))));
+    }
+}

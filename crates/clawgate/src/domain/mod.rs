@@ -1,0 +1,6 @@
+//! The rules of the gate, free of I/O: identifiers, API key format, approval lifecycle.
+
+pub mod api_key;
+pub mod approval;
+pub mod ids;
+pub mod random;

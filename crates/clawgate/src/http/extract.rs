@@ -1,0 +1,199 @@
+//! Extractors: who is calling (a person with a session, or an agent with an API key), the client
+//! IP, and JSON bodies whose rejections use the API's error shape.
+
+use super::error::ApiError;
+use crate::app::AppState;
+use crate::domain::api_key::ApiKeySecret;
+use crate::store::api_keys::ApiKeyRecord;
+use crate::store::users::User;
+use crate::tokens::session::{Session, SessionError, SignInMethod};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+/// A JSON body; malformed input is answered in the API's error shape.
+pub struct AppJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for AppJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(AppJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    match r {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with `Content-Type: application/json`",
+        ),
+        JsonRejection::JsonDataError(e) => ApiError::invalid(e.body_text()),
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request("invalid_json", e.body_text()),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => payload_too_large(),
+        other => ApiError::bad_request("invalid_json", other.body_text()),
+    }
+}
+
+pub fn payload_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the request body is larger than {} KiB", super::MAX_BODY_BYTES / 1024),
+    )
+}
+
+/// The bearer token of the request, if any (scheme matched case-insensitively).
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn api_key_header(parts: &Parts) -> Option<&str> {
+    parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+fn presents_api_key(parts: &Parts) -> bool {
+    api_key_header(parts).is_some() || bearer(parts).is_some_and(|t| t.starts_with("ag_"))
+}
+
+fn agent_key_refused() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "agent_key_not_allowed",
+        "agent API keys can only create, read and wait on approval requests; this needs a person's session",
+    )
+}
+
+/// A person, signed in with a session token.
+pub struct Human {
+    pub user: User,
+    pub session: Session,
+}
+
+impl Human {
+    pub fn via_passkey(&self) -> bool {
+        self.session.method == SignInMethod::Passkey
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Human {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        if presents_api_key(parts) {
+            return Err(agent_key_refused());
+        }
+        let token = bearer(parts).ok_or_else(|| {
+            ApiError::unauthorized("sign in first: send `Authorization: Bearer <session token>`")
+        })?;
+        let session = state.sessions.verify(token, state.now()).map_err(|e| match e {
+            SessionError::Expired => ApiError::unauthorized("the session has expired; sign in again"),
+            SessionError::Invalid => ApiError::unauthorized("the session token is not valid"),
+        })?;
+        let user = state
+            .db
+            .user(&session.user_id)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("the session's account no longer exists"))?;
+        Ok(Human { user, session })
+    }
+}
+
+/// An agent, identified by a live API key (`Authorization: Bearer ag_…` or `X-API-Key`).
+pub struct Agent {
+    pub key: ApiKeyRecord,
+}
+
+impl FromRequestParts<Arc<AppState>> for Agent {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let presented = api_key_header(parts).or_else(|| bearer(parts)).ok_or_else(|| {
+            ApiError::unauthorized("send the agent's API key as `Authorization: Bearer ag_…` or `X-API-Key`")
+        })?;
+        if !presented.starts_with("ag_") {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_api_key",
+                "this endpoint takes an agent API key (`ag_…`), not a session token",
+            ));
+        }
+        // Malformed keys are refused here, before any database lookup.
+        let secret = ApiKeySecret::parse(presented)
+            .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", e.to_string()))?;
+        let hash = secret.hash(state.api_key_secret.expose());
+        let key = state.db.active_api_key_by_hash(&hash).await?.ok_or_else(|| {
+            ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", "unknown or revoked API key")
+        })?;
+        Ok(Agent { key })
+    }
+}
+
+/// For endpoints open to anyone but meant for people: an agent key is refused outright.
+pub struct NotAnAgent;
+
+impl<S: Send + Sync> FromRequestParts<S> for NotAnAgent {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        if presents_api_key(parts) { Err(agent_key_refused()) } else { Ok(NotAnAgent) }
+    }
+}
+
+/// The client's IP: the TCP peer, or behind a trusted proxy the last X-Forwarded-For entry.
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<Arc<AppState>> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        Ok(ClientIp(client_ip(parts, state.settings.trust_forwarded_for)))
+    }
+}
+
+pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> IpAddr {
+    if trust_forwarded_for
+        && let Some(ip) = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse::<IpAddr>().ok())
+    {
+        return ip;
+    }
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ci| ci.0.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+impl Human {
+    /// Sensitive account changes (passkeys, API keys) need a session from a passkey once the
+    /// account has one: a stolen email-only session cannot enrol its own passkey or mint keys.
+    pub async fn require_step_up(&self, app: &AppState) -> Result<i64, ApiError> {
+        let passkeys = app.db.count_passkeys(&self.user.id).await?;
+        if passkeys > 0 && !self.via_passkey() {
+            return Err(ApiError::forbidden(
+                "step_up_required",
+                "this account has a passkey: sign in with it to do this",
+            ));
+        }
+        Ok(passkeys)
+    }
+}

@@ -1,0 +1,109 @@
+//! Where requests enter: the router, its middleware, and the OpenAPI document built from the
+//! same route declarations (so the document cannot drift from what is served).
+
+pub mod ceremony;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod rate_limit;
+pub mod routes;
+
+use crate::app::AppState;
+use axum::Router;
+use std::sync::Arc;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+/// Largest request body accepted (OWASP API4: bounded input).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "clawgate",
+        description = "A human-in-the-loop gate for AI agent actions. Agents ask with an API key; a person approves with a passkey; the agent receives an Ed25519-signed approval token.\n\nErrors always have the shape `{\"error\": {\"code\", \"message\"}}`.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "auth", description = "Accounts and sessions"),
+        (name = "api-keys", description = "Agent API keys"),
+        (name = "passkeys", description = "Passkey registration, sign-in and approval ceremonies"),
+        (name = "approvals", description = "Approval requests"),
+        (name = "tokens", description = "Approval token verification"),
+        (name = "push", description = "Web Push"),
+        (name = "health", description = "Health"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A person's session token (from register, passkey sign-in or passkey registration)",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "apiKey",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("ag_…")
+                    .description(Some("An agent API key"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "apiKeyHeader",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+    }
+}
+
+/// Every route and the document that describes them.
+pub fn api() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::open()).merge(routes::rate_limited())
+}
+
+/// The OpenAPI document, as served at `/api/v1/openapi.json`.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = api().split_for_parts();
+    doc.paths.paths.insert(
+        "/api/v1/openapi.json".to_owned(),
+        utoipa::openapi::path::PathItem::new(
+            utoipa::openapi::HttpMethod::Get,
+            utoipa::openapi::path::OperationBuilder::new()
+                .summary(Some("This document"))
+                .tag("health")
+                .response("200", utoipa::openapi::Response::new("The OpenAPI document")),
+        ),
+    );
+    doc
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let limited = routes::rate_limited()
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit_auth));
+    let (routes, _) = OpenApiRouter::new().merge(routes::open()).merge(limited).split_for_parts();
+    let doc = Arc::new(openapi_document());
+    let routes = routes.route(
+        "/api/v1/openapi.json",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { axum::Json(doc.as_ref().clone()) }
+        }),
+    );
+    middleware::wrap(routes, &state).with_state(state)
+}

@@ -1,0 +1,144 @@
+//! Agent API keys: create (shown once), list, revoke.
+
+use crate::app::AppState;
+use crate::clock::to_rfc3339;
+use crate::domain::api_key::ApiKeySecret;
+use crate::domain::ids::ApiKeyId;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::{AppJson, Human};
+use crate::store::api_keys::ApiKeyRecord;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+const MAX_NAME_CHARS: usize = 64;
+
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(create, list)).routes(routes!(revoke))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct CreateKeyBody {
+    /// A label to tell keys apart, such as the agent's name. Default `agent`.
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyView {
+    pub id: String,
+    pub name: String,
+    /// The first characters of the key, to recognise it (`ag_3fK9q…`).
+    pub prefix: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+impl From<&ApiKeyRecord> for ApiKeyView {
+    fn from(k: &ApiKeyRecord) -> Self {
+        Self {
+            id: k.id.to_string(),
+            name: k.name.clone(),
+            prefix: k.display_prefix.clone(),
+            created_at: to_rfc3339(k.created_at),
+            last_used_at: k.last_used_at.map(to_rfc3339),
+            revoked_at: k.revoked_at.map(to_rfc3339),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedKey {
+    #[serde(flatten)]
+    pub info: ApiKeyView,
+    /// The key itself. It is shown this once and cannot be read again.
+    pub key: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyList {
+    pub api_keys: Vec<ApiKeyView>,
+}
+
+/// Create an API key for an agent. Needs a passkey session; the key is shown once.
+#[utoipa::path(post, path = "/api/v1/auth/api-keys", tag = "api-keys",
+    security(("session" = [])),
+    request_body = CreateKeyBody,
+    responses(
+        (status = 201, body = CreatedKey),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Needs a passkey on the account and a passkey session", body = ErrorBody),
+    ))]
+async fn create(
+    State(app): State<Arc<AppState>>,
+    human: Human,
+    AppJson(body): AppJson<CreateKeyBody>,
+) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
+    let passkeys = human.require_step_up(&app).await?;
+    if passkeys == 0 {
+        return Err(ApiError::forbidden(
+            "passkey_required",
+            "add a passkey first: only a person who can approve may hold agent keys",
+        ));
+    }
+    let name = body.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    let name = name.unwrap_or_else(|| "agent".to_owned());
+    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(ApiError::invalid(format!(
+            "`name` must be at most {MAX_NAME_CHARS} characters without control characters"
+        )));
+    }
+    let secret = ApiKeySecret::generate();
+    let record = ApiKeyRecord {
+        id: ApiKeyId::generate(),
+        user_id: human.user.id.clone(),
+        name,
+        display_prefix: secret.display_prefix(),
+        created_at: app.now(),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    app.db.insert_api_key(&record, &secret.hash(app.api_key_secret.expose())).await?;
+    tracing::info!(user.id = %record.user_id, key.id = %record.id, "API key created");
+    let info = ApiKeyView::from(&record);
+    Ok((StatusCode::CREATED, Json(CreatedKey { info, key: secret.expose().to_owned() })))
+}
+
+/// The signed-in person's API keys, newest first (revoked ones included, marked).
+#[utoipa::path(get, path = "/api/v1/auth/api-keys", tag = "api-keys",
+    security(("session" = [])),
+    responses((status = 200, body = KeyList), (status = 401, body = ErrorBody)))]
+async fn list(State(app): State<Arc<AppState>>, human: Human) -> ApiResult<Json<KeyList>> {
+    let keys = app.db.api_keys_of(&human.user.id).await?;
+    Ok(Json(KeyList { api_keys: keys.iter().map(ApiKeyView::from).collect() }))
+}
+
+/// Revoke an API key. It stops working at once, on every instance.
+#[utoipa::path(delete, path = "/api/v1/auth/api-keys/{id}", tag = "api-keys",
+    security(("session" = [])),
+    params(("id" = String, Path, description = "API key id (`key_…`)")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+async fn revoke(
+    State(app): State<Arc<AppState>>,
+    human: Human,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = ApiKeyId::parse(&id).ok_or_else(|| ApiError::not_found("API key"))?;
+    if !app.db.revoke_api_key(&human.user.id, &id, app.now()).await? {
+        return Err(ApiError::not_found("API key"));
+    }
+    tracing::info!(user.id = %human.user.id, key.id = %id, "API key revoked");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,234 @@
+//! The agent's side of an approval: ask, then read the status (and the token once approved).
+
+use crate::app::AppState;
+use crate::clock::{Millis, to_rfc3339};
+use crate::domain::approval::{self, NewApproval, Status};
+use crate::domain::ids::RequestId;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::{Agent, AppJson};
+use crate::store::approvals::{ApprovalRecord, InsertOutcome};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(create)).routes(routes!(status))
+}
+
+/// What an agent asks a person to approve. Unknown fields are ignored.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateApprovalBody {
+    /// The action, exactly as it will be shown to the person and put in the token (at most 4000 characters; never cut short).
+    pub action: String,
+    /// Which agent asks (at most 128 characters).
+    pub agent_id: Option<String>,
+    /// Any details worth showing, as a JSON object (at most 32 KiB).
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<serde_json::Value>,
+    /// How long the request may wait for a decision: default 300, held to 30–600 seconds.
+    pub expires_in_seconds: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedApproval {
+    pub request_id: String,
+    pub status: Status,
+    pub expires_at: String,
+    /// Show this to your user: the approval page shows the same code.
+    pub binding_code: String,
+}
+
+fn created_view(r: &ApprovalRecord, now: Millis) -> CreatedApproval {
+    CreatedApproval {
+        request_id: r.id.to_string(),
+        status: r.status_at(now),
+        expires_at: to_rfc3339(r.expires_at),
+        binding_code: r.binding_code.clone(),
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY_CHARS)
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "`Idempotency-Key` must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters"
+            ))
+        })?;
+    Ok(Some(key.to_owned()))
+}
+
+/// Ask a person to approve an action.
+///
+/// With an `Idempotency-Key` header, retries of the same body return the same request; the same
+/// key with a different body is refused with 422.
+#[utoipa::path(post, path = "/api/v1/approval/request", tag = "approvals",
+    security(("apiKey" = []), ("apiKeyHeader" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body give the same request")),
+    request_body = CreateApprovalBody,
+    responses(
+        (status = 201, body = CreatedApproval, headers(("Location" = String, description = "Where to read the status"))),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody),
+    ))]
+async fn create(
+    State(app): State<Arc<AppState>>,
+    agent: Agent,
+    headers: HeaderMap,
+    AppJson(raw): AppJson<serde_json::Value>,
+) -> ApiResult<Response> {
+    let idempotency = idempotency_key(&headers)?;
+    let body_hash = hex::encode(Sha256::digest(approval::canonical_json(&raw).as_bytes()));
+    let body: CreateApprovalBody =
+        serde_json::from_value(raw).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let input = NewApproval::parse(body.action, body.agent_id, body.context, body.expires_in_seconds)
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let now = app.now();
+    let id = RequestId::generate();
+    let context_text = input.context.as_ref().map(|c| serde_json::Value::Object(c.clone()).to_string());
+    let record = ApprovalRecord {
+        action_hash: approval::action_hash(
+            id.as_str(),
+            &input.action,
+            input.agent_id.as_deref(),
+            input.context.as_ref(),
+        ),
+        id,
+        user_id: agent.key.user_id.clone(),
+        api_key_id: agent.key.id.clone(),
+        agent_id: input.agent_id,
+        action: input.action,
+        context: context_text,
+        binding_code: approval::binding_code(),
+        status: Status::Pending,
+        created_at: now,
+        expires_at: now + input.lifetime_secs * 1000,
+        decided_at: None,
+        deny_reason: None,
+        token: None,
+        token_jti: None,
+        token_expires_at: None,
+        credential_id: None,
+        user_verified: None,
+    };
+    let outcome =
+        app.db.insert_approval(&record, idempotency.as_deref().map(|k| (k, body_hash.as_str()))).await?;
+    let (view, replayed) = match outcome {
+        InsertOutcome::Created => {
+            tracing::info!(request.id = %record.id, user.id = %record.user_id, key.id = %record.api_key_id, "approval requested");
+            app.db.touch_api_key(&agent.key.id, now).await?;
+            (created_view(&record, now), false)
+        }
+        InsertOutcome::Replayed { request_id, body_hash: earlier } => {
+            if earlier != body_hash {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used with a different body",
+                ));
+            }
+            let existing = app
+                .db
+                .approval(&request_id)
+                .await?
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("idempotency key points nowhere")))?;
+            (created_view(&existing, now), true)
+        }
+    };
+    let mut response = (StatusCode::CREATED, Json(&view)).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/approval/status/{}", view.request_id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    if replayed {
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusView {
+    pub request_id: String,
+    pub status: Status,
+    pub action: String,
+    pub agent_id: Option<String>,
+    pub expires_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<String>,
+    /// The approval token, only when APPROVED.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binding_code: Option<String>,
+}
+
+/// The request's status as of `now`; a lapsed pending request is recorded as expired on the way.
+pub async fn current(app: &AppState, mut record: ApprovalRecord) -> ApiResult<ApprovalRecord> {
+    let now = app.now();
+    if record.status == Status::Pending && record.status_at(now) == Status::Expired {
+        app.db.expire_due(now, Some(&record.user_id)).await?;
+        if let Some(fresh) = app.db.approval(&record.id).await? {
+            record = fresh;
+        }
+    }
+    Ok(record)
+}
+
+pub fn status_view(r: &ApprovalRecord, now: Millis) -> StatusView {
+    let status = r.status_at(now);
+    let approved = status == Status::Approved;
+    StatusView {
+        request_id: r.id.to_string(),
+        status,
+        action: r.action.clone(),
+        agent_id: r.agent_id.clone(),
+        expires_at: to_rfc3339(r.expires_at),
+        decided_at: r.decided_at.map(to_rfc3339),
+        token: r.token.clone().filter(|_| approved),
+        token_expires_at: r.token_expires_at.filter(|_| approved).map(to_rfc3339),
+        binding_code: (status == Status::Pending).then(|| r.binding_code.clone()),
+    }
+}
+
+/// Read a request's status; once approved, it carries the approval token.
+#[utoipa::path(get, path = "/api/v1/approval/status/{id}", tag = "approvals",
+    security(("apiKey" = []), ("apiKeyHeader" = [])),
+    params(("id" = String, Path, description = "Request id (`req_…`)")),
+    responses(
+        (status = 200, body = StatusView),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "Unknown, or made with another key", body = ErrorBody),
+    ))]
+async fn status(
+    State(app): State<Arc<AppState>>,
+    agent: Agent,
+    Path(id): Path<String>,
+) -> ApiResult<Json<StatusView>> {
+    let not_found = || ApiError::not_found("approval request");
+    let id = RequestId::parse(&id).ok_or_else(not_found)?;
+    let record = app.db.approval(&id).await?.ok_or_else(not_found)?;
+    // Each key sees only the requests it made.
+    if record.api_key_id != agent.key.id {
+        return Err(not_found());
+    }
+    let record = current(&app, record).await?;
+    Ok(Json(status_view(&record, app.now())))
+}

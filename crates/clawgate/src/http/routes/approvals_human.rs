@@ -1,0 +1,375 @@
+//! The person's side of an approval: approve with a passkey, deny, list pending and history.
+
+use super::approvals_agent::current;
+use super::passkeys::{AssertionBody, CeremonyStart, public_key_options};
+use crate::app::AppState;
+use crate::clock::{Millis, to_rfc3339};
+use crate::domain::approval::{self, Status};
+use crate::domain::ids::RequestId;
+use crate::http::ceremony::{self, AssertionState, CEREMONY_TTL_MS, credential_id_text};
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::{AppJson, Human, NotAnAgent};
+use crate::store::approvals::{ApprovalEvidence, ApprovalRecord};
+use crate::store::ceremonies::CeremonyKind;
+use crate::tokens::approval::ApprovalFacts;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub const DEFAULT_PAGE: i64 = 20;
+pub const MAX_PAGE: i64 = 100;
+
+pub fn limited() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(approve))
+}
+
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(deny))
+        .routes(routes!(pending))
+        .routes(routes!(history))
+        .routes(routes!(one))
+}
+
+/// Everything a person needs to decide.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalView {
+    pub request_id: String,
+    pub status: Status,
+    pub action: String,
+    pub agent_id: Option<String>,
+    /// The agent's context object, unchanged.
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<serde_json::Value>,
+    pub binding_code: String,
+    /// SHA-256 of the canonical action; the approval token carries the same value.
+    pub action_hash: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub decided_at: Option<String>,
+    pub deny_reason: Option<String>,
+    /// The passkey that approved (base64url credential ID).
+    pub approved_with: Option<String>,
+}
+
+pub fn approval_view(r: &ApprovalRecord, now: Millis) -> ApprovalView {
+    ApprovalView {
+        request_id: r.id.to_string(),
+        status: r.status_at(now),
+        action: r.action.clone(),
+        agent_id: r.agent_id.clone(),
+        context: r.context.as_deref().and_then(|c| serde_json::from_str(c).ok()),
+        binding_code: r.binding_code.clone(),
+        action_hash: r.action_hash.clone(),
+        created_at: to_rfc3339(r.created_at),
+        expires_at: to_rfc3339(r.expires_at),
+        decided_at: r.decided_at.map(to_rfc3339),
+        deny_reason: r.deny_reason.clone(),
+        approved_with: r.credential_id.clone(),
+    }
+}
+
+/// Why a decision cannot be made any more.
+fn undecidable(r: &ApprovalRecord, now: Millis) -> ApiError {
+    match r.status_at(now) {
+        Status::Expired => {
+            ApiError::new(StatusCode::GONE, "request_expired", "the request has expired; nothing was decided")
+        }
+        s => {
+            ApiError::conflict("already_decided", format!("the request was already decided: {}", s.as_str()))
+        }
+    }
+}
+
+/// `authenticate/start` with a `requestId`: a ceremony that can only approve this request,
+/// answerable only by one of its owner's passkeys.
+pub async fn start_approval_ceremony(app: &AppState, id: &RequestId) -> ApiResult<CeremonyStart> {
+    let record = app.db.approval(id).await?.ok_or_else(|| ApiError::not_found("approval request"))?;
+    let record = current(app, record).await?;
+    let now = app.now();
+    if record.status_at(now) != Status::Pending {
+        return Err(undecidable(&record, now));
+    }
+    let passkeys: Vec<_> =
+        app.db.passkeys_of(&record.user_id).await?.into_iter().map(|p| p.passkey).collect();
+    if passkeys.is_empty() {
+        return Err(ApiError::conflict(
+            "passkey_required",
+            "the request's owner has no passkey to approve with",
+        ));
+    }
+    let (challenge, state) =
+        app.webauthn.start_passkey_authentication(&passkeys).map_err(ApiError::internal)?;
+    let expires = (now + CEREMONY_TTL_MS).min(record.expires_at);
+    let id = ceremony::save(
+        app,
+        CeremonyKind::Approve,
+        Some(record.user_id.clone()),
+        Some(record.id.clone()),
+        &AssertionState::Known(state),
+        expires,
+    )
+    .await?;
+    Ok(CeremonyStart {
+        ceremony_id: id.to_string(),
+        purpose: "approve".into(),
+        public_key: public_key_options(&challenge)?,
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionResponse {
+    pub request_id: String,
+    pub status: Status,
+    pub decided_at: String,
+}
+
+/// Approve a request with a passkey assertion from its approval ceremony.
+///
+/// Start the ceremony with `POST /api/v1/passkey/authenticate/start {"requestId"}`. The
+/// assertion only completes that ceremony, which only approves that request.
+#[utoipa::path(post, path = "/api/v1/approval/approve/{id}", tag = "approvals",
+    params(("id" = String, Path, description = "Request id (`req_…`)")),
+    request_body = AssertionBody,
+    responses(
+        (status = 200, body = DecisionResponse),
+        (status = 400, description = "Invalid ceremony or failed passkey verification", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Already decided", body = ErrorBody),
+        (status = 410, description = "Expired", body = ErrorBody),
+    ))]
+async fn approve(
+    State(app): State<Arc<AppState>>,
+    _: NotAnAgent,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<AssertionBody>,
+) -> ApiResult<Json<DecisionResponse>> {
+    let id = RequestId::parse(&id).ok_or_else(|| ApiError::not_found("approval request"))?;
+    let taken = ceremony::take(&app, &body.ceremony_id, CeremonyKind::Approve, None, Some(&id)).await;
+    let (owner, state): (_, AssertionState) = match taken {
+        Ok(taken) => taken,
+        Err(e) => {
+            // A ceremony that lapsed with its request: say the request expired (or was decided),
+            // which is what the person needs to know, rather than "invalid ceremony".
+            if let Some(record) = app.db.approval(&id).await? {
+                let record = current(&app, record).await?;
+                if record.status_at(app.now()) != Status::Pending {
+                    return Err(undecidable(&record, app.now()));
+                }
+            }
+            return Err(e);
+        }
+    };
+    let owner = owner.ok_or_else(ceremony::invalid_ceremony)?;
+    let (passkey, result) = ceremony::finish_assertion(&app, &body.credential, state).await?;
+    if passkey.user_id != owner {
+        return Err(ApiError::bad_request(
+            "unknown_passkey",
+            "that passkey does not belong to the request's owner",
+        ));
+    }
+    let record =
+        app.db.approval_of(&id, &owner).await?.ok_or_else(|| ApiError::not_found("approval request"))?;
+    let now = app.now();
+    if record.status_at(now) != Status::Pending {
+        let record = current(&app, record).await?;
+        return Err(undecidable(&record, now));
+    }
+    let context =
+        record.context.as_deref().and_then(|c| serde_json::from_str::<serde_json::Map<_, _>>(c).ok());
+    // Recomputed from what is stored, so the token states exactly what the person saw.
+    let action_hash =
+        approval::action_hash(id.as_str(), &record.action, record.agent_id.as_deref(), context.as_ref());
+    let credential_id = credential_id_text(result.cred_id());
+    let signed = app
+        .approvals
+        .sign(
+            ApprovalFacts {
+                user_id: owner.to_string(),
+                request_id: id.to_string(),
+                action: record.action.clone(),
+                action_hash,
+                agent_id: record.agent_id.clone(),
+                credential_id: credential_id.clone(),
+                user_verified: result.user_verified(),
+            },
+            now,
+        )
+        .map_err(ApiError::internal)?;
+    let evidence = ApprovalEvidence {
+        token: signed.token,
+        token_jti: signed.jti,
+        token_expires_at: signed.expires_at,
+        credential_id,
+        user_verified: result.user_verified(),
+    };
+    if !app.db.approve(&id, &owner, now, &evidence).await? {
+        let record = app.db.approval(&id).await?.ok_or_else(|| ApiError::not_found("approval request"))?;
+        return Err(undecidable(&current(&app, record).await?, now));
+    }
+    tracing::info!(request.id = %id, user.id = %owner, passkey.id = %passkey.id, "request approved");
+    Ok(Json(DecisionResponse {
+        request_id: id.to_string(),
+        status: Status::Approved,
+        decided_at: to_rfc3339(now),
+    }))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct DenyBody {
+    /// Why, for the agent's log (at most 500 characters).
+    pub reason: Option<String>,
+}
+
+/// Deny a request (the body and its reason are optional).
+#[utoipa::path(post, path = "/api/v1/approval/deny/{id}", tag = "approvals",
+    security(("session" = [])),
+    params(("id" = String, Path, description = "Request id (`req_…`)")),
+    request_body(content = Option<DenyBody>, description = "Optional reason"),
+    responses(
+        (status = 200, body = DecisionResponse),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Already decided", body = ErrorBody),
+        (status = 410, description = "Expired", body = ErrorBody),
+    ))]
+async fn deny(
+    State(app): State<Arc<AppState>>,
+    human: Human,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<DecisionResponse>> {
+    let body: DenyBody = if body.iter().all(u8::is_ascii_whitespace) {
+        DenyBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?
+    };
+    let reason = approval::check_reason(body.reason).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let id = RequestId::parse(&id).ok_or_else(|| ApiError::not_found("approval request"))?;
+    let now = app.now();
+    if !app.db.deny(&id, &human.user.id, now, reason.as_deref()).await? {
+        let record = app
+            .db
+            .approval_of(&id, &human.user.id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("approval request"))?;
+        return Err(undecidable(&current(&app, record).await?, now));
+    }
+    tracing::info!(request.id = %id, user.id = %human.user.id, "request denied");
+    Ok(Json(DecisionResponse {
+        request_id: id.to_string(),
+        status: Status::Denied,
+        decided_at: to_rfc3339(now),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalList {
+    pub requests: Vec<ApprovalView>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// The signed-in person's pending requests, newest first.
+#[utoipa::path(get, path = "/api/v1/approval/pending", tag = "approvals",
+    security(("session" = [])),
+    responses((status = 200, body = ApprovalList), (status = 401, body = ErrorBody)))]
+async fn pending(State(app): State<Arc<AppState>>, human: Human) -> ApiResult<Json<ApprovalList>> {
+    let now = app.now();
+    let rows = app.db.pending_of(&human.user.id, now).await?;
+    Ok(Json(ApprovalList {
+        requests: rows.iter().map(|r| approval_view(r, now)).collect(),
+        next_cursor: None,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// Only this status: PENDING, APPROVED, DENIED or EXPIRED.
+    pub status: Option<String>,
+    /// Page size, 1–100 (default 20; larger values are held to 100).
+    pub limit: Option<i64>,
+    /// `nextCursor` from the previous page.
+    pub cursor: Option<String>,
+}
+
+fn encode_cursor(r: &ApprovalRecord) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}:{}", r.created_at, r.id))
+}
+
+fn decode_cursor(c: &str) -> Option<(Millis, String)> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(c).ok()?).ok()?;
+    let (at, id) = text.split_once(':')?;
+    Some((at.parse().ok()?, RequestId::parse(id)?.to_string()))
+}
+
+/// The signed-in person's requests of every status, newest first, a page at a time.
+#[utoipa::path(get, path = "/api/v1/approval/history", tag = "approvals",
+    security(("session" = [])),
+    params(HistoryQuery),
+    responses((status = 200, body = ApprovalList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn history(
+    State(app): State<Arc<AppState>>,
+    human: Human,
+    Query(q): Query<HistoryQuery>,
+) -> ApiResult<Json<ApprovalList>> {
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(
+            Status::parse(&s.to_ascii_uppercase())
+                .ok_or_else(|| ApiError::invalid("`status` must be PENDING, APPROVED, DENIED or EXPIRED"))?,
+        ),
+    };
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let cursor = match q.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(
+            decode_cursor(c).ok_or_else(|| ApiError::invalid("`cursor` is not one this server gave out"))?,
+        ),
+    };
+    let now = app.now();
+    // Lapsed requests are recorded as expired first, so the status filter is exact.
+    app.db.expire_due(now, Some(&human.user.id)).await?;
+    let mut rows = app
+        .db
+        .history_of(&human.user.id, status, cursor.as_ref().map(|(at, id)| (*at, id.as_str())), limit + 1)
+        .await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more { rows.last().map(encode_cursor) } else { None };
+    Ok(Json(ApprovalList { requests: rows.iter().map(|r| approval_view(r, now)).collect(), next_cursor }))
+}
+
+/// One of the signed-in person's requests, with everything needed to decide.
+#[utoipa::path(get, path = "/api/v1/approval/{id}", tag = "approvals",
+    security(("session" = [])),
+    params(("id" = String, Path, description = "Request id (`req_…`)")),
+    responses((status = 200, body = ApprovalView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn one(
+    State(app): State<Arc<AppState>>,
+    human: Human,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ApprovalView>> {
+    let id = RequestId::parse(&id).ok_or_else(|| ApiError::not_found("approval request"))?;
+    let record = app
+        .db
+        .approval_of(&id, &human.user.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("approval request"))?;
+    let record = current(&app, record).await?;
+    Ok(Json(approval_view(&record, app.now())))
+}

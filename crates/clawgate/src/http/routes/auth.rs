@@ -1,0 +1,172 @@
+//! Accounts: register with an email, read your profile.
+
+use crate::app::AppState;
+use crate::cli::RegistrationMode;
+use crate::clock::to_rfc3339;
+use crate::domain::ids::UserId;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::{AppJson, Human, NotAnAgent};
+use crate::store::users::User;
+use crate::tokens::session::SignInMethod;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use webauthn_rs::prelude::Uuid;
+
+pub fn limited() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(register))
+}
+
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(me))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterBody {
+    /// Contact address for the account. It is not verified and not an identity: the account is
+    /// secured by the passkeys added to it.
+    pub email: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub created_at: String,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self { id: u.id.to_string(), email: u.email.clone(), created_at: to_rfc3339(u.created_at) }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionResponse {
+    pub user: UserView,
+    /// Session token for `Authorization: Bearer`.
+    pub token: String,
+    pub expires_at: String,
+    /// `email` (registration) or `passkey` (passkey sign-in or registration).
+    #[schema(value_type = String)]
+    pub method: SignInMethod,
+}
+
+/// A session for `user`, obtained by `method`.
+pub fn session_response(app: &AppState, user: &User, method: SignInMethod) -> ApiResult<SessionResponse> {
+    let now = app.now();
+    let token = app.sessions.issue(&user.id, method, now).map_err(ApiError::internal)?;
+    Ok(SessionResponse {
+        user: user.into(),
+        token,
+        expires_at: to_rfc3339(now + app.sessions.ttl_secs() * 1000),
+        method,
+    })
+}
+
+/// Lower-cased and checked: one `@`, something on each side, no spaces, at most 254 characters.
+pub fn parse_email(raw: &str) -> Option<String> {
+    let email = raw.trim().to_lowercase();
+    let (local, domain) = email.split_once('@')?;
+    let ok = !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    ok.then_some(email)
+}
+
+/// Register with an email.
+///
+/// Always creates a new account and answers the same way whether or not the email is known, so
+/// the answer reveals nothing and can never hand over an existing account. The session it
+/// returns can add a first passkey; everything else needs that passkey.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth",
+    request_body = RegisterBody,
+    responses(
+        (status = 201, description = "Account created", body = SessionResponse),
+        (status = 400, description = "Invalid email", body = ErrorBody),
+        (status = 403, description = "Registration is closed", body = ErrorBody),
+        (status = 429, description = "Too many attempts", body = ErrorBody),
+    ))]
+async fn register(
+    State(app): State<Arc<AppState>>,
+    _: NotAnAgent,
+    AppJson(body): AppJson<RegisterBody>,
+) -> ApiResult<(StatusCode, Json<SessionResponse>)> {
+    let email =
+        parse_email(&body.email).ok_or_else(|| ApiError::invalid("`email` is not a valid email address"))?;
+    let user = User {
+        id: UserId::generate(),
+        email,
+        webauthn_handle: Uuid::new_v4().to_string(),
+        created_at: app.now(),
+    };
+    let closed = || ApiError::forbidden("registration_closed", "this server does not accept new accounts");
+    match app.settings.registration_mode {
+        RegistrationMode::Closed => return Err(closed()),
+        RegistrationMode::FirstUser => {
+            if !app.db.insert_first_user(&user).await? {
+                return Err(closed());
+            }
+        }
+        RegistrationMode::Open => app.db.insert_user(&user).await?,
+    }
+    tracing::info!(user.id = %user.id, "account registered");
+    Ok((StatusCode::CREATED, Json(session_response(&app, &user, SignInMethod::Email)?)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeResponse {
+    pub id: String,
+    pub email: String,
+    pub created_at: String,
+    pub passkey_count: i64,
+    /// How this session was obtained: `email` or `passkey`.
+    #[schema(value_type = String)]
+    pub session_method: SignInMethod,
+    pub session_expires_at: String,
+}
+
+/// The signed-in person's profile.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+    security(("session" = [])),
+    responses(
+        (status = 200, body = MeResponse),
+        (status = 401, body = ErrorBody),
+    ))]
+async fn me(State(app): State<Arc<AppState>>, human: Human) -> ApiResult<Json<MeResponse>> {
+    let passkey_count = app.db.count_passkeys(&human.user.id).await?;
+    Ok(Json(MeResponse {
+        id: human.user.id.to_string(),
+        email: human.user.email.clone(),
+        created_at: to_rfc3339(human.user.created_at),
+        passkey_count,
+        session_method: human.session.method,
+        session_expires_at: to_rfc3339(human.session.expires_at),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_email;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(parse_email(" Ada@Example.COM "), Some("ada@example.com".into()));
+        assert_eq!(parse_email("no-at-sign"), None);
+        assert_eq!(parse_email("a@b"), None);
+        assert_eq!(parse_email("a b@c.d"), None);
+        assert_eq!(parse_email("@c.d"), None);
+    }
+}

@@ -1,0 +1,32 @@
+//! One file per resource, each exposing `router()`; `http::router` merges them.
+
+pub mod api_keys;
+pub mod approvals_agent;
+pub mod approvals_human;
+pub mod auth;
+pub mod health;
+pub mod passkeys;
+pub mod push;
+pub mod tokens;
+
+use crate::app::AppState;
+use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+
+/// Routes limited per client IP (sign-up and passkey ceremonies).
+pub fn rate_limited() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().merge(auth::limited()).merge(passkeys::limited()).merge(approvals_human::limited())
+}
+
+/// Everything else.
+pub fn open() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .merge(health::router())
+        .merge(auth::router())
+        .merge(api_keys::router())
+        .merge(passkeys::router())
+        .merge(approvals_agent::router())
+        .merge(approvals_human::router())
+        .merge(tokens::router())
+        .merge(push::router())
+}

@@ -1,0 +1,343 @@
+//! Passkeys: add one to your account, sign in with one, list, rename and delete them.
+//! `authenticate/start` with a `requestId` starts an approval instead (see approvals_human).
+
+use super::approvals_human::start_approval_ceremony;
+use super::auth::{SessionResponse, parse_email, session_response};
+use crate::app::AppState;
+use crate::clock::to_rfc3339;
+use crate::domain::ids::{PasskeyId, RequestId};
+use crate::http::ceremony::{self, AssertionState, CEREMONY_TTL_MS, credential_id_text, webauthn_failed};
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::{AppJson, Human, NotAnAgent};
+use crate::store::StoreError;
+use crate::store::ceremonies::CeremonyKind;
+use crate::store::passkeys::StoredPasskey;
+use crate::tokens::session::SignInMethod;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use webauthn_rs::prelude::{PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Uuid};
+
+const MAX_NAME_CHARS: usize = 64;
+
+pub fn limited() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(register_start))
+        .routes(routes!(register_complete))
+        .routes(routes!(authenticate_start))
+        .routes(routes!(authenticate_complete))
+}
+
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(delete, rename))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasskeyView {
+    pub id: String,
+    pub name: String,
+    /// base64url WebAuthn credential ID.
+    pub credential_id: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+impl From<&StoredPasskey> for PasskeyView {
+    fn from(p: &StoredPasskey) -> Self {
+        Self {
+            id: p.id.to_string(),
+            name: p.name.clone(),
+            credential_id: p.credential_id.clone(),
+            created_at: to_rfc3339(p.created_at),
+            last_used_at: p.last_used_at.map(to_rfc3339),
+        }
+    }
+}
+
+/// A WebAuthn ceremony to hand to `navigator.credentials.create()` or `.get()`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CeremonyStart {
+    /// Send this back with the authenticator's response.
+    pub ceremony_id: String,
+    /// `register`, `login` or `approve`.
+    pub purpose: String,
+    /// WebAuthn options (`PublicKeyCredentialCreationOptions` or `…RequestOptions`), base64url binary fields.
+    #[schema(value_type = Object)]
+    pub public_key: serde_json::Value,
+}
+
+/// The `publicKey` member of webauthn-rs' challenge (`{"publicKey": {...}}`).
+pub fn public_key_options<T: Serialize>(challenge: &T) -> ApiResult<serde_json::Value> {
+    let mut value = serde_json::to_value(challenge).map_err(ApiError::internal)?;
+    Ok(value.get_mut("publicKey").map(serde_json::Value::take).unwrap_or_default())
+}
+
+/// Start adding a passkey to the signed-in account.
+///
+/// The first passkey can be added with the session from registration; later ones need a
+/// passkey session.
+#[utoipa::path(post, path = "/api/v1/passkey/register/start", tag = "passkeys",
+    security(("session" = [])),
+    responses(
+        (status = 200, body = CeremonyStart),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Sign in with an existing passkey first", body = ErrorBody),
+    ))]
+async fn register_start(State(app): State<Arc<AppState>>, human: Human) -> ApiResult<Json<CeremonyStart>> {
+    human.require_step_up(&app).await?;
+    let handle = Uuid::parse_str(&human.user.webauthn_handle).map_err(ApiError::internal)?;
+    let existing = app.db.passkeys_of(&human.user.id).await?;
+    let exclude = existing.iter().map(|p| p.passkey.cred_id().clone()).collect();
+    let (challenge, state) = app
+        .webauthn
+        .start_passkey_registration(handle, &human.user.email, &human.user.email, Some(exclude))
+        .map_err(ApiError::internal)?;
+    let expires = app.now() + CEREMONY_TTL_MS;
+    let id = ceremony::save(&app, CeremonyKind::Register, Some(human.user.id.clone()), None, &state, expires)
+        .await?;
+    Ok(Json(CeremonyStart {
+        ceremony_id: id.to_string(),
+        purpose: "register".into(),
+        public_key: public_key_options(&challenge)?,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterCompleteBody {
+    pub ceremony_id: String,
+    /// The `PublicKeyCredential` from `navigator.credentials.create()`, as JSON.
+    #[schema(value_type = Object)]
+    pub credential: RegisterPublicKeyCredential,
+    /// A label such as "iPhone". Default "Passkey".
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterCompleteResponse {
+    pub passkey: PasskeyView,
+    /// A passkey session: registering proved possession of the new passkey.
+    #[serde(flatten)]
+    pub session: SessionResponse,
+}
+
+fn check_name(name: Option<String>) -> ApiResult<String> {
+    let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    let name = name.unwrap_or_else(|| "Passkey".to_owned());
+    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(ApiError::invalid(format!(
+            "`name` must be at most {MAX_NAME_CHARS} characters without control characters"
+        )));
+    }
+    Ok(name)
+}
+
+/// Finish adding a passkey; answers with a passkey session.
+#[utoipa::path(post, path = "/api/v1/passkey/register/complete", tag = "passkeys",
+    security(("session" = [])),
+    request_body = RegisterCompleteBody,
+    responses(
+        (status = 201, body = RegisterCompleteResponse),
+        (status = 400, description = "Invalid ceremony, failed verification, or a credential already registered", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+    ))]
+async fn register_complete(
+    State(app): State<Arc<AppState>>,
+    human: Human,
+    AppJson(body): AppJson<RegisterCompleteBody>,
+) -> ApiResult<(StatusCode, Json<RegisterCompleteResponse>)> {
+    let name = check_name(body.name)?;
+    let (_, state): (_, PasskeyRegistration) =
+        ceremony::take(&app, &body.ceremony_id, CeremonyKind::Register, Some(&human.user.id), None).await?;
+    // Checked again here: two registrations started on an email session cannot both land.
+    human.require_step_up(&app).await?;
+    let passkey =
+        app.webauthn.finish_passkey_registration(&body.credential, &state).map_err(webauthn_failed)?;
+    let stored = StoredPasskey {
+        id: PasskeyId::generate(),
+        user_id: human.user.id.clone(),
+        credential_id: credential_id_text(passkey.cred_id()),
+        name,
+        passkey,
+        created_at: app.now(),
+        last_used_at: None,
+    };
+    match app.db.insert_passkey(&stored).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => {
+            return Err(ApiError::bad_request(
+                "credential_already_registered",
+                "this passkey is already registered",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(user.id = %human.user.id, passkey.id = %stored.id, "passkey added");
+    let session = session_response(&app, &human.user, SignInMethod::Passkey)?;
+    Ok((StatusCode::CREATED, Json(RegisterCompleteResponse { passkey: (&stored).into(), session })))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthenticateStartBody {
+    /// Sign in: the account's email (omit it for a discoverable passkey, where the authenticator
+    /// picks the account).
+    pub email: Option<String>,
+    /// Approve: the request to approve. The ceremony can only approve this request.
+    pub request_id: Option<String>,
+}
+
+/// Start a passkey assertion: to sign in, or with `requestId` to approve that request.
+#[utoipa::path(post, path = "/api/v1/passkey/authenticate/start", tag = "passkeys",
+    request_body = AuthenticateStartBody,
+    responses(
+        (status = 200, body = CeremonyStart),
+        (status = 401, description = "An agent key was presented", body = ErrorBody),
+        (status = 404, description = "Unknown request", body = ErrorBody),
+        (status = 409, description = "The request was already decided", body = ErrorBody),
+        (status = 410, description = "The request has expired", body = ErrorBody),
+    ))]
+async fn authenticate_start(
+    State(app): State<Arc<AppState>>,
+    _: NotAnAgent,
+    AppJson(body): AppJson<AuthenticateStartBody>,
+) -> ApiResult<Json<CeremonyStart>> {
+    if let Some(request_id) = body.request_id {
+        let id = RequestId::parse(&request_id).ok_or_else(|| ApiError::not_found("approval request"))?;
+        return start_approval_ceremony(&app, &id).await.map(Json);
+    }
+    let users = match body.email.as_deref().and_then(parse_email) {
+        Some(email) => app.db.users_with_passkeys_by_email(&email).await?,
+        None => Vec::new(),
+    };
+    let mut passkeys = Vec::new();
+    for user in &users {
+        passkeys.extend(app.db.passkeys_of(&user.id).await?.into_iter().map(|p| p.passkey));
+    }
+    // An unknown email gets a discoverable ceremony: the answer does not say whether it exists.
+    let (challenge, state) = if passkeys.is_empty() {
+        let (c, s) = app.webauthn.start_discoverable_authentication().map_err(ApiError::internal)?;
+        (c, AssertionState::Discoverable(s))
+    } else {
+        let (c, s) = app.webauthn.start_passkey_authentication(&passkeys).map_err(ApiError::internal)?;
+        (c, AssertionState::Known(s))
+    };
+    let expires = app.now() + CEREMONY_TTL_MS;
+    let id = ceremony::save(&app, CeremonyKind::Login, None, None, &state, expires).await?;
+    Ok(Json(CeremonyStart {
+        ceremony_id: id.to_string(),
+        purpose: "login".into(),
+        public_key: public_key_options(&challenge)?,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AssertionBody {
+    pub ceremony_id: String,
+    /// The `PublicKeyCredential` from `navigator.credentials.get()`, as JSON.
+    #[schema(value_type = Object)]
+    pub credential: PublicKeyCredential,
+}
+
+/// Finish signing in with a passkey; answers with a passkey session.
+#[utoipa::path(post, path = "/api/v1/passkey/authenticate/complete", tag = "passkeys",
+    request_body = AssertionBody,
+    responses(
+        (status = 200, body = SessionResponse),
+        (status = 400, description = "Invalid ceremony or failed verification", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+    ))]
+async fn authenticate_complete(
+    State(app): State<Arc<AppState>>,
+    _: NotAnAgent,
+    AppJson(body): AppJson<AssertionBody>,
+) -> ApiResult<Json<SessionResponse>> {
+    // Only a login ceremony: an approval ceremony can never sign anyone in.
+    let (_, state): (_, AssertionState) =
+        ceremony::take(&app, &body.ceremony_id, CeremonyKind::Login, None, None).await?;
+    let (passkey, _) = ceremony::finish_assertion(&app, &body.credential, state).await?;
+    let user =
+        app.db.user(&passkey.user_id).await?.ok_or_else(|| {
+            ApiError::bad_request("unknown_passkey", "that passkey's account no longer exists")
+        })?;
+    tracing::info!(user.id = %user.id, passkey.id = %passkey.id, "signed in with a passkey");
+    Ok(Json(session_response(&app, &user, SignInMethod::Passkey)?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasskeyList {
+    pub passkeys: Vec<PasskeyView>,
+}
+
+/// The signed-in person's passkeys.
+#[utoipa::path(get, path = "/api/v1/passkey", tag = "passkeys",
+    security(("session" = [])),
+    responses((status = 200, body = PasskeyList), (status = 401, body = ErrorBody)))]
+async fn list(State(app): State<Arc<AppState>>, human: Human) -> ApiResult<Json<PasskeyList>> {
+    let passkeys = app.db.passkeys_of(&human.user.id).await?;
+    Ok(Json(PasskeyList { passkeys: passkeys.iter().map(PasskeyView::from).collect() }))
+}
+
+/// Delete a passkey. Needs a passkey session.
+#[utoipa::path(delete, path = "/api/v1/passkey/{id}", tag = "passkeys",
+    security(("session" = [])),
+    params(("id" = String, Path, description = "Passkey id (`pk_…`)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+async fn delete(
+    State(app): State<Arc<AppState>>,
+    human: Human,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    human.require_step_up(&app).await?;
+    let id = PasskeyId::parse(&id).ok_or_else(|| ApiError::not_found("passkey"))?;
+    if !app.db.delete_passkey(&human.user.id, &id).await? {
+        return Err(ApiError::not_found("passkey"));
+    }
+    tracing::info!(user.id = %human.user.id, passkey.id = %id, "passkey deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RenameBody {
+    pub name: String,
+}
+
+/// Rename a passkey.
+#[utoipa::path(patch, path = "/api/v1/passkey/{id}", tag = "passkeys",
+    security(("session" = [])),
+    params(("id" = String, Path, description = "Passkey id (`pk_…`)")),
+    request_body = RenameBody,
+    responses(
+        (status = 204, description = "Renamed"),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+async fn rename(
+    State(app): State<Arc<AppState>>,
+    human: Human,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<RenameBody>,
+) -> ApiResult<StatusCode> {
+    let name = check_name(Some(body.name))?;
+    let id = PasskeyId::parse(&id).ok_or_else(|| ApiError::not_found("passkey"))?;
+    if !app.db.rename_passkey(&human.user.id, &id, &name).await? {
+        return Err(ApiError::not_found("passkey"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

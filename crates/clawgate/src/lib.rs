@@ -1,0 +1,22 @@
+//! clawgate: a human-in-the-loop approval gate for AI agents.
+//!
+//! A guided tour, from the outside in:
+
+/// Wiring: shared state, background tasks, and serving.
+pub mod app;
+/// Command line: `clawgate serve`, `clawgate migrate`, and every setting with its environment variable.
+pub mod cli;
+/// The clock every rule reads, so tests can move time instead of sleeping.
+pub mod clock;
+/// Validated settings, built once from the command line and the environment.
+pub mod config;
+/// The rules: identifiers, API key format, approval lifecycle, with no I/O.
+pub mod domain;
+/// Where a request enters: the router, extractors, error shape, middleware and one file per resource.
+pub mod http;
+/// Secrets the server generates on first start and keeps in its database.
+pub mod secrets;
+/// Where data is stored: one SQL code base for SQLite and PostgreSQL.
+pub mod store;
+/// Signed tokens: human sessions (HS256) and approval tokens (Ed25519, published as JWKS).
+pub mod tokens;

@@ -1,0 +1,93 @@
+use clap::Parser;
+use clawgate::app;
+use clawgate::cli::{Cli, Command, LogFormat};
+use clawgate::clock::SystemClock;
+use clawgate::config::{DatabaseSettings, Settings};
+use clawgate::store::Db;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tracing_subscriber::EnvFilter;
+
+fn init_logging(level: &str, format: LogFormat) {
+    // Pino's level names, for configurations carried over from the Node server.
+    let level = match level.trim() {
+        "fatal" => "error",
+        "silent" => "off",
+        other => other,
+    };
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let settings = Settings::from_args(&args)?;
+            init_logging(&settings.log_level, settings.log_format);
+            let addr = format!("{}:{}", settings.host, settings.port);
+            let listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+            let backend = settings.database.backend;
+            let origin = settings.rp_origin.origin().ascii_serialization();
+            let state = app::build_state(settings, Arc::new(SystemClock)).await?;
+            tracing::info!(%addr, ?backend, rp_origin = %origin, "clawgate is listening; open {origin}");
+            app::serve(state, listener, shutdown_signal()).await
+        }
+        Command::Migrate(args) => {
+            init_logging("info", LogFormat::Text);
+            let settings = DatabaseSettings::from_args(&args)?;
+            let db = Db::connect(&settings).await?;
+            db.migrate().await?;
+            tracing::info!(backend = ?settings.backend, "migrations applied");
+            db.close().await;
+            Ok(())
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // A .env file in the working directory is optional; real environment variables win. One that
+    // exists but cannot be parsed is an error: half-applied settings would be worse.
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        eprintln!("clawgate: cannot read the .env file: {e}");
+        return ExitCode::FAILURE;
+    }
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("clawgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,267 @@
+use super::{Db, StoreError, StoreResult, opt_i64};
+use crate::clock::Millis;
+use crate::domain::approval::Status;
+use crate::domain::ids::{ApiKeyId, RequestId, UserId};
+use sqlx::Row;
+
+#[derive(Debug, Clone)]
+pub struct ApprovalRecord {
+    pub id: RequestId,
+    pub user_id: UserId,
+    pub api_key_id: ApiKeyId,
+    pub agent_id: Option<String>,
+    pub action: String,
+    /// The agent's context object, as JSON text.
+    pub context: Option<String>,
+    pub binding_code: String,
+    pub action_hash: String,
+    pub status: Status,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub decided_at: Option<Millis>,
+    pub deny_reason: Option<String>,
+    pub token: Option<String>,
+    pub token_jti: Option<String>,
+    pub token_expires_at: Option<Millis>,
+    /// Evidence of an approval: the passkey used and whether the person was verified.
+    pub credential_id: Option<String>,
+    pub user_verified: Option<bool>,
+}
+
+impl ApprovalRecord {
+    /// The status as of `now`: a pending request past its expiry is expired, swept or not.
+    pub fn status_at(&self, now: Millis) -> Status {
+        if self.status == Status::Pending && now >= self.expires_at { Status::Expired } else { self.status }
+    }
+}
+
+/// Evidence written with an approval, in the same statement that decides it.
+#[derive(Debug, Clone)]
+pub struct ApprovalEvidence {
+    pub token: String,
+    pub token_jti: String,
+    pub token_expires_at: Millis,
+    pub credential_id: String,
+    pub user_verified: bool,
+}
+
+pub enum InsertOutcome {
+    Created,
+    /// The Idempotency-Key was used before: the request it created and the hash of its body.
+    Replayed {
+        request_id: RequestId,
+        body_hash: String,
+    },
+}
+
+macro_rules! select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, user_id, api_key_id, agent_id, action, context, binding_code, action_hash, \
+             status, created_at, expires_at, decided_at, deny_reason, token, token_jti, \
+             token_expires_at, credential_id, user_verified FROM approval_requests ",
+            $tail
+        )
+    };
+}
+
+fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<ApprovalRecord> {
+    let status: String = row.try_get("status")?;
+    Ok(ApprovalRecord {
+        id: RequestId::from_trusted(row.try_get("id")?),
+        user_id: UserId::from_trusted(row.try_get("user_id")?),
+        api_key_id: ApiKeyId::from_trusted(row.try_get("api_key_id")?),
+        agent_id: row.try_get("agent_id")?,
+        action: row.try_get("action")?,
+        context: row.try_get("context")?,
+        binding_code: row.try_get("binding_code")?,
+        action_hash: row.try_get("action_hash")?,
+        status: Status::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown status {status}")))?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        decided_at: opt_i64(row, "decided_at")?,
+        deny_reason: row.try_get("deny_reason")?,
+        token: row.try_get("token")?,
+        token_jti: row.try_get("token_jti")?,
+        token_expires_at: opt_i64(row, "token_expires_at")?,
+        credential_id: row.try_get("credential_id")?,
+        user_verified: opt_i64(row, "user_verified")?.map(|v| v != 0),
+    })
+}
+
+impl Db {
+    /// Creates the request, and with an Idempotency-Key records it in the same transaction, so a
+    /// retried request can never create a second approval.
+    pub async fn insert_approval(
+        &self,
+        r: &ApprovalRecord,
+        idempotency: Option<(&str, &str)>,
+    ) -> StoreResult<InsertOutcome> {
+        let mut tx = self.pool().begin().await?;
+        if let Some((key, body_hash)) = idempotency {
+            let claimed = sqlx::query(
+                "INSERT INTO idempotency_keys (api_key_id, key, body_hash, request_id, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(r.api_key_id.as_str())
+            .bind(key)
+            .bind(body_hash)
+            .bind(r.id.as_str())
+            .bind(r.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from);
+            match claimed {
+                Ok(_) => {}
+                Err(StoreError::Conflict) => {
+                    tx.rollback().await?;
+                    let row = sqlx::query(
+                        "SELECT request_id, body_hash FROM idempotency_keys WHERE api_key_id = $1 AND key = $2",
+                    )
+                    .bind(r.api_key_id.as_str())
+                    .bind(key)
+                    .fetch_one(self.pool())
+                    .await?;
+                    return Ok(InsertOutcome::Replayed {
+                        request_id: RequestId::from_trusted(row.try_get("request_id")?),
+                        body_hash: row.try_get("body_hash")?,
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        sqlx::query(
+            "INSERT INTO approval_requests (id, user_id, api_key_id, agent_id, action, context, \
+             binding_code, action_hash, status, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(r.id.as_str())
+        .bind(r.user_id.as_str())
+        .bind(r.api_key_id.as_str())
+        .bind(r.agent_id.clone())
+        .bind(&r.action)
+        .bind(r.context.clone())
+        .bind(&r.binding_code)
+        .bind(&r.action_hash)
+        .bind(r.status.as_str())
+        .bind(r.created_at)
+        .bind(r.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(InsertOutcome::Created)
+    }
+
+    pub async fn approval(&self, id: &RequestId) -> StoreResult<Option<ApprovalRecord>> {
+        let row = sqlx::query(select!("WHERE id = $1")).bind(id.as_str()).fetch_optional(self.pool()).await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// The request if it belongs to this user; `None` for unknown and foreign alike.
+    pub async fn approval_of(&self, id: &RequestId, user: &UserId) -> StoreResult<Option<ApprovalRecord>> {
+        let row = sqlx::query(select!("WHERE id = $1 AND user_id = $2"))
+            .bind(id.as_str())
+            .bind(user.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// PENDING → APPROVED, only if still pending and unexpired at `now`. True if this call decided it.
+    pub async fn approve(
+        &self,
+        id: &RequestId,
+        user: &UserId,
+        now: Millis,
+        evidence: &ApprovalEvidence,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE approval_requests SET status = 'APPROVED', decided_at = $1, token = $2, \
+             token_jti = $3, token_expires_at = $4, credential_id = $5, user_verified = $6 \
+             WHERE id = $7 AND user_id = $8 AND status = 'PENDING' AND expires_at > $1",
+        )
+        .bind(now)
+        .bind(&evidence.token)
+        .bind(&evidence.token_jti)
+        .bind(evidence.token_expires_at)
+        .bind(&evidence.credential_id)
+        .bind(i64::from(evidence.user_verified))
+        .bind(id.as_str())
+        .bind(user.as_str())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// PENDING → DENIED, only if still pending and unexpired at `now`. True if this call decided it.
+    pub async fn deny(
+        &self,
+        id: &RequestId,
+        user: &UserId,
+        now: Millis,
+        reason: Option<&str>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE approval_requests SET status = 'DENIED', decided_at = $1, deny_reason = $2 \
+             WHERE id = $3 AND user_id = $4 AND status = 'PENDING' AND expires_at > $1",
+        )
+        .bind(now)
+        .bind(reason.map(str::to_owned))
+        .bind(id.as_str())
+        .bind(user.as_str())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// PENDING → EXPIRED for every request past its expiry (all users, or one).
+    pub async fn expire_due(&self, now: Millis, user: Option<&UserId>) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE approval_requests SET status = 'EXPIRED', decided_at = expires_at \
+             WHERE status = 'PENDING' AND expires_at <= $1 AND ($2 = '' OR user_id = $2)",
+        )
+        .bind(now)
+        .bind(user.map(|u| u.as_str()).unwrap_or_default())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn pending_of(&self, user: &UserId, now: Millis) -> StoreResult<Vec<ApprovalRecord>> {
+        let rows = sqlx::query(select!(
+            "WHERE user_id = $1 AND status = 'PENDING' AND expires_at > $2 \
+             ORDER BY created_at DESC, id DESC LIMIT 500"
+        ))
+        .bind(user.as_str())
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Newest first, strictly older than the cursor `(created_at, id)` when one is given.
+    pub async fn history_of(
+        &self,
+        user: &UserId,
+        status: Option<Status>,
+        before: Option<(Millis, &str)>,
+        limit: i64,
+    ) -> StoreResult<Vec<ApprovalRecord>> {
+        let (before_at, before_id) = before.unwrap_or((i64::MAX, ""));
+        let rows = sqlx::query(select!(
+            "WHERE user_id = $1 AND ($2 = '' OR status = $2) \
+             AND (created_at < $3 OR (created_at = $3 AND id < $4) OR $4 = '') \
+             AND created_at <= $3 \
+             ORDER BY created_at DESC, id DESC LIMIT $5"
+        ))
+        .bind(user.as_str())
+        .bind(status.map(Status::as_str).unwrap_or_default())
+        .bind(before_at)
+        .bind(before_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+}

@@ -1,0 +1,118 @@
+use super::{Db, StoreError, StoreResult, opt_i64};
+use crate::clock::Millis;
+use crate::domain::ids::{PasskeyId, UserId};
+use sqlx::Row;
+use webauthn_rs::prelude::Passkey;
+
+#[derive(Debug, Clone)]
+pub struct StoredPasskey {
+    pub id: PasskeyId,
+    pub user_id: UserId,
+    /// base64url of the WebAuthn credential ID.
+    pub credential_id: String,
+    pub name: String,
+    pub passkey: Passkey,
+    pub created_at: Millis,
+    pub last_used_at: Option<Millis>,
+}
+
+macro_rules! select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, user_id, credential_id, name, passkey, created_at, last_used_at FROM passkeys ",
+            $tail
+        )
+    };
+}
+
+fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<StoredPasskey> {
+    let json: String = row.try_get("passkey")?;
+    let passkey =
+        serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("passkey record: {e}")))?;
+    Ok(StoredPasskey {
+        id: PasskeyId::from_trusted(row.try_get("id")?),
+        user_id: UserId::from_trusted(row.try_get("user_id")?),
+        credential_id: row.try_get("credential_id")?,
+        name: row.try_get("name")?,
+        passkey,
+        created_at: row.try_get("created_at")?,
+        last_used_at: opt_i64(row, "last_used_at")?,
+    })
+}
+
+fn to_json(passkey: &Passkey) -> StoreResult<String> {
+    serde_json::to_string(passkey).map_err(|e| StoreError::Corrupt(format!("passkey record: {e}")))
+}
+
+impl Db {
+    /// Fails with `Conflict` when the credential ID is already registered (to anyone).
+    pub async fn insert_passkey(&self, p: &StoredPasskey) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO passkeys (id, user_id, credential_id, name, passkey, created_at, last_used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+        )
+        .bind(p.id.as_str())
+        .bind(p.user_id.as_str())
+        .bind(&p.credential_id)
+        .bind(&p.name)
+        .bind(to_json(&p.passkey)?)
+        .bind(p.created_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn passkeys_of(&self, user: &UserId) -> StoreResult<Vec<StoredPasskey>> {
+        let rows = sqlx::query(select!("WHERE user_id = $1 ORDER BY created_at, id"))
+            .bind(user.as_str())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    pub async fn count_passkeys(&self, user: &UserId) -> StoreResult<i64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1")
+            .bind(user.as_str())
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n)
+    }
+
+    pub async fn passkey_by_credential(&self, credential_id: &str) -> StoreResult<Option<StoredPasskey>> {
+        let row = sqlx::query(select!("WHERE credential_id = $1"))
+            .bind(credential_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Saves the updated signature counter and backup state after a successful assertion.
+    pub async fn touch_passkey(&self, p: &StoredPasskey, now: Millis) -> StoreResult<()> {
+        sqlx::query("UPDATE passkeys SET passkey = $1, last_used_at = $2 WHERE id = $3")
+            .bind(to_json(&p.passkey)?)
+            .bind(now)
+            .bind(p.id.as_str())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn rename_passkey(&self, user: &UserId, id: &PasskeyId, name: &str) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE passkeys SET name = $1 WHERE id = $2 AND user_id = $3")
+            .bind(name)
+            .bind(id.as_str())
+            .bind(user.as_str())
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn delete_passkey(&self, user: &UserId, id: &PasskeyId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
+            .bind(id.as_str())
+            .bind(user.as_str())
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,67 @@
+use super::{Db, StoreResult};
+use crate::clock::Millis;
+use crate::domain::ids::{SubscriptionId, UserId};
+use sqlx::Row;
+
+#[derive(Debug, Clone)]
+pub struct PushSubscription {
+    pub id: SubscriptionId,
+    pub user_id: UserId,
+    pub endpoint: String,
+    pub p256dh: String,
+    pub auth: String,
+    pub created_at: Millis,
+}
+
+impl Db {
+    /// Saves the subscription for this user; an endpoint already saved (by anyone) moves to them,
+    /// since the browser that holds it has just handed it over.
+    pub async fn upsert_push_subscription(&self, s: &PushSubscription) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO push_subscriptions (id, user_id, endpoint, p256dh, auth, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (endpoint) DO UPDATE SET user_id = excluded.user_id, \
+             p256dh = excluded.p256dh, auth = excluded.auth",
+        )
+        .bind(s.id.as_str())
+        .bind(s.user_id.as_str())
+        .bind(&s.endpoint)
+        .bind(&s.p256dh)
+        .bind(&s.auth)
+        .bind(s.created_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_push_subscription(&self, user: &UserId, endpoint: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM push_subscriptions WHERE user_id = $1 AND endpoint = $2")
+            .bind(user.as_str())
+            .bind(endpoint)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn push_subscriptions_of(&self, user: &UserId) -> StoreResult<Vec<PushSubscription>> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, endpoint, p256dh, auth, created_at FROM push_subscriptions \
+             WHERE user_id = $1 ORDER BY created_at",
+        )
+        .bind(user.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PushSubscription {
+                    id: SubscriptionId::from_trusted(row.try_get("id")?),
+                    user_id: UserId::from_trusted(row.try_get("user_id")?),
+                    endpoint: row.try_get("endpoint")?,
+                    p256dh: row.try_get("p256dh")?,
+                    auth: row.try_get("auth")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,80 @@
+use super::{Db, StoreResult};
+use crate::clock::Millis;
+use crate::domain::ids::UserId;
+use sqlx::Row;
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    /// The opaque user handle passkeys carry (a UUID, never the email).
+    pub webauthn_handle: String,
+    pub created_at: Millis,
+}
+
+fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<User> {
+    Ok(User {
+        id: UserId::from_trusted(row.try_get("id")?),
+        email: row.try_get("email")?,
+        webauthn_handle: row.try_get("webauthn_handle")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+impl Db {
+    pub async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        sqlx::query("INSERT INTO users (id, email, webauthn_handle, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(user.id.as_str())
+            .bind(&user.email)
+            .bind(&user.webauthn_handle)
+            .bind(user.created_at)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Inserts only while the table is empty (REGISTRATION_MODE=first-user); false if not inserted.
+    pub async fn insert_first_user(&self, user: &User) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO users (id, email, webauthn_handle, created_at) \
+             SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM users)",
+        )
+        .bind(user.id.as_str())
+        .bind(&user.email)
+        .bind(&user.webauthn_handle)
+        .bind(user.created_at)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn user(&self, id: &UserId) -> StoreResult<Option<User>> {
+        let row = sqlx::query("SELECT id, email, webauthn_handle, created_at FROM users WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    pub async fn user_by_handle(&self, handle: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query(
+            "SELECT id, email, webauthn_handle, created_at FROM users WHERE webauthn_handle = $1",
+        )
+        .bind(handle)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Accounts registered with this email that have at least one passkey.
+    pub async fn users_with_passkeys_by_email(&self, email: &str) -> StoreResult<Vec<User>> {
+        let rows = sqlx::query(
+            "SELECT id, email, webauthn_handle, created_at FROM users u WHERE email = $1 \
+             AND EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = u.id)",
+        )
+        .bind(email)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+}

@@ -1,0 +1,198 @@
+//! The edges: limits, error shape, headers, CORS, rate limits, an unreachable database, settings
+//! that change behaviour, and what survives a restart.
+
+use crate::harness::{Auth, TestApp, TestDb, into_resp, on_both_databases};
+use clawgate::cli::RegistrationMode;
+use clawgate::config::Backend;
+use serde_json::json;
+
+on_both_databases!(
+    oversized_deep_and_malformed_bodies_get_clear_errors,
+    unknown_routes_and_methods_answer_in_the_error_shape,
+    security_headers_and_cors,
+    the_database_going_away_gives_503_never_a_pass,
+    lapsed_requests_are_expired_by_upkeep,
+);
+
+async fn oversized_deep_and_malformed_bodies_get_clear_errors(app: TestApp) {
+    let ada = app.person("ada@example.com").await;
+    let key = Auth::Bearer(app.api_key(&ada).await);
+    let huge = "x".repeat(3 * 1024 * 1024);
+    let r = app.post("/api/v1/approval/request", &key, json!({ "action": huge })).await;
+    r.expect_error(413, "payload_too_large");
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let r = app
+        .http
+        .post(app.url("/api/v1/approval/request"))
+        .bearer_auth(app.api_key(&ada).await)
+        .header("content-type", "application/json")
+        .body(format!("{{\"action\":\"x\",\"context\":{{\"a\":{deep}}}}}"))
+        .send()
+        .await
+        .expect("sent");
+    into_resp(r).await.expect_error(400, "invalid_json");
+    let r = app.http.post(app.url("/api/v1/auth/register")).body("{\"email\":").send().await.expect("sent");
+    into_resp(r).await.expect_error(415, "unsupported_media_type");
+    let r = app
+        .http
+        .post(app.url("/api/v1/auth/register"))
+        .header("content-type", "application/json")
+        .body("{\"email\":")
+        .send()
+        .await
+        .expect("sent");
+    into_resp(r).await.expect_error(400, "invalid_json");
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM approval_requests").await, 0);
+}
+
+async fn unknown_routes_and_methods_answer_in_the_error_shape(app: TestApp) {
+    app.get("/api/v1/nothing-here", &Auth::None).await.expect_error(404, "not_found");
+    let r = app.call(reqwest::Method::PUT, "/api/v1/approval/request", &Auth::None, None).await;
+    r.expect_error(405, "method_not_allowed");
+    app.get("/api/v1/auth/me", &Auth::None).await.expect_error(401, "unauthorized");
+    app.get("/api/v1/auth/me", &Auth::Bearer("nonsense".into())).await.expect_error(401, "unauthorized");
+}
+
+async fn security_headers_and_cors(app: TestApp) {
+    let r = app.get("/health", &Auth::None).await;
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("cache-control", "no-store"),
+    ] {
+        assert_eq!(r.headers.get(name).and_then(|v| v.to_str().ok()), Some(value), "{name}");
+    }
+    assert!(r.headers.get("content-security-policy").is_some());
+    assert!(r.headers.get("x-request-id").is_some());
+
+    let preflight = |origin: &str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, app.url("/api/v1/approval/request"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization,content-type")
+            .send()
+    };
+    let evil = preflight("https://evil.example").await.expect("sent");
+    assert!(evil.headers().get("access-control-allow-origin").is_none());
+    assert!(evil.headers().get("access-control-allow-credentials").is_none());
+    let own = preflight(&app.origin).await.expect("sent");
+    assert_eq!(
+        own.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()),
+        Some(app.origin.as_str())
+    );
+}
+
+async fn the_database_going_away_gives_503_never_a_pass(app: TestApp) {
+    let mut ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    let (_, token) = app.approved(&mut ada, &key, "before the outage").await;
+    let asked = app.ask(&key, "during the outage").await;
+    let start = app.approval_ceremony(&asked.id).await.expect(200);
+    let signed = ada.key.get(&start.body["publicKey"]).await;
+
+    app.state.db.close().await;
+    let health = app.get("/health", &Auth::None).await.expect(503);
+    assert_eq!(health.body["database"], "unreachable");
+    let consume = app
+        .post("/api/v1/approval/verify-token", &Auth::None, json!({ "token": token, "consume": true }))
+        .await;
+    consume.expect_error(503, "service_unavailable");
+    let approve = app.send_approval(&asked.id, &start.body["ceremonyId"], &signed).await;
+    approve.expect_error(503, "service_unavailable");
+    app.status(&key, &asked.id).await.expect_error(503, "service_unavailable");
+    app.post("/api/v1/auth/register", &Auth::None, json!({ "email": "x@example.com" })).await.expect(503);
+}
+
+async fn lapsed_requests_are_expired_by_upkeep(app: TestApp) {
+    let ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    let asked = app.ask(&key, "expire me").await;
+    app.clock.advance_ms(300_000);
+    clawgate::app::upkeep(&app.state).await.expect("upkeep");
+    let stored: String = sqlx::query_scalar("SELECT status FROM approval_requests")
+        .fetch_one(app.state.db.pool())
+        .await
+        .expect("row");
+    assert_eq!(stored, "EXPIRED", "recorded, not only computed");
+    let status = app.status(&key, &asked.id).await.expect(200);
+    assert_eq!(status.body["status"], "EXPIRED");
+    assert_eq!(status.body["decidedAt"], status.body["expiresAt"]);
+}
+
+#[tokio::test]
+async fn sqlite_commits_are_durable_and_in_wal_mode() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let mode: String =
+        sqlx::query_scalar("PRAGMA journal_mode").fetch_one(app.state.db.pool()).await.expect("pragma");
+    assert_eq!(mode, "wal");
+    let sync: i64 =
+        sqlx::query_scalar("PRAGMA synchronous").fetch_one(app.state.db.pool()).await.expect("pragma");
+    assert_eq!(sync, 2, "synchronous = FULL: an acknowledged commit survives power loss");
+}
+
+#[tokio::test]
+async fn auth_endpoints_are_rate_limited_per_ip() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |a| a.auth_rate_limit = 3).await.expect("sqlite");
+    for i in 0..3 {
+        app.post("/api/v1/auth/register", &Auth::None, json!({ "email": format!("u{i}@example.com") }))
+            .await
+            .expect(201);
+    }
+    let limited = app.post("/api/v1/auth/register", &Auth::None, json!({ "email": "u9@example.com" })).await;
+    let limited = limited.expect_error(429, "rate_limited");
+    let wait: u64 = limited.headers["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+    assert!((1..=20).contains(&wait), "Retry-After {wait}");
+    app.post("/api/v1/passkey/authenticate/start", &Auth::None, json!({}))
+        .await
+        .expect_error(429, "rate_limited");
+    // The agent's endpoints are not the auth limiter's business.
+    app.get("/health", &Auth::None).await.expect(200);
+    // Time heals.
+    app.clock.advance_ms(i64::try_from(wait).expect("small") * 1000);
+    app.post("/api/v1/auth/register", &Auth::None, json!({ "email": "u9@example.com" })).await.expect(201);
+}
+
+#[tokio::test]
+async fn registration_modes() {
+    let closed =
+        TestApp::spawn_with(Backend::Sqlite, |a| a.registration_mode = RegistrationMode::Closed).await;
+    let closed = closed.expect("sqlite");
+    let r = closed.post("/api/v1/auth/register", &Auth::None, json!({ "email": "a@example.com" })).await;
+    r.expect_error(403, "registration_closed");
+
+    let first =
+        TestApp::spawn_with(Backend::Sqlite, |a| a.registration_mode = RegistrationMode::FirstUser).await;
+    let first = first.expect("sqlite");
+    let attempts = (0..5).map(|i| {
+        first.post("/api/v1/auth/register", &Auth::None, json!({ "email": format!("u{i}@example.com") }))
+    });
+    let results = futures::future::join_all(attempts).await;
+    let created = results.iter().filter(|r| r.status.as_u16() == 201).count();
+    assert_eq!(created, 1, "exactly one first user, even when they race");
+    assert!(results.iter().filter(|r| r.status.as_u16() != 201).all(|r| r.code() == "registration_closed"));
+}
+
+#[tokio::test]
+async fn secrets_and_sessions_survive_a_restart() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(app) = TestApp::spawn(backend).await else { continue };
+        let mut ada = app.person("ada@example.com").await;
+        let key = app.api_key(&ada).await;
+        let (_, token) = app.approved(&mut ada, &key, "before restart").await;
+        let jwks = app.get("/.well-known/jwks.json", &Auth::None).await.expect(200).body;
+        let vapid = app.get("/api/v1/push/vapid-public-key", &Auth::None).await.expect(200).body;
+        let origin = app.origin.clone();
+        let db: TestDb = app.stop().await;
+
+        // The same deployment (same public origin), a new process.
+        let app = TestApp::spawn_on(db, |a| a.rp_origin = Some(origin)).await;
+        assert_eq!(app.get("/.well-known/jwks.json", &Auth::None).await.expect(200).body, jwks);
+        assert_eq!(app.get("/api/v1/push/vapid-public-key", &Auth::None).await.expect(200).body, vapid);
+        app.get("/api/v1/auth/me", &ada.auth()).await.expect(200);
+        app.ask(&key, "after restart").await;
+        assert_eq!(app.verify(json!({ "token": token, "consume": true })).await.body["valid"], true);
+        app.login(Some(&ada.email), &mut ada.key).await.expect(200);
+    }
+}

@@ -1,0 +1,14 @@
+//! Black-box tests: a real clawgate server over HTTP, a software passkey that is not ours, on
+//! SQLite and on PostgreSQL. One test binary (house style): `cargo test --test api`.
+
+mod authenticator;
+mod harness;
+
+mod edges;
+mod flows;
+mod races;
+mod security_a_binding;
+mod security_b_tokens;
+mod security_c_accounts;
+mod security_d_access;
+mod startup;
