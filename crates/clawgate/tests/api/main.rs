@@ -7,6 +7,7 @@ mod harness;
 mod edges;
 mod flows;
 mod races;
+mod schema;
 mod security_a_binding;
 mod security_b_tokens;
 mod security_c_accounts;
