@@ -2,6 +2,7 @@
 
 use crate::clock::{Clock, Millis};
 use crate::config::{Secret, Settings};
+use crate::events::Events;
 use crate::http::rate_limit::RateLimiter;
 use crate::secrets::ServerSecrets;
 use crate::store::Db;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub vapid_public: String,
     pub clock: Arc<dyn Clock>,
     pub auth_limiter: RateLimiter,
+    pub events: Events,
 }
 
 impl AppState {
@@ -48,8 +50,15 @@ pub fn build_webauthn(settings: &Settings) -> anyhow::Result<Webauthn> {
     Ok(webauthn)
 }
 
+/// Chooses ring as the process's TLS crypto (the one sqlx already uses), once; outgoing HTTPS
+/// (Web Push) needs it. Safe to call many times.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Connects, migrates, loads or creates the server's secrets, and assembles the shared state.
 pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<AppState>> {
+    install_tls_provider();
     let webauthn = build_webauthn(&settings)?;
     let db = Db::connect(&settings.database).await?;
     db.migrate().await?;
@@ -62,6 +71,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         api_key_secret: secrets.api_key,
         vapid_public: secrets.vapid_public,
         auth_limiter: RateLimiter::new(settings.auth_rate_limit_per_min),
+        events: Events::default(),
         db,
         clock,
         settings,

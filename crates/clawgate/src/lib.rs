@@ -12,6 +12,8 @@ pub mod clock;
 pub mod config;
 /// The rules: identifiers, API key format, approval lifecycle, with no I/O.
 pub mod domain;
+/// Announcements of new requests and decisions inside one instance.
+pub mod events;
 /// Where a request enters: the router, extractors, error shape, middleware and one file per resource.
 pub mod http;
 /// Secrets the server generates on first start and keeps in its database.

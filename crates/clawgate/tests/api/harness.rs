@@ -238,6 +238,7 @@ impl TestApp {
     }
 
     pub async fn spawn_on(db: TestDb, tweak: impl FnOnce(&mut ServeArgs)) -> Self {
+        app::install_tls_provider();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let port = listener.local_addr().expect("local addr").port();
         let mut args = default_args(db.dir.path(), port);

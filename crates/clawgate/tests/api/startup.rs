@@ -75,6 +75,11 @@ impl Server {
     }
 }
 
+fn http_client() -> reqwest::Client {
+    clawgate::app::install_tls_provider();
+    reqwest::Client::new()
+}
+
 async fn post(http: &reqwest::Client, url: String, bearer: Option<&str>, body: Value) -> Value {
     let mut req = http.post(url).json(&body);
     if let Some(t) = bearer {
@@ -94,7 +99,7 @@ async fn starts_with_nothing_configured_and_never_logs_secrets() {
     let mut cmd = clawgate(dir.path());
     cmd.env("PORT", port.to_string()).env("LOG_LEVEL", "trace").env("LOG_FORMAT", "json");
     let server = Server::start(cmd, port);
-    let http = reqwest::Client::new();
+    let http = http_client();
     let url = |p: &str| format!("{}{p}", server.base);
 
     let health: Value = http.get(url("/health")).send().await.expect("health").json().await.expect("json");
@@ -183,7 +188,7 @@ async fn reads_a_dot_env_file() {
     let mut cmd = clawgate(dir.path());
     cmd.env("WEBAUTHN_RP_NAME", "From the environment");
     let server = Server::start(cmd, port);
-    let http = reqwest::Client::new();
+    let http = http_client();
     let reg = post(
         &http,
         format!("{}/api/v1/auth/register", server.base),
