@@ -4,6 +4,7 @@ use crate::clock::{Clock, Millis};
 use crate::config::{Secret, Settings};
 use crate::events::Events;
 use crate::http::rate_limit::RateLimiter;
+use crate::push::PushSender;
 use crate::secrets::ServerSecrets;
 use crate::store::Db;
 use crate::tokens::approval::ApprovalSigner;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub approvals: ApprovalSigner,
     pub api_key_secret: Secret,
     pub vapid_public: String,
+    /// Sends Web Push messages signed with the VAPID key.
+    pub push: Arc<PushSender>,
     pub clock: Arc<dyn Clock>,
     pub auth_limiter: RateLimiter,
     pub events: Events,
@@ -64,12 +67,16 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
     db.migrate().await?;
     let secrets = ServerSecrets::load(&db, &settings, clock.now_ms()).await?;
     let issuer = settings.issuer();
+    let vapid_private = std::str::from_utf8(secrets.vapid_private.expose())
+        .map_err(|_| anyhow::anyhow!("the VAPID private key is not text"))?;
+    let push = PushSender::new(vapid_private, &settings.vapid_subject, settings.push_allow_http_loopback)?;
     Ok(Arc::new(AppState {
         webauthn,
         sessions: SessionKeys::new(secrets.jwt.expose(), issuer.clone(), settings.session_ttl_secs),
         approvals: ApprovalSigner::new(&secrets.signing_seeds, issuer, settings.approval_token_ttl_secs)?,
         api_key_secret: secrets.api_key,
         vapid_public: secrets.vapid_public,
+        push: Arc::new(push),
         auth_limiter: RateLimiter::new(settings.auth_rate_limit_per_min),
         events: Events::default(),
         db,

@@ -117,6 +117,11 @@ pub struct ServeArgs {
     #[arg(long, env = "VAPID_SUBJECT", default_value = "mailto:admin@localhost")]
     pub vapid_subject: String,
 
+    /// Allow Web Push endpoints on plain http when their host is loopback (127.0.0.0/8, ::1,
+    /// localhost). For development and tests only: real push services are https.
+    #[arg(long, env = "PUSH_ALLOW_HTTP_LOOPBACK", default_value_t = false)]
+    pub push_allow_http_loopback: bool,
+
     /// Who may create an account.
     #[arg(long, env = "REGISTRATION_MODE", value_enum, default_value_t = RegistrationMode::Open)]
     pub registration_mode: RegistrationMode,

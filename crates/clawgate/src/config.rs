@@ -54,6 +54,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub vapid: Option<(String, Secret)>,
     pub vapid_subject: String,
+    /// Accept `http` push endpoints on loopback hosts (development and tests only).
+    pub push_allow_http_loopback: bool,
     pub registration_mode: RegistrationMode,
     pub session_ttl_secs: i64,
     pub approval_token_ttl_secs: i64,
@@ -193,12 +195,18 @@ impl Settings {
             log_format: args.log_format,
             vapid,
             vapid_subject: args.vapid_subject.clone(),
+            push_allow_http_loopback: args.push_allow_http_loopback,
             registration_mode: args.registration_mode,
             session_ttl_secs: i64::from(args.session_ttl_seconds),
             approval_token_ttl_secs: i64::from(args.approval_token_ttl_seconds),
             auth_rate_limit_per_min: args.auth_rate_limit,
             trust_forwarded_for: args.trust_forwarded_for,
         })
+    }
+
+    /// Cookies are `Secure` whenever the app is served over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.rp_origin.scheme() == "https"
     }
 
     /// The `iss` of every token this server signs.

@@ -16,6 +16,8 @@ pub mod domain;
 pub mod events;
 /// Where a request enters: the router, extractors, error shape, middleware and one file per resource.
 pub mod http;
+/// Web Push: telling the owner's browsers that an agent asks (VAPID, encrypted payloads).
+pub mod push;
 /// Secrets the server generates on first start and keeps in its database.
 pub mod secrets;
 /// Where data is stored: one SQL code base for SQLite and PostgreSQL.

@@ -1,6 +1,7 @@
 //! Extractors: who is calling (a person with a session, or an agent with an API key), the client
 //! IP, and JSON bodies whose rejections use the API's error shape.
 
+use super::cookies;
 use super::error::ApiError;
 use crate::app::AppState;
 use crate::domain::api_key::ApiKeySecret;
@@ -97,13 +98,23 @@ impl FromRequestParts<Arc<AppState>> for Human {
         if presents_api_key(parts) {
             return Err(agent_key_refused());
         }
-        let token = bearer(parts).ok_or_else(|| {
-            ApiError::unauthorized("sign in first: send `Authorization: Bearer <session token>`")
-        })?;
-        let session = state.sessions.verify(token, state.now()).map_err(|e| match e {
+        // A bearer token, or else the web app's session cookie.
+        let (token, from_cookie) = match bearer(parts) {
+            Some(t) => (t.to_owned(), false),
+            None => (
+                cookies::read(&parts.headers, cookies::SESSION_COOKIE).filter(|t| !t.is_empty()).ok_or_else(
+                    || ApiError::unauthorized("sign in first: send `Authorization: Bearer <session token>`"),
+                )?,
+                true,
+            ),
+        };
+        let session = state.sessions.verify(&token, state.now()).map_err(|e| match e {
             SessionError::Expired => ApiError::unauthorized("the session has expired; sign in again"),
             SessionError::Invalid => ApiError::unauthorized("the session token is not valid"),
         })?;
+        if from_cookie {
+            cookies::check_csrf(parts, &session, &state.settings.issuer())?;
+        }
         let user = state
             .db
             .user(&session.user_id)

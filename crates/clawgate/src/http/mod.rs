@@ -2,6 +2,7 @@
 //! same route declarations (so the document cannot drift from what is served).
 
 pub mod ceremony;
+pub mod cookies;
 pub mod error;
 pub mod extract;
 pub mod middleware;
@@ -98,12 +99,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit_auth));
     let (routes, _) = OpenApiRouter::new().merge(routes::open()).merge(limited).split_for_parts();
     let doc = Arc::new(openapi_document());
-    let routes = routes.route(
-        "/api/v1/openapi.json",
-        axum::routing::get(move || {
-            let doc = doc.clone();
-            async move { axum::Json(doc.as_ref().clone()) }
-        }),
-    );
+    let routes = routes
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .merge(routes::web_app::router());
     middleware::wrap(routes, &state).with_state(state)
 }

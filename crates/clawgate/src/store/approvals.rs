@@ -194,25 +194,27 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
-    /// PENDING → DENIED, only if still pending and unexpired at `now`. True if this call decided it.
+    /// PENDING → DENIED, only if still pending and unexpired at `now`. The key that asked, if this
+    /// call decided it.
     pub async fn deny(
         &self,
         id: &RequestId,
         user: &UserId,
         now: Millis,
         reason: Option<&str>,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
+    ) -> StoreResult<Option<ApiKeyId>> {
+        let rows = sqlx::query(
             "UPDATE approval_requests SET status = 'DENIED', decided_at = $1, deny_reason = $2 \
-             WHERE id = $3 AND user_id = $4 AND status = 'PENDING' AND expires_at > $1",
+             WHERE id = $3 AND user_id = $4 AND status = 'PENDING' AND expires_at > $1 RETURNING api_key_id",
         )
         .bind(now)
         .bind(reason.map(str::to_owned))
         .bind(id.as_str())
         .bind(user.as_str())
-        .execute(self.pool())
+        // fetch_all steps the statement to the end, so SQLite can checkpoint its WAL.
+        .fetch_all(self.pool())
         .await?;
-        Ok(done.rows_affected() == 1)
+        rows.first().map(|row| Ok(ApiKeyId::from_trusted(row.try_get("api_key_id")?))).transpose()
     }
 
     /// PENDING → EXPIRED for every request past its expiry (all users, or one).

@@ -43,6 +43,15 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Removes a subscription whatever its owner: used when the push service says it is gone.
+    pub async fn delete_push_subscription_by_id(&self, id: &SubscriptionId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM push_subscriptions WHERE id = $1")
+            .bind(id.as_str())
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn push_subscriptions_of(&self, user: &UserId) -> StoreResult<Vec<PushSubscription>> {
         let rows = sqlx::query(
             "SELECT id, user_id, endpoint, p256dh, auth, created_at FROM push_subscriptions \

@@ -31,6 +31,10 @@ struct Claims {
     iat: i64,
     exp: i64,
     jti: String,
+    /// For a session kept in a browser cookie: the token every state-changing request must
+    /// repeat in `X-CSRF-Token` (bound to the session, so a planted cookie cannot supply one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    csrf: Option<String>,
 }
 
 /// A verified session.
@@ -39,6 +43,8 @@ pub struct Session {
     pub user_id: UserId,
     pub method: SignInMethod,
     pub expires_at: Millis,
+    /// Present for cookie sessions (see `Claims::csrf`).
+    pub csrf: Option<String>,
 }
 
 pub struct SessionKeys {
@@ -70,7 +76,13 @@ impl SessionKeys {
         self.ttl_secs
     }
 
-    pub fn issue(&self, user: &UserId, method: SignInMethod, now: Millis) -> anyhow::Result<String> {
+    pub fn issue(
+        &self,
+        user: &UserId,
+        method: SignInMethod,
+        csrf: Option<&str>,
+        now: Millis,
+    ) -> anyhow::Result<String> {
         let iat = now / 1000;
         let claims = Claims {
             iss: self.issuer.clone(),
@@ -81,6 +93,7 @@ impl SessionKeys {
             iat,
             exp: iat + self.ttl_secs,
             jti: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random::bytes::<16>()),
+            csrf: csrf.map(str::to_owned),
         };
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some("JWT".to_owned());
@@ -99,7 +112,7 @@ impl SessionKeys {
             return Err(SessionError::Expired);
         }
         let user_id = UserId::parse(&c.sub).ok_or(SessionError::Invalid)?;
-        Ok(Session { user_id, method: c.amr, expires_at: (c.exp + LEEWAY_SECS) * 1000 })
+        Ok(Session { user_id, method: c.amr, expires_at: (c.exp + LEEWAY_SECS) * 1000, csrf: c.csrf })
     }
 }
 
@@ -115,7 +128,7 @@ mod tests {
     fn issued_sessions_verify_until_they_expire() -> anyhow::Result<()> {
         let k = keys();
         let user = UserId::generate();
-        let t = k.issue(&user, SignInMethod::Passkey, 1_000_000)?;
+        let t = k.issue(&user, SignInMethod::Passkey, None, 1_000_000)?;
         let s = k.verify(&t, 1_000_000);
         assert_eq!(s.map(|s| (s.user_id, s.method)), Ok((user, SignInMethod::Passkey)));
         assert_eq!(k.verify(&t, 1_000_000 + 3_600_000 + 4_000).err(), None);
@@ -125,7 +138,7 @@ mod tests {
 
     #[test]
     fn another_secret_or_issuer_is_refused() -> anyhow::Result<()> {
-        let t = keys().issue(&UserId::generate(), SignInMethod::Email, 0)?;
+        let t = keys().issue(&UserId::generate(), SignInMethod::Email, None, 0)?;
         let other = SessionKeys::new(&[8u8; 32], "http://localhost:3000".into(), 3600);
         assert_eq!(other.verify(&t, 0), Err(SessionError::Invalid));
         let other_iss = SessionKeys::new(&[7u8; 32], "https://elsewhere".into(), 3600);

@@ -65,6 +65,7 @@ pub fn default_args(data_dir: &std::path::Path, port: u16) -> ServeArgs {
         vapid_public_key: None,
         vapid_private_key: None,
         vapid_subject: "mailto:admin@localhost".into(),
+        push_allow_http_loopback: false,
         registration_mode: RegistrationMode::Open,
         session_ttl_seconds: 43_200,
         approval_token_ttl_seconds: 120,

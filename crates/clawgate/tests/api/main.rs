@@ -4,8 +4,11 @@
 mod authenticator;
 mod harness;
 
+mod browser;
+mod cookies;
 mod edges;
 mod flows;
+mod push_delivery;
 mod races;
 mod schema;
 mod security_a_binding;

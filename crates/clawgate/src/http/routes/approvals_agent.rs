@@ -4,6 +4,7 @@ use crate::app::AppState;
 use crate::clock::{Millis, to_rfc3339};
 use crate::domain::approval::{self, NewApproval, Status};
 use crate::domain::ids::RequestId;
+use crate::events::ApprovalEvent;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Agent, AppJson};
 use crate::store::approvals::{ApprovalRecord, InsertOutcome};
@@ -133,6 +134,14 @@ async fn create(
         InsertOutcome::Created => {
             tracing::info!(request.id = %record.id, user.id = %record.user_id, key.id = %record.api_key_id, "approval requested");
             app.db.touch_api_key(&agent.key.id, now).await?;
+            // Committed: the owner's browsers may be told now (in the background).
+            app.push.notify_request_created(app.db.clone(), &record);
+            app.events.publish(ApprovalEvent {
+                user_id: record.user_id.clone(),
+                api_key_id: record.api_key_id.clone(),
+                request_id: record.id.clone(),
+                status: Status::Pending,
+            });
             (created_view(&record, now), false)
         }
         InsertOutcome::Replayed { request_id, body_hash: earlier } => {

@@ -6,6 +6,7 @@ use crate::app::AppState;
 use crate::clock::{Millis, to_rfc3339};
 use crate::domain::approval::{self, Status};
 use crate::domain::ids::RequestId;
+use crate::events::ApprovalEvent;
 use crate::http::ceremony::{self, AssertionState, CEREMONY_TTL_MS, credential_id_text};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, Human, NotAnAgent};
@@ -218,6 +219,12 @@ async fn approve(
         return Err(undecidable(&current(&app, record).await?, now));
     }
     tracing::info!(request.id = %id, user.id = %owner, passkey.id = %passkey.id, "request approved");
+    app.events.publish(ApprovalEvent {
+        user_id: owner.clone(),
+        api_key_id: record.api_key_id.clone(),
+        request_id: id.clone(),
+        status: Status::Approved,
+    });
     Ok(Json(DecisionResponse {
         request_id: id.to_string(),
         status: Status::Approved,
@@ -258,15 +265,21 @@ async fn deny(
     let reason = approval::check_reason(body.reason).map_err(|e| ApiError::invalid(e.to_string()))?;
     let id = RequestId::parse(&id).ok_or_else(|| ApiError::not_found("approval request"))?;
     let now = app.now();
-    if !app.db.deny(&id, &human.user.id, now, reason.as_deref()).await? {
+    let Some(api_key_id) = app.db.deny(&id, &human.user.id, now, reason.as_deref()).await? else {
         let record = app
             .db
             .approval_of(&id, &human.user.id)
             .await?
             .ok_or_else(|| ApiError::not_found("approval request"))?;
         return Err(undecidable(&current(&app, record).await?, now));
-    }
+    };
     tracing::info!(request.id = %id, user.id = %human.user.id, "request denied");
+    app.events.publish(ApprovalEvent {
+        user_id: human.user.id.clone(),
+        api_key_id,
+        request_id: id.clone(),
+        status: Status::Denied,
+    });
     Ok(Json(DecisionResponse {
         request_id: id.to_string(),
         status: Status::Denied,

@@ -4,13 +4,17 @@ use crate::app::AppState;
 use crate::cli::RegistrationMode;
 use crate::clock::to_rfc3339;
 use crate::domain::ids::UserId;
+use crate::domain::random;
+use crate::http::cookies::{self, SessionDelivery};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, Human, NotAnAgent};
 use crate::store::users::User;
 use crate::tokens::session::SignInMethod;
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -23,7 +27,7 @@ pub fn limited() -> OpenApiRouter<Arc<AppState>> {
 }
 
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new().routes(routes!(me))
+    OpenApiRouter::new().routes(routes!(me)).routes(routes!(logout))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -51,24 +55,39 @@ impl From<&User> for UserView {
 #[serde(rename_all = "camelCase")]
 pub struct SessionResponse {
     pub user: UserView,
-    /// Session token for `Authorization: Bearer`.
-    pub token: String,
+    /// Session token for `Authorization: Bearer`. Absent when the session was delivered as
+    /// cookies (request header `X-Clawgate-Session: cookie`, used by the web app).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
     pub expires_at: String,
     /// `email` (registration) or `passkey` (passkey sign-in or registration).
     #[schema(value_type = String)]
     pub method: SignInMethod,
 }
 
-/// A session for `user`, obtained by `method`.
-pub fn session_response(app: &AppState, user: &User, method: SignInMethod) -> ApiResult<SessionResponse> {
+/// A new session: the response body, and the cookies to set when it goes to a browser.
+pub struct IssuedSession {
+    pub body: SessionResponse,
+    pub cookies: HeaderMap,
+}
+
+/// A session for `user`, obtained by `method`, delivered as the client asked.
+pub fn issue_session(
+    app: &AppState,
+    user: &User,
+    method: SignInMethod,
+    delivery: SessionDelivery,
+) -> ApiResult<IssuedSession> {
     let now = app.now();
-    let token = app.sessions.issue(&user.id, method, now).map_err(ApiError::internal)?;
-    Ok(SessionResponse {
-        user: user.into(),
-        token,
-        expires_at: to_rfc3339(now + app.sessions.ttl_secs() * 1000),
-        method,
-    })
+    let ttl = app.sessions.ttl_secs();
+    let csrf = (delivery == SessionDelivery::Cookie).then(|| URL_SAFE_NO_PAD.encode(random::bytes::<16>()));
+    let token = app.sessions.issue(&user.id, method, csrf.as_deref(), now).map_err(ApiError::internal)?;
+    let (token, cookies) = match csrf {
+        Some(csrf) => (None, cookies::session_cookies(&token, &csrf, ttl, app.settings.secure_cookies())),
+        None => (Some(token), HeaderMap::new()),
+    };
+    let body = SessionResponse { user: user.into(), token, expires_at: to_rfc3339(now + ttl * 1000), method };
+    Ok(IssuedSession { body, cookies })
 }
 
 /// Lower-cased and checked: one `@`, something on each side, no spaces, at most 254 characters.
@@ -101,8 +120,9 @@ pub fn parse_email(raw: &str) -> Option<String> {
 async fn register(
     State(app): State<Arc<AppState>>,
     _: NotAnAgent,
+    delivery: SessionDelivery,
     AppJson(body): AppJson<RegisterBody>,
-) -> ApiResult<(StatusCode, Json<SessionResponse>)> {
+) -> ApiResult<(StatusCode, HeaderMap, Json<SessionResponse>)> {
     let email =
         parse_email(&body.email).ok_or_else(|| ApiError::invalid("`email` is not a valid email address"))?;
     let user = User {
@@ -122,7 +142,8 @@ async fn register(
         RegistrationMode::Open => app.db.insert_user(&user).await?,
     }
     tracing::info!(user.id = %user.id, "account registered");
-    Ok((StatusCode::CREATED, Json(session_response(&app, &user, SignInMethod::Email)?)))
+    let session = issue_session(&app, &user, SignInMethod::Email, delivery)?;
+    Ok((StatusCode::CREATED, session.cookies, Json(session.body)))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -155,6 +176,25 @@ async fn me(State(app): State<Arc<AppState>>, human: Human) -> ApiResult<Json<Me
         session_method: human.session.method,
         session_expires_at: to_rfc3339(human.session.expires_at),
     }))
+}
+
+/// Sign out of the web app: removes the session cookies. (A bearer token cannot be withdrawn;
+/// it lapses at its expiry.)
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    params(("X-CSRF-Token" = Option<String>, Header, description = "The `clawgate_csrf` cookie's value, for cookie sessions")),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 403, description = "X-CSRF-Token does not match the CSRF cookie", body = ErrorBody),
+    ))]
+async fn logout(State(app): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult<(StatusCode, HeaderMap)> {
+    let has_cookie = cookies::read(&headers, cookies::SESSION_COOKIE).is_some_and(|c| !c.is_empty());
+    if has_cookie && !cookies::header_matches_cookie(&headers) {
+        return Err(ApiError::forbidden(
+            "csrf_failed",
+            "send the clawgate_csrf cookie's value in X-CSRF-Token",
+        ));
+    }
+    Ok((StatusCode::NO_CONTENT, cookies::cleared(app.settings.secure_cookies())))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! One file per resource, each exposing `router()`; `http::router` merges them.
 
 pub mod api_keys;
+pub mod approval_events;
 pub mod approvals_agent;
 pub mod approvals_human;
 pub mod auth;
@@ -8,6 +9,7 @@ pub mod health;
 pub mod passkeys;
 pub mod push;
 pub mod tokens;
+pub mod web_app;
 
 use crate::app::AppState;
 use std::sync::Arc;
@@ -27,6 +29,7 @@ pub fn open() -> OpenApiRouter<Arc<AppState>> {
         .merge(passkeys::router())
         .merge(approvals_agent::router())
         .merge(approvals_human::router())
+        .merge(approval_events::router())
         .merge(tokens::router())
         .merge(push::router())
 }

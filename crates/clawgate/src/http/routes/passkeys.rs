@@ -2,11 +2,12 @@
 //! `authenticate/start` with a `requestId` starts an approval instead (see approvals_human).
 
 use super::approvals_human::start_approval_ceremony;
-use super::auth::{SessionResponse, parse_email, session_response};
+use super::auth::{SessionResponse, issue_session, parse_email};
 use crate::app::AppState;
 use crate::clock::to_rfc3339;
 use crate::domain::ids::{PasskeyId, RequestId};
 use crate::http::ceremony::{self, AssertionState, CEREMONY_TTL_MS, credential_id_text, webauthn_failed};
+use crate::http::cookies::SessionDelivery;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, Human, NotAnAgent};
 use crate::store::StoreError;
@@ -15,7 +16,7 @@ use crate::store::passkeys::StoredPasskey;
 use crate::tokens::session::SignInMethod;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -153,8 +154,9 @@ fn check_name(name: Option<String>) -> ApiResult<String> {
 async fn register_complete(
     State(app): State<Arc<AppState>>,
     human: Human,
+    delivery: SessionDelivery,
     AppJson(body): AppJson<RegisterCompleteBody>,
-) -> ApiResult<(StatusCode, Json<RegisterCompleteResponse>)> {
+) -> ApiResult<(StatusCode, HeaderMap, Json<RegisterCompleteResponse>)> {
     let name = check_name(body.name)?;
     let (_, state): (_, PasskeyRegistration) =
         ceremony::take(&app, &body.ceremony_id, CeremonyKind::Register, Some(&human.user.id), None).await?;
@@ -182,8 +184,9 @@ async fn register_complete(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(user.id = %human.user.id, passkey.id = %stored.id, "passkey added");
-    let session = session_response(&app, &human.user, SignInMethod::Passkey)?;
-    Ok((StatusCode::CREATED, Json(RegisterCompleteResponse { passkey: (&stored).into(), session })))
+    let session = issue_session(&app, &human.user, SignInMethod::Passkey, delivery)?;
+    let body = RegisterCompleteResponse { passkey: (&stored).into(), session: session.body };
+    Ok((StatusCode::CREATED, session.cookies, Json(body)))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -260,8 +263,9 @@ pub struct AssertionBody {
 async fn authenticate_complete(
     State(app): State<Arc<AppState>>,
     _: NotAnAgent,
+    delivery: SessionDelivery,
     AppJson(body): AppJson<AssertionBody>,
-) -> ApiResult<Json<SessionResponse>> {
+) -> ApiResult<(HeaderMap, Json<SessionResponse>)> {
     // Only a login ceremony: an approval ceremony can never sign anyone in.
     let (_, state): (_, AssertionState) =
         ceremony::take(&app, &body.ceremony_id, CeremonyKind::Login, None, None).await?;
@@ -271,7 +275,8 @@ async fn authenticate_complete(
             ApiError::bad_request("unknown_passkey", "that passkey's account no longer exists")
         })?;
     tracing::info!(user.id = %user.id, passkey.id = %passkey.id, "signed in with a passkey");
-    Ok(Json(session_response(&app, &user, SignInMethod::Passkey)?))
+    let session = issue_session(&app, &user, SignInMethod::Passkey, delivery)?;
+    Ok((session.cookies, Json(session.body)))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

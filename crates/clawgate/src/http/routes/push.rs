@@ -16,8 +16,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-const MAX_ENDPOINT_CHARS: usize = 2048;
-
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
         .routes(routes!(subscribe))
@@ -51,23 +49,6 @@ fn decoded_len(b64: &str) -> Option<usize> {
     URL_SAFE_NO_PAD.decode(b64.trim_end_matches('=')).ok().map(|v| v.len())
 }
 
-/// Only `https` push services (no credentials in the URL).
-fn check_endpoint(endpoint: &str) -> ApiResult<()> {
-    let bad = || ApiError::invalid("`endpoint` must be an https URL of a push service");
-    if endpoint.len() > MAX_ENDPOINT_CHARS {
-        return Err(bad());
-    }
-    let url = url::Url::parse(endpoint).map_err(|_| bad())?;
-    if url.scheme() != "https"
-        || url.host_str().is_none()
-        || !url.username().is_empty()
-        || url.password().is_some()
-    {
-        return Err(bad());
-    }
-    Ok(())
-}
-
 /// Save a Web Push subscription for the signed-in person.
 #[utoipa::path(post, path = "/api/v1/push/subscribe", tag = "push",
     security(("session" = [])),
@@ -78,7 +59,8 @@ async fn subscribe(
     human: Human,
     AppJson(body): AppJson<SubscribeBody>,
 ) -> ApiResult<(StatusCode, Json<Subscribed>)> {
-    check_endpoint(&body.endpoint)?;
+    crate::push::check_endpoint(&body.endpoint, app.push.allows_http_loopback())
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
     if decoded_len(&body.keys.p256dh) != Some(65) {
         return Err(ApiError::invalid("`keys.p256dh` must be a base64url P-256 public key (65 bytes)"));
     }

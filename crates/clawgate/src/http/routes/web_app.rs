@@ -1,0 +1,92 @@
+//! The web app: a few static files compiled into the binary (nothing fetched at run time, no
+//! npm at build time) and the page routes that all answer with `index.html`.
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use std::sync::Arc;
+
+use crate::app::AppState;
+use crate::http::error::ApiError;
+
+/// Scripts and styles only from this server; no inline script, no framing, no plugins.
+const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; manifest-src 'self'; worker-src 'self'; frame-ancestors 'none'; \
+     base-uri 'none'; form-action 'self'";
+
+struct Asset {
+    path: &'static str,
+    content_type: &'static str,
+    body: &'static [u8],
+}
+
+macro_rules! asset {
+    ($path:literal, $file:literal, $type:literal) => {
+        Asset { path: $path, content_type: $type, body: include_bytes!(concat!("../../../web/", $file)) }
+    };
+}
+
+const ASSETS: &[Asset] = &[
+    asset!("/app.js", "app.js", "text/javascript; charset=utf-8"),
+    asset!("/style.css", "style.css", "text/css; charset=utf-8"),
+    asset!("/sw.js", "sw.js", "text/javascript; charset=utf-8"),
+    asset!("/manifest.webmanifest", "manifest.webmanifest", "application/manifest+json"),
+    asset!("/icon.svg", "icon.svg", "image/svg+xml"),
+    asset!("/icon-192.png", "icon-192.png", "image/png"),
+    asset!("/icon-512.png", "icon-512.png", "image/png"),
+];
+
+const INDEX: &[u8] = include_bytes!("../../../web/index.html");
+
+/// Paths the page itself routes; each is answered with `index.html`.
+const PAGES: &[&str] = &["/", "/history", "/keys", "/passkeys", "/notifications"];
+
+fn respond(content_type: &'static str, body: &'static [u8]) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
+    // Always revalidated, so an upgrade of the server is an upgrade of the page.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn page() -> Response {
+    respond("text/html; charset=utf-8", INDEX)
+}
+
+async fn approval_page(Path(id): Path<String>) -> Response {
+    match crate::domain::ids::RequestId::parse(&id) {
+        Some(_) => page(),
+        None => ApiError::not_found("page").into_response(),
+    }
+}
+
+pub fn router() -> Router<Arc<AppState>> {
+    let mut router = Router::new().route("/approve/{id}", get(approval_page));
+    for path in PAGES {
+        router = router.route(path, get(|| async { page() }));
+    }
+    for asset in ASSETS {
+        router =
+            router.route(asset.path, get(move || async move { respond(asset.content_type, asset.body) }));
+    }
+    router
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_page_loads_nothing_from_elsewhere() {
+        let index = String::from_utf8_lossy(super::INDEX);
+        assert!(!index.contains("http://") && !index.contains("https://"), "no external resources");
+        assert!(!index.contains("<script>"), "no inline script: the CSP forbids it");
+        for asset in super::ASSETS.iter().filter(|a| a.content_type.starts_with("text/")) {
+            let text = String::from_utf8_lossy(asset.body);
+            assert!(!text.contains("innerHTML"), "{} builds DOM from text nodes only", asset.path);
+            assert!(!text.contains("eval("), "{}", asset.path);
+        }
+    }
+}

@@ -1,0 +1,451 @@
+//! The web app in a real browser: Debian's Chromium, headless, with the DevTools WebAuthn
+//! virtual authenticator standing in for Touch ID. An agent asks over plain HTTP; a person signs
+//! up, creates the agent's key, approves and denies in the page.
+//!
+//! Screenshots of every main page, at desktop and phone width, land in `target/screenshots/`.
+
+use crate::harness::{Auth, TestApp};
+use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::cdp::browser_protocol::browser::{
+    PermissionDescriptor, PermissionSetting, SetPermissionParams,
+};
+use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
+use chromiumoxide::cdp::browser_protocol::service_worker::{
+    DeliverPushMessageParams, EnableParams as ServiceWorkerEnableParams, EventWorkerRegistrationUpdated,
+};
+use chromiumoxide::cdp::browser_protocol::target::{CreateTargetParams, SetAutoAttachParams};
+use chromiumoxide::cdp::browser_protocol::web_authn::{
+    AddVirtualAuthenticatorParams, AuthenticatorId, AuthenticatorProtocol, AuthenticatorTransport,
+    EnableParams, SetUserVerifiedParams, VirtualAuthenticatorOptions,
+};
+use chromiumoxide::page::{Page, ScreenshotParams};
+use clawgate::config::Backend;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// Longest the page may take to show something after an action (a passkey ceremony included).
+const UI_DEADLINE: Duration = Duration::from_secs(20);
+
+/// One Chromium at a time: two starting together on two cores have been seen to stall.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+struct Chrome {
+    browser: Browser,
+    handler: tokio::task::JoinHandle<()>,
+    _profile: tempfile::TempDir,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl Drop for Chrome {
+    fn drop(&mut self) {
+        self.handler.abort();
+    }
+}
+
+/// Chromium, or `None` (skip) when it is not installed and CI did not ask for browser tests.
+async fn chrome() -> Option<Chrome> {
+    if !std::path::Path::new(CHROMIUM).exists() {
+        let required = std::env::var("CLAWGATE_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+        assert!(!required, "CLAWGATE_REQUIRE_BROWSER=1 but {CHROMIUM} is missing (apt-get install chromium)");
+        eprintln!("note: {CHROMIUM} is missing; browser tests are skipped (apt-get install chromium)");
+        return None;
+    }
+    let turn = ONE_BROWSER.lock().await;
+    let profile = tempfile::tempdir().expect("profile dir");
+    let config = BrowserConfig::builder()
+        .chrome_executable(CHROMIUM)
+        .new_headless_mode()
+        .no_sandbox()
+        .user_data_dir(profile.path())
+        .window_size(1280, 900)
+        .viewport(None)
+        .launch_timeout(Duration::from_secs(60))
+        .request_timeout(Duration::from_secs(30))
+        // This machine's network is closed: no background calls to Google.
+        .args([
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .build()
+        .expect("browser config");
+    let (browser, mut handler) = Browser::launch(config).await.expect("Chromium starts");
+    let handler = tokio::spawn(async move { while handler.next().await.is_some() {} });
+    Some(Chrome { browser, handler, _profile: profile, _turn: turn })
+}
+
+/// One tab with a virtual platform authenticator (resident keys, user verification).
+struct Tab {
+    page: Page,
+    authenticator: AuthenticatorId,
+    shots: PathBuf,
+}
+
+impl Tab {
+    async fn open(chrome: &Chrome, url: &str) -> Tab {
+        // The target is made with a plain CDP command and the page looked up afterwards:
+        // chromiumoxide's `new_page`/`goto` wait for a load event they can miss under load.
+        let created = chrome.browser.execute(CreateTargetParams::new("about:blank")).await.expect("new tab");
+        let target = created.result.target_id;
+        let started = Instant::now();
+        let page = loop {
+            match chrome.browser.get_page(target.clone()).await {
+                Ok(page) => break page,
+                Err(e) if started.elapsed() > UI_DEADLINE => panic!("the new tab never attached: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        // Workers this page starts (the service worker) must not wait for a debugger to resume them.
+        let attach = SetAutoAttachParams::builder()
+            .auto_attach(true)
+            .wait_for_debugger_on_start(false)
+            .flatten(true)
+            .build()
+            .expect("auto-attach params");
+        page.execute(attach.clone()).await.expect("auto-attach");
+        chrome.browser.execute(attach).await.expect("auto-attach");
+        page.execute(EnableParams::default()).await.expect("WebAuthn domain");
+        let options = VirtualAuthenticatorOptions::builder()
+            .protocol(AuthenticatorProtocol::Ctap2)
+            .transport(AuthenticatorTransport::Internal)
+            .has_resident_key(true)
+            .has_user_verification(true)
+            .is_user_verified(true)
+            .automatic_presence_simulation(true)
+            .build()
+            .expect("authenticator options");
+        let added =
+            page.execute(AddVirtualAuthenticatorParams::new(options)).await.expect("virtual authenticator");
+        let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../screenshots");
+        std::fs::create_dir_all(&shots).expect("screenshot dir");
+        let tab = Tab { page, authenticator: added.result.authenticator_id, shots };
+        tab.navigate(url).await;
+        tab
+    }
+
+    /// Loads `url` and waits until the document is complete. Navigates from script: a CDP
+    /// `Page.navigate` makes chromiumoxide wait for the same load event as `goto`.
+    async fn navigate(&self, url: &str) {
+        self.eval(&format!("location.href = {url:?}")).await;
+        let ready = format!("document.readyState === 'complete' && location.href.startsWith({url:?})");
+        self.wait(&ready, &format!("{url} to load")).await;
+    }
+
+    async fn eval(&self, js: &str) -> Value {
+        self.try_eval(js).await.unwrap_or_else(|e| panic!("evaluating `{js}`: {e}"))
+    }
+
+    /// Evaluates `js` (awaiting a promise it returns), giving up after a few seconds.
+    async fn try_eval(&self, js: &str) -> Result<Value, String> {
+        let evaluation = tokio::time::timeout(Duration::from_secs(5), self.page.evaluate(js));
+        let result =
+            evaluation.await.map_err(|_| "no answer in 5 s".to_owned())?.map_err(|e| e.to_string())?;
+        Ok(result.value().cloned().unwrap_or(Value::Null))
+    }
+
+    /// Waits until `js` is truthy and returns its value; fails after a deadline, saying what for.
+    /// (While a page loads, evaluating can fail: that counts as "not yet".)
+    async fn wait(&self, js: &str, what: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let v = self.try_eval(js).await.unwrap_or(Value::Null);
+            if !(v.is_null() || v == json!(false) || v == json!("") || v == json!(0)) {
+                return v;
+            }
+            if started.elapsed() > UI_DEADLINE {
+                let shown = self.try_eval("document.querySelector('main')?.innerText").await;
+                panic!("waited {UI_DEADLINE:?} for {what}; the page shows: {shown:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A real mouse click on the element.
+    async fn click(&self, selector: &str) {
+        self.wait(&format!("!!document.querySelector({selector:?})"), selector).await;
+        let el = self.page.find_element(selector).await.unwrap_or_else(|e| panic!("{selector}: {e}"));
+        el.scroll_into_view().await.expect("scroll");
+        el.click().await.unwrap_or_else(|e| panic!("clicking {selector}: {e}"));
+    }
+
+    async fn type_into(&self, selector: &str, text: &str) {
+        self.click(selector).await;
+        let el = self.page.find_element(selector).await.expect("input");
+        el.type_str(text).await.expect("typing");
+    }
+
+    async fn text(&self, selector: &str) -> String {
+        self.eval(&format!("document.querySelector({selector:?})?.textContent ?? ''"))
+            .await
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    async fn set_user_verified(&self, verified: bool) {
+        self.page
+            .execute(SetUserVerifiedParams::new(self.authenticator.clone(), verified))
+            .await
+            .expect("set UV");
+    }
+
+    /// Saves `name` at desktop and at phone width.
+    async fn screenshot(&self, name: &str) {
+        for (label, width, height, mobile) in [("desktop", 1280, 900, false), ("phone", 390, 844, true)] {
+            let metrics =
+                SetDeviceMetricsOverrideParams::new(width, height, if mobile { 3.0 } else { 1.0 }, mobile);
+            self.page.execute(metrics).await.expect("viewport");
+            let png = self
+                .page
+                .screenshot(ScreenshotParams::builder().full_page(true).build())
+                .await
+                .expect("screenshot");
+            std::fs::write(self.shots.join(format!("{name}-{label}.png")), png).expect("save screenshot");
+        }
+        self.page
+            .execute(SetDeviceMetricsOverrideParams::new(1280, 900, 1.0, false))
+            .await
+            .expect("viewport");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sign_up_create_key_approve_and_deny_in_the_browser() {
+    let Some(chrome) = chrome().await else { return };
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("server");
+    let tab = Tab::open(&chrome, &app.origin).await;
+
+    // Sign up: an email, then a passkey made by the (virtual) platform authenticator.
+    tab.wait("document.querySelector('#signup')", "the sign-up form").await;
+    tab.screenshot("sign-in").await;
+    tab.type_into("#signup-email", "ada@example.com").await;
+    tab.click("#signup").await;
+    tab.wait("!document.querySelector('#nav').hidden && document.querySelector('h1')?.textContent === 'Waiting for you'", "the pending page after sign-up").await;
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM passkeys").await, 1);
+
+    // The session is an HttpOnly cookie that page script cannot read.
+    let cookies = tab.page.get_cookies().await.expect("cookies");
+    let session = cookies.iter().find(|c| c.name == "clawgate_session").expect("a session cookie");
+    assert!(session.http_only, "the session cookie is HttpOnly");
+    assert_eq!(format!("{:?}", session.same_site), "Some(Strict)");
+    let visible = tab.eval("document.cookie").await;
+    assert!(
+        !visible.as_str().unwrap_or("").contains("clawgate_session"),
+        "script cannot see the session: {visible}"
+    );
+
+    // An API key, created in the page and shown once.
+    tab.click("nav a[href='/keys']").await;
+    tab.type_into("#key-name", "deploy bot").await;
+    tab.click("form button[type=submit]").await;
+    let key = tab.wait("document.querySelector('#new-key-value')?.value", "the new API key").await;
+    let key = key.as_str().expect("key").to_owned();
+    assert!(key.starts_with("ag_"));
+    tab.screenshot("api-keys").await;
+
+    // The agent asks; the pending page shows it without a reload.
+    tab.click("nav a[href='/']").await;
+    tab.wait("document.querySelector('#nothing-pending')", "the empty pending list").await;
+    tab.eval("window.__notReloaded = true").await;
+    let first = app
+        .post(
+            "/api/v1/approval/request",
+            &Auth::Bearer(key.clone()),
+            json!({ "action": "deploy api@v2 to production", "agentId": "release-bot", "context": { "commit": "4f2a9c1", "services": ["api", "worker"] } }),
+        )
+        .await
+        .expect(201);
+    let first_id = first.body["requestId"].as_str().expect("id").to_owned();
+    tab.wait(
+        &format!("document.querySelector('[data-request={first_id:?}]')"),
+        "the new request to appear by itself",
+    )
+    .await;
+    assert_eq!(tab.eval("window.__notReloaded === true").await, json!(true), "no reload happened");
+    tab.screenshot("pending").await;
+
+    // The approval page: the whole action, the agent, the binding code; approve with the passkey.
+    tab.click(&format!("[data-request={first_id:?}] a")).await;
+    tab.wait("document.querySelector('#approve')", "the approve button").await;
+    assert_eq!(tab.text("#binding-code").await, first.body["bindingCode"].as_str().expect("code"));
+    assert!(tab.text("main").await.contains("deploy api@v2 to production"));
+    assert!(tab.text("main").await.contains("release-bot"));
+    tab.screenshot("approval").await;
+    tab.click("#approve").await;
+    tab.wait("document.querySelector('.badge.APPROVED')", "the approved badge").await;
+    let status = app.status(&key, &first_id).await.expect(200);
+    assert_eq!(status.body["status"], "APPROVED");
+    let token = status.body["token"].as_str().expect("a token");
+    let verified = app.verify(json!({ "token": token, "action": "deploy api@v2 to production" })).await;
+    assert_eq!(verified.body["valid"], true, "{}", verified.text);
+
+    // A hostile request: markup, a direction override and a control character in agent text.
+    let hostile_action = "<img src=x onerror=\"document.title='pwned'\"> rm -rf ./data \u{202E}gpj.exe\u{7}";
+    let second = app
+        .post(
+            "/api/v1/approval/request",
+            &Auth::Bearer(key.clone()),
+            json!({ "action": hostile_action, "agentId": "<b>bot</b>", "context": { "note": "<script>alert(1)</script>\u{2066}x" } }),
+        )
+        .await
+        .expect(201);
+    let second_id = second.body["requestId"].as_str().expect("id").to_owned();
+    tab.navigate(&format!("{}/approve/{second_id}", app.origin)).await;
+    tab.wait("document.querySelector('#deny')", "the deny button").await;
+    assert_eq!(
+        tab.eval("document.querySelectorAll('main img, main script, main b').length").await,
+        json!(0),
+        "agent markup stays text"
+    );
+    let shown = tab.text("pre.action").await;
+    assert!(shown.contains("<img src=x onerror="), "the markup is shown as text: {shown}");
+    assert!(
+        shown.contains("U+202E") && shown.contains("U+0007"),
+        "invisible characters are shown as code points: {shown}"
+    );
+    assert!(!shown.contains('\u{202E}'), "the override itself never reaches the page");
+    let page_text = tab.text("main").await;
+    assert!(page_text.contains("U+2066"), "the context's isolate shows too: {page_text}");
+    assert_ne!(tab.eval("document.title").await, json!("pwned"));
+    tab.screenshot("approval-hostile").await;
+    tab.type_into("#deny-reason", "not on a Friday").await;
+    tab.click("#deny").await;
+    tab.wait("document.querySelector('.badge.DENIED')", "the denied badge").await;
+    let status = app.status(&key, &second_id).await.expect(200);
+    assert_eq!(status.body["status"], "DENIED");
+    assert!(status.body.get("token").is_none());
+
+    // With user verification failing, approving fails in words and the request stays pending.
+    let third = app.ask(&key, "drop database analytics").await;
+    tab.set_user_verified(false).await;
+    tab.navigate(&format!("{}/approve/{}", app.origin, third.id)).await;
+    tab.click("#approve").await;
+    let error = tab.wait("document.querySelector('.notice.error')?.textContent", "an error message").await;
+    assert!(error.as_str().unwrap_or("").contains("Nothing was changed"), "{error}");
+    assert_eq!(app.status(&key, &third.id).await.expect(200).body["status"], "PENDING");
+    tab.set_user_verified(true).await;
+
+    // History, filtered.
+    tab.click("nav a[href='/history']").await;
+    tab.wait(
+        "document.querySelectorAll('#history [data-request]').length === 3",
+        "three requests in history",
+    )
+    .await;
+    tab.eval("const s = document.querySelector('#status-filter'); s.value = 'DENIED'; s.dispatchEvent(new Event('change'))").await;
+    tab.wait("document.querySelectorAll('#history [data-request]').length === 1", "only the denied request")
+        .await;
+    tab.screenshot("history").await;
+
+    // Passkeys: listed and renamed.
+    tab.click("nav a[href='/passkeys']").await;
+    tab.wait("document.querySelector('#passkeys li')", "the passkey list").await;
+    tab.eval("const f = document.querySelector('#passkeys input'); f.value = 'Work laptop'").await;
+    tab.click("#passkeys li button").await;
+    tab.wait("document.querySelector('#toast')?.textContent === 'Renamed.'", "the rename").await;
+    let name: String = sqlx::query_scalar("SELECT name FROM passkeys")
+        .fetch_one(app.state.db.pool())
+        .await
+        .expect("passkey");
+    assert_eq!(name, "Work laptop");
+    tab.screenshot("passkeys").await;
+    tab.click("nav a[href='/notifications']").await;
+    let push =
+        tab.wait("document.querySelector('#push-state')?.dataset.ready", "the notification settings").await;
+    eprintln!("notifications in headless Chromium: {push}");
+    tab.screenshot("notifications").await;
+
+    // Sign out, then back in with the passkey.
+    tab.click("#signout").await;
+    tab.wait("document.querySelector('#signin')", "the sign-in form").await;
+    tab.type_into("#signin-email", "ada@example.com").await;
+    tab.click("#signin").await;
+    tab.wait(
+        "document.querySelector('h1')?.textContent === 'Waiting for you'",
+        "the pending page after sign-in",
+    )
+    .await;
+    tab.wait(
+        &format!("document.querySelector('[data-request={:?}]')", third.id),
+        "the still-pending request",
+    )
+    .await;
+}
+
+/// The app is installable: a manifest with icons, and a service worker that turns a push into a
+/// notification leading to the request's page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_app_is_installable_and_its_service_worker_runs() {
+    let Some(chrome) = chrome().await else { return };
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("server");
+    let tab = Tab::open(&chrome, &app.origin).await;
+    tab.wait("document.querySelector('#signup')", "the page").await;
+    let manifest =
+        tab.eval("fetch(document.querySelector('link[rel=manifest]').href).then(r => r.json())").await;
+    assert_eq!(manifest["display"], "standalone");
+    assert!(manifest["icons"].as_array().is_some_and(|i| i.iter().any(|i| i["sizes"] == "512x512")));
+    let ready = "navigator.serviceWorker.ready.then(r => r.active?.state === 'activated')";
+    assert_eq!(tab.wait(ready, "the service worker").await, json!(true));
+
+    // A push, delivered to the service worker as a push service would: it shows a notification
+    // that names the agent and, when clicked, opens that request's page.
+    let mut registrations =
+        tab.page.event_listener::<EventWorkerRegistrationUpdated>().await.expect("events");
+    tab.page.execute(ServiceWorkerEnableParams::default()).await.expect("ServiceWorker domain");
+    let registration = loop {
+        let update =
+            tokio::time::timeout(UI_DEADLINE, registrations.next()).await.expect("a registration event");
+        let update = update.expect("event stream");
+        if let Some(r) = update.registrations.iter().find(|r| !r.is_deleted) {
+            break r.registration_id.clone();
+        }
+    };
+    let permission = SetPermissionParams::builder()
+        .permission(PermissionDescriptor::new("notifications"))
+        .setting(PermissionSetting::Granted)
+        .origin(app.origin.clone())
+        .build()
+        .expect("permission");
+    chrome.browser.execute(permission).await.expect("notifications allowed");
+    let request_id = "req_0123456789ABCDEFGHIJKL";
+    let payload = json!({ "type": "approval_request", "requestId": request_id, "agentId": "release-bot", "title": "release-bot asks for approval" });
+    let push = DeliverPushMessageParams::new(app.origin.clone(), registration.clone(), payload.to_string());
+    tab.page.execute(push).await.expect("push delivered");
+    let shown = tab
+        .wait(
+            "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => ns.length > 0 && \
+             JSON.stringify({ title: ns[0].title, body: ns[0].body, tag: ns[0].tag, url: ns[0].data.url }))",
+            "the notification",
+        )
+        .await;
+    let shown: Value = serde_json::from_str(shown.as_str().expect("json")).expect("json");
+    assert_eq!(shown["title"], "release-bot asks for approval");
+    assert_eq!(shown["tag"], request_id);
+    assert_eq!(shown["url"], format!("/approve/{request_id}"));
+    assert!(shown["body"].as_str().is_some_and(|b| b.contains("release-bot")));
+
+    // A push whose request id is not one of ours opens nothing but the app itself.
+    let odd = json!({ "requestId": "https://evil.example/", "title": "x" });
+    tab.page
+        .execute(DeliverPushMessageParams::new(app.origin.clone(), registration, odd.to_string()))
+        .await
+        .expect("push");
+    let odd_url = tab
+        .wait(
+            "navigator.serviceWorker.ready.then(r => r.getNotifications({ tag: 'clawgate' })).then(ns => ns.length > 0 && ns[0].data.url)",
+            "the second notification",
+        )
+        .await;
+    assert_eq!(odd_url, json!("/"));
+
+    let csp = app.http.get(&app.origin).send().await.expect("page");
+    let policy = csp.headers()["content-security-policy"].to_str().expect("ascii").to_owned();
+    assert!(policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"), "{policy}");
+}
