@@ -2,13 +2,17 @@
 
 use crate::clock::{Clock, Millis};
 use crate::config::{Secret, Settings};
-use crate::events::Events;
+use crate::domain::approval::Status;
+use crate::domain::ids::UserId;
+use crate::events::{ApprovalEvent, Events};
 use crate::http::rate_limit::RateLimiter;
 use crate::push::PushSender;
 use crate::secrets::ServerSecrets;
 use crate::store::Db;
+use crate::store::StoreResult;
 use crate::tokens::approval::ApprovalSigner;
 use crate::tokens::session::SessionKeys;
+use axum::serve::ListenerExt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +43,21 @@ pub struct AppState {
 impl AppState {
     pub fn now(&self) -> Millis {
         self.clock.now_ms()
+    }
+
+    /// Records lapsed requests (of everyone, or of one person) as expired and tells whoever
+    /// waits on them. How many it expired.
+    pub async fn expire_lapsed(&self, user: Option<&UserId>) -> StoreResult<usize> {
+        let expired = self.db.expire_due(self.now(), user).await?;
+        for r in &expired {
+            self.events.publish(ApprovalEvent {
+                user_id: r.user_id.clone(),
+                api_key_id: r.api_key_id.clone(),
+                request_id: r.id.clone(),
+                status: Status::Expired,
+            });
+        }
+        Ok(expired.len())
     }
 }
 
@@ -88,7 +107,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
 /// One pass of cleanup; safe to run on several instances at once.
 pub async fn upkeep(state: &AppState) -> anyhow::Result<()> {
     let now = state.now();
-    let expired = state.db.expire_due(now, None).await?;
+    let expired = state.expire_lapsed(None).await?;
     state.db.delete_expired_ceremonies(now).await?;
     state.db.delete_old_used_tokens(now - USED_TOKEN_GRACE_MS).await?;
     if expired > 0 {
@@ -114,6 +133,16 @@ pub async fn serve(
         }
     });
     let router = crate::http::router(state.clone());
+    let closing = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Long waits and event streams end now, so the graceful shutdown does not wait on them.
+        closing.events.close();
+    };
+    // No Nagle delay: an event pushed to a waiting agent leaves at once, not 40 ms later.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;

@@ -19,7 +19,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longer than the longest `?wait=` (60 s), so a long-polling agent gets its answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(75);
 
 pub fn wrap(routes: Router<Arc<AppState>>, state: &AppState) -> Router<Arc<AppState>> {
     let x_request_id = HeaderName::from_static("x-request-id");

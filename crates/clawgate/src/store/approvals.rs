@@ -45,6 +45,14 @@ pub struct ApprovalEvidence {
     pub user_verified: bool,
 }
 
+/// A request that `expire_due` moved to EXPIRED.
+#[derive(Debug, Clone)]
+pub struct ExpiredRequest {
+    pub id: RequestId,
+    pub user_id: UserId,
+    pub api_key_id: ApiKeyId,
+}
+
 pub enum InsertOutcome {
     Created,
     /// The Idempotency-Key was used before: the request it created and the hash of its body.
@@ -217,17 +225,27 @@ impl Db {
         rows.first().map(|row| Ok(ApiKeyId::from_trusted(row.try_get("api_key_id")?))).transpose()
     }
 
-    /// PENDING → EXPIRED for every request past its expiry (all users, or one).
-    pub async fn expire_due(&self, now: Millis, user: Option<&UserId>) -> StoreResult<u64> {
-        let done = sqlx::query(
+    /// PENDING → EXPIRED for every request past its expiry (all users, or one): those it expired.
+    pub async fn expire_due(&self, now: Millis, user: Option<&UserId>) -> StoreResult<Vec<ExpiredRequest>> {
+        let rows = sqlx::query(
             "UPDATE approval_requests SET status = 'EXPIRED', decided_at = expires_at \
-             WHERE status = 'PENDING' AND expires_at <= $1 AND ($2 = '' OR user_id = $2)",
+             WHERE status = 'PENDING' AND expires_at <= $1 AND ($2 = '' OR user_id = $2) \
+             RETURNING id, user_id, api_key_id",
         )
         .bind(now)
         .bind(user.map(|u| u.as_str()).unwrap_or_default())
-        .execute(self.pool())
+        // fetch_all steps the statement to the end, so SQLite can checkpoint its WAL.
+        .fetch_all(self.pool())
         .await?;
-        Ok(done.rows_affected())
+        rows.iter()
+            .map(|row| {
+                Ok(ExpiredRequest {
+                    id: RequestId::from_trusted(row.try_get("id")?),
+                    user_id: UserId::from_trusted(row.try_get("user_id")?),
+                    api_key_id: ApiKeyId::from_trusted(row.try_get("api_key_id")?),
+                })
+            })
+            .collect()
     }
 
     pub async fn pending_of(&self, user: &UserId, now: Millis) -> StoreResult<Vec<ApprovalRecord>> {

@@ -167,12 +167,25 @@ impl Tab {
         }
     }
 
-    /// A real mouse click on the element.
+    /// A real mouse click on the element. The page may re-render it under our feet (a live
+    /// update arrives): then it is found again and clicked, until the deadline.
     async fn click(&self, selector: &str) {
-        self.wait(&format!("!!document.querySelector({selector:?})"), selector).await;
-        let el = self.page.find_element(selector).await.unwrap_or_else(|e| panic!("{selector}: {e}"));
-        el.scroll_into_view().await.expect("scroll");
-        el.click().await.unwrap_or_else(|e| panic!("clicking {selector}: {e}"));
+        let started = Instant::now();
+        loop {
+            self.wait(&format!("!!document.querySelector({selector:?})"), selector).await;
+            let clicked = match self.page.find_element(selector).await {
+                Ok(el) => match el.scroll_into_view().await {
+                    Ok(el) => el.click().await.map(|_| ()),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            match clicked {
+                Ok(()) => return,
+                Err(e) if started.elapsed() > UI_DEADLINE => panic!("clicking {selector}: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
     }
 
     async fn type_into(&self, selector: &str, text: &str) {

@@ -16,3 +16,4 @@ mod security_b_tokens;
 mod security_c_accounts;
 mod security_d_access;
 mod startup;
+mod waiting;

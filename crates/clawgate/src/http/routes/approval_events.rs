@@ -39,10 +39,15 @@ async fn events(
     let user = human.user.id;
     let rx = app.events.subscribe();
     let stream = futures::stream::unfold(rx, move |mut rx| {
-        let user = user.clone();
+        let (user, app) = (user.clone(), app.clone());
         async move {
             loop {
-                match rx.recv().await {
+                let received = tokio::select! {
+                    r = rx.recv() => r,
+                    // The server is shutting down: end the stream (the page reconnects).
+                    () = app.events.closed() => return None,
+                };
+                match received {
                     Ok(e) if e.user_id == user => return Some((Ok(approval_event(&e)), rx)),
                     Ok(_) => continue,
                     Err(RecvError::Lagged(_)) => {

@@ -9,7 +9,7 @@ use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Agent, AppJson};
 use crate::store::approvals::{ApprovalRecord, InsertOutcome};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,7 @@ use utoipa_axum::routes;
 const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new().routes(routes!(create)).routes(routes!(status))
+    OpenApiRouter::new().routes(routes!(create))
 }
 
 /// What an agent asks a person to approve. Unknown fields are ignored.
@@ -168,76 +168,4 @@ async fn create(
         response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(response)
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct StatusView {
-    pub request_id: String,
-    pub status: Status,
-    pub action: String,
-    pub agent_id: Option<String>,
-    pub expires_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub decided_at: Option<String>,
-    /// The approval token, only when APPROVED.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_expires_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub binding_code: Option<String>,
-}
-
-/// The request's status as of `now`; a lapsed pending request is recorded as expired on the way.
-pub async fn current(app: &AppState, mut record: ApprovalRecord) -> ApiResult<ApprovalRecord> {
-    let now = app.now();
-    if record.status == Status::Pending && record.status_at(now) == Status::Expired {
-        app.db.expire_due(now, Some(&record.user_id)).await?;
-        if let Some(fresh) = app.db.approval(&record.id).await? {
-            record = fresh;
-        }
-    }
-    Ok(record)
-}
-
-pub fn status_view(r: &ApprovalRecord, now: Millis) -> StatusView {
-    let status = r.status_at(now);
-    let approved = status == Status::Approved;
-    StatusView {
-        request_id: r.id.to_string(),
-        status,
-        action: r.action.clone(),
-        agent_id: r.agent_id.clone(),
-        expires_at: to_rfc3339(r.expires_at),
-        decided_at: r.decided_at.map(to_rfc3339),
-        token: r.token.clone().filter(|_| approved),
-        token_expires_at: r.token_expires_at.filter(|_| approved).map(to_rfc3339),
-        binding_code: (status == Status::Pending).then(|| r.binding_code.clone()),
-    }
-}
-
-/// Read a request's status; once approved, it carries the approval token.
-#[utoipa::path(get, path = "/api/v1/approval/status/{id}", tag = "approvals",
-    security(("apiKey" = []), ("apiKeyHeader" = [])),
-    params(("id" = String, Path, description = "Request id (`req_…`)")),
-    responses(
-        (status = 200, body = StatusView),
-        (status = 401, body = ErrorBody),
-        (status = 404, description = "Unknown, or made with another key", body = ErrorBody),
-    ))]
-async fn status(
-    State(app): State<Arc<AppState>>,
-    agent: Agent,
-    Path(id): Path<String>,
-) -> ApiResult<Json<StatusView>> {
-    let not_found = || ApiError::not_found("approval request");
-    let id = RequestId::parse(&id).ok_or_else(not_found)?;
-    let record = app.db.approval(&id).await?.ok_or_else(not_found)?;
-    // Each key sees only the requests it made.
-    if record.api_key_id != agent.key.id {
-        return Err(not_found());
-    }
-    let record = current(&app, record).await?;
-    Ok(Json(status_view(&record, app.now())))
 }

@@ -1,6 +1,6 @@
 //! The person's side of an approval: approve with a passkey, deny, list pending and history.
 
-use super::approvals_agent::current;
+use super::approval_status::current;
 use super::passkeys::{AssertionBody, CeremonyStart, public_key_options};
 use crate::app::AppState;
 use crate::clock::{Millis, to_rfc3339};
@@ -356,7 +356,7 @@ async fn history(
     };
     let now = app.now();
     // Lapsed requests are recorded as expired first, so the status filter is exact.
-    app.db.expire_due(now, Some(&human.user.id)).await?;
+    app.expire_lapsed(Some(&human.user.id)).await?;
     let mut rows = app
         .db
         .history_of(&human.user.id, status, cursor.as_ref().map(|(at, id)| (*at, id.as_str())), limit + 1)

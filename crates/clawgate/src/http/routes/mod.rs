@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod approval_events;
+pub mod approval_status;
 pub mod approvals_agent;
 pub mod approvals_human;
 pub mod auth;
@@ -28,6 +29,7 @@ pub fn open() -> OpenApiRouter<Arc<AppState>> {
         .merge(api_keys::router())
         .merge(passkeys::router())
         .merge(approvals_agent::router())
+        .merge(approval_status::router())
         .merge(approvals_human::router())
         .merge(approval_events::router())
         .merge(tokens::router())

@@ -1,0 +1,204 @@
+//! The agent's reading side: a request's status, at once or as soon as it changes.
+//!
+//! `?wait=N` holds the answer until the request leaves PENDING (or N seconds pass), and
+//! `/status/{id}/events` streams its changes. Both park on the instance's event hub: no task
+//! spins and no query runs in a loop while an agent waits.
+
+use crate::app::AppState;
+use crate::clock::{Millis, to_rfc3339};
+use crate::domain::approval::Status;
+use crate::domain::ids::RequestId;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::Agent;
+use crate::store::approvals::ApprovalRecord;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The longest `?wait=` honoured, in seconds; longer asks are held to it.
+pub const MAX_WAIT_SECS: u64 = 60;
+
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(status)).routes(routes!(status_events))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusView {
+    pub request_id: String,
+    pub status: Status,
+    pub action: String,
+    pub agent_id: Option<String>,
+    pub expires_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<String>,
+    /// The approval token, only when APPROVED.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_expires_at: Option<String>,
+    /// While PENDING: the code the approval page shows, to show your user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binding_code: Option<String>,
+}
+
+/// The request's status as of `now`; a lapsed pending request is recorded as expired on the way.
+pub async fn current(app: &AppState, mut record: ApprovalRecord) -> ApiResult<ApprovalRecord> {
+    if record.status == Status::Pending && record.status_at(app.now()) == Status::Expired {
+        app.expire_lapsed(Some(&record.user_id)).await?;
+        if let Some(fresh) = app.db.approval(&record.id).await? {
+            record = fresh;
+        }
+    }
+    Ok(record)
+}
+
+pub fn status_view(r: &ApprovalRecord, now: Millis) -> StatusView {
+    let status = r.status_at(now);
+    let approved = status == Status::Approved;
+    StatusView {
+        request_id: r.id.to_string(),
+        status,
+        action: r.action.clone(),
+        agent_id: r.agent_id.clone(),
+        expires_at: to_rfc3339(r.expires_at),
+        decided_at: r.decided_at.map(to_rfc3339),
+        token: r.token.clone().filter(|_| approved),
+        token_expires_at: r.token_expires_at.filter(|_| approved).map(to_rfc3339),
+        binding_code: (status == Status::Pending).then(|| r.binding_code.clone()),
+    }
+}
+
+/// The request, current, if this key made it; unknown and foreign look the same.
+async fn own_request(app: &AppState, agent: &Agent, id: &RequestId) -> ApiResult<ApprovalRecord> {
+    let not_found = || ApiError::not_found("approval request");
+    let record = app.db.approval(id).await?.ok_or_else(not_found)?;
+    // Each key sees only the requests it made.
+    if record.api_key_id != agent.key.id {
+        return Err(not_found());
+    }
+    current(app, record).await
+}
+
+/// How long a pending request may still be waited on: `limit`, or less if it expires first.
+fn wait_budget(record: &ApprovalRecord, now: Millis, limit: Duration) -> Duration {
+    let until_expiry = u64::try_from(record.expires_at.saturating_sub(now).max(0)).unwrap_or(0);
+    // One millisecond past expiry, so the expiry itself is what the agent sees.
+    limit.min(Duration::from_millis(until_expiry + 1))
+}
+
+/// Reads the request and, while it is pending, waits up to `limit` for it to change (a decision,
+/// its expiry, or the server shutting down), then reads it again.
+async fn read_after_change(
+    app: &AppState,
+    agent: &Agent,
+    id: &RequestId,
+    limit: Duration,
+) -> ApiResult<ApprovalRecord> {
+    // Registered before the first read: a decision made in between still wakes us.
+    let waiter = app.events.waiter(id);
+    let changed = waiter.changed();
+    tokio::pin!(changed);
+    changed.as_mut().enable();
+    let record = own_request(app, agent, id).await?;
+    if record.status_at(app.now()) != Status::Pending || limit.is_zero() {
+        return Ok(record);
+    }
+    tokio::select! {
+        () = changed => {}
+        () = tokio::time::sleep(wait_budget(&record, app.now(), limit)) => {}
+        () = app.events.closed() => {}
+    }
+    own_request(app, agent, id).await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WaitQuery {
+    /// Wait up to this many seconds (at most 60) for the request to leave PENDING; the answer
+    /// comes the moment it does. Without it, the answer is immediate.
+    pub wait: Option<u64>,
+}
+
+/// Read a request's status; once approved, it carries the approval token.
+///
+/// With `?wait=N` the answer is held until the request is decided or expires, or N seconds
+/// pass (then it is still PENDING: ask again).
+#[utoipa::path(get, path = "/api/v1/approval/status/{id}", tag = "approvals",
+    security(("apiKey" = []), ("apiKeyHeader" = [])),
+    params(("id" = String, Path, description = "Request id (`req_…`)"), WaitQuery),
+    responses(
+        (status = 200, body = StatusView),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "Unknown, or made with another key", body = ErrorBody),
+    ))]
+async fn status(
+    State(app): State<Arc<AppState>>,
+    agent: Agent,
+    Path(id): Path<String>,
+    Query(q): Query<WaitQuery>,
+) -> ApiResult<Json<StatusView>> {
+    let id = RequestId::parse(&id).ok_or_else(|| ApiError::not_found("approval request"))?;
+    let limit = Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_SECS));
+    let record = read_after_change(&app, &agent, &id, limit).await?;
+    Ok(Json(status_view(&record, app.now())))
+}
+
+/// Server-Sent Events for one request: a `status` event (the same JSON as the status endpoint)
+/// now and at each change; the stream ends after the final status (APPROVED with the token,
+/// DENIED or EXPIRED).
+#[utoipa::path(get, path = "/api/v1/approval/status/{id}/events", tag = "approvals",
+    security(("apiKey" = []), ("apiKeyHeader" = [])),
+    params(("id" = String, Path, description = "Request id (`req_…`)")),
+    responses(
+        (status = 200, description = "An event stream (text/event-stream) of `status` events", content_type = "text/event-stream"),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "Unknown, or made with another key", body = ErrorBody),
+    ))]
+async fn status_events(
+    State(app): State<Arc<AppState>>,
+    agent: Agent,
+    Path(id): Path<String>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let id = RequestId::parse(&id).ok_or_else(|| ApiError::not_found("approval request"))?;
+    // Unknown or foreign requests are refused before the stream starts.
+    let first = own_request(&app, &agent, &id).await?;
+    let state = Some((app, agent, id, Some(first), None::<Status>));
+    let stream = futures::stream::unfold(state, |state| async move {
+        let (app, agent, id, mut next, last) = state?;
+        loop {
+            let record = match next.take() {
+                Some(r) => r,
+                None => {
+                    match read_after_change(&app, &agent, &id, Duration::from_secs(MAX_WAIT_SECS)).await {
+                        Ok(r) => r,
+                        // The database failed or the key was revoked mid-stream: end it.
+                        Err(_) => return None,
+                    }
+                }
+            };
+            let view = status_view(&record, app.now());
+            let finished = view.status != Status::Pending;
+            if Some(view.status) == last {
+                if app.events.is_closed() {
+                    return None;
+                }
+                continue;
+            }
+            let event = Event::default().event("status").json_data(&view).unwrap_or_default();
+            let status = view.status;
+            let after = (!finished).then_some((app, agent, id, None, Some(status)));
+            return Some((Ok(event), after));
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
