@@ -5,6 +5,7 @@ mod authenticator;
 mod harness;
 
 mod browser;
+mod client;
 mod cookies;
 mod edges;
 mod flows;

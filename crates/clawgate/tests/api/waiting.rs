@@ -16,7 +16,7 @@ on_both_databases!(
 );
 
 /// Until `app` has `n` requests being waited on (the waits are parked), bounded.
-async fn until_waiting(app: &TestApp, n: usize) {
+pub async fn until_waiting(app: &TestApp, n: usize) {
     let started = Instant::now();
     while app.state.events.waited_on() != n {
         assert!(

@@ -1,0 +1,310 @@
+//! The agent's side of clawgate: ask a person to approve an action, wait for their decision
+//! without polling, and check the approval token online or offline.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), clawgate_client::Error> {
+//! use clawgate_client::{ApprovalRequest, Client, Status};
+//! use std::time::Duration;
+//!
+//! let client = Client::from_env()?; // CLAWGATE_URL, CLAWGATE_API_KEY
+//! let created = client.request(&ApprovalRequest::new("delete ./old-data")).await?;
+//! println!("waiting for approval; code {}", created.binding_code);
+//! let decided = client.wait(&created.request_id, Duration::from_secs(300), |_| {}).await?;
+//! if decided.status == Status::Approved {
+//!     let token = decided.token.unwrap_or_default();
+//!     // … do it, handing `token` to whoever checks approvals
+//! }
+//! # Ok(()) }
+//! ```
+
+mod offline;
+mod types;
+
+pub use offline::{OfflineError, verify_offline};
+pub use types::{ApprovalClaims, ApprovalRequest, Created, Status, StatusView, Verification};
+
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+use std::time::{Duration, Instant};
+use url::Url;
+
+/// The server when `CLAWGATE_URL` is not set.
+pub const DEFAULT_URL: &str = "http://localhost:3000";
+/// The longest wait the server holds a status request for.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+/// Attempts for one call that failed for a reason worth retrying (network, 5xx, 429).
+const ATTEMPTS: u32 = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The client is set up wrong (missing key, bad URL).
+    #[error("{0}")]
+    Config(String),
+    /// The server could not be reached, or the connection broke (after retries).
+    #[error("cannot reach clawgate at {url}: {source}")]
+    Transport {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server refused: its status and its `{"error": {"code", "message"}}`.
+    #[error("clawgate answered {status} ({code}): {message}")]
+    Api { status: u16, code: String, message: String },
+    /// The server answered something this client does not understand.
+    #[error("unexpected answer from clawgate: {0}")]
+    Decode(String),
+    /// The wait ran out while the request was still pending; the last status seen.
+    #[error("no decision within the time allowed (request {})", .0.request_id)]
+    TimedOut(Box<StatusView>),
+}
+
+impl Error {
+    /// Whether trying the same call again may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Transport { .. } => true,
+            Error::Api { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// A connection to one clawgate server, with one agent API key.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    api_key: String,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key itself.
+        f.debug_struct("Client").field("base", &self.base.as_str()).finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client for the server at `base_url` (e.g. `http://localhost:3000`) with an agent key.
+    pub fn new(base_url: &str, api_key: &str) -> Result<Self, Error> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut base = Url::parse(base_url.trim())
+            .map_err(|e| Error::Config(format!("`{base_url}` is not a URL: {e}")))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(Error::Config(format!("`{base_url}` must start with http:// or https://")));
+        }
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        let api_key = api_key.trim();
+        if api_key.is_empty() {
+            return Err(Error::Config(
+                "no API key: set CLAWGATE_API_KEY to a key from the clawgate app".into(),
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            // Longer than the longest server-side wait.
+            .timeout(MAX_WAIT + Duration::from_secs(20))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot set up HTTP: {e}")))?;
+        Ok(Self { http, base, api_key: api_key.to_owned() })
+    }
+
+    /// From `CLAWGATE_URL` (default `http://localhost:3000`) and `CLAWGATE_API_KEY`.
+    pub fn from_env() -> Result<Self, Error> {
+        let url = std::env::var("CLAWGATE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned());
+        let key = std::env::var("CLAWGATE_API_KEY").unwrap_or_default();
+        Self::new(&url, &key)
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> Result<Url, Error> {
+        self.base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| Error::Config(format!("bad path {path}: {e}")))
+    }
+
+    /// Asks for approval. A retry after a network failure or a 5xx repeats the same
+    /// `Idempotency-Key`, so it never creates a second request.
+    pub async fn request(&self, request: &ApprovalRequest) -> Result<Created, Error> {
+        let key = request.idempotency_key.clone().unwrap_or_else(new_idempotency_key);
+        let url = self.url("api/v1/approval/request")?;
+        self.with_retries(|| {
+            self.http
+                .post(url.clone())
+                .bearer_auth(&self.api_key)
+                .header("idempotency-key", &key)
+                .json(request)
+        })
+        .await
+    }
+
+    /// The request's status now.
+    pub async fn status(&self, request_id: &str) -> Result<StatusView, Error> {
+        self.status_waiting(request_id, Duration::ZERO).await
+    }
+
+    /// The request's status once it is decided, or after `wait` (at most 60 s) if it is not.
+    pub async fn status_waiting(&self, request_id: &str, wait: Duration) -> Result<StatusView, Error> {
+        let mut url = self.url(&format!("api/v1/approval/status/{request_id}"))?;
+        let secs = wait.min(MAX_WAIT).as_secs();
+        if secs > 0 {
+            url.query_pairs_mut().append_pair("wait", &secs.to_string());
+        }
+        self.with_retries(|| self.http.get(url.clone()).bearer_auth(&self.api_key)).await
+    }
+
+    /// Waits for the decision (APPROVED, DENIED or EXPIRED) for at most `timeout`, calling
+    /// `progress` with each status seen (for a countdown). Long-polls the server; a brief
+    /// network failure is ridden out. [`Error::TimedOut`] if still pending.
+    pub async fn wait(
+        &self,
+        request_id: &str,
+        timeout: Duration,
+        mut progress: impl FnMut(&StatusView),
+    ) -> Result<StatusView, Error> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // At least a second per round trip, so a server that ignores `wait` is not hammered.
+            let round = Instant::now();
+            let view = self.status_waiting(request_id, left.max(Duration::from_secs(1))).await?;
+            progress(&view);
+            if view.status != Status::Pending {
+                return Ok(view);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::TimedOut(Box::new(view)));
+            }
+            let spent = round.elapsed();
+            if spent < Duration::from_secs(1) {
+                tokio::time::sleep(Duration::from_secs(1) - spent).await;
+            }
+        }
+    }
+
+    /// Verifies a token online. With `consume`, it verifies once and never again (on every
+    /// instance of the server). With `action`, the token must approve exactly that text.
+    pub async fn verify(
+        &self,
+        token: &str,
+        consume: bool,
+        action: Option<&str>,
+    ) -> Result<Verification, Error> {
+        let url = self.url("api/v1/approval/verify-token")?;
+        let body = serde_json::json!({ "token": token, "consume": consume, "action": action });
+        // Not retried when consuming: a lost answer must not turn into "already used".
+        if consume {
+            return self.send(self.http.post(url).json(&body)).await;
+        }
+        self.with_retries(|| self.http.post(url.clone()).json(&body)).await
+    }
+
+    /// The server's public keys, for [`verify_offline`].
+    pub async fn jwks(&self) -> Result<jsonwebtoken::jwk::JwkSet, Error> {
+        let url = self.url(".well-known/jwks.json")?;
+        self.with_retries(|| self.http.get(url.clone())).await
+    }
+
+    /// The issuer the server puts in its tokens: its public origin.
+    pub fn issuer(&self) -> String {
+        self.base.origin().ascii_serialization()
+    }
+
+    async fn with_retries<T: DeserializeOwned>(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<T, Error> {
+        let mut attempt = 1;
+        loop {
+            match self.send(build()).await {
+                Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt - 1))).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, Error> {
+        let response =
+            request.send().await.map_err(|source| Error::Transport { url: self.base.to_string(), source })?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|source| Error::Transport { url: self.base.to_string(), source })?;
+        if status.is_success() {
+            return serde_json::from_str(&text)
+                .map_err(|e| Error::Decode(format!("{e}: {}", shorten(&text))));
+        }
+        Err(api_error(status, &text))
+    }
+}
+
+fn api_error(status: StatusCode, body: &str) -> Error {
+    let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let field = |name: &str| parsed.as_ref().and_then(|v| v["error"][name].as_str()).map(str::to_owned);
+    Error::Api {
+        status: status.as_u16(),
+        code: field("code").unwrap_or_else(|| format!("http_{}", status.as_u16())),
+        message: field("message").unwrap_or_else(|| shorten(body)),
+    }
+}
+
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
+}
+
+/// 128 random bits, hex: unique per request, repeated on its retries.
+fn new_idempotency_key() -> String {
+    let mut bytes = [0u8; 16];
+    // Without OS randomness, time and process id still keep keys apart in practice.
+    if getrandom::fill(&mut bytes).is_err() {
+        let seed = format!("{:?}{}", Instant::now(), std::process::id());
+        bytes.iter_mut().zip(seed.bytes().cycle()).for_each(|(b, s)| *b ^= s);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_keys_are_checked_up_front() {
+        assert!(matches!(Client::new("localhost:3000", "ag_x"), Err(Error::Config(_))));
+        assert!(matches!(Client::new("http://localhost:3000", " "), Err(Error::Config(_))));
+        let c = Client::new("https://gate.example.com/base", "ag_x").expect("client");
+        assert_eq!(c.url("api/v1/x").expect("url").as_str(), "https://gate.example.com/base/api/v1/x");
+        assert_eq!(c.issuer(), "https://gate.example.com");
+        assert!(!format!("{c:?}").contains("ag_x"), "Debug never shows the key");
+    }
+
+    #[test]
+    fn errors_say_what_the_server_said() {
+        let e = api_error(
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":{"code":"invalid_api_key","message":"unknown key"}}"#,
+        );
+        assert_eq!(e.to_string(), "clawgate answered 401 (invalid_api_key): unknown key");
+        assert!(!e.is_transient());
+        assert!(api_error(StatusCode::SERVICE_UNAVAILABLE, "").is_transient());
+        assert!(api_error(StatusCode::TOO_MANY_REQUESTS, "").is_transient());
+    }
+
+    #[test]
+    fn idempotency_keys_are_fresh() {
+        let a = new_idempotency_key();
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, new_idempotency_key());
+    }
+}

@@ -1,0 +1,126 @@
+//! What goes over the wire, as the server's OpenAPI document describes it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What to ask a person to approve.
+#[derive(Debug, Clone, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalRequest {
+    /// The action exactly as it will be shown and put in the token (at most 4000 characters).
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// Details worth showing the person: a JSON object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<Value>,
+    /// How long the person has: default 300, held by the server to 30–600 seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in_seconds: Option<u32>,
+    /// Reuse to make a retried `request` return the same approval; one is made up if absent.
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
+}
+
+impl ApprovalRequest {
+    pub fn new(action: impl Into<String>) -> Self {
+        Self { action: action.into(), ..Self::default() }
+    }
+
+    pub fn agent(mut self, agent_id: impl Into<String>) -> Self {
+        self.agent_id = Some(agent_id.into());
+        self
+    }
+
+    pub fn context(mut self, context: Value) -> Self {
+        self.context = Some(context);
+        self
+    }
+
+    pub fn expires_in(mut self, seconds: u32) -> Self {
+        self.expires_in_seconds = Some(seconds);
+        self
+    }
+
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    Pending,
+    Approved,
+    Denied,
+    Expired,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Pending => "PENDING",
+            Status::Approved => "APPROVED",
+            Status::Denied => "DENIED",
+            Status::Expired => "EXPIRED",
+        })
+    }
+}
+
+/// The answer to a new request.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Created {
+    pub request_id: String,
+    pub status: Status,
+    pub expires_at: String,
+    /// Show this to your user: the approval page shows the same code.
+    pub binding_code: String,
+}
+
+/// A request's status; `token` once approved.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusView {
+    pub request_id: String,
+    pub status: Status,
+    pub action: String,
+    pub agent_id: Option<String>,
+    pub expires_at: String,
+    pub decided_at: Option<String>,
+    pub token: Option<String>,
+    pub token_expires_at: Option<String>,
+    pub binding_code: Option<String>,
+}
+
+/// What an approval token says.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalClaims {
+    pub iss: String,
+    /// The person who approved.
+    pub sub: String,
+    pub aud: String,
+    pub typ: String,
+    pub jti: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub request_id: String,
+    pub action: String,
+    /// SHA-256 (hex) of the canonical `{action, agentId, context, requestId}`.
+    pub action_hash: String,
+    pub agent_id: Option<String>,
+    pub credential_id: String,
+    pub user_verified: bool,
+}
+
+/// The answer of `verify-token`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Verification {
+    pub valid: bool,
+    pub claims: Option<ApprovalClaims>,
+    /// Why not: `malformed`, `wrong_type`, `unknown_key`, `bad_signature`, `expired`,
+    /// `already_used`, `action_mismatch`.
+    pub reason: Option<String>,
+}
