@@ -1,18 +1,17 @@
 //! Wiring: the state every request shares, background upkeep, and serving.
 
-use crate::clock::{Clock, Millis};
-use crate::config::{Secret, Settings};
-use crate::domain::approval::Status;
-use crate::domain::ids::UserId;
+use crate::clock::{Clock, DatabaseClock, Millis, SystemClock};
+use crate::config::{Backend, Secret, Settings};
+use crate::domain::ids::{ApiKeyId, UserId};
 use crate::events::{ApprovalEvent, Events};
 use crate::http::rate_limit::RateLimiter;
 use crate::push::PushSender;
 use crate::secrets::ServerSecrets;
 use crate::store::Db;
-use crate::store::StoreResult;
 use crate::tokens::approval::ApprovalSigner;
 use crate::tokens::session::SessionKeys;
 use axum::serve::ListenerExt;
+use sqlx::postgres::PgListener;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,8 +19,14 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
+/// The PostgreSQL NOTIFY channel instances tell each other of decisions on.
+const EVENTS_CHANNEL: &str = "clawgate_events";
+/// Failed passkey assertions an account may see before further attempts wait (then 1 a minute).
+pub const FAILED_ASSERTIONS_BURST: u32 = 10;
 /// How often lapsed requests, ceremonies and used-token records are cleaned up.
 const UPKEEP_EVERY: Duration = Duration::from_secs(30);
+/// Idempotency-Keys are honoured this long.
+const IDEMPOTENCY_KEY_LIFETIME_MS: Millis = 24 * 3600 * 1000;
 /// Used-token records are kept this long past the token's expiry.
 const USED_TOKEN_GRACE_MS: Millis = 24 * 3600 * 1000;
 
@@ -36,8 +41,16 @@ pub struct AppState {
     /// Sends Web Push messages signed with the VAPID key.
     pub push: Arc<PushSender>,
     pub clock: Arc<dyn Clock>,
+    /// When the clock is the database's: re-measured at every upkeep.
+    pub database_clock: Option<Arc<DatabaseClock>>,
     pub auth_limiter: RateLimiter,
+    /// Status reads without `?wait=`, per API key.
+    pub poll_limiter: RateLimiter<ApiKeyId>,
+    /// Failed passkey assertions, per account (10 at once, then one a minute).
+    pub failure_limiter: RateLimiter<UserId>,
     pub events: Events,
+    /// Tells this instance's own NOTIFYs apart from other instances'.
+    pub instance_id: String,
 }
 
 impl AppState {
@@ -45,19 +58,18 @@ impl AppState {
         self.clock.now_ms()
     }
 
-    /// Records lapsed requests (of everyone, or of one person) as expired and tells whoever
-    /// waits on them. How many it expired.
-    pub async fn expire_lapsed(&self, user: Option<&UserId>) -> StoreResult<usize> {
-        let expired = self.db.expire_due(self.now(), user).await?;
-        for r in &expired {
-            self.events.publish(ApprovalEvent {
-                user_id: r.user_id.clone(),
-                api_key_id: r.api_key_id.clone(),
-                request_id: r.id.clone(),
-                status: Status::Expired,
+    /// Tells listeners here at once and, on PostgreSQL, every other instance (NOTIFY), so an
+    /// agent waiting on one instance learns of a decision made on another.
+    pub fn announce(&self, event: ApprovalEvent) {
+        if self.db.backend() == Backend::Postgres {
+            let (db, payload) = (self.db.clone(), event.to_wire(&self.instance_id));
+            tokio::spawn(async move {
+                if let Err(e) = db.notify(EVENTS_CHANNEL, &payload).await {
+                    tracing::warn!(error = %e, "could not tell other instances of a decision");
+                }
             });
         }
-        Ok(expired.len())
+        self.events.publish(event);
     }
 }
 
@@ -84,11 +96,24 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
     let webauthn = build_webauthn(&settings)?;
     let db = Db::connect(&settings.database).await?;
     db.migrate().await?;
+    let database_clock = settings.use_database_clock.then(|| Arc::new(DatabaseClock::default()));
+    let clock: Arc<dyn Clock> = match &database_clock {
+        Some(c) => {
+            sync_clock(&db, c).await?;
+            c.clone()
+        }
+        None => clock,
+    };
     let secrets = ServerSecrets::load(&db, &settings, clock.now_ms()).await?;
     let issuer = settings.issuer();
     let vapid_private = std::str::from_utf8(secrets.vapid_private.expose())
         .map_err(|_| anyhow::anyhow!("the VAPID private key is not text"))?;
-    let push = PushSender::new(vapid_private, &settings.vapid_subject, settings.push_allow_http_loopback)?;
+    let push = PushSender::new(
+        vapid_private,
+        &settings.vapid_subject,
+        settings.push_policy.clone(),
+        settings.push_min_interval,
+    )?;
     Ok(Arc::new(AppState {
         webauthn,
         sessions: SessionKeys::new(secrets.jwt.expose(), issuer.clone(), settings.session_ttl_secs),
@@ -97,23 +122,83 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         vapid_public: secrets.vapid_public,
         push: Arc::new(push),
         auth_limiter: RateLimiter::new(settings.auth_rate_limit_per_min),
+        poll_limiter: RateLimiter::new(settings.poll_rate_limit_per_min),
+        failure_limiter: RateLimiter::with_burst(FAILED_ASSERTIONS_BURST, 1),
         events: Events::default(),
+        instance_id: crate::domain::random::base62_string(16),
+        database_clock,
         db,
         clock,
         settings,
     }))
 }
 
+/// Disagreements with the database's clock beyond this are worth a warning.
+const CLOCK_SKEW_WARNING_MS: Millis = 2_000;
+
+/// Measures the local clock against the database's and corrects it.
+async fn sync_clock(db: &Db, clock: &DatabaseClock) -> anyhow::Result<()> {
+    let before = SystemClock.now_ms();
+    let Some(database) = db.database_time_ms().await? else { return Ok(()) };
+    clock.set_offset(before, database, SystemClock.now_ms());
+    if clock.offset_ms().abs() > CLOCK_SKEW_WARNING_MS {
+        tracing::warn!(
+            offset_ms = clock.offset_ms(),
+            "this machine's clock disagrees with the database's; using the database's"
+        );
+    }
+    Ok(())
+}
+
 /// One pass of cleanup; safe to run on several instances at once.
 pub async fn upkeep(state: &AppState) -> anyhow::Result<()> {
+    if let Some(clock) = &state.database_clock {
+        sync_clock(&state.db, clock).await?;
+    }
     let now = state.now();
     let expired = state.expire_lapsed(None).await?;
     state.db.delete_expired_ceremonies(now).await?;
     state.db.delete_old_used_tokens(now - USED_TOKEN_GRACE_MS).await?;
+    state.db.delete_old_idempotency_keys(now - IDEMPOTENCY_KEY_LIFETIME_MS).await?;
     if expired > 0 {
         tracing::info!(expired, "lapsed requests marked expired");
     }
     Ok(())
+}
+
+/// Listens for decisions other instances announce (PostgreSQL NOTIFY).
+async fn listen_for_others(state: &AppState) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect(&state.settings.database.url).await?;
+    listener.listen(EVENTS_CHANNEL).await?;
+    Ok(listener)
+}
+
+/// Passes decisions announced by other instances to this one's listeners, from `first` (a
+/// listener opened before serving began, so none is missed at start) and, should it fail for
+/// good, from new ones.
+async fn relay_other_instances(state: Arc<AppState>, first: Option<PgListener>) {
+    let mut next = first;
+    loop {
+        let mut listener = match next.take() {
+            Some(l) => l,
+            None => match listen_for_others(&state).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for other instances' decisions; retrying");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    continue;
+                }
+            },
+        };
+        // `recv` reconnects by itself after a lost connection; an error here is final for it.
+        while let Ok(notification) = listener.recv().await {
+            match ApprovalEvent::from_wire(notification.payload()) {
+                Some((from, event)) if from != state.instance_id => state.events.publish(event),
+                Some(_) => {}
+                None => tracing::warn!("ignored a malformed event from another instance"),
+            }
+        }
+    }
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.
@@ -132,6 +217,20 @@ pub async fn serve(
             }
         }
     });
+    let listener_task = if state.db.backend() == Backend::Postgres {
+        // Listening before serving: a decision made elsewhere right after start is not missed.
+        let first = match tokio::time::timeout(Duration::from_secs(5), listen_for_others(&state)).await {
+            Ok(Ok(l)) => Some(l),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot listen for other instances' decisions yet; retrying");
+                None
+            }
+            Err(_) => None,
+        };
+        Some(tokio::spawn(relay_other_instances(state.clone(), first)))
+    } else {
+        None
+    };
     let router = crate::http::router(state.clone());
     let closing = state.clone();
     let shutdown = async move {
@@ -147,6 +246,9 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     upkeep_task.abort();
+    if let Some(task) = listener_task {
+        task.abort();
+    }
     state.db.close().await;
     Ok(result?)
 }

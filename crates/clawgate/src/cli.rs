@@ -1,5 +1,10 @@
 //! The command line. Every setting is a flag and an environment variable (also read from `.env`).
 
+use crate::commands::exec::ExecArgs;
+use crate::commands::hook_claude::ClaudeHookArgs;
+use crate::commands::mcp::McpArgs;
+use crate::commands::request::RequestArgs;
+use crate::commands::verify::VerifyArgs;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -27,6 +32,22 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
+    // The agent's commands; their help is in crate::commands.
+    Request(RequestArgs),
+    Exec(ExecArgs),
+    Verify(VerifyArgs),
+    /// Hooks that put clawgate in front of an agent tool's actions.
+    #[command(subcommand)]
+    Hook(HookCommand),
+    // Help in crate::commands::mcp.
+    Mcp(McpArgs),
+}
+
+/// `clawgate hook …`: one subcommand per agent tool.
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    // Help in crate::commands::hook_claude.
+    ClaudeCode(ClaudeHookArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -141,4 +162,40 @@ pub struct ServeArgs {
     /// Take the client IP from the last X-Forwarded-For entry. Only behind a proxy that sets it.
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,
+
+    /// Most requests one API key may have waiting at once; more are refused with 429 until one
+    /// is decided or lapses (a leaked key cannot flood its owner). 0 means no limit.
+    #[arg(long, env = "MAX_PENDING_PER_KEY", default_value_t = 10)]
+    pub max_pending_per_key: u32,
+
+    /// After this many denials of one key's requests within 10 minutes the key is suspended and
+    /// its owner notified; they resume it in the app. 0 turns this off.
+    #[arg(long, env = "SUSPEND_AFTER_DENIALS", default_value_t = 3)]
+    pub suspend_after_denials: u32,
+
+    /// Status reads per minute per API key without `?wait=` (faster polling gets 429 with
+    /// Retry-After; waiting with `?wait=60` is never limited).
+    #[arg(long, env = "POLL_RATE_LIMIT", default_value_t = 30)]
+    pub poll_rate_limit: u32,
+
+    /// Push services the server sends to, as comma-separated host suffixes; `*` for any public
+    /// host. Default: FCM (Chrome, Android), Mozilla (Firefox), Apple (Safari) and Windows (Edge).
+    #[arg(long, env = "PUSH_ALLOWED_HOSTS", default_value = "")]
+    pub push_allowed_hosts: String,
+
+    /// Least time between two request notifications to one person, in seconds; requests in
+    /// between are collapsed into one "N requests are waiting".
+    #[arg(long, env = "PUSH_MIN_INTERVAL_SECONDS", default_value_t = 30)]
+    pub push_min_interval_seconds: u32,
+
+    /// Whose clock decides expiry: `database` (PostgreSQL's, so instances whose clocks disagree
+    /// still agree) or `local` (this machine's). SQLite always uses the local clock.
+    #[arg(long, env = "CLOCK_SOURCE", value_enum, default_value_t = ClockSource::Database)]
+    pub clock_source: ClockSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClockSource {
+    Database,
+    Local,
 }

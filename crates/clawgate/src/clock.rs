@@ -42,6 +42,32 @@ impl Clock for ManualClock {
     }
 }
 
+/// The local clock corrected to the database's: every instance sharing a PostgreSQL database
+/// then decides expiry by one clock, however wrong its own machine's clock is. The offset is
+/// measured at start and again at every upkeep (see [`DatabaseClock::set_offset`]).
+#[derive(Debug, Default)]
+pub struct DatabaseClock {
+    offset_ms: AtomicI64,
+}
+
+impl DatabaseClock {
+    /// Given the database's time read between two local readings, records the difference.
+    pub fn set_offset(&self, local_before: Millis, database: Millis, local_after: Millis) {
+        let local = local_before + (local_after - local_before) / 2;
+        self.offset_ms.store(database - local, Ordering::SeqCst);
+    }
+
+    pub fn offset_ms(&self) -> Millis {
+        self.offset_ms.load(Ordering::SeqCst)
+    }
+}
+
+impl Clock for DatabaseClock {
+    fn now_ms(&self) -> Millis {
+        SystemClock.now_ms() + self.offset_ms()
+    }
+}
+
 /// RFC 3339 with milliseconds in UTC, the format of every timestamp in the API.
 pub fn to_rfc3339(ms: Millis) -> String {
     let nanos = i128::from(ms) * 1_000_000;

@@ -61,6 +61,15 @@ pub struct Settings {
     pub approval_token_ttl_secs: i64,
     pub auth_rate_limit_per_min: u32,
     pub trust_forwarded_for: bool,
+    /// `None`: no limit.
+    pub max_pending_per_key: Option<i64>,
+    /// `None`: never suspend.
+    pub suspend_after_denials: Option<i64>,
+    pub poll_rate_limit_per_min: u32,
+    pub push_policy: crate::push::PushPolicy,
+    pub push_min_interval: std::time::Duration,
+    /// Correct the local clock to PostgreSQL's (see [`crate::clock::DatabaseClock`]).
+    pub use_database_clock: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +155,8 @@ pub fn host_under_rp_id(host: &str, rp_id: &str) -> bool {
 impl Settings {
     pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
         let database = DatabaseSettings::from_args(&args.db)?;
+        let use_database_clock =
+            args.clock_source == crate::cli::ClockSource::Database && database.backend == Backend::Postgres;
         let origin_text = args.rp_origin.clone().unwrap_or_else(|| format!("http://localhost:{}", args.port));
         let rp_origin = Url::parse(&origin_text).map_err(|_| ConfigError::BadOrigin(origin_text.clone()))?;
         let host = rp_origin.host_str().unwrap_or_default().to_owned();
@@ -201,6 +212,17 @@ impl Settings {
             approval_token_ttl_secs: i64::from(args.approval_token_ttl_seconds),
             auth_rate_limit_per_min: args.auth_rate_limit,
             trust_forwarded_for: args.trust_forwarded_for,
+            max_pending_per_key: (args.max_pending_per_key > 0)
+                .then_some(i64::from(args.max_pending_per_key)),
+            suspend_after_denials: (args.suspend_after_denials > 0)
+                .then_some(i64::from(args.suspend_after_denials)),
+            poll_rate_limit_per_min: args.poll_rate_limit.max(1),
+            push_policy: crate::push::PushPolicy::from_setting(
+                &args.push_allowed_hosts,
+                args.push_allow_http_loopback,
+            ),
+            push_min_interval: std::time::Duration::from_secs(u64::from(args.push_min_interval_seconds)),
+            use_database_clock,
         })
     }
 
@@ -227,7 +249,7 @@ mod tests {
         let cli = Cli::try_parse_from(argv).map_err(|e| ConfigError::BadOrigin(e.to_string()))?;
         match cli.command {
             crate::cli::Command::Serve(args) => Settings::from_args(&args),
-            crate::cli::Command::Migrate(_) => Err(ConfigError::RateLimit),
+            _ => Err(ConfigError::RateLimit),
         }
     }
 

@@ -23,6 +23,33 @@ pub struct ApprovalEvent {
     pub status: Status,
 }
 
+impl ApprovalEvent {
+    /// The event as sent between instances (PostgreSQL NOTIFY payload), tagged with the sender.
+    pub fn to_wire(&self, instance: &str) -> String {
+        serde_json::json!({
+            "instance": instance,
+            "userId": self.user_id.as_str(),
+            "apiKeyId": self.api_key_id.as_str(),
+            "requestId": self.request_id.as_str(),
+            "status": self.status.as_str(),
+        })
+        .to_string()
+    }
+
+    /// An event another instance sent, with its sender; `None` for anything malformed.
+    pub fn from_wire(payload: &str) -> Option<(String, Self)> {
+        let v: serde_json::Value = serde_json::from_str(payload).ok()?;
+        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+        let event = ApprovalEvent {
+            user_id: UserId::parse(&text("userId")?)?,
+            api_key_id: ApiKeyId::parse(&text("apiKeyId")?)?,
+            request_id: RequestId::parse(&text("requestId")?)?,
+            status: Status::parse(&text("status")?)?,
+        };
+        Some((text("instance")?, event))
+    }
+}
+
 pub struct Events {
     tx: broadcast::Sender<ApprovalEvent>,
     /// Per request, the wake-up shared by everyone waiting on it; gone with the last of them.
@@ -158,6 +185,14 @@ mod tests {
         assert_eq!(events.waited_on(), 1);
         drop(second);
         assert_eq!(events.waited_on(), 0, "no waiter, no memory");
+    }
+
+    #[test]
+    fn events_cross_instances_intact() {
+        let e = event(&RequestId::generate(), Status::Approved);
+        assert_eq!(ApprovalEvent::from_wire(&e.to_wire("a")), Some(("a".to_owned(), e)));
+        assert_eq!(ApprovalEvent::from_wire("{\"userId\":\"x\"}"), None);
+        assert_eq!(ApprovalEvent::from_wire("not json"), None);
     }
 
     #[tokio::test]

@@ -8,6 +8,8 @@ pub mod app;
 pub mod cli;
 /// The clock every rule reads, so tests can move time instead of sleeping.
 pub mod clock;
+/// The agent's command line: `request`, `exec`, `verify` and the Claude Code hook.
+pub mod commands;
 /// Validated settings, built once from the command line and the environment.
 pub mod config;
 /// The rules: identifiers, API key format, approval lifecycle, with no I/O.
@@ -16,6 +18,8 @@ pub mod domain;
 pub mod events;
 /// Where a request enters: the router, extractors, error shape, middleware and one file per resource.
 pub mod http;
+/// Rules that act on stored state: expiry sweeps and key suspension.
+pub mod policy;
 /// Web Push: telling the owner's browsers that an agent asks (VAPID, encrypted payloads).
 pub mod push;
 /// Secrets the server generates on first start and keeps in its database.

@@ -1,7 +1,8 @@
 use clap::Parser;
 use clawgate::app;
-use clawgate::cli::{Cli, Command, LogFormat};
+use clawgate::cli::{Cli, Command, HookCommand, LogFormat};
 use clawgate::clock::SystemClock;
+use clawgate::commands;
 use clawgate::config::{DatabaseSettings, Settings};
 use clawgate::store::Db;
 use std::process::ExitCode;
@@ -45,7 +46,7 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
             let settings = Settings::from_args(&args)?;
@@ -58,7 +59,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let origin = settings.rp_origin.origin().ascii_serialization();
             let state = app::build_state(settings, Arc::new(SystemClock)).await?;
             tracing::info!(%addr, ?backend, rp_origin = %origin, "clawgate is listening; open {origin}");
-            app::serve(state, listener, shutdown_signal()).await
+            app::serve(state, listener, shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Migrate(args) => {
             init_logging("info", LogFormat::Text);
@@ -67,16 +69,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             db.migrate().await?;
             tracing::info!(backend = ?settings.backend, "migrations applied");
             db.close().await;
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
+        // The agent's commands say what went wrong themselves and choose their exit codes.
+        Command::Request(args) => Ok(commands::request::run(args).await),
+        Command::Exec(args) => Ok(commands::exec::run(args).await),
+        Command::Verify(args) => Ok(commands::verify::run(args).await),
+        Command::Hook(HookCommand::ClaudeCode(args)) => Ok(commands::hook_claude::run(args).await),
+        Command::Mcp(args) => commands::mcp::run(args).await.map(|()| ExitCode::SUCCESS),
     }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     // A .env file in the working directory is optional; real environment variables win. One that
-    // exists but cannot be parsed is an error: half-applied settings would be worse.
-    if let Err(e) = dotenvy::dotenv()
+    // exists but cannot be parsed is an error: half-applied settings would be worse. Hooks and the
+    // MCP server never read it: they run in the agent's project, where the agent itself can write
+    // a .env (and point CLAWGATE_URL, with the key, elsewhere).
+    let in_agent_project = std::env::args_os().nth(1).is_some_and(|a| a == "hook" || a == "mcp");
+    if !in_agent_project
+        && let Err(e) = dotenvy::dotenv()
         && !e.not_found()
     {
         eprintln!("clawgate: cannot read the .env file: {e}");
@@ -84,7 +96,7 @@ async fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("clawgate: {e:#}");
             ExitCode::FAILURE

@@ -418,11 +418,32 @@ async function viewKeys() {
     list.replaceChildren(
       ...data.apiKeys.map((k) => {
         const revoke = h('button', { type: 'button', class: 'danger' }, 'Revoke');
+        const resume = h('button', { type: 'button', class: 'resume' }, 'Resume');
+        const suspended = k.suspendedAt && !k.revokedAt;
         const item = h(
           'li',
-          { class: 'card' },
-          h('div', { class: 'spread' }, h('strong', {}, k.name), k.revokedAt ? h('span', { class: 'badge' }, 'revoked') : revoke),
+          { class: 'card', 'data-key': k.id },
+          h(
+            'div',
+            { class: 'spread' },
+            h('strong', {}, k.name),
+            k.revokedAt ? h('span', { class: 'badge' }, 'revoked') : h('span', { class: 'row' }, suspended ? resume : null, revoke),
+          ),
           h('div', { class: 'small muted' }, `${k.prefix}… · created ${when(k.createdAt)}`, k.lastUsedAt ? ` · last used ${when(k.lastUsedAt)}` : ''),
+          suspended
+            ? h(
+                'p',
+                { class: 'notice error' },
+                `Suspended ${when(k.suspendedAt)}: its requests were denied again and again. If an agent is being misused or its key leaked, revoke it; if all is well, resume it.`,
+              )
+            : null,
+        );
+        resume.addEventListener('click', () =>
+          busy(resume, item, async () => {
+            await withStepUp(() => api('POST', `/auth/api-keys/${k.id}/resume`));
+            toast('Key resumed.');
+            await load();
+          }),
         );
         revoke.addEventListener('click', () => {
           if (!confirm(`Revoke “${k.name}”? Agents using it stop working at once.`)) return;

@@ -13,17 +13,35 @@ self.addEventListener('push', (event) => {
   } catch {
     data = {};
   }
+  const title = typeof data.title === 'string' && data.title ? data.title : 'Approval requested';
+  if (data.type === 'api_key_suspended') {
+    event.waitUntil(
+      self.registration.showNotification(title, {
+        body: 'Its requests were denied again and again. Check the agent, then resume the key if all is well.',
+        tag: 'clawgate-key',
+        icon: '/icon-192.png',
+        data: { url: '/keys' },
+      }),
+    );
+    return;
+  }
   const id = typeof data.requestId === 'string' && REQUEST_ID.test(data.requestId) ? data.requestId : null;
   const agent = typeof data.agentId === 'string' ? data.agentId : null;
-  const title = typeof data.title === 'string' && data.title ? data.title : 'Approval requested';
+  const count = Number.isInteger(data.count) && data.count > 1 ? data.count : 1;
   event.waitUntil(
     self.registration.showNotification(title, {
-      body: agent ? `${agent} is waiting for your decision.` : 'An agent is waiting for your decision.',
-      tag: id || 'clawgate',
+      body:
+        count > 1
+          ? 'Open ClawGate to review them.'
+          : agent
+            ? `${agent} is waiting for your decision.`
+            : 'An agent is waiting for your decision.',
+      // One notification for waiting requests: a newer one replaces it rather than piling up.
+      tag: 'clawgate',
       renotify: true,
       requireInteraction: true,
       icon: '/icon-192.png',
-      data: { url: id ? `/approve/${id}` : '/' },
+      data: { url: id && count === 1 ? `/approve/${id}` : '/' },
     }),
   );
 });

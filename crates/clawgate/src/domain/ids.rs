@@ -63,6 +63,9 @@ id_type!(
 id_type!(
     /// A Web Push subscription.
     SubscriptionId, "sub");
+id_type!(
+    /// One row of the audit trail.
+    AuditId, "evt");
 
 #[cfg(test)]
 mod tests {

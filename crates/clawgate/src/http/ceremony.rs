@@ -101,6 +101,35 @@ pub async fn finish_assertion(
     credential: &PublicKeyCredential,
     state: AssertionState,
 ) -> ApiResult<(StoredPasskey, AuthenticationResult)> {
+    // The account the presented credential belongs to, if it is ours: failures count against it.
+    let account = app.db.passkey_by_credential(&credential_id_text(credential.get_credential_id())).await?;
+    let account = account.map(|p| p.user_id);
+    if let Some(user) = &account {
+        check_failures(app, user)?;
+    }
+    let verified = verify_assertion(app, credential, state).await;
+    if let (Err(_), Some(user)) = (&verified, &account) {
+        let _ = app.failure_limiter.check(user, app.clock.as_ref());
+        tracing::warn!(user.id = %user, security_event = "passkey_assertion_failed", "a passkey assertion failed");
+    }
+    verified
+}
+
+/// Refuses with 429 while the account has had too many failed assertions lately.
+pub fn check_failures(app: &AppState, user: &UserId) -> ApiResult<()> {
+    app.failure_limiter.peek(user, app.clock.as_ref()).map_err(|retry_after| {
+        let mut e = ApiError::rate_limited(retry_after);
+        e.message =
+            format!("too many failed passkey attempts for this account; try again in {retry_after} s");
+        e
+    })
+}
+
+async fn verify_assertion(
+    app: &AppState,
+    credential: &PublicKeyCredential,
+    state: AssertionState,
+) -> ApiResult<(StoredPasskey, AuthenticationResult)> {
     let (mut stored, result) = match state {
         AssertionState::Known(st) => {
             let result =

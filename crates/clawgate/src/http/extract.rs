@@ -27,10 +27,13 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(AppJson(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let axum::Json(value) =
+            axum::Json::<serde_json::Value>::from_request(req, state).await.map_err(json_rejection)?;
+        // Every body of this API is an object; serde would also fill a struct from an array.
+        if !value.is_object() {
+            return Err(ApiError::invalid("the body must be a JSON object"));
         }
+        serde_json::from_value(value).map(AppJson).map_err(|e| ApiError::invalid(e.to_string()))
     }
 }
 
@@ -150,6 +153,12 @@ impl FromRequestParts<Arc<AppState>> for Agent {
         let key = state.db.active_api_key_by_hash(&hash).await?.ok_or_else(|| {
             ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", "unknown or revoked API key")
         })?;
+        if key.suspended_at.is_some() {
+            return Err(ApiError::forbidden(
+                "api_key_suspended",
+                "this API key is suspended after repeated denials; its owner can resume it in the clawgate app (API keys)",
+            ));
+        }
         Ok(Agent { key })
     }
 }

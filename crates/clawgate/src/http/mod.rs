@@ -78,9 +78,43 @@ pub fn api() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::open()).merge(routes::rate_limited())
 }
 
+/// Answers any operation can give besides its own: the body was not JSON, too large or of another
+/// type (400, 413, 415), or the database is unavailable (503). Documented once
+/// here so that the document matches what the server does.
+fn add_common_responses(doc: &mut utoipa::openapi::OpenApi) {
+    // The routes behind the per-IP limiter, taken from the router itself.
+    let (_, limited) = routes::rate_limited().split_for_parts();
+    let limited: Vec<String> = limited.paths.paths.into_keys().collect();
+    use utoipa::openapi::{RefOr, Response, path::Operation};
+    let error = |description: &str| -> RefOr<Response> {
+        let content = utoipa::openapi::ContentBuilder::new()
+            .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+            .build();
+        RefOr::T(Response::builder().description(description).content("application/json", content).build())
+    };
+    let add = |op: &mut Operation, code: &str, description: &str| {
+        op.responses.responses.entry(code.to_owned()).or_insert_with(|| error(description));
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
+        for op in ops.into_iter().flatten() {
+            if limited.contains(path) {
+                add(op, "429", "Too many attempts from this address or for this account (see Retry-After)");
+            }
+            if op.request_body.is_some() {
+                add(op, "400", "The body is not valid JSON or not the expected shape");
+                add(op, "413", "The body is larger than 64 KiB");
+                add(op, "415", "The body is not sent as `application/json`");
+            }
+            add(op, "503", "The database is unavailable; nothing was changed (see Retry-After)");
+        }
+    }
+}
+
 /// The OpenAPI document, as served at `/api/v1/openapi.json`.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let (_, mut doc) = api().split_for_parts();
+    add_common_responses(&mut doc);
     doc.paths.paths.insert(
         "/api/v1/openapi.json".to_owned(),
         utoipa::openapi::path::PathItem::new(

@@ -1,4 +1,5 @@
-//! Per-IP token buckets for the sign-up and passkey endpoints, on the injected clock.
+//! Token buckets on the injected clock: per client IP for sign-up and passkey endpoints, per
+//! API key for fast status polling, per account for failed passkey assertions.
 //!
 //! Limits are per instance; behind a load balancer each instance limits on its own.
 
@@ -10,40 +11,64 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 /// Above this many tracked clients, full buckets are forgotten.
 const PRUNE_AT: usize = 10_000;
 
-pub struct RateLimiter {
-    per_minute: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Millis)>>,
+pub struct RateLimiter<K = IpAddr> {
+    /// Tokens a full bucket holds (the burst).
+    capacity: f64,
+    /// Tokens added per millisecond.
+    refill_per_ms: f64,
+    buckets: Mutex<HashMap<K, (f64, Millis)>>,
 }
 
-impl RateLimiter {
+impl<K: Hash + Eq + Clone> RateLimiter<K> {
+    /// `per_minute` tokens a minute, and as many at once.
     pub fn new(per_minute: u32) -> Self {
-        Self { per_minute: f64::from(per_minute.max(1)), buckets: Mutex::new(HashMap::new()) }
+        Self::with_burst(per_minute, per_minute)
     }
 
-    /// Takes one token for `ip`; when none is left, the seconds until one is.
-    pub fn check(&self, ip: IpAddr, clock: &dyn Clock) -> Result<(), u64> {
+    /// `burst` at once, refilled at `per_minute` a minute.
+    pub fn with_burst(burst: u32, per_minute: u32) -> Self {
+        Self {
+            capacity: f64::from(burst.max(1)),
+            refill_per_ms: f64::from(per_minute.max(1)) / 60_000.0,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token for `key`; when none is left, the seconds until one is.
+    pub fn check(&self, key: &K, clock: &dyn Clock) -> Result<(), u64> {
+        self.take(key, clock, true)
+    }
+
+    /// Whether `check` would pass now, without taking a token.
+    pub fn peek(&self, key: &K, clock: &dyn Clock) -> Result<(), u64> {
+        self.take(key, clock, false)
+    }
+
+    fn take(&self, key: &K, clock: &dyn Clock, consume: bool) -> Result<(), u64> {
         let now = clock.now_ms();
-        let per_ms = self.per_minute / 60_000.0;
         let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if buckets.len() > PRUNE_AT {
-            let capacity = self.per_minute;
-            buckets.retain(|_, (tokens, at)| *tokens + (now - *at) as f64 * per_ms < capacity);
+            let (capacity, rate) = (self.capacity, self.refill_per_ms);
+            buckets.retain(|_, (tokens, at)| *tokens + (now - *at) as f64 * rate < capacity);
         }
-        let (tokens, at) = buckets.entry(ip).or_insert((self.per_minute, now));
-        let refilled = (*tokens + (now - *at).max(0) as f64 * per_ms).min(self.per_minute);
+        let (tokens, at) = buckets.entry(key.clone()).or_insert((self.capacity, now));
+        let refilled = (*tokens + (now - *at).max(0) as f64 * self.refill_per_ms).min(self.capacity);
         *at = now;
+        *tokens = refilled;
         if refilled >= 1.0 {
-            *tokens = refilled - 1.0;
+            if consume {
+                *tokens = refilled - 1.0;
+            }
             Ok(())
         } else {
-            *tokens = refilled;
-            Err(((1.0 - refilled) / per_ms / 1000.0).ceil().max(1.0) as u64)
+            Err(((1.0 - refilled) / self.refill_per_ms / 1000.0).ceil().max(1.0) as u64)
         }
     }
 }
@@ -52,7 +77,7 @@ impl RateLimiter {
 pub async fn limit_auth(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     let ip = client_ip(&parts, state.settings.trust_forwarded_for);
-    if let Err(retry_after) = state.auth_limiter.check(ip, state.clock.as_ref()) {
+    if let Err(retry_after) = state.auth_limiter.check(&ip, state.clock.as_ref()) {
         tracing::warn!(%ip, "authentication rate limit reached");
         return ApiError::rate_limited(retry_after).into_response();
     }
@@ -70,12 +95,25 @@ mod tests {
         let limiter = RateLimiter::new(3);
         let ip: IpAddr = [10, 0, 0, 1].into();
         for _ in 0..3 {
-            assert_eq!(limiter.check(ip, &clock), Ok(()));
+            assert_eq!(limiter.check(&ip, &clock), Ok(()));
         }
-        assert_eq!(limiter.check(ip, &clock), Err(20));
-        assert_eq!(limiter.check([10, 0, 0, 2].into(), &clock), Ok(()));
+        assert_eq!(limiter.check(&ip, &clock), Err(20));
+        assert_eq!(limiter.check(&[10, 0, 0, 2].into(), &clock), Ok(()));
         clock.advance_ms(20_000);
-        assert_eq!(limiter.check(ip, &clock), Ok(()));
-        assert!(limiter.check(ip, &clock).is_err());
+        assert_eq!(limiter.check(&ip, &clock), Ok(()));
+        assert!(limiter.check(&ip, &clock).is_err());
+    }
+
+    #[test]
+    fn a_burst_then_a_slow_refill_and_peeking_takes_nothing() {
+        let clock = ManualClock::new(0);
+        let limiter: RateLimiter<&str> = RateLimiter::with_burst(2, 1);
+        assert_eq!(limiter.peek(&"ada", &clock), Ok(()));
+        assert_eq!(limiter.check(&"ada", &clock), Ok(()));
+        assert_eq!(limiter.check(&"ada", &clock), Ok(()));
+        assert_eq!(limiter.peek(&"ada", &clock), Err(60));
+        clock.advance_ms(60_000);
+        assert_eq!(limiter.peek(&"ada", &clock), Ok(()));
+        assert_eq!(limiter.peek(&"ada", &clock), Ok(()), "peeking twice takes nothing");
     }
 }

@@ -1,3 +1,4 @@
+use super::audit::{self, AuditEvent};
 use super::{Db, StoreResult, opt_i64};
 use crate::clock::Millis;
 use crate::domain::ids::{ApiKeyId, UserId};
@@ -12,12 +13,14 @@ pub struct ApiKeyRecord {
     pub created_at: Millis,
     pub last_used_at: Option<Millis>,
     pub revoked_at: Option<Millis>,
+    /// Set after repeated denials; the key is refused until its owner resumes it.
+    pub suspended_at: Option<Millis>,
 }
 
 macro_rules! select {
     ($tail:literal) => {
         concat!(
-            "SELECT id, user_id, name, display_prefix, created_at, last_used_at, revoked_at FROM api_keys ",
+            "SELECT id, user_id, name, display_prefix, created_at, last_used_at, revoked_at, suspended_at FROM api_keys ",
             $tail
         )
     };
@@ -32,6 +35,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<ApiKeyRecord> {
         created_at: row.try_get("created_at")?,
         last_used_at: opt_i64(row, "last_used_at")?,
         revoked_at: opt_i64(row, "revoked_at")?,
+        suspended_at: opt_i64(row, "suspended_at")?,
     })
 }
 
@@ -82,17 +86,55 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Records use at most once a minute, so polling agents do not write on every request.
-    pub async fn touch_api_key(&self, id: &ApiKeyId, now: Millis) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 \
-             AND (last_used_at IS NULL OR last_used_at < $3)",
+    /// Suspends a live key (with its audit row); false if it was already suspended or revoked.
+    pub async fn suspend_api_key(&self, key: &ApiKeyRecord, now: Millis, detail: &str) -> StoreResult<bool> {
+        self.set_suspension(key, Some(now), "api_key.suspended", now, detail).await
+    }
+
+    /// Lifts a suspension (with its audit row); false if the key was not suspended.
+    pub async fn resume_api_key(&self, key: &ApiKeyRecord, now: Millis) -> StoreResult<bool> {
+        self.set_suspension(key, None, "api_key.resumed", now, "resumed by its owner").await
+    }
+
+    async fn set_suspension(
+        &self,
+        key: &ApiKeyRecord,
+        suspended_at: Option<Millis>,
+        event: &'static str,
+        now: Millis,
+        detail: &str,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE api_keys SET suspended_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL \
+             AND (CASE WHEN $1 IS NULL THEN suspended_at IS NOT NULL ELSE suspended_at IS NULL END)",
         )
-        .bind(now)
-        .bind(id.as_str())
-        .bind(now - 60_000)
-        .execute(self.pool())
+        .bind(suspended_at)
+        .bind(key.id.as_str())
+        .bind(key.user_id.as_str())
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let audit = AuditEvent {
+            api_key_id: Some(key.id.clone()),
+            detail: Some(detail.to_owned()),
+            ..AuditEvent::new(event, now, &key.user_id)
+        };
+        audit::append(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The user's key, live or not; `None` for unknown and foreign alike.
+    pub async fn api_key_of(&self, user: &UserId, id: &ApiKeyId) -> StoreResult<Option<ApiKeyRecord>> {
+        let row = sqlx::query(select!("WHERE id = $1 AND user_id = $2"))
+            .bind(id.as_str())
+            .bind(user.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(from_row).transpose()
     }
 }

@@ -1,3 +1,4 @@
+use super::audit::{self, AuditEvent};
 use super::{Db, StoreError, StoreResult, opt_i64};
 use crate::clock::Millis;
 use crate::domain::approval::Status;
@@ -35,26 +36,12 @@ impl ApprovalRecord {
     }
 }
 
-/// Evidence written with an approval, in the same statement that decides it.
-#[derive(Debug, Clone)]
-pub struct ApprovalEvidence {
-    pub token: String,
-    pub token_jti: String,
-    pub token_expires_at: Millis,
-    pub credential_id: String,
-    pub user_verified: bool,
-}
-
-/// A request that `expire_due` moved to EXPIRED.
-#[derive(Debug, Clone)]
-pub struct ExpiredRequest {
-    pub id: RequestId,
-    pub user_id: UserId,
-    pub api_key_id: ApiKeyId,
-}
-
 pub enum InsertOutcome {
     Created,
+    /// The key has as many pending requests as allowed; the first of them lapses at `frees_at`.
+    TooManyPending {
+        frees_at: Millis,
+    },
     /// The Idempotency-Key was used before: the request it created and the hash of its body.
     Replayed {
         request_id: RequestId,
@@ -99,14 +86,24 @@ fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<ApprovalRecord> {
 }
 
 impl Db {
-    /// Creates the request, and with an Idempotency-Key records it in the same transaction, so a
+    /// Creates the request (and its audit row), unless the key already has `max_pending`
+    /// requests waiting. With an Idempotency-Key it is recorded in the same transaction, so a
     /// retried request can never create a second approval.
     pub async fn insert_approval(
         &self,
         r: &ApprovalRecord,
         idempotency: Option<(&str, &str)>,
+        max_pending: Option<i64>,
+        ip: Option<&str>,
     ) -> StoreResult<InsertOutcome> {
         let mut tx = self.pool().begin().await?;
+        // A write to the key's row first: it takes the row's lock (PostgreSQL) or the database's
+        // write lock (SQLite), so concurrent requests of one key are counted one after another.
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+            .bind(r.created_at)
+            .bind(r.api_key_id.as_str())
+            .execute(&mut *tx)
+            .await?;
         if let Some((key, body_hash)) = idempotency {
             let claimed = sqlx::query(
                 "INSERT INTO idempotency_keys (api_key_id, key, body_hash, request_id, created_at) \
@@ -124,19 +121,25 @@ impl Db {
                 Ok(_) => {}
                 Err(StoreError::Conflict) => {
                     tx.rollback().await?;
-                    let row = sqlx::query(
-                        "SELECT request_id, body_hash FROM idempotency_keys WHERE api_key_id = $1 AND key = $2",
-                    )
-                    .bind(r.api_key_id.as_str())
-                    .bind(key)
-                    .fetch_one(self.pool())
-                    .await?;
-                    return Ok(InsertOutcome::Replayed {
-                        request_id: RequestId::from_trusted(row.try_get("request_id")?),
-                        body_hash: row.try_get("body_hash")?,
-                    });
+                    return self.replayed(r, key).await;
                 }
                 Err(e) => return Err(e),
+            }
+        }
+        if let Some(max) = max_pending {
+            let row = sqlx::query(
+                "SELECT COUNT(*) AS n, MIN(expires_at) AS first_expiry FROM approval_requests \
+                 WHERE api_key_id = $1 AND status = 'PENDING' AND expires_at > $2",
+            )
+            .bind(r.api_key_id.as_str())
+            .bind(r.created_at)
+            .fetch_one(&mut *tx)
+            .await?;
+            let pending: i64 = row.try_get("n")?;
+            if pending >= max {
+                let first_expiry = opt_i64(&row, "first_expiry")?.unwrap_or(r.created_at);
+                tx.rollback().await?;
+                return Ok(InsertOutcome::TooManyPending { frees_at: first_expiry });
             }
         }
         sqlx::query(
@@ -157,8 +160,30 @@ impl Db {
         .bind(r.expires_at)
         .execute(&mut *tx)
         .await?;
+        let event = AuditEvent {
+            request_id: Some(r.id.clone()),
+            api_key_id: Some(r.api_key_id.clone()),
+            ip: ip.map(str::to_owned),
+            ..AuditEvent::new("request.created", r.created_at, &r.user_id)
+        };
+        audit::append(&mut tx, &event).await?;
         tx.commit().await?;
         Ok(InsertOutcome::Created)
+    }
+
+    /// What an Idempotency-Key was first used for.
+    async fn replayed(&self, r: &ApprovalRecord, key: &str) -> StoreResult<InsertOutcome> {
+        let row = sqlx::query(
+            "SELECT request_id, body_hash FROM idempotency_keys WHERE api_key_id = $1 AND key = $2",
+        )
+        .bind(r.api_key_id.as_str())
+        .bind(key)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(InsertOutcome::Replayed {
+            request_id: RequestId::from_trusted(row.try_get("request_id")?),
+            body_hash: row.try_get("body_hash")?,
+        })
     }
 
     pub async fn approval(&self, id: &RequestId) -> StoreResult<Option<ApprovalRecord>> {
@@ -174,78 +199,6 @@ impl Db {
             .fetch_optional(self.pool())
             .await?;
         row.as_ref().map(from_row).transpose()
-    }
-
-    /// PENDING → APPROVED, only if still pending and unexpired at `now`. True if this call decided it.
-    pub async fn approve(
-        &self,
-        id: &RequestId,
-        user: &UserId,
-        now: Millis,
-        evidence: &ApprovalEvidence,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE approval_requests SET status = 'APPROVED', decided_at = $1, token = $2, \
-             token_jti = $3, token_expires_at = $4, credential_id = $5, user_verified = $6 \
-             WHERE id = $7 AND user_id = $8 AND status = 'PENDING' AND expires_at > $1",
-        )
-        .bind(now)
-        .bind(&evidence.token)
-        .bind(&evidence.token_jti)
-        .bind(evidence.token_expires_at)
-        .bind(&evidence.credential_id)
-        .bind(i64::from(evidence.user_verified))
-        .bind(id.as_str())
-        .bind(user.as_str())
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// PENDING → DENIED, only if still pending and unexpired at `now`. The key that asked, if this
-    /// call decided it.
-    pub async fn deny(
-        &self,
-        id: &RequestId,
-        user: &UserId,
-        now: Millis,
-        reason: Option<&str>,
-    ) -> StoreResult<Option<ApiKeyId>> {
-        let rows = sqlx::query(
-            "UPDATE approval_requests SET status = 'DENIED', decided_at = $1, deny_reason = $2 \
-             WHERE id = $3 AND user_id = $4 AND status = 'PENDING' AND expires_at > $1 RETURNING api_key_id",
-        )
-        .bind(now)
-        .bind(reason.map(str::to_owned))
-        .bind(id.as_str())
-        .bind(user.as_str())
-        // fetch_all steps the statement to the end, so SQLite can checkpoint its WAL.
-        .fetch_all(self.pool())
-        .await?;
-        rows.first().map(|row| Ok(ApiKeyId::from_trusted(row.try_get("api_key_id")?))).transpose()
-    }
-
-    /// PENDING → EXPIRED for every request past its expiry (all users, or one): those it expired.
-    pub async fn expire_due(&self, now: Millis, user: Option<&UserId>) -> StoreResult<Vec<ExpiredRequest>> {
-        let rows = sqlx::query(
-            "UPDATE approval_requests SET status = 'EXPIRED', decided_at = expires_at \
-             WHERE status = 'PENDING' AND expires_at <= $1 AND ($2 = '' OR user_id = $2) \
-             RETURNING id, user_id, api_key_id",
-        )
-        .bind(now)
-        .bind(user.map(|u| u.as_str()).unwrap_or_default())
-        // fetch_all steps the statement to the end, so SQLite can checkpoint its WAL.
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ExpiredRequest {
-                    id: RequestId::from_trusted(row.try_get("id")?),
-                    user_id: UserId::from_trusted(row.try_get("user_id")?),
-                    api_key_id: ApiKeyId::from_trusted(row.try_get("api_key_id")?),
-                })
-            })
-            .collect()
     }
 
     pub async fn pending_of(&self, user: &UserId, now: Millis) -> StoreResult<Vec<ApprovalRecord>> {

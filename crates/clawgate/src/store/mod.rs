@@ -7,7 +7,9 @@
 
 pub mod api_keys;
 pub mod approvals;
+pub mod audit;
 pub mod ceremonies;
+pub mod decisions;
 pub mod passkeys;
 pub mod push;
 pub mod secrets;
@@ -118,6 +120,25 @@ impl Db {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The database server's clock (PostgreSQL only; SQLite has no clock of its own).
+    pub async fn database_time_ms(&self) -> StoreResult<Option<i64>> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let ms: i64 = sqlx::query_scalar("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Some(ms))
+    }
+
+    /// Sends `payload` to every instance listening on `channel` (PostgreSQL only).
+    pub async fn notify(&self, channel: &str, payload: &str) -> StoreResult<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(&self.pool).await?;
+        }
+        Ok(())
     }
 
     /// One round trip, for `/health`.

@@ -28,4 +28,13 @@ impl Db {
             .await?;
         Ok(done.rows_affected())
     }
+
+    /// Forgets Idempotency-Keys older than `before`: a retry comes within minutes, not days.
+    pub async fn delete_old_idempotency_keys(&self, before: Millis) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(before)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
 }

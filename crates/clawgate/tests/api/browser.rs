@@ -428,7 +428,7 @@ async fn the_app_is_installable_and_its_service_worker_runs() {
         .expect("permission");
     chrome.browser.execute(permission).await.expect("notifications allowed");
     let request_id = "req_0123456789ABCDEFGHIJKL";
-    let payload = json!({ "type": "approval_request", "requestId": request_id, "agentId": "release-bot", "title": "release-bot asks for approval" });
+    let payload = json!({ "type": "approval_request", "requestId": request_id, "agentId": "release-bot", "title": "release-bot asks for approval", "count": 1 });
     let push = DeliverPushMessageParams::new(app.origin.clone(), registration.clone(), payload.to_string());
     tab.page.execute(push).await.expect("push delivered");
     let shown = tab
@@ -440,23 +440,33 @@ async fn the_app_is_installable_and_its_service_worker_runs() {
         .await;
     let shown: Value = serde_json::from_str(shown.as_str().expect("json")).expect("json");
     assert_eq!(shown["title"], "release-bot asks for approval");
-    assert_eq!(shown["tag"], request_id);
+    assert_eq!(shown["tag"], "clawgate", "one notification for what waits, replaced by newer ones");
     assert_eq!(shown["url"], format!("/approve/{request_id}"));
     assert!(shown["body"].as_str().is_some_and(|b| b.contains("release-bot")));
 
-    // A push whose request id is not one of ours opens nothing but the app itself.
-    let odd = json!({ "requestId": "https://evil.example/", "title": "x" });
-    tab.page
-        .execute(DeliverPushMessageParams::new(app.origin.clone(), registration, odd.to_string()))
-        .await
-        .expect("push");
-    let odd_url = tab
-        .wait(
-            "navigator.serviceWorker.ready.then(r => r.getNotifications({ tag: 'clawgate' })).then(ns => ns.length > 0 && ns[0].data.url)",
-            "the second notification",
-        )
-        .await;
-    assert_eq!(odd_url, json!("/"));
+    // Several requests collapsed into one push open the list; a request id that is not one of
+    // ours opens nothing but the app itself; a suspended key opens the keys page.
+    for (payload, url) in [
+        (
+            json!({ "type": "approval_request", "requestId": request_id, "title": "3 approval requests are waiting", "count": 3 }),
+            "/",
+        ),
+        (json!({ "type": "approval_request", "requestId": "https://evil.example/", "title": "x" }), "/"),
+        (
+            json!({ "type": "api_key_suspended", "apiKeyId": "key_0123456789ABCDEFGHIJKL", "title": "API key suspended" }),
+            "/keys",
+        ),
+    ] {
+        let title = payload["title"].as_str().expect("title").to_owned();
+        let push =
+            DeliverPushMessageParams::new(app.origin.clone(), registration.clone(), payload.to_string());
+        tab.page.execute(push).await.expect("push");
+        let js = format!(
+            "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => {{ \
+             const n = ns.find(n => n.title === {title:?}); return n ? n.data.url : ''; }})"
+        );
+        assert_eq!(tab.wait(&js, &format!("the notification {title:?}")).await, json!(url));
+    }
 
     let csp = app.http.get(&app.origin).send().await.expect("page");
     let policy = csp.headers()["content-security-policy"].to_str().expect("ascii").to_owned();

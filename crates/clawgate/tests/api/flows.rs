@@ -297,7 +297,7 @@ async fn push_subscriptions_and_vapid_key(app: TestApp) {
     let p256dh = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(point);
     let auth = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 16]);
     let sub = json!({
-        "endpoint": "https://push.example.net/send/abc",
+        "endpoint": "https://fcm.googleapis.com/fcm/send/abc",
         "expirationTime": null,
         "keys": { "p256dh": p256dh, "auth": auth }
     });
@@ -312,7 +312,7 @@ async fn push_subscriptions_and_vapid_key(app: TestApp) {
         json!({ "endpoint": "https://push.example.net/y", "keys": { "p256dh": "AAAA", "auth": auth } });
     app.post("/api/v1/push/subscribe", &ada.auth(), bad_key).await.expect_error(400, "invalid_request");
 
-    let gone = json!({ "endpoint": "https://push.example.net/send/abc" });
+    let gone = json!({ "endpoint": "https://fcm.googleapis.com/fcm/send/abc" });
     app.post("/api/v1/push/unsubscribe", &ada.auth(), gone.clone()).await.expect(204);
     app.post("/api/v1/push/unsubscribe", &ada.auth(), gone).await.expect_error(404, "not_found");
 }

@@ -71,6 +71,13 @@ pub fn default_args(data_dir: &std::path::Path, port: u16) -> ServeArgs {
         approval_token_ttl_seconds: 120,
         auth_rate_limit: 1_000,
         trust_forwarded_for: false,
+        max_pending_per_key: 10,
+        suspend_after_denials: 3,
+        poll_rate_limit: 30,
+        push_allowed_hosts: String::new(),
+        push_min_interval_seconds: 30,
+        // Tests move a manual clock; the database's would undo that.
+        clock_source: clawgate::cli::ClockSource::Local,
     }
 }
 

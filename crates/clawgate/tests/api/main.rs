@@ -5,16 +5,25 @@ mod authenticator;
 mod harness;
 
 mod browser;
+mod claude_hook;
+mod cli;
 mod client;
+mod client_retry;
 mod cookies;
 mod edges;
 mod flows;
+mod fuzz;
+mod mcp;
+mod openclaw;
 mod push_delivery;
-mod races;
+
 mod schema;
 mod security_a_binding;
 mod security_b_tokens;
 mod security_c_accounts;
 mod security_d_access;
+mod security_e_abuse;
+mod security_g_concurrency;
+mod security_h_instances;
 mod startup;
 mod waiting;

@@ -67,7 +67,7 @@ async fn pushes_reach_the_owners_browsers(backend: Backend) {
         assert_payload_tells_no_secret(&push["payload"], &asked.id, &asked.binding_code);
         assert_headers(&push["headers"]);
     }
-    assert_eq!(pushes[0]["headers"]["topic"], pushes[1]["headers"]["topic"], "one topic per request");
+    assert_eq!(pushes[0]["headers"]["topic"], pushes[1]["headers"]["topic"], "one topic per person");
 
     wait_for_subscriptions(&app, 1).await;
     let left = app.state.db.push_subscriptions_of(&UserId::from_trusted(ada.user_id.clone())).await;
@@ -80,7 +80,8 @@ fn assert_payload_tells_no_secret(payload: &Value, request_id: &str, binding_cod
     assert_eq!(payload["requestId"], request_id);
     assert_eq!(payload["agentId"], "bot");
     assert_eq!(payload["title"], "bot asks for approval");
-    assert_eq!(payload.as_object().map(|o| o.len()), Some(4), "nothing but these four: {payload}");
+    assert_eq!(payload["count"], 1);
+    assert_eq!(payload.as_object().map(|o| o.len()), Some(5), "nothing but these five: {payload}");
     let text = payload.to_string();
     assert!(!text.contains("4200") && !text.contains("IBAN"), "no action text in a push: {text}");
     assert!(!text.contains(binding_code), "no binding code in a push: {text}");
@@ -120,14 +121,23 @@ async fn http_endpoints_only_on_loopback_and_only_when_allowed() {
         "http://10.0.0.1/x",
         "http://localhost.example.com/x",
         "http://user:pw@127.0.0.1:9/x",
-        "https://user@push.example.net/x",
+        "https://user@fcm.googleapis.com/x",
         "ftp://127.0.0.1/x",
+        // Server-side request forgery: only known push services, by name, on the default port.
+        "https://push.example.net/x",
+        "https://169.254.169.254/latest/meta-data",
+        "https://10.0.0.1/x",
+        "https://fcm.googleapis.com:8443/x",
+        "https://fcm.googleapis.com.evil.example/x",
     ] {
         subscribe(&dev, &ada.auth(), refused).await.expect_error(400, "invalid_request");
     }
-    for accepted in
-        ["http://127.0.0.1:9/x", "http://[::1]:9/x", "http://localhost:9/x", "https://push.example.net/x"]
-    {
+    for accepted in [
+        "http://127.0.0.1:9/x",
+        "http://[::1]:9/x",
+        "http://localhost:9/x",
+        "https://fcm.googleapis.com/fcm/send/x",
+    ] {
         subscribe(&dev, &ada.auth(), accepted).await.expect(201);
     }
 
@@ -136,6 +146,41 @@ async fn http_endpoints_only_on_loopback_and_only_when_allowed() {
     for refused in ["http://127.0.0.1:9/x", "http://localhost:9/x"] {
         subscribe(&prod, &bob.auth(), refused).await.expect_error(400, "invalid_request");
     }
+}
+
+/// A person gets at most one request push per interval; what arrives in between is collapsed into
+/// one "N requests are waiting" when the interval ends (approval fatigue).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_are_paced_and_collapsed_per_person() {
+    let Some(mut receiver) = Receiver::start().await else { return };
+    let tweak = |a: &mut clawgate::cli::ServeArgs| {
+        a.push_allow_http_loopback = true;
+        a.push_min_interval_seconds = 2;
+    };
+    let Some(app) = TestApp::spawn_with(Backend::Sqlite, tweak).await else { return };
+    let ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    let endpoint = receiver.endpoint("/push/ok");
+    app.post("/api/v1/push/subscribe", &ada.auth(), receiver.subscription(&endpoint)).await.expect(201);
+
+    let first = app.ask(&key, "one").await;
+    let now = receiver.next_line().await;
+    assert_eq!(now["payload"]["requestId"], first.id.as_str());
+    assert_eq!(now["payload"]["count"], 1);
+    // Three more inside the interval: one push when it ends, naming the newest and the count.
+    app.ask(&key, "two").await;
+    app.ask(&key, "three").await;
+    let newest = app.ask(&key, "four").await;
+    let later = receiver.next_line().await;
+    assert_eq!(later["payload"]["requestId"], newest.id.as_str());
+    assert_eq!(later["payload"]["count"], 3);
+    assert_eq!(later["payload"]["title"], "3 approval requests are waiting");
+    assert_eq!(later["headers"]["topic"], now["headers"]["topic"], "the push service may collapse them too");
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM approval_requests").await,
+        4,
+        "pacing never drops a request"
+    );
 }
 
 async fn subscribe(app: &TestApp, auth: &Auth, endpoint: &str) -> Resp {

@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 const MAX_NAME_CHARS: usize = 64;
 
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
-    OpenApiRouter::new().routes(routes!(create, list)).routes(routes!(revoke))
+    OpenApiRouter::new().routes(routes!(create, list)).routes(routes!(revoke)).routes(routes!(resume))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -38,6 +38,8 @@ pub struct ApiKeyView {
     pub created_at: String,
     pub last_used_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// Set when the key was suspended after repeated denials; resume it to use it again.
+    pub suspended_at: Option<String>,
 }
 
 impl From<&ApiKeyRecord> for ApiKeyView {
@@ -49,6 +51,7 @@ impl From<&ApiKeyRecord> for ApiKeyView {
             created_at: to_rfc3339(k.created_at),
             last_used_at: k.last_used_at.map(to_rfc3339),
             revoked_at: k.revoked_at.map(to_rfc3339),
+            suspended_at: k.suspended_at.map(to_rfc3339),
         }
     }
 }
@@ -105,6 +108,7 @@ async fn create(
         created_at: app.now(),
         last_used_at: None,
         revoked_at: None,
+        suspended_at: None,
     };
     app.db.insert_api_key(&record, &secret.hash(app.api_key_secret.expose())).await?;
     tracing::info!(user.id = %record.user_id, key.id = %record.id, "API key created");
@@ -141,4 +145,32 @@ async fn revoke(
     }
     tracing::info!(user.id = %human.user.id, key.id = %id, "API key revoked");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Resume a key suspended after repeated denials. Needs a passkey session (once the account has a
+/// passkey), like creating one.
+#[utoipa::path(post, path = "/api/v1/auth/api-keys/{id}/resume", tag = "api-keys",
+    security(("session" = [])),
+    params(("id" = String, Path, description = "API key id (`key_…`)")),
+    responses(
+        (status = 200, body = ApiKeyView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The key is not suspended", body = ErrorBody),
+    ))]
+async fn resume(
+    State(app): State<Arc<AppState>>,
+    human: Human,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ApiKeyView>> {
+    human.require_step_up(&app).await?;
+    let id = ApiKeyId::parse(&id).ok_or_else(|| ApiError::not_found("API key"))?;
+    let key = app.db.api_key_of(&human.user.id, &id).await?.ok_or_else(|| ApiError::not_found("API key"))?;
+    if !app.db.resume_api_key(&key, app.now()).await? {
+        return Err(ApiError::conflict("not_suspended", "this key is not suspended (or was revoked)"));
+    }
+    tracing::info!(user.id = %human.user.id, key.id = %id, "API key resumed");
+    let key = app.db.api_key_of(&human.user.id, &id).await?.ok_or_else(|| ApiError::not_found("API key"))?;
+    Ok(Json(ApiKeyView::from(&key)))
 }

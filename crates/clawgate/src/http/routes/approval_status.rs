@@ -13,6 +13,7 @@ use crate::http::extract::Agent;
 use crate::store::approvals::ApprovalRecord;
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
@@ -140,6 +141,7 @@ pub struct WaitQuery {
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, description = "Unknown, or made with another key", body = ErrorBody),
+        (status = 429, description = "Polling too fast without `wait` (`slow_down`, see Retry-After)", body = ErrorBody),
     ))]
 async fn status(
     State(app): State<Arc<AppState>>,
@@ -149,6 +151,20 @@ async fn status(
 ) -> ApiResult<Json<StatusView>> {
     let id = RequestId::parse(&id).ok_or_else(|| ApiError::not_found("approval request"))?;
     let limit = Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_SECS));
+    // Waiting costs nothing; asking again and again does. Only the latter is limited.
+    if limit.is_zero()
+        && let Err(retry_after) = app.poll_limiter.check(&agent.key.id, app.clock.as_ref())
+    {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "slow_down",
+            format!(
+                "polling too fast; add ?wait=60 to be answered the moment the request is decided, or retry in {retry_after} s"
+            ),
+        );
+        e.retry_after_secs = Some(retry_after);
+        return Err(e);
+    }
     let record = read_after_change(&app, &agent, &id, limit).await?;
     Ok(Json(status_view(&record, app.now())))
 }

@@ -6,7 +6,7 @@ use crate::domain::approval::{self, NewApproval, Status};
 use crate::domain::ids::RequestId;
 use crate::events::ApprovalEvent;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::extract::{Agent, AppJson};
+use crate::http::extract::{Agent, AppJson, ClientIp};
 use crate::store::approvals::{ApprovalRecord, InsertOutcome};
 use axum::Json;
 use axum::extract::State;
@@ -30,8 +30,10 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
 #[serde(rename_all = "camelCase")]
 pub struct CreateApprovalBody {
     /// The action, exactly as it will be shown to the person and put in the token (at most 4000 characters; never cut short).
+    #[schema(min_length = 1, max_length = 4000)]
     pub action: String,
     /// Which agent asks (at most 128 characters).
+    #[schema(min_length = 1, max_length = 128)]
     pub agent_id: Option<String>,
     /// Any details worth showing, as a JSON object (at most 32 KiB).
     #[schema(value_type = Option<Object>)]
@@ -86,11 +88,14 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
         (status = 201, body = CreatedApproval, headers(("Location" = String, description = "Where to read the status"))),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 403, description = "The key is suspended after repeated denials", body = ErrorBody),
         (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody),
+        (status = 429, description = "The key has too many requests waiting (see Retry-After)", body = ErrorBody),
     ))]
 async fn create(
     State(app): State<Arc<AppState>>,
     agent: Agent,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     AppJson(raw): AppJson<serde_json::Value>,
 ) -> ApiResult<Response> {
@@ -128,21 +133,34 @@ async fn create(
         credential_id: None,
         user_verified: None,
     };
+    let idempotency = idempotency.as_deref().map(|k| (k, body_hash.as_str()));
+    let ip = ip.to_string();
     let outcome =
-        app.db.insert_approval(&record, idempotency.as_deref().map(|k| (k, body_hash.as_str()))).await?;
+        app.db.insert_approval(&record, idempotency, app.settings.max_pending_per_key, Some(&ip)).await?;
     let (view, replayed) = match outcome {
         InsertOutcome::Created => {
             tracing::info!(request.id = %record.id, user.id = %record.user_id, key.id = %record.api_key_id, "approval requested");
-            app.db.touch_api_key(&agent.key.id, now).await?;
             // Committed: the owner's browsers may be told now (in the background).
             app.push.notify_request_created(app.db.clone(), &record);
-            app.events.publish(ApprovalEvent {
+            app.announce(ApprovalEvent {
                 user_id: record.user_id.clone(),
                 api_key_id: record.api_key_id.clone(),
                 request_id: record.id.clone(),
                 status: Status::Pending,
             });
             (created_view(&record, now), false)
+        }
+        InsertOutcome::TooManyPending { frees_at } => {
+            let max = app.settings.max_pending_per_key.unwrap_or_default();
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_pending",
+                format!(
+                    "this key already has {max} requests waiting for a decision; wait for one to be decided or to lapse"
+                ),
+            );
+            e.retry_after_secs = Some(u64::try_from((frees_at - now + 999) / 1000).unwrap_or(1).max(1));
+            return Err(e);
         }
         InsertOutcome::Replayed { request_id, body_hash: earlier } => {
             if earlier != body_hash {

@@ -9,9 +9,10 @@ use crate::domain::ids::RequestId;
 use crate::events::ApprovalEvent;
 use crate::http::ceremony::{self, AssertionState, CEREMONY_TTL_MS, credential_id_text};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::extract::{AppJson, Human, NotAnAgent};
-use crate::store::approvals::{ApprovalEvidence, ApprovalRecord};
+use crate::http::extract::{AppJson, ClientIp, Human, NotAnAgent};
+use crate::store::approvals::ApprovalRecord;
 use crate::store::ceremonies::CeremonyKind;
+use crate::store::decisions::ApprovalEvidence;
 use crate::tokens::approval::ApprovalFacts;
 use axum::Json;
 use axum::body::Bytes;
@@ -100,6 +101,7 @@ pub async fn start_approval_ceremony(app: &AppState, id: &RequestId) -> ApiResul
     if record.status_at(now) != Status::Pending {
         return Err(undecidable(&record, now));
     }
+    ceremony::check_failures(app, &record.user_id)?;
     let passkeys: Vec<_> =
         app.db.passkeys_of(&record.user_id).await?.into_iter().map(|p| p.passkey).collect();
     if passkeys.is_empty() {
@@ -145,6 +147,7 @@ pub struct DecisionResponse {
     responses(
         (status = 200, body = DecisionResponse),
         (status = 400, description = "Invalid ceremony or failed passkey verification", body = ErrorBody),
+        (status = 401, description = "An agent key was presented: agents cannot approve", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "Already decided", body = ErrorBody),
         (status = 410, description = "Expired", body = ErrorBody),
@@ -152,6 +155,7 @@ pub struct DecisionResponse {
 async fn approve(
     State(app): State<Arc<AppState>>,
     _: NotAnAgent,
+    ClientIp(ip): ClientIp,
     Path(id): Path<String>,
     AppJson(body): AppJson<AssertionBody>,
 ) -> ApiResult<Json<DecisionResponse>> {
@@ -213,13 +217,14 @@ async fn approve(
         token_expires_at: signed.expires_at,
         credential_id,
         user_verified: result.user_verified(),
+        ip: Some(ip.to_string()),
     };
     if !app.db.approve(&id, &owner, now, &evidence).await? {
         let record = app.db.approval(&id).await?.ok_or_else(|| ApiError::not_found("approval request"))?;
         return Err(undecidable(&current(&app, record).await?, now));
     }
     tracing::info!(request.id = %id, user.id = %owner, passkey.id = %passkey.id, "request approved");
-    app.events.publish(ApprovalEvent {
+    app.announce(ApprovalEvent {
         user_id: owner.clone(),
         api_key_id: record.api_key_id.clone(),
         request_id: id.clone(),
@@ -235,6 +240,7 @@ async fn approve(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct DenyBody {
     /// Why, for the agent's log (at most 500 characters).
+    #[schema(max_length = 500)]
     pub reason: Option<String>,
 }
 
@@ -254,6 +260,7 @@ pub struct DenyBody {
 async fn deny(
     State(app): State<Arc<AppState>>,
     human: Human,
+    ClientIp(ip): ClientIp,
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<DecisionResponse>> {
@@ -265,7 +272,8 @@ async fn deny(
     let reason = approval::check_reason(body.reason).map_err(|e| ApiError::invalid(e.to_string()))?;
     let id = RequestId::parse(&id).ok_or_else(|| ApiError::not_found("approval request"))?;
     let now = app.now();
-    let Some(api_key_id) = app.db.deny(&id, &human.user.id, now, reason.as_deref()).await? else {
+    let ip = ip.to_string();
+    let Some(api_key_id) = app.db.deny(&id, &human.user.id, now, reason.as_deref(), Some(&ip)).await? else {
         let record = app
             .db
             .approval_of(&id, &human.user.id)
@@ -274,12 +282,16 @@ async fn deny(
         return Err(undecidable(&current(&app, record).await?, now));
     };
     tracing::info!(request.id = %id, user.id = %human.user.id, "request denied");
-    app.events.publish(ApprovalEvent {
+    app.announce(ApprovalEvent {
         user_id: human.user.id.clone(),
-        api_key_id,
+        api_key_id: api_key_id.clone(),
         request_id: id.clone(),
         status: Status::Denied,
     });
+    // The denial stands whatever happens here; a failed check is logged, not reported.
+    if let Err(e) = app.suspend_if_denied_too_often(&human.user.id, &api_key_id).await {
+        tracing::warn!(key.id = %api_key_id, error = %e, "could not check the key for suspension");
+    }
     Ok(Json(DecisionResponse {
         request_id: id.to_string(),
         status: Status::Denied,

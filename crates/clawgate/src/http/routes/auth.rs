@@ -34,6 +34,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
 pub struct RegisterBody {
     /// Contact address for the account. It is not verified and not an identity: the account is
     /// secured by the passkeys added to it.
+    #[schema(pattern = r"^\s*[^@\s]+@[^@\s.]+(\.[^@\s.]+)+\s*$", max_length = 254)]
     pub email: String,
 }
 
@@ -114,6 +115,7 @@ pub fn parse_email(raw: &str) -> Option<String> {
     responses(
         (status = 201, description = "Account created", body = SessionResponse),
         (status = 400, description = "Invalid email", body = ErrorBody),
+        (status = 401, description = "An agent key was presented", body = ErrorBody),
         (status = 403, description = "Registration is closed", body = ErrorBody),
         (status = 429, description = "Too many attempts", body = ErrorBody),
     ))]

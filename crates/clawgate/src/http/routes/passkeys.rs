@@ -113,11 +113,13 @@ async fn register_start(State(app): State<Arc<AppState>>, human: Human) -> ApiRe
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterCompleteBody {
+    #[schema(pattern = r"^cer_[0-9A-Za-z]{22}$")]
     pub ceremony_id: String,
     /// The `PublicKeyCredential` from `navigator.credentials.create()`, as JSON.
     #[schema(value_type = Object)]
     pub credential: RegisterPublicKeyCredential,
     /// A label such as "iPhone". Default "Passkey".
+    #[schema(max_length = 64)]
     pub name: Option<String>,
 }
 
@@ -196,6 +198,7 @@ pub struct AuthenticateStartBody {
     /// picks the account).
     pub email: Option<String>,
     /// Approve: the request to approve. The ceremony can only approve this request.
+    #[schema(pattern = r"^req_[0-9A-Za-z]{22}$")]
     pub request_id: Option<String>,
 }
 
@@ -224,6 +227,7 @@ async fn authenticate_start(
     };
     let mut passkeys = Vec::new();
     for user in &users {
+        ceremony::check_failures(&app, &user.id)?;
         passkeys.extend(app.db.passkeys_of(&user.id).await?.into_iter().map(|p| p.passkey));
     }
     // An unknown email gets a discoverable ceremony: the answer does not say whether it exists.
@@ -246,6 +250,7 @@ async fn authenticate_start(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AssertionBody {
+    #[schema(pattern = r"^cer_[0-9A-Za-z]{22}$")]
     pub ceremony_id: String,
     /// The `PublicKeyCredential` from `navigator.credentials.get()`, as JSON.
     #[schema(value_type = Object)]

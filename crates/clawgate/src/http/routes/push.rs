@@ -59,7 +59,7 @@ async fn subscribe(
     human: Human,
     AppJson(body): AppJson<SubscribeBody>,
 ) -> ApiResult<(StatusCode, Json<Subscribed>)> {
-    crate::push::check_endpoint(&body.endpoint, app.push.allows_http_loopback())
+    crate::push::check_endpoint(&body.endpoint, app.push.policy())
         .map_err(|e| ApiError::invalid(e.to_string()))?;
     if decoded_len(&body.keys.p256dh) != Some(65) {
         return Err(ApiError::invalid("`keys.p256dh` must be a base64url P-256 public key (65 bytes)"));

@@ -1,0 +1,220 @@
+//! `clawgate hook claude-code`: a Claude Code `PreToolUse` hook. Risky tool calls wait for a
+//! person's passkey approval; everything else passes through untouched.
+//!
+//! Protocol (Claude Code hooks reference, https://code.claude.com/docs/en/hooks): the event is
+//! JSON on stdin (`hook_event_name`, `tool_name`, `tool_input`, `session_id`, `cwd`,
+//! `tool_use_id`, …). Exit 0 with no output leaves the decision to Claude Code's normal
+//! permission flow; exit 0 with `{"hookSpecificOutput": {"hookEventName": "PreToolUse",
+//! "permissionDecision": "allow", …}}` allows; exit 2 blocks the call and shows stderr to Claude.
+//! Any other exit code, a crash, or being killed at the hook's `timeout` lets the call proceed,
+//! so every failure here ends in exit 2 (fail closed), panics included.
+
+use super::hook_event::{HookEvent, action_of, context_of, project_dir, read_event};
+use super::hook_rules::{Policy, default_rules, parse_rules};
+use super::{Outcome, ServerArgs, wait_for_decision};
+use clap::Args;
+use clap::builder::BoolishValueParser;
+use clawgate_client::ApprovalRequest;
+use serde_json::json;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Claude Code's blocking exit code for `PreToolUse`.
+const EXIT_BLOCK: u8 = 2;
+const HELP: &str = "\
+Exit codes and output follow Claude Code's hook protocol (not the other commands' table):
+  exit 0, no output   the call matches no rule: Claude Code's own permission flow applies
+  exit 0, JSON        approved with a passkey: {\"hookSpecificOutput\": {\"permissionDecision\": \"allow\"}}
+  exit 2, stderr      blocked, with the reason for Claude: denied, expired, timed out, server
+                      unreachable, misconfigured, or unreadable input (it fails closed)
+
+Rules (--patterns / CLAWGATE_HOOK_PATTERNS, --pattern): one regex per line, matched against Bash
+commands (blank lines and # comments skipped); or a JSON array of such strings and objects
+{\"tool\": \"Write|Edit\", \"pattern\": \"\\\\.env$\", \"name\": \"env files\"}, where `tool` must match the
+whole tool name and `pattern` is matched against the command (Bash), the file (Write, Edit,
+MultiEdit, NotebookEdit, Read), the URL (WebFetch), the query (WebSearch) or the input as JSON;
+or @FILE to read them from a file. They add to the built-in rules unless --no-default-patterns:
+rm -r/-f, git push --force, git reset --hard / clean -f, npm/cargo/… publish, dd of=, mkfs,
+SQL DROP/TRUNCATE, kubectl delete, terraform destroy, curl | sh.
+
+In .claude/settings.json (set the hook's timeout above --timeout: a hook Claude Code kills at its
+timeout lets the call proceed; with --outside-project, match \"Bash|Write|Edit|MultiEdit|NotebookEdit\"):
+  {\"hooks\": {\"PreToolUse\": [{\"matcher\": \"Bash\", \"hooks\": [
+    {\"type\": \"command\", \"command\": \"clawgate hook claude-code\", \"timeout\": 330}]}]}}
+CLAWGATE_URL and CLAWGATE_API_KEY come from the environment Claude Code runs in (or its settings'
+\"env\").
+
+Settings come only from the environment and flags, never from a .env file (the agent can write
+those). Try it (it really asks): echo '{\"hook_event_name\":\"PreToolUse\",\"tool_name\":\"Bash\",
+\"tool_input\":{\"command\":\"rm -rf ./build\"}}' | clawgate hook claude-code";
+
+/// A Claude Code PreToolUse hook that asks a person before risky tool calls.
+#[derive(Debug, Clone, Args)]
+#[command(
+    about = "Claude Code PreToolUse hook: risky tool calls wait for a passkey approval",
+    long_about = "A Claude Code PreToolUse hook: reads the tool call from stdin; when it matches a \
+rule, asks the person who owns the API key to approve it with a passkey and waits; answers \
+allow when approved, and blocks it otherwise.",
+    after_help = HELP
+)]
+pub struct ClaudeHookArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// The agent name the person sees.
+    #[arg(long, env = "CLAWGATE_AGENT_ID", default_value = "claude-code", value_name = "ID")]
+    pub agent: String,
+
+    /// Longest wait for a decision, in seconds; keep it below the hook's timeout in Claude Code.
+    #[arg(long, env = "CLAWGATE_HOOK_TIMEOUT", default_value_t = 300, value_name = "SECS")]
+    pub timeout: u64,
+
+    /// Rules for what needs approval: regexes one per line, a JSON array, or @FILE.
+    #[arg(long, env = "CLAWGATE_HOOK_PATTERNS", value_name = "RULES")]
+    pub patterns: Option<String>,
+
+    /// One more rule (a regex over Bash commands); repeatable.
+    #[arg(long = "pattern", value_name = "REGEX")]
+    pub pattern: Vec<String>,
+
+    /// Use only your rules, not the built-in ones.
+    #[arg(long, env = "CLAWGATE_HOOK_NO_DEFAULTS", value_parser = BoolishValueParser::new())]
+    pub no_default_patterns: bool,
+
+    /// Also ask before Write, Edit, MultiEdit or NotebookEdit touch a file outside the project.
+    #[arg(long, env = "CLAWGATE_HOOK_OUTSIDE_PROJECT", value_parser = BoolishValueParser::new())]
+    pub outside_project: bool,
+}
+
+/// What we tell Claude Code.
+enum Decision {
+    PassThrough,
+    Allow(String),
+    Block(String),
+}
+
+pub async fn run(args: ClaudeHookArgs) -> ExitCode {
+    // A crash would let the tool call through: end every panic as a block instead.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("clawgate hook: internal error, so this tool call is blocked: {info}");
+        std::process::exit(i32::from(EXIT_BLOCK));
+    }));
+    match decide(&args).await {
+        Decision::PassThrough => ExitCode::SUCCESS,
+        Decision::Allow(reason) => allow(&reason),
+        Decision::Block(reason) => block(&reason),
+    }
+}
+
+async fn decide(args: &ClaudeHookArgs) -> Decision {
+    let event = match read_event() {
+        Ok(e) => e,
+        Err(e) => return Decision::Block(format!("clawgate hook: {e}; this tool call is blocked")),
+    };
+    if event.hook_event_name != "PreToolUse" {
+        return Decision::Block(format!(
+            "clawgate hook is misconfigured: it handles PreToolUse events, not {}",
+            event.hook_event_name
+        ));
+    }
+    let policy = match policy(args) {
+        Ok(p) => p,
+        Err(e) => {
+            return Decision::Block(format!(
+                "clawgate hook is misconfigured ({e}); every tool call is blocked"
+            ));
+        }
+    };
+    let project = project_dir(&event);
+    match policy.needs_approval(&event.tool_name, &event.tool_input, &project) {
+        None => Decision::PassThrough,
+        Some(rule) => ask(args, &event, &rule).await,
+    }
+}
+
+/// The rules in force: the built-in ones unless turned off, then the configured ones.
+fn policy(args: &ClaudeHookArgs) -> Result<Policy, String> {
+    let mut rules = if args.no_default_patterns { Vec::new() } else { default_rules()? };
+    if let Some(text) = &args.patterns {
+        rules.extend(parse_rules(&rules_text(text)?)?);
+    }
+    for one in &args.pattern {
+        rules.extend(parse_rules(one)?);
+    }
+    Ok(Policy { rules, outside_project: args.outside_project })
+}
+
+/// `@FILE` reads the rules from a file.
+fn rules_text(value: &str) -> Result<String, String> {
+    match value.strip_prefix('@') {
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read rules from {path}: {e}"))
+        }
+        None => Ok(value.to_owned()),
+    }
+}
+
+async fn ask(args: &ClaudeHookArgs, event: &HookEvent, rule: &str) -> Decision {
+    let client = match args.server.client() {
+        Ok(c) => c,
+        Err(e) => {
+            return Decision::Block(format!(
+                "clawgate hook is misconfigured ({e}); this tool call is blocked"
+            ));
+        }
+    };
+    let expires = u32::try_from(args.timeout.clamp(30, 600)).unwrap_or(300);
+    let mut request = ApprovalRequest::new(action_of(event))
+        .agent(args.agent.clone())
+        .context(context_of(event, rule))
+        .expires_in(expires);
+    if let Some(id) = &event.tool_use_id {
+        // The same tool call asked twice (a re-run hook) is the same request.
+        request = request.idempotency_key(format!("claude-code:{id}"));
+    }
+    let created = match client.request(&request).await {
+        Ok(c) => c,
+        Err(e) => {
+            return Decision::Block(format!(
+                "clawgate could not ask for approval, so this tool call is blocked: {e}"
+            ));
+        }
+    };
+    let id = &created.request_id;
+    let outcome = wait_for_decision(&client, &created, Duration::from_secs(args.timeout), false).await;
+    let blocked = |why: String| Decision::Block(format!("clawgate: {why} (rule: {rule}). {}", ADVICE));
+    match outcome {
+        Outcome::Approved { .. } => Decision::Allow(format!(
+            "approved with a passkey in clawgate (request {id}, binding code {})",
+            created.binding_code
+        )),
+        Outcome::Denied => blocked(format!("the person DENIED this tool call (request {id})")),
+        Outcome::Expired => blocked(format!("request {id} expired without a decision")),
+        Outcome::TimedOut => blocked(format!("no decision on request {id} within {} s", args.timeout)),
+        Outcome::Failed(e) => blocked(format!("cannot learn the decision on request {id}: {e}")),
+    }
+}
+
+const ADVICE: &str = "The tool call was blocked. Do not retry it or reach the same result another way \
+without asking the user.";
+
+fn allow(reason: &str) -> ExitCode {
+    let answer = json!({
+        "hookSpecificOutput": {
+            "hookEventName": "PreToolUse",
+            "permissionDecision": "allow",
+            "permissionDecisionReason": reason,
+        }
+    });
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{answer}").and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => block(&format!("clawgate hook: cannot answer on stdout ({e}); this tool call is blocked")),
+    }
+}
+
+fn block(reason: &str) -> ExitCode {
+    eprintln!("{reason}");
+    ExitCode::from(EXIT_BLOCK)
+}

@@ -1,0 +1,215 @@
+//! The agent's side of the command line: `request`, `exec`, `verify` and `hook claude-code`.
+//!
+//! Shared here: the exit codes every command uses (one table), the client built from flags and
+//! environment, waiting with a live line on a terminal, and printing. Results go to stdout,
+//! everything meant for a person goes to stderr.
+
+pub mod exec;
+pub mod hook_claude;
+pub mod hook_event;
+pub mod hook_rules;
+pub mod mcp;
+pub mod request;
+pub mod verify;
+
+use clap::Args;
+use clawgate_client::{Client, Created, Error, Status, StatusView};
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Approved (and, for `exec`, the command's own code), created, or valid.
+pub const EXIT_OK: u8 = 0;
+/// Something went wrong: network, server, configuration or bad input.
+pub const EXIT_ERROR: u8 = 1;
+/// clap's own code for a usage error (unknown flag, missing argument); never used by us.
+pub const EXIT_USAGE: u8 = 2;
+/// The person denied the request.
+pub const EXIT_DENIED: u8 = 3;
+/// No decision: the request expired, or `--timeout` ran out first.
+pub const EXIT_NO_DECISION: u8 = 4;
+/// `verify`: the token is not valid.
+pub const EXIT_INVALID: u8 = 5;
+
+/// Every exit code of the agent commands, in one place; `--help` prints this table.
+pub const EXIT_CODES: [(u8, &str); 6] = [
+    (EXIT_OK, "approved (request --wait), created (request), valid (verify)"),
+    (EXIT_ERROR, "error: server unreachable, refused or misconfigured, or bad input"),
+    (EXIT_USAGE, "usage error: unknown flag or missing argument"),
+    (EXIT_DENIED, "denied by the person"),
+    (EXIT_NO_DECISION, "no decision: the request expired, or --timeout ran out"),
+    (EXIT_INVALID, "verify: the token is not valid (the reason is on stderr)"),
+];
+
+/// `--help` text after the options: the exit code table, then `more` (examples, notes).
+pub fn after_help(more: &str) -> String {
+    let mut text = String::from("Exit codes:\n");
+    for (code, meaning) in EXIT_CODES {
+        text.push_str(&format!("  {code}  {meaning}\n"));
+    }
+    text.push('\n');
+    text.push_str(more);
+    text
+}
+
+/// Where the server is and which agent key to use.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// The clawgate server.
+    #[arg(long, env = "CLAWGATE_URL", default_value = clawgate_client::DEFAULT_URL)]
+    pub url: String,
+
+    /// The agent's API key (`ag_…`), made in the clawgate app. Prefer the environment: flags
+    /// show in `ps`.
+    #[arg(long, env = "CLAWGATE_API_KEY", hide_env_values = true, value_name = "KEY")]
+    pub api_key: Option<String>,
+}
+
+impl ServerArgs {
+    pub fn client(&self) -> Result<Client, Error> {
+        Client::new(&self.url, self.api_key.as_deref().unwrap_or_default())
+    }
+}
+
+/// What became of a request we waited for.
+#[derive(Debug)]
+pub enum Outcome {
+    Approved { token: String },
+    Denied,
+    Expired,
+    TimedOut,
+    Failed(Error),
+}
+
+impl Outcome {
+    pub fn from_wait(result: Result<StatusView, Error>) -> Self {
+        match result {
+            Ok(view) => match (view.status, view.token) {
+                (Status::Approved, Some(token)) => Outcome::Approved { token },
+                (Status::Approved, None) => {
+                    Outcome::Failed(Error::Decode("approved, but the answer carries no token".into()))
+                }
+                (Status::Denied, _) => Outcome::Denied,
+                (Status::Expired, _) => Outcome::Expired,
+                (Status::Pending, _) => Outcome::TimedOut,
+            },
+            Err(Error::TimedOut(_)) => Outcome::TimedOut,
+            Err(e) => Outcome::Failed(e),
+        }
+    }
+
+    /// The token, or the exit code and a sentence saying why there is none.
+    pub fn into_token(self, request_id: &str) -> Result<String, (u8, String)> {
+        match self {
+            Outcome::Approved { token } => Ok(token),
+            Outcome::Denied => Err((EXIT_DENIED, format!("request {request_id} was DENIED"))),
+            Outcome::Expired => {
+                Err((EXIT_NO_DECISION, format!("request {request_id} expired without a decision")))
+            }
+            Outcome::TimedOut => Err((
+                EXIT_NO_DECISION,
+                format!("no decision on request {request_id} within the time allowed"),
+            )),
+            Outcome::Failed(e) => Err((EXIT_ERROR, format!("waiting for request {request_id}: {e}"))),
+        }
+    }
+}
+
+/// Waits for the decision on `created` for at most `timeout`. With `report`, stderr shows a
+/// live line with the binding code and the time left when it is a terminal, or else one line
+/// saying what we wait for.
+pub async fn wait_for_decision(
+    client: &Client,
+    created: &Created,
+    timeout: Duration,
+    report: bool,
+) -> Outcome {
+    let deadline = Instant::now() + timeout.min(until(&created.expires_at).unwrap_or(timeout));
+    let live = report && std::io::stderr().is_terminal();
+    if report && !live {
+        say(&format!(
+            "waiting up to {} s for approval of {} (binding code {})",
+            timeout.as_secs(),
+            created.request_id,
+            created.binding_code
+        ));
+    }
+    let wait = client.wait(&created.request_id, timeout, |_| {});
+    tokio::pin!(wait);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let result = loop {
+        tokio::select! {
+            result = &mut wait => break result,
+            _ = tick.tick(), if live => draw_live_line(created, deadline),
+        }
+    };
+    if live {
+        eprint!("\r\x1b[2K");
+        let _ = std::io::stderr().flush();
+    }
+    Outcome::from_wait(result)
+}
+
+fn draw_live_line(created: &Created, deadline: Instant) {
+    let left = deadline.saturating_duration_since(Instant::now()).as_secs();
+    eprint!(
+        "\r\x1b[2Kclawgate: waiting for approval of {}: binding code {}, {}:{:02} left",
+        created.request_id,
+        created.binding_code,
+        left / 60,
+        left % 60
+    );
+    let _ = std::io::stderr().flush();
+}
+
+/// Time from now until an RFC 3339 instant (zero once past), by this machine's clock.
+fn until(rfc3339: &str) -> Option<Duration> {
+    use time::format_description::well_known::Rfc3339;
+    let at = time::OffsetDateTime::parse(rfc3339, &Rfc3339).ok()?;
+    let left = at - time::OffsetDateTime::now_utc();
+    Some(Duration::try_from(left).unwrap_or(Duration::ZERO))
+}
+
+/// A message for the person at the terminal (stderr), never mixed with results.
+pub fn say(message: &str) {
+    eprintln!("clawgate: {message}");
+}
+
+/// Says `message` on stderr and ends with `code`.
+pub fn fail(code: u8, message: &str) -> ExitCode {
+    say(message);
+    ExitCode::from(code)
+}
+
+/// The result on stdout (request id, token or JSON), ended by a newline.
+pub fn print_result(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(e) => fail(EXIT_ERROR, &format!("cannot write the result to stdout: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_are_distinct_and_documented() {
+        let mut codes: Vec<u8> = EXIT_CODES.iter().map(|(c, _)| *c).collect();
+        codes.dedup();
+        assert_eq!(codes.len(), EXIT_CODES.len());
+        let help = after_help("Examples: none");
+        for (code, meaning) in EXIT_CODES {
+            assert!(help.contains(&format!("  {code}  {meaning}")));
+        }
+    }
+
+    #[test]
+    fn time_left_is_read_from_rfc3339() {
+        assert_eq!(until("2000-01-01T00:00:00Z"), Some(Duration::ZERO));
+        let soon = until("2999-01-01T00:00:00.000Z").expect("parsed");
+        assert!(soon > Duration::from_secs(3600));
+        assert_eq!(until("tomorrow"), None);
+    }
+}

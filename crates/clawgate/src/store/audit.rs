@@ -1,0 +1,100 @@
+//! The audit trail: append-only, one row per transition or security event, written in the same
+//! transaction as the change it records (so there is never a change without its row, or the
+//! reverse).
+
+use super::{Db, StoreResult, opt_i64};
+use crate::clock::Millis;
+use crate::domain::ids::{ApiKeyId, AuditId, RequestId, UserId};
+use sqlx::Row;
+
+/// What happened, to whom, and with what evidence.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    /// `request.created`, `request.approved`, `request.denied`, `request.expired`,
+    /// `api_key.suspended`, `api_key.resumed`.
+    pub event: &'static str,
+    pub at: Millis,
+    pub user_id: UserId,
+    pub request_id: Option<RequestId>,
+    pub api_key_id: Option<ApiKeyId>,
+    /// The passkey used (base64url credential ID), for approvals.
+    pub credential_id: Option<String>,
+    pub user_verified: Option<bool>,
+    /// The client's IP as the server saw it.
+    pub ip: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl AuditEvent {
+    /// An event with nothing but its name, time and person; add the rest with `..`.
+    pub fn new(event: &'static str, at: Millis, user_id: &UserId) -> Self {
+        Self {
+            event,
+            at,
+            user_id: user_id.clone(),
+            request_id: None,
+            api_key_id: None,
+            credential_id: None,
+            user_verified: None,
+            ip: None,
+            detail: None,
+        }
+    }
+}
+
+/// A stored audit row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRow {
+    pub event: String,
+    pub at: Millis,
+    pub credential_id: Option<String>,
+    pub user_verified: Option<bool>,
+    pub ip: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// Appends `e` on `conn`: inside the transaction of the change it records.
+pub(crate) async fn append(conn: &mut sqlx::AnyConnection, e: &AuditEvent) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_events (id, at, event, user_id, request_id, api_key_id, credential_id, \
+         user_verified, ip, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(AuditId::generate().as_str())
+    .bind(e.at)
+    .bind(e.event)
+    .bind(e.user_id.as_str())
+    .bind(e.request_id.as_ref().map(|r| r.as_str().to_owned()))
+    .bind(e.api_key_id.as_ref().map(|k| k.as_str().to_owned()))
+    .bind(e.credential_id.clone())
+    .bind(e.user_verified.map(i64::from))
+    .bind(e.ip.clone())
+    .bind(e.detail.clone())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl Db {
+    /// The trail of one request, oldest first.
+    pub async fn audit_of_request(&self, id: &RequestId) -> StoreResult<Vec<AuditRow>> {
+        let rows = sqlx::query(
+            "SELECT event, at, credential_id, user_verified, ip, detail FROM audit_events \
+             WHERE request_id = $1 ORDER BY at, id",
+        )
+        .bind(id.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditRow {
+                    event: row.try_get("event")?,
+                    at: row.try_get("at")?,
+                    credential_id: row.try_get("credential_id")?,
+                    user_verified: opt_i64(row, "user_verified")?.map(|v| v != 0),
+                    ip: row.try_get("ip")?,
+                    detail: row.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,153 @@
+//! Decisions: PENDING → APPROVED, DENIED or EXPIRED. Each is one conditional UPDATE (`… AND
+//! status = 'PENDING' AND expires_at > now`), so whatever races with it, a request is decided
+//! exactly once; the audit row is written in the same transaction.
+
+use super::audit::{self, AuditEvent};
+use super::{Db, StoreResult};
+use crate::clock::Millis;
+use crate::domain::ids::{ApiKeyId, RequestId, UserId};
+use sqlx::Row;
+
+/// Evidence written with an approval, in the same statement that decides it.
+#[derive(Debug, Clone)]
+pub struct ApprovalEvidence {
+    pub token: String,
+    pub token_jti: String,
+    pub token_expires_at: Millis,
+    pub credential_id: String,
+    pub user_verified: bool,
+    pub ip: Option<String>,
+}
+
+/// A request that `expire_due` moved to EXPIRED.
+#[derive(Debug, Clone)]
+pub struct ExpiredRequest {
+    pub id: RequestId,
+    pub user_id: UserId,
+    pub api_key_id: ApiKeyId,
+}
+
+impl Db {
+    /// PENDING → APPROVED, only if still pending and unexpired at `now`. True if this call decided it.
+    pub async fn approve(
+        &self,
+        id: &RequestId,
+        user: &UserId,
+        now: Millis,
+        evidence: &ApprovalEvidence,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE approval_requests SET status = 'APPROVED', decided_at = $1, token = $2, \
+             token_jti = $3, token_expires_at = $4, credential_id = $5, user_verified = $6 \
+             WHERE id = $7 AND user_id = $8 AND status = 'PENDING' AND expires_at > $1",
+        )
+        .bind(now)
+        .bind(&evidence.token)
+        .bind(&evidence.token_jti)
+        .bind(evidence.token_expires_at)
+        .bind(&evidence.credential_id)
+        .bind(i64::from(evidence.user_verified))
+        .bind(id.as_str())
+        .bind(user.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let event = AuditEvent {
+            request_id: Some(id.clone()),
+            credential_id: Some(evidence.credential_id.clone()),
+            user_verified: Some(evidence.user_verified),
+            ip: evidence.ip.clone(),
+            ..AuditEvent::new("request.approved", now, user)
+        };
+        audit::append(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// PENDING → DENIED, only if still pending and unexpired at `now`. The key that asked, if this
+    /// call decided it.
+    pub async fn deny(
+        &self,
+        id: &RequestId,
+        user: &UserId,
+        now: Millis,
+        reason: Option<&str>,
+        ip: Option<&str>,
+    ) -> StoreResult<Option<ApiKeyId>> {
+        let mut tx = self.pool().begin().await?;
+        let rows = sqlx::query(
+            "UPDATE approval_requests SET status = 'DENIED', decided_at = $1, deny_reason = $2 \
+             WHERE id = $3 AND user_id = $4 AND status = 'PENDING' AND expires_at > $1 RETURNING api_key_id",
+        )
+        .bind(now)
+        .bind(reason.map(str::to_owned))
+        .bind(id.as_str())
+        .bind(user.as_str())
+        // fetch_all steps the statement to the end, so SQLite can checkpoint its WAL.
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(row) = rows.first() else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let key = ApiKeyId::from_trusted(row.try_get("api_key_id")?);
+        let event = AuditEvent {
+            request_id: Some(id.clone()),
+            api_key_id: Some(key.clone()),
+            ip: ip.map(str::to_owned),
+            detail: reason.map(str::to_owned),
+            ..AuditEvent::new("request.denied", now, user)
+        };
+        audit::append(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(Some(key))
+    }
+
+    /// PENDING → EXPIRED for every request past its expiry (all users, or one): those it expired.
+    pub async fn expire_due(&self, now: Millis, user: Option<&UserId>) -> StoreResult<Vec<ExpiredRequest>> {
+        let mut tx = self.pool().begin().await?;
+        let rows = sqlx::query(
+            "UPDATE approval_requests SET status = 'EXPIRED', decided_at = expires_at \
+             WHERE status = 'PENDING' AND expires_at <= $1 AND ($2 = '' OR user_id = $2) \
+             RETURNING id, user_id, api_key_id, expires_at",
+        )
+        .bind(now)
+        .bind(user.map(|u| u.as_str()).unwrap_or_default())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut expired = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let r = ExpiredRequest {
+                id: RequestId::from_trusted(row.try_get("id")?),
+                user_id: UserId::from_trusted(row.try_get("user_id")?),
+                api_key_id: ApiKeyId::from_trusted(row.try_get("api_key_id")?),
+            };
+            let at: Millis = row.try_get("expires_at")?;
+            let event = AuditEvent {
+                request_id: Some(r.id.clone()),
+                api_key_id: Some(r.api_key_id.clone()),
+                ..AuditEvent::new("request.expired", at, &r.user_id)
+            };
+            audit::append(&mut tx, &event).await?;
+            expired.push(r);
+        }
+        tx.commit().await?;
+        Ok(expired)
+    }
+
+    /// How many of this key's requests were denied since `since`.
+    pub async fn denials_since(&self, key: &ApiKeyId, since: Millis) -> StoreResult<i64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM approval_requests WHERE api_key_id = $1 AND status = 'DENIED' AND decided_at >= $2",
+        )
+        .bind(key.as_str())
+        .bind(since)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n)
+    }
+}

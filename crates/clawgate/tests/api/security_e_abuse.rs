@@ -1,0 +1,139 @@
+//! Acceptance list E (`shared/docs/security.md`): abuse, fatigue and denial of service. Items 26
+//! (hostile agent text) and 30 (push payloads and endpoints) are proved in `browser.rs` and
+//! `push_delivery.rs`; 28 (oversized and deep bodies, huge page sizes) in `edges.rs` and `flows.rs`.
+
+use crate::harness::{Auth, TestApp, on_both_databases};
+use clawgate::domain::ids::RequestId;
+use serde_json::json;
+
+on_both_databases!(
+    e24_a_key_may_have_only_so_many_requests_waiting,
+    e25_a_key_denied_again_and_again_is_suspended_until_its_owner_resumes_it,
+    e27_polling_too_fast_is_slowed_down_but_waiting_never_is,
+    e29_failed_passkey_attempts_are_limited_per_account,
+);
+
+async fn e24_a_key_may_have_only_so_many_requests_waiting(app: TestApp) {
+    let ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    let other_key = app.api_key(&ada).await;
+    // Twenty at once against a cap of ten: exactly ten get in, whatever the interleaving.
+    let agent = Auth::Bearer(key.clone());
+    let asks = (0..20)
+        .map(|i| app.post("/api/v1/approval/request", &agent, json!({ "action": format!("flood {i}") })));
+    let results = futures::future::join_all(asks).await;
+    let created: Vec<_> = results.iter().filter(|r| r.status.as_u16() == 201).collect();
+    assert_eq!(created.len(), 10, "{:?}", crate::security_a_binding::statuses(&results));
+    for refused in results.iter().filter(|r| r.status.as_u16() != 201) {
+        assert_eq!(refused.status.as_u16(), 429, "{}", refused.text);
+        assert_eq!(refused.code(), "too_many_pending");
+        let wait: u64 = refused.headers["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+        assert!((1..=300).contains(&wait), "Retry-After says when the first one lapses: {wait}");
+    }
+    // Another key of the same person is not affected; deciding one frees a place.
+    app.ask(&other_key, "unrelated").await;
+    let first = created[0].body["requestId"].as_str().expect("id").to_owned();
+    app.deny(&ada, &first).await.expect(200);
+    app.post(
+        "/api/v1/approval/request",
+        &Auth::Bearer(key.clone()),
+        json!({ "action": "now there is room" }),
+    )
+    .await
+    .expect(201);
+    let extra =
+        app.post("/api/v1/approval/request", &Auth::Bearer(key), json!({ "action": "but no more" })).await;
+    extra.expect_error(429, "too_many_pending");
+}
+
+async fn e25_a_key_denied_again_and_again_is_suspended_until_its_owner_resumes_it(app: TestApp) {
+    let ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    for i in 0..3 {
+        let asked = app.ask(&key, &format!("suspicious {i}")).await;
+        app.deny(&ada, &asked.id).await.expect(200);
+    }
+    // Suspended: the agent is told in words, and can neither ask nor read.
+    let r =
+        app.post("/api/v1/approval/request", &Auth::Bearer(key.clone()), json!({ "action": "again" })).await;
+    r.expect_error(403, "api_key_suspended");
+    let listed = app.get("/api/v1/auth/api-keys", &ada.auth()).await.expect(200);
+    let shown = &listed.body["apiKeys"][0];
+    assert!(shown["suspendedAt"].is_string(), "the owner sees it: {shown}");
+    let trail = app.scalar_i64("SELECT COUNT(*) FROM audit_events WHERE event = 'api_key.suspended'").await;
+    assert_eq!(trail, 1, "recorded once");
+
+    // Only a passkey session resumes it.
+    let id = shown["id"].as_str().expect("id").to_owned();
+    let (email_session, _) = app.register("other@example.com").await;
+    let foreign = app
+        .post(&format!("/api/v1/auth/api-keys/{id}/resume"), &Auth::Bearer(email_session), json!({}))
+        .await;
+    foreign.expect_error(404, "not_found");
+    let resumed =
+        app.post(&format!("/api/v1/auth/api-keys/{id}/resume"), &ada.auth(), json!({})).await.expect(200);
+    assert!(resumed.body["suspendedAt"].is_null());
+    app.post(&format!("/api/v1/auth/api-keys/{id}/resume"), &ada.auth(), json!({}))
+        .await
+        .expect_error(409, "not_suspended");
+    app.ask(&key, "after the owner looked").await;
+
+    // Denials older than ten minutes do not count.
+    let slow = app.api_key(&ada).await;
+    for i in 0..4 {
+        let asked = app.ask(&slow, &format!("spread out {i}")).await;
+        app.deny(&ada, &asked.id).await.expect(200);
+        app.clock.advance_ms(6 * 60 * 1000);
+    }
+    app.ask(&slow, "still fine").await;
+}
+
+async fn e27_polling_too_fast_is_slowed_down_but_waiting_never_is(app: TestApp) {
+    let ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    let asked = app.ask(&key, "watched closely").await;
+    let auth = Auth::Bearer(key.clone());
+    for _ in 0..30 {
+        app.get(&format!("/api/v1/approval/status/{}", asked.id), &auth).await.expect(200);
+    }
+    let r = app.get(&format!("/api/v1/approval/status/{}", asked.id), &auth).await;
+    let r = r.expect_error(429, "slow_down");
+    assert!(r.headers.get("retry-after").is_some());
+    assert!(r.text.contains("wait=60"), "it says how to wait instead: {}", r.text);
+    // Waiting is not limited: a decided request answers at once.
+    app.deny(&ada, &asked.id).await.expect(200);
+    let waited = app.get(&format!("/api/v1/approval/status/{}?wait=5", asked.id), &auth).await.expect(200);
+    assert_eq!(waited.body["status"], "DENIED");
+    // And time refills the allowance.
+    app.clock.advance_ms(2_000);
+    app.get(&format!("/api/v1/approval/status/{}", asked.id), &auth).await.expect(200);
+}
+
+async fn e29_failed_passkey_attempts_are_limited_per_account(app: TestApp) {
+    let mut ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    let asked = app.ask(&key, "guarded").await;
+    // Ten assertions that fail (answering the wrong ceremony); each is refused.
+    for _ in 0..10 {
+        let a = app.approval_ceremony(&asked.id).await.expect(200);
+        let b = app.approval_ceremony(&asked.id).await.expect(200);
+        let for_a = ada.key.get(&a.body["publicKey"]).await;
+        app.send_approval(&asked.id, &b.body["ceremonyId"], &for_a)
+            .await
+            .expect_error(400, "passkey_verification_failed");
+    }
+    // Now the account waits, even with a correct assertion; other accounts do not.
+    let blocked = app.approval_ceremony(&asked.id).await.expect_error(429, "rate_limited");
+    assert!(blocked.headers.get("retry-after").is_some());
+    let r = app.post("/api/v1/passkey/authenticate/start", &Auth::None, json!({ "email": ada.email })).await;
+    r.expect_error(429, "rate_limited");
+    let mut bob = app.person("bob@example.com").await;
+    app.login(Some(&bob.email), &mut bob.key).await.expect(200);
+    // A minute later one more try is allowed, and it succeeds.
+    app.clock.advance_ms(60_000);
+    app.approve(&asked.id, &mut ada.key).await.expect(200);
+    let id = RequestId::parse(&asked.id).expect("id");
+    let trail = app.state.db.audit_of_request(&id).await.expect("trail");
+    let events: Vec<&str> = trail.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(events, ["request.created", "request.approved"]);
+}

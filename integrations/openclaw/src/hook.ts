@@ -1,0 +1,361 @@
+// The `before_tool_call` handler: a risky call waits for a person's decision on clawgate and runs
+// only when it is APPROVED. Everything else (denied, expired, no answer in time, cancelled,
+// unreachable server, an error answer, a bad config) blocks the call: it fails closed.
+
+import { createHash } from "node:crypto";
+import type { Resolved, Settings } from "./config.js";
+import type { BeforeToolCallContext, BeforeToolCallEvent, BeforeToolCallHandler, BeforeToolCallResult, PluginLogger } from "./openclaw-types.js";
+import { findRisks, type RiskMatch } from "./patterns.js";
+import { charCount, describeAction, MAX_ACTION_CHARS, stableJson } from "./summary.js";
+
+/** Never ask for a status more often than this, even when the server answers at once. */
+export const MIN_POLL_INTERVAL_MS = 1000;
+/** How long the request that creates the approval may take. */
+const CREATE_TIMEOUT_MS = 15_000;
+/** Extra time a status request may take beyond its `wait`, for the network. */
+const RESPONSE_GRACE_MS = 5_000;
+/** clawgate refuses a context over 32 KiB; above this the params are left out of it. */
+const MAX_CONTEXT_BYTES = 30 * 1024;
+/** Longest pause asked for by `Retry-After` that is honoured (the plugin's deadline still rules). */
+const MAX_RETRY_AFTER_MS = 30_000;
+
+/** What the plugin knows after an approval, token included. */
+export interface Approval {
+  requestId: string;
+  bindingCode: string;
+  action: string;
+  toolName: string;
+  toolCallId?: string;
+  token: string;
+  tokenExpiresAt?: string;
+  decidedAt?: string;
+}
+
+export interface HookDeps {
+  logger?: PluginLogger;
+  /** Called with the approval token before the call is let through (it is never logged). */
+  onApproved?: (approval: Approval) => void;
+}
+
+/** A status as clawgate sends it. */
+interface StatusView {
+  requestId: string;
+  status: string;
+  action?: string;
+  expiresAt?: string;
+  decidedAt?: string;
+  token?: string;
+  tokenExpiresAt?: string;
+  reason?: string;
+  denyReason?: string;
+}
+
+class Cancelled extends Error {}
+class TimedOut extends Error {}
+
+interface HttpAnswer {
+  status: number;
+  headers: Headers;
+  body: unknown;
+}
+
+/** One HTTP exchange, bounded by `timeoutMs` and the hook's abort signal. */
+async function exchange(url: string, init: RequestInit, signal: AbortSignal | undefined, timeoutMs: number): Promise<HttpAnswer> {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, Math.max(0, timeoutMs));
+  const onAbort = () => controller.abort();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    if (signal?.aborted) throw new Cancelled("cancelled");
+    const response = await fetch(url, { ...init, signal: controller.signal });
+    const text = await response.text();
+    let body: unknown = undefined;
+    try {
+      body = text === "" ? undefined : JSON.parse(text);
+    } catch {
+      body = text;
+    }
+    return { status: response.status, headers: response.headers, body };
+  } catch (e) {
+    if (signal?.aborted) throw new Cancelled("cancelled");
+    if (timedOut) throw new TimedOut("timed out");
+    throw e;
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/** Waits `ms`, or less when the signal aborts (then throws `Cancelled`). */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new Cancelled("cancelled"));
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new Cancelled("cancelled"));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, Math.max(0, ms));
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** `{"error": {"code", "message"}}` in words, or what there is. */
+function serverError(answer: HttpAnswer): string {
+  const err = (answer.body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  if (err && typeof err === "object") {
+    const code = typeof err.code === "string" ? err.code : "error";
+    const message = typeof err.message === "string" ? err.message : "";
+    return `HTTP ${answer.status} ${code}${message ? `: ${message}` : ""}`;
+  }
+  const text = typeof answer.body === "string" ? answer.body.slice(0, 200) : "";
+  return `HTTP ${answer.status}${text ? `: ${text}` : ""}`;
+}
+
+function networkError(e: unknown): string {
+  const err = e as { message?: string; cause?: { code?: string; message?: string } };
+  const cause = err?.cause?.code ?? err?.cause?.message;
+  return `${err?.message ?? String(e)}${cause ? ` (${cause})` : ""}`;
+}
+
+/** `Retry-After` (seconds or a date) in ms, held to 1–30 s; 2 s when absent. */
+function retryAfterMs(headers: Headers): number {
+  const value = headers.get("retry-after");
+  let ms = 2000;
+  if (value) {
+    const seconds = Number(value);
+    if (Number.isFinite(seconds)) ms = seconds * 1000;
+    else if (!Number.isNaN(Date.parse(value))) ms = Date.parse(value) - Date.now();
+  }
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(1000, ms));
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function parseStatus(body: unknown): StatusView | undefined {
+  if (!isRecord(body) || typeof body.requestId !== "string" || typeof body.status !== "string") return undefined;
+  return body as unknown as StatusView;
+}
+
+/** The `Idempotency-Key` for one tool call: the same run and call id always give the same key. */
+export function idempotencyKey(runId: string | undefined, toolCallId: string | undefined, sessionKey?: string): string | undefined {
+  if (!toolCallId) return undefined;
+  const digest = createHash("sha256")
+    .update(JSON.stringify(["openclaw-before-tool-call", runId ?? "", toolCallId, sessionKey ?? ""]))
+    .digest("hex");
+  return `openclaw-${digest}`;
+}
+
+/** The `context` sent with the request: the tool, its params (when they fit) and the call's ids. */
+export function buildContext(
+  event: BeforeToolCallEvent,
+  ctx: BeforeToolCallContext,
+  risks: RiskMatch[],
+): Record<string, unknown> {
+  const context: Record<string, unknown> = {
+    source: "openclaw",
+    tool: event.toolName,
+    params: event.params,
+    matched: risks.map((r) => ({ id: r.id, description: r.description })),
+  };
+  const runId = event.runId ?? ctx.runId;
+  const toolCallId = event.toolCallId ?? ctx.toolCallId;
+  if (runId) context.runId = runId;
+  if (toolCallId) context.toolCallId = toolCallId;
+  if (ctx.sessionKey) context.sessionKey = ctx.sessionKey;
+  if (event.derivedPaths && event.derivedPaths.length > 0) context.derivedPaths = [...event.derivedPaths];
+  const size = Buffer.byteLength(stableJson(context));
+  if (size > MAX_CONTEXT_BYTES) {
+    const paramsJson = stableJson(event.params);
+    delete context.params;
+    context.paramsOmitted = `the params are ${Buffer.byteLength(paramsJson)} bytes, too large for clawgate's 32 KiB context`;
+    context.paramsSha256 = createHash("sha256").update(paramsJson).digest("hex");
+  }
+  return context;
+}
+
+function block(reason: string): BeforeToolCallResult {
+  return { block: true, blockReason: `clawgate: ${reason}` };
+}
+
+/** Builds the handler for `api.on("before_tool_call", …)`. */
+export function createBeforeToolCallHandler(resolved: Resolved, deps: HookDeps = {}): BeforeToolCallHandler {
+  const log = deps.logger;
+  return async (event, ctx) => {
+    if (!resolved.ok) {
+      return block(`the plugin config is invalid (${resolved.error}), so no tool call can be checked; every call is blocked until the config is fixed`);
+    }
+    const settings = resolved.settings;
+    const params: Record<string, unknown> = isRecord(event.params) ? event.params : {};
+    const risks = findRisks(event.toolName, params, settings.patterns);
+    if (risks.length === 0) return undefined;
+    return await gate(settings, event, ctx, params, risks, deps, log);
+  };
+}
+
+async function gate(
+  settings: Settings,
+  event: BeforeToolCallEvent,
+  ctx: BeforeToolCallContext,
+  params: Record<string, unknown>,
+  risks: RiskMatch[],
+  deps: HookDeps,
+  log: PluginLogger | undefined,
+): Promise<BeforeToolCallResult | undefined> {
+  const tool = event.toolName;
+  const why = risks.map((r) => r.id).join(", ");
+  const call = `this ${tool} call`;
+  if (!settings.apiKey) {
+    return block(`${call} needs a person's approval (matched: ${why}), but the plugin has no apiKey configured (plugins.entries.clawgate.config.apiKey or CLAWGATE_API_KEY), so it was blocked`);
+  }
+  const action = describeAction(tool, params);
+  const length = charCount(action);
+  if (length > MAX_ACTION_CHARS) {
+    return block(`${call} needs a person's approval (matched: ${why}), but its description is ${length} characters and clawgate accepts at most ${MAX_ACTION_CHARS}; it is never shortened, so the call was blocked`);
+  }
+
+  const signal = ctx.abortSignal;
+  const deadline = Date.now() + settings.timeoutSeconds * 1000;
+  const runId = event.runId ?? ctx.runId;
+  const toolCallId = event.toolCallId ?? ctx.toolCallId;
+  const agentId = settings.agentId ?? ctx.agentId;
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${settings.apiKey}`,
+    accept: "application/json",
+  };
+  const key = idempotencyKey(runId, toolCallId, ctx.sessionKey);
+  const body: Record<string, unknown> = {
+    action,
+    context: buildContext(event, ctx, risks),
+    expiresInSeconds: settings.expiresInSeconds,
+  };
+  if (agentId) body.agentId = agentId;
+
+  // 1. Ask.
+  let created: { requestId: string; bindingCode: string; expiresAt?: string };
+  try {
+    const answer = await exchange(
+      `${settings.serverUrl}/api/v1/approval/request`,
+      {
+        method: "POST",
+        headers: { ...headers, "content-type": "application/json", ...(key ? { "idempotency-key": key } : {}) },
+        body: JSON.stringify(body),
+      },
+      signal,
+      Math.min(CREATE_TIMEOUT_MS, Math.max(1000, deadline - Date.now())),
+    );
+    const b = answer.body as { requestId?: unknown; bindingCode?: unknown; expiresAt?: unknown } | undefined;
+    if (answer.status !== 201 && answer.status !== 200) {
+      return block(`${call} needs a person's approval (matched: ${why}), but clawgate at ${settings.serverUrl} did not accept the request (${serverError(answer)}), so it was blocked`);
+    }
+    if (typeof b?.requestId !== "string" || typeof b.bindingCode !== "string") {
+      return block(`${call} needs a person's approval, but clawgate at ${settings.serverUrl} answered without a request id, so it was blocked`);
+    }
+    created = { requestId: b.requestId, bindingCode: b.bindingCode };
+    if (typeof b.expiresAt === "string") created.expiresAt = b.expiresAt;
+  } catch (e) {
+    if (e instanceof Cancelled) return block(`${call} was cancelled before its approval was asked for`);
+    if (e instanceof TimedOut) {
+      return block(`${call} needs a person's approval (matched: ${why}), but clawgate at ${settings.serverUrl} did not answer in time, so it was blocked`);
+    }
+    return block(`${call} needs a person's approval (matched: ${why}), but clawgate at ${settings.serverUrl} could not be reached (${networkError(e)}), so it was blocked`);
+  }
+
+  const { requestId, bindingCode } = created;
+  const ref = `request ${requestId}, binding code ${bindingCode}`;
+  log?.info(
+    `clawgate: waiting up to ${settings.timeoutSeconds} s for a person to approve "${action}" (${ref}; approve at ${settings.serverUrl}/approve/${encodeURIComponent(requestId)})`,
+  );
+
+  // 2. Wait for the decision: long-polls of up to `waitSeconds`, at most one a second.
+  const statusUrl = `${settings.serverUrl}/api/v1/approval/status/${encodeURIComponent(requestId)}`;
+  const timedOut = () =>
+    block(`no decision on "${action}" within ${settings.timeoutSeconds} s (${ref}), so the ${tool} call was blocked; the request stays pending on clawgate until it expires, and approving it later will not run this call`);
+  for (;;) {
+    const remaining = deadline - Date.now();
+    const wait = Math.max(0, Math.min(settings.waitSeconds, Math.floor(remaining / 1000)));
+    const started = Date.now();
+    let answer: HttpAnswer;
+    try {
+      const limit = Math.min(Math.max(0, remaining), wait * 1000) + RESPONSE_GRACE_MS;
+      answer = await exchange(`${statusUrl}?wait=${wait}`, { method: "GET", headers }, signal, limit);
+    } catch (e) {
+      if (e instanceof Cancelled) return block(`the ${tool} call was cancelled while waiting for approval (${ref})`);
+      if (e instanceof TimedOut) {
+        if (Date.now() >= deadline) return timedOut();
+        return block(`clawgate at ${settings.serverUrl} did not answer a status request within ${Math.round((Date.now() - started) / 1000)} s (${ref}), so the ${tool} call was blocked`);
+      }
+      return block(`lost contact with clawgate at ${settings.serverUrl} while waiting for approval (${ref}: ${networkError(e)}), so the ${tool} call was blocked`);
+    }
+
+    if (answer.status === 429 || answer.status === 503) {
+      const pause = retryAfterMs(answer.headers);
+      if (Date.now() + pause >= deadline) return timedOut();
+      log?.warn(`clawgate: ${serverError(answer)} while waiting (${ref}); asking again in ${Math.round(pause / 1000)} s`);
+      try {
+        await sleep(pause, signal);
+      } catch {
+        return block(`the ${tool} call was cancelled while waiting for approval (${ref})`);
+      }
+      continue;
+    }
+    if (answer.status !== 200) {
+      return block(`clawgate at ${settings.serverUrl} answered ${serverError(answer)} while waiting for approval (${ref}), so the ${tool} call was blocked`);
+    }
+    const status = parseStatus(answer.body);
+    if (!status || status.requestId !== requestId) {
+      return block(`clawgate at ${settings.serverUrl} sent an unreadable status for ${ref}, so the ${tool} call was blocked`);
+    }
+    if (status.action !== undefined && status.action !== action) {
+      return block(`clawgate's status for ${ref} is about another action, so the ${tool} call was blocked`);
+    }
+
+    switch (status.status) {
+      case "APPROVED": {
+        if (typeof status.token !== "string" || status.token === "") {
+          return block(`clawgate said ${requestId} is APPROVED but sent no approval token, so the ${tool} call was blocked`);
+        }
+        log?.info(
+          `clawgate: ${requestId} approved${status.decidedAt ? ` at ${status.decidedAt}` : ""}; running "${action}"${status.tokenExpiresAt ? ` (approval token valid until ${status.tokenExpiresAt})` : ""}`,
+        );
+        const approval: Approval = { requestId, bindingCode, action, toolName: tool, token: status.token };
+        if (toolCallId) approval.toolCallId = toolCallId;
+        if (status.tokenExpiresAt) approval.tokenExpiresAt = status.tokenExpiresAt;
+        if (status.decidedAt) approval.decidedAt = status.decidedAt;
+        deps.onApproved?.(approval);
+        return undefined;
+      }
+      case "DENIED": {
+        const reason = [status.reason, status.denyReason].find((r) => typeof r === "string" && r.trim() !== "");
+        return block(
+          `a person denied "${action}" on clawgate (${ref}${status.decidedAt ? `, at ${status.decidedAt}` : ""})${reason ? ` with the reason: ${JSON.stringify(reason)}` : ", giving no reason"}; the ${tool} call was not run`,
+        );
+      }
+      case "EXPIRED":
+        return block(`nobody decided on "${action}" before the request expired${status.expiresAt ? ` at ${status.expiresAt}` : ""} (${ref}); the ${tool} call was not run`);
+      case "PENDING":
+        break;
+      default:
+        return block(`clawgate sent an unknown status "${status.status}" for ${ref}, so the ${tool} call was blocked`);
+    }
+
+    if (Date.now() >= deadline) return timedOut();
+    // A server that ignores `wait` answers at once: keep to one request a second.
+    const pause = Math.min(MIN_POLL_INTERVAL_MS - (Date.now() - started), deadline - Date.now());
+    if (pause > 0) {
+      try {
+        await sleep(pause, signal);
+      } catch {
+        return block(`the ${tool} call was cancelled while waiting for approval (${ref})`);
+      }
+    }
+  }
+}

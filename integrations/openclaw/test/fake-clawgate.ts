@@ -1,0 +1,134 @@
+// A tiny stand-in for the clawgate API on a loopback port (node:http): it records every request
+// and answers with whatever the test scripts, including held (long-poll) answers.
+
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface Seen {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingHttpHeaders;
+  body: unknown;
+  at: number;
+}
+
+export interface Reply {
+  status: number;
+  json?: unknown;
+  headers?: Record<string, string>;
+  /** Hold the answer this long (a long-poll that waits). */
+  delayMs?: number;
+}
+
+export type Script = (req: Seen, index: number) => Reply | Promise<Reply>;
+
+export const REQUEST_ID = "req_0123456789abcdefghij";
+export const BINDING_CODE = "482-913";
+export const TOKEN = "eyJhbGciOiJFZERTQSJ9.test.token";
+
+/** What clawgate answers to a new request. */
+export function created(): Reply {
+  return {
+    status: 201,
+    json: { requestId: REQUEST_ID, status: "PENDING", expiresAt: "2030-01-01T00:05:00Z", bindingCode: BINDING_CODE },
+  };
+}
+
+/** A status answer for `REQUEST_ID`. */
+export function status(state: "PENDING" | "APPROVED" | "DENIED" | "EXPIRED" | string, action: string, extra: Record<string, unknown> = {}): Reply {
+  const json: Record<string, unknown> = { requestId: REQUEST_ID, status: state, action, agentId: "bot", expiresAt: "2030-01-01T00:05:00Z", ...extra };
+  if (state === "APPROVED") {
+    json.token ??= TOKEN;
+    json.tokenExpiresAt ??= "2030-01-01T00:02:00Z";
+    json.decidedAt ??= "2030-01-01T00:00:10Z";
+  }
+  if (state === "DENIED") json.decidedAt ??= "2030-01-01T00:00:10Z";
+  return { status: 200, json };
+}
+
+export function error(statusCode: number, code: string, message: string): Reply {
+  return { status: statusCode, json: { error: { code, message } } };
+}
+
+export class FakeClawgate {
+  readonly seen: Seen[] = [];
+  private server: Server;
+  private statusCount = 0;
+  url = "";
+
+  /** `onCreate` answers POST /approval/request; `onStatus` answers GET /approval/status/:id. */
+  constructor(
+    private onCreate: Script,
+    private onStatus: Script,
+  ) {
+    this.server = createServer((req, res) => {
+      let raw = "";
+      req.setEncoding("utf8");
+      req.on("data", (chunk: string) => (raw += chunk));
+      req.on("end", () => {
+        const url = new URL(req.url ?? "/", "http://localhost");
+        let body: unknown = undefined;
+        try {
+          body = raw === "" ? undefined : JSON.parse(raw);
+        } catch {
+          body = raw;
+        }
+        const seen: Seen = { method: req.method ?? "", path: url.pathname, query: url.searchParams, headers: req.headers, body, at: Date.now() };
+        this.seen.push(seen);
+        let script: Script;
+        let index = 0;
+        if (req.method === "POST" && url.pathname === "/api/v1/approval/request") {
+          script = this.onCreate;
+          index = this.creates().length - 1;
+        } else if (req.method === "GET" && url.pathname.startsWith("/api/v1/approval/status/")) {
+          script = this.onStatus;
+          index = this.statusCount++;
+        } else {
+          script = () => error(404, "not_found", "no such route");
+        }
+        void Promise.resolve(script(seen, index)).then((reply) => {
+          const send = () => {
+            if (res.destroyed) return;
+            res.writeHead(reply.status, { "content-type": "application/json", ...(reply.headers ?? {}) });
+            res.end(reply.json === undefined ? "" : JSON.stringify(reply.json));
+          };
+          if (reply.delayMs) {
+            const timer = setTimeout(send, reply.delayMs);
+            res.on("close", () => clearTimeout(timer));
+          } else {
+            send();
+          }
+        });
+      });
+    });
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  creates(): Seen[] {
+    return this.seen.filter((s) => s.method === "POST");
+  }
+
+  statuses(): Seen[] {
+    return this.seen.filter((s) => s.method === "GET");
+  }
+}
+
+/** A loopback port nothing listens on (bound, then released). */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
