@@ -79,7 +79,8 @@ impl ApiError {
         let mut e = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "service_unavailable",
-            "the database is unavailable; nothing was changed, try again shortly",
+            "the database is unavailable; try again shortly. A change sent just now may or may not have been saved: \
+             retry it with the same Idempotency-Key, or check before repeating it",
         );
         e.retry_after_secs = Some(2);
         e

@@ -5,7 +5,6 @@ use super::MAX_BODY_BYTES;
 use super::error::ApiError;
 use crate::app::AppState;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
@@ -13,6 +12,7 @@ use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -64,8 +64,10 @@ pub fn wrap(routes: Router<Arc<AppState>>, state: &AppState) -> Router<Arc<AppSt
 
     routes
         .fallback(|| async { ApiError::not_found("route") })
+        // Refuses a body whose declared length is too large before reading any of it, and cuts
+        // off one that turns out too large while being read.
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(errors_as_json))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(headers)
         .layer(cors)
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))

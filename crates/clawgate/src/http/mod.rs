@@ -106,7 +106,11 @@ fn add_common_responses(doc: &mut utoipa::openapi::OpenApi) {
                 add(op, "413", "The body is larger than 64 KiB");
                 add(op, "415", "The body is not sent as `application/json`");
             }
-            add(op, "503", "The database is unavailable; nothing was changed (see Retry-After)");
+            add(
+                op,
+                "503",
+                "The database is unavailable (see Retry-After); a change sent just now may or may not have been saved",
+            );
         }
     }
 }

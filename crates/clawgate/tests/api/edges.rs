@@ -17,8 +17,16 @@ on_both_databases!(
 async fn oversized_deep_and_malformed_bodies_get_clear_errors(app: TestApp) {
     let ada = app.person("ada@example.com").await;
     let key = Auth::Bearer(app.api_key(&ada).await);
-    let huge = "x".repeat(3 * 1024 * 1024);
-    let r = app.post("/api/v1/approval/request", &key, json!({ "action": huge })).await;
+    // A 3 MB body is refused from its declared length, before it is read: so the client sends
+    // the headers only and reads the answer (sending the body races the server closing).
+    let agent_key = app.api_key(&ada).await;
+    let declared =
+        declared_length_answer(&app, "/api/v1/approval/request", &agent_key, 3 * 1024 * 1024).await;
+    assert!(declared.starts_with("HTTP/1.1 413"), "{declared}");
+    assert!(declared.contains("payload_too_large"), "{declared}");
+    // A body just over the limit, actually sent, gets the same answer.
+    let over = "x".repeat(crate::harness::MAX_BODY + 1);
+    let r = app.post("/api/v1/approval/request", &key, json!({ "action": over })).await;
     r.expect_error(413, "payload_too_large");
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     let r = app
@@ -43,6 +51,21 @@ async fn oversized_deep_and_malformed_bodies_get_clear_errors(app: TestApp) {
         .expect("sent");
     into_resp(r).await.expect_error(400, "invalid_json");
     assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM approval_requests").await, 0);
+}
+
+/// The raw answer to a POST that declares a `length`-byte JSON body and sends none of it.
+async fn declared_length_answer(app: &TestApp, path: &str, api_key: &str, length: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp =
+        tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nX-API-Key: {api_key}\r\nContent-Type: application/json\r\n\
+         Content-Length: {length}\r\nConnection: close\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer).await.expect("read");
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 async fn unknown_routes_and_methods_answer_in_the_error_shape(app: TestApp) {

@@ -1,7 +1,7 @@
 //! The whole approval flow, end to end, as an agent and a person would drive it.
 
-use crate::authenticator::SoftKey;
 use crate::harness::{Auth, TestApp, on_both_databases};
+use clawgate_testkit::SoftKey;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
 use serde_json::{Value, json};
 

@@ -1,17 +1,20 @@
 //! A real clawgate server per test, on a loopback port, over SQLite or PostgreSQL, with a clock
 //! the test moves by hand; and small typed helpers for the calls the tests make.
 
-use crate::authenticator::SoftKey;
 use clawgate::app::{self, AppState};
 use clawgate::cli::{DatabaseArgs, LogFormat, RegistrationMode, ServeArgs};
 use clawgate::clock::Clock;
 use clawgate::clock::{ManualClock, SystemClock};
 use clawgate::config::{Backend, Settings};
+use clawgate_testkit::SoftKey;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tempfile::TempDir;
 use tokio::sync::{OnceCell, oneshot};
+
+/// The server's body limit (`http::MAX_BODY_BYTES`), for tests that cross it.
+pub const MAX_BODY: usize = clawgate::http::MAX_BODY_BYTES;
 
 /// PostgreSQL that tests create their databases in. Override with CLAWGATE_TEST_POSTGRES_URL.
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";

@@ -1,7 +1,6 @@
 //! Black-box tests: a real clawgate server over HTTP, a software passkey that is not ours, on
 //! SQLite and on PostgreSQL. One test binary (house style): `cargo test --test api`.
 
-mod authenticator;
 mod harness;
 
 mod browser;
@@ -11,6 +10,7 @@ mod client;
 mod client_retry;
 mod cookies;
 mod edges;
+mod faults;
 mod flows;
 mod fuzz;
 mod mcp;

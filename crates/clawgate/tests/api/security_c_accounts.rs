@@ -1,9 +1,9 @@
 //! Acceptance list C (`shared/docs/security.md`): enrolment and account takeover.
 
-use crate::authenticator::SoftKey;
 use crate::harness::{Auth, TestApp, on_both_databases};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use clawgate_testkit::SoftKey;
 use serde_json::{Value, json};
 
 on_both_databases!(

@@ -1,7 +1,7 @@
 //! The `clawgate` binary itself: zero-setup start, `.env`, refusals at start, `migrate`, `--help`,
 //! and logs that never carry a secret.
 
-use crate::authenticator::SoftKey;
+use clawgate_testkit::SoftKey;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -163,6 +163,8 @@ async fn approve(
     let taken = ceremony::take(&app, &body.ceremony_id, CeremonyKind::Approve, None, Some(&id)).await;
     let (owner, state): (_, AssertionState) = match taken {
         Ok(taken) => taken,
+        // The database is unavailable: say so at once, without asking it again.
+        Err(e) if e.status.is_server_error() => return Err(e),
         Err(e) => {
             // A ceremony that lapsed with its request: say the request expired (or was decided),
             // which is what the person needs to know, rather than "invalid ceremony".

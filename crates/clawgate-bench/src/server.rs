@@ -1,0 +1,78 @@
+//! The server under test: the `clawgate` binary, started in a temp dir, with limits meant for
+//! people raised so that the benchmark measures the work rather than the limiters.
+
+use anyhow::Context;
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub struct Server {
+    child: Child,
+    _dir: tempfile::TempDir,
+    pub binary: String,
+    pub backend: String,
+    base: String,
+    pub origin: String,
+    pub http: reqwest::Client,
+}
+
+impl Server {
+    pub async fn start() -> anyhow::Result<Self> {
+        let binary = std::env::var("CLAWGATE_BIN").unwrap_or_else(|_| "target/release/clawgate".to_owned());
+        let dir = tempfile::tempdir()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut cmd = Command::new(&binary);
+        cmd.arg("serve")
+            .current_dir(dir.path())
+            .env("PORT", port.to_string())
+            .env("LOG_LEVEL", "warn")
+            .env("AUTH_RATE_LIMIT", "100000000")
+            .env("POLL_RATE_LIMIT", "100000000")
+            .env("MAX_PENDING_PER_KEY", "0")
+            .env("SUSPEND_AFTER_DENIALS", "0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let backend = match std::env::var("BENCH_DATABASE_URL") {
+            Ok(url) => {
+                cmd.env("DATABASE_URL", url);
+                "PostgreSQL".to_owned()
+            }
+            Err(_) => "SQLite".to_owned(),
+        };
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {binary} (build it: cargo build --release)"))?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        while let Some(line) = lines.next_line().await? {
+            if line.contains("clawgate is listening") {
+                break;
+            }
+        }
+        // Keep reading so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let http = reqwest::Client::builder().pool_max_idle_per_host(10_000).build()?;
+        Ok(Self {
+            child,
+            _dir: dir,
+            binary,
+            backend,
+            base: format!("http://127.0.0.1:{port}"),
+            origin: format!("http://localhost:{port}"),
+            http,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The server's resident memory (Linux), in KiB.
+    pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        let pid = self.child.id().context("the server has exited")?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
+        line.split_whitespace().nth(1).context("no value")?.parse().context("not a number")
+    }
+}
