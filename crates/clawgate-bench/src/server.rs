@@ -3,7 +3,6 @@
 
 use anyhow::Context;
 use std::process::Stdio;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 pub struct Server {
@@ -19,9 +18,12 @@ pub struct Server {
 impl Server {
     pub async fn start() -> anyhow::Result<Self> {
         let binary = std::env::var("CLAWGATE_BIN").unwrap_or_else(|_| "target/release/clawgate".to_owned());
+        // Absolute: the server runs in a temp dir of its own.
+        let path = std::fs::canonicalize(&binary)
+            .with_context(|| format!("no server at {binary} (build it: cargo build --release)"))?;
         let dir = tempfile::tempdir()?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let mut cmd = Command::new(&binary);
+        let mut cmd = Command::new(&path);
         cmd.arg("serve")
             .current_dir(dir.path())
             .env("PORT", port.to_string())
@@ -30,7 +32,7 @@ impl Server {
             .env("POLL_RATE_LIMIT", "100000000")
             .env("MAX_PENDING_PER_KEY", "0")
             .env("SUSPEND_AFTER_DENIALS", "0")
-            .stdout(Stdio::piped())
+            .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
         let backend = match std::env::var("BENCH_DATABASE_URL") {
@@ -40,25 +42,21 @@ impl Server {
             }
             Err(_) => "SQLite".to_owned(),
         };
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start {binary} (build it: cargo build --release)"))?;
-        let stdout = child.stdout.take().context("stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        while let Some(line) = lines.next_line().await? {
-            if line.contains("clawgate is listening") {
-                break;
-            }
-        }
-        // Keep reading so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let child = cmd.spawn().with_context(|| format!("cannot start {binary}"))?;
+        let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::builder().pool_max_idle_per_host(10_000).build()?;
+        // Ready when /health answers; the server logs only warnings here.
+        let started = std::time::Instant::now();
+        while http.get(format!("{base}/health")).send().await.is_err() {
+            anyhow::ensure!(started.elapsed() < std::time::Duration::from_secs(30), "the server did not come up");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         Ok(Self {
             child,
             _dir: dir,
             binary,
             backend,
-            base: format!("http://127.0.0.1:{port}"),
+            base,
             origin: format!("http://localhost:{port}"),
             http,
         })
