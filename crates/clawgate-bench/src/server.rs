@@ -48,18 +48,13 @@ impl Server {
         // Ready when /health answers; the server logs only warnings here.
         let started = std::time::Instant::now();
         while http.get(format!("{base}/health")).send().await.is_err() {
-            anyhow::ensure!(started.elapsed() < std::time::Duration::from_secs(30), "the server did not come up");
+            anyhow::ensure!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "the server did not come up"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        Ok(Self {
-            child,
-            _dir: dir,
-            binary,
-            backend,
-            base,
-            origin: format!("http://localhost:{port}"),
-            http,
-        })
+        Ok(Self { child, _dir: dir, binary, backend, base, origin: format!("http://localhost:{port}"), http })
     }
 
     pub fn url(&self, path: &str) -> String {
