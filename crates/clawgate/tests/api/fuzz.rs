@@ -17,19 +17,8 @@ const EXAMPLES: &str = "25";
 
 /// The venv's schemathesis, or `None` (skip) when there is none and none is required.
 fn schemathesis() -> Option<PathBuf> {
-    let python = std::env::var_os("CLAWGATE_TEST_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/python")
-    });
-    let st = python.with_file_name("schemathesis");
-    if st.exists() {
-        return Some(st);
-    }
-    let required = std::env::var("CLAWGATE_REQUIRE_PUSH_TESTS").is_ok_and(|v| v == "1" || v == "true");
-    assert!(!required, "the test venv has no schemathesis ({}); scripts/test installs it", st.display());
-    eprintln!(
-        "note: no schemathesis in the test venv; the API fuzzing test is skipped (scripts/test installs it)"
-    );
-    None
+    let python = crate::harness::test_python("schemathesis", "the API fuzzing test")?;
+    Some(python.with_file_name("schemathesis"))
 }
 
 async fn fuzz(app: &TestApp, st: &PathBuf, caller: &str, header: Option<String>) {

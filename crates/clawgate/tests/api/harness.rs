@@ -13,6 +13,33 @@ use std::sync::Arc;
 use tempfile::TempDir;
 use tokio::sync::{OnceCell, oneshot};
 
+/// The test venv's Python if it can `import module`, or `None` (skip, saying so) when there is
+/// none and none is required. scripts/test prepares target/test-venv and sets CLAWGATE_TEST_PYTHON;
+/// CLAWGATE_REQUIRE_PUSH_TESTS=1 (CI) makes a missing one a failure.
+pub fn test_python(module: &str, tests: &str) -> Option<std::path::PathBuf> {
+    use std::process::{Command, Stdio};
+    let configured = std::env::var_os("CLAWGATE_TEST_PYTHON").map(std::path::PathBuf::from);
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/python");
+    let python = configured.or_else(|| venv.exists().then_some(venv));
+    let usable = python.as_ref().is_some_and(|p| {
+        let import = format!("import {module}");
+        Command::new(p).args(["-c", &import]).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    });
+    if usable {
+        return python;
+    }
+    let required = std::env::var("CLAWGATE_REQUIRE_PUSH_TESTS").is_ok_and(|v| v == "1" || v == "true");
+    assert!(
+        !required,
+        "CLAWGATE_REQUIRE_PUSH_TESTS is set but there is no test Python with `{module}` ({python:?}): run \
+         scripts/test (it prepares target/test-venv) or set CLAWGATE_TEST_PYTHON"
+    );
+    eprintln!(
+        "note: no test Python with `{module}` (CLAWGATE_TEST_PYTHON, target/test-venv); {tests} are skipped"
+    );
+    None
+}
+
 /// The server's body limit (`http::MAX_BODY_BYTES`), for tests that cross it.
 pub const MAX_BODY: usize = clawgate::http::MAX_BODY_BYTES;
 

@@ -11,7 +11,7 @@ use crate::harness::{Person, TestApp};
 use clawgate::config::Backend;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -22,7 +22,7 @@ const ACTION: &str = "drop table customers on db-prod-1";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approved_request_answers_the_token() {
-    let Some(python) = test_python() else { return };
+    let Some(python) = crate::harness::test_python("mcp", "MCP tests") else { return };
     let (app, mut ada, key) = setup().await;
     let args = json!({ "action": ACTION, "context": { "rows": 120_000 }, "agentId": "db-bot", "timeoutSeconds": 120 });
     let mut client = McpClient::start(&python, &app.base, &key, "request_approval", &args);
@@ -77,7 +77,7 @@ async fn an_approved_request_answers_the_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_denied_request_is_not_approved_and_carries_no_token() {
-    let Some(python) = test_python() else { return };
+    let Some(python) = crate::harness::test_python("mcp", "MCP tests") else { return };
     let (app, ada, key) = setup().await;
     let mut client =
         McpClient::start(&python, &app.base, &key, "request_approval", &json!({ "action": ACTION }));
@@ -105,7 +105,7 @@ async fn a_denied_request_is_not_approved_and_carries_no_token() {
 /// waits for the decision.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asking_without_waiting_then_waiting_for_the_status() {
-    let Some(python) = test_python() else { return };
+    let Some(python) = crate::harness::test_python("mcp", "MCP tests") else { return };
     let (app, mut ada, key) = setup().await;
     let args = json!({ "action": ACTION, "wait": false });
     let result = McpClient::start(&python, &app.base, &key, "request_approval", &args).result().await;
@@ -145,7 +145,7 @@ async fn asking_without_waiting_then_waiting_for_the_status() {
 /// server goes on answering.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn problems_are_tool_errors_in_words() {
-    let Some(python) = test_python() else { return };
+    let Some(python) = crate::harness::test_python("mcp", "MCP tests") else { return };
     let (app, _ada, key) = setup().await;
     let args = json!({ "action": ACTION });
 
@@ -204,29 +204,6 @@ async fn the_pending_request(app: &TestApp, person: &Person) -> Value {
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
-}
-
-/// A Python that can `import mcp`, or `None` (skip) when there is none and none is required.
-fn test_python() -> Option<PathBuf> {
-    let configured = std::env::var_os("CLAWGATE_TEST_PYTHON").map(PathBuf::from);
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/python");
-    let python = configured.or_else(|| venv.exists().then_some(venv));
-    let usable = python.as_ref().is_some_and(|p| {
-        Command::new(p).args(["-c", "import mcp"]).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
-    });
-    if !usable {
-        let required = std::env::var("CLAWGATE_REQUIRE_PUSH_TESTS").is_ok_and(|v| v == "1" || v == "true");
-        assert!(
-            !required,
-            "CLAWGATE_REQUIRE_PUSH_TESTS is set but there is no test Python with the `mcp` package \
-             ({python:?}): run scripts/test (it prepares target/test-venv) or set CLAWGATE_TEST_PYTHON"
-        );
-        eprintln!(
-            "note: no test Python with the `mcp` package (CLAWGATE_TEST_PYTHON, target/test-venv); MCP tests are skipped"
-        );
-        return None;
-    }
-    python
 }
 
 /// `tests/mcp_client.py` running `clawgate mcp`; killed when dropped.

@@ -12,7 +12,7 @@ use clawgate::config::Backend;
 use clawgate::domain::ids::UserId;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -203,25 +203,6 @@ fn hex_bytes(hex: &str) -> Vec<u8> {
     (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")).collect()
 }
 
-/// The Python that runs the receiver, or `None` (skip) when there is none and none is required.
-fn test_python() -> Option<PathBuf> {
-    let configured = std::env::var_os("CLAWGATE_TEST_PYTHON").map(PathBuf::from);
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/python");
-    let found = configured.or_else(|| venv.exists().then_some(venv));
-    if found.is_none() {
-        let required = std::env::var("CLAWGATE_REQUIRE_PUSH_TESTS").is_ok_and(|v| v == "1" || v == "true");
-        assert!(
-            !required,
-            "CLAWGATE_REQUIRE_PUSH_TESTS is set but there is no Python for the push receiver: run \
-             scripts/test (it prepares target/test-venv) or set CLAWGATE_TEST_PYTHON"
-        );
-        eprintln!(
-            "note: no test Python (CLAWGATE_TEST_PYTHON, target/test-venv); Web Push delivery tests are skipped"
-        );
-    }
-    found
-}
-
 /// `tests/push_receiver.py`, running; killed when dropped.
 struct Receiver {
     child: Child,
@@ -234,7 +215,7 @@ struct Receiver {
 
 impl Receiver {
     async fn start() -> Option<Self> {
-        let python = test_python()?;
+        let python = crate::harness::test_python("http_ece", "Web Push delivery tests")?;
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/push_receiver.py");
         let mut child = Command::new(&python)
             .arg(&script)
