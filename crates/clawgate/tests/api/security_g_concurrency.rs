@@ -1,6 +1,6 @@
 //! Acceptance list G (`shared/docs/security.md`), concurrency: whatever arrives together, a
 //! request leaves PENDING exactly once, never flips, and has one audit row for its decision.
-//! Items 35 and 36 (kill -9, restart with pending requests) are in `faults.rs`.
+//! Items 35 and 36 (kill -9, restart with pending requests) are in `faults/`.
 //!
 //! The list asks for 1000 rounds; CI runs `CLAWGATE_RACE_ROUNDS` (default 30) to stay fast.
 //! `CLAWGATE_RACE_ROUNDS=1000 cargo test --test api security_g` runs the full count.
