@@ -16,7 +16,6 @@ on_both_databases!(
 
 async fn oversized_deep_and_malformed_bodies_get_clear_errors(app: TestApp) {
     let ada = app.person("ada@example.com").await;
-    let key = Auth::Bearer(app.api_key(&ada).await);
     // A 3 MB body is refused from its declared length, before it is read: so the client sends
     // the headers only and reads the answer (sending the body races the server closing).
     let agent_key = app.api_key(&ada).await;
@@ -24,10 +23,6 @@ async fn oversized_deep_and_malformed_bodies_get_clear_errors(app: TestApp) {
         declared_length_answer(&app, "/api/v1/approval/request", &agent_key, 3 * 1024 * 1024).await;
     assert!(declared.starts_with("HTTP/1.1 413"), "{declared}");
     assert!(declared.contains("payload_too_large"), "{declared}");
-    // A body just over the limit, actually sent, gets the same answer.
-    let over = "x".repeat(crate::harness::MAX_BODY + 1);
-    let r = app.post("/api/v1/approval/request", &key, json!({ "action": over })).await;
-    r.expect_error(413, "payload_too_large");
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     let r = app
         .http

@@ -40,9 +40,6 @@ pub fn test_python(module: &str, tests: &str) -> Option<std::path::PathBuf> {
     None
 }
 
-/// The server's body limit (`http::MAX_BODY_BYTES`), for tests that cross it.
-pub const MAX_BODY: usize = clawgate::http::MAX_BODY_BYTES;
-
 /// PostgreSQL that tests create their databases in. Override with CLAWGATE_TEST_POSTGRES_URL.
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
