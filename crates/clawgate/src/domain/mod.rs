@@ -3,4 +3,5 @@
 pub mod api_key;
 pub mod approval;
 pub mod ids;
+pub mod label;
 pub mod random;

@@ -13,6 +13,24 @@ use std::sync::Arc;
 use tempfile::TempDir;
 use tokio::sync::{OnceCell, oneshot};
 
+/// A child process's output as it comes: each line parsed as JSON (or kept as a string), so a
+/// test waits on what the process says rather than on a clock.
+pub fn json_lines(
+    output: impl std::io::Read + Send + 'static,
+) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
+    use std::io::BufRead;
+    let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(output).lines().map_while(Result::ok) {
+            let value = serde_json::from_str(&line).unwrap_or(Value::String(line));
+            if tx.send(value).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
 /// The test venv's Python if it can `import module`, or `None` (skip, saying so) when there is
 /// none and none is required. scripts/test prepares target/test-venv and sets CLAWGATE_TEST_PYTHON;
 /// CLAWGATE_REQUIRE_PUSH_TESTS=1 (CI) makes a missing one a failure.

@@ -10,7 +10,7 @@
 use crate::harness::{Person, TestApp};
 use clawgate::config::Backend;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -230,16 +230,8 @@ impl McpClient {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let value = serde_json::from_str(&line).unwrap_or(Value::String(line));
-                if tx.send(value).is_err() {
-                    break;
-                }
-            }
-        });
+        // Lines arrive as the process says things: the test waits on them, not on a clock.
+        let lines = crate::harness::json_lines(child.stdout.take().expect("piped stdout"));
         let mut stderr = child.stderr.take().expect("piped stderr");
         let stderr = std::thread::spawn(move || {
             let mut text = String::new();

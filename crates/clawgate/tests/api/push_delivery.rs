@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clawgate::config::Backend;
 use clawgate::domain::ids::UserId;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
@@ -224,17 +224,8 @@ impl Receiver {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::unbounded_channel();
-        // Lines arrive as the receiver gets pushes: the test waits on them, not on a clock.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let value = serde_json::from_str(&line).unwrap_or(Value::String(line));
-                if tx.send(value).is_err() {
-                    break;
-                }
-            }
-        });
+        // Lines arrive as the process says things: the test waits on them, not on a clock.
+        let lines = crate::harness::json_lines(child.stdout.take().expect("piped stdout"));
         let stdin = child.stdin.take();
         let mut receiver = Self { child, stdin, lines, port: 0, p256dh: String::new(), auth: String::new() };
         let ready = receiver.next_line().await;

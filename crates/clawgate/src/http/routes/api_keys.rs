@@ -4,6 +4,7 @@ use crate::app::AppState;
 use crate::clock::to_rfc3339;
 use crate::domain::api_key::ApiKeySecret;
 use crate::domain::ids::ApiKeyId;
+use crate::domain::label;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, Human};
 use crate::store::api_keys::ApiKeyRecord;
@@ -15,8 +16,6 @@ use std::sync::Arc;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-
-const MAX_NAME_CHARS: usize = 64;
 
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new().routes(routes!(create, list)).routes(routes!(revoke)).routes(routes!(resume))
@@ -92,13 +91,7 @@ async fn create(
             "add a passkey first: only a person who can approve may hold agent keys",
         ));
     }
-    let name = body.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-    let name = name.unwrap_or_else(|| "agent".to_owned());
-    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid(format!(
-            "`name` must be at most {MAX_NAME_CHARS} characters without control characters"
-        )));
-    }
+    let name = label::parse(body.name, "agent").map_err(|e| ApiError::invalid(e.to_string()))?;
     let secret = ApiKeySecret::generate();
     let record = ApiKeyRecord {
         id: ApiKeyId::generate(),

@@ -6,6 +6,7 @@ use super::auth::{SessionResponse, issue_session, parse_email};
 use crate::app::AppState;
 use crate::clock::to_rfc3339;
 use crate::domain::ids::{PasskeyId, RequestId};
+use crate::domain::label;
 use crate::http::ceremony::{self, AssertionState, CEREMONY_TTL_MS, credential_id_text, webauthn_failed};
 use crate::http::cookies::SessionDelivery;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
@@ -23,8 +24,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use webauthn_rs::prelude::{PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Uuid};
-
-const MAX_NAME_CHARS: usize = 64;
 
 pub fn limited() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
@@ -133,14 +132,7 @@ pub struct RegisterCompleteResponse {
 }
 
 fn check_name(name: Option<String>) -> ApiResult<String> {
-    let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-    let name = name.unwrap_or_else(|| "Passkey".to_owned());
-    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid(format!(
-            "`name` must be at most {MAX_NAME_CHARS} characters without control characters"
-        )));
-    }
-    Ok(name)
+    label::parse(name, "Passkey").map_err(|e| ApiError::invalid(e.to_string()))
 }
 
 /// Finish adding a passkey; answers with a passkey session.
