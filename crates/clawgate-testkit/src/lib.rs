@@ -4,7 +4,7 @@
 //! `navigator.credentials.create()` / `.get()` would give it.
 
 use passkey_authenticator::{Authenticator, UiHint, UserCheck, UserValidationMethod};
-use passkey_client::{Client, DefaultClientData};
+use passkey_client::{Client, DefaultClientData, DefaultClientDataWithExtra};
 use passkey_crypto::rust_crypto::RustCryptoBackend;
 use passkey_types::Passkey;
 use passkey_types::ctap2::{Aaguid, Ctap2Error};
@@ -93,6 +93,19 @@ impl SoftKey {
     /// `navigator.credentials.get({publicKey})`: the assertion JSON to send back.
     pub async fn get(&mut self, public_key: &Value) -> Value {
         self.try_get(public_key).await.expect("the soft authenticator signs an assertion")
+    }
+
+    /// An assertion whose client data carries `extra` members as well (e.g. `topOrigin`, which a
+    /// browser adds when the page is framed by another site), signed like any other.
+    pub async fn get_with_client_data(&mut self, public_key: &Value, extra: Value) -> Value {
+        let options: CredentialRequestOptions =
+            serde_json::from_value(json!({ "publicKey": public_key })).expect("request options parse");
+        let asserted = self
+            .client
+            .authenticate(&self.origin, options, DefaultClientDataWithExtra(extra))
+            .await
+            .expect("the soft authenticator signs an assertion");
+        serde_json::to_value(&asserted).expect("assertion serializes")
     }
 
     pub async fn try_get(&mut self, public_key: &Value) -> Result<Value, String> {

@@ -21,8 +21,11 @@ use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 /// The PostgreSQL NOTIFY channel instances tell each other of decisions on.
 const EVENTS_CHANNEL: &str = "clawgate_events";
-/// Failed passkey assertions an account may see before further attempts wait (then 1 a minute).
+/// Failed passkey assertions a client may send before further attempts wait (then 1 a minute).
 pub const FAILED_ASSERTIONS_BURST: u32 = 10;
+/// Verified yet refused assertions (a cloned key) an account may see before its sign-ins and
+/// approvals wait (then 1 a minute).
+pub const CLONED_ASSERTIONS_BURST: u32 = 3;
 /// How often lapsed requests, ceremonies and used-token records are cleaned up.
 const UPKEEP_EVERY: Duration = Duration::from_secs(30);
 /// Idempotency-Keys are honoured this long.
@@ -46,8 +49,10 @@ pub struct AppState {
     pub auth_limiter: RateLimiter,
     /// Status reads without `?wait=`, per API key.
     pub poll_limiter: RateLimiter<ApiKeyId>,
-    /// Failed passkey assertions, per account (10 at once, then one a minute).
-    pub failure_limiter: RateLimiter<UserId>,
+    /// Failed passkey assertions, per client IP (10 at once, then one a minute).
+    pub assertion_failures: RateLimiter,
+    /// Assertions whose signature verified but were refused (counter went back), per account.
+    pub cloned_assertions: RateLimiter<UserId>,
     pub events: Events,
     /// Tells this instance's own NOTIFYs apart from other instances'.
     pub instance_id: String,
@@ -123,7 +128,8 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         push: Arc::new(push),
         auth_limiter: RateLimiter::new(settings.auth_rate_limit_per_min),
         poll_limiter: RateLimiter::new(settings.poll_rate_limit_per_min),
-        failure_limiter: RateLimiter::with_burst(FAILED_ASSERTIONS_BURST, 1),
+        assertion_failures: RateLimiter::with_burst(FAILED_ASSERTIONS_BURST, 1),
+        cloned_assertions: RateLimiter::with_burst(CLONED_ASSERTIONS_BURST, 1),
         events: Events::default(),
         instance_id: crate::domain::random::base62_string(16),
         database_clock,
@@ -158,6 +164,7 @@ pub async fn upkeep(state: &AppState) -> anyhow::Result<()> {
     let now = state.now();
     let expired = state.expire_lapsed(None).await?;
     state.db.delete_expired_ceremonies(now).await?;
+    state.db.delete_expired_sessions(now).await?;
     state.db.delete_old_used_tokens(now - USED_TOKEN_GRACE_MS).await?;
     state.db.delete_old_idempotency_keys(now - IDEMPOTENCY_KEY_LIFETIME_MS).await?;
     if expired > 0 {

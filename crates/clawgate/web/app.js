@@ -715,7 +715,10 @@ async function start() {
   try {
     me = await api('GET', '/auth/me');
   } catch (error) {
-    if (!(error instanceof ApiError) || error.status !== 401) {
+    // 401: no session. step_up_required: an email-only session on an account that has a passkey
+    // now, which can only sign out: either way, sign in with the passkey.
+    const signedOut = error instanceof ApiError && (error.status === 401 || error.code === 'step_up_required');
+    if (!signedOut) {
       main.replaceChildren(errorBox(error));
       return;
     }

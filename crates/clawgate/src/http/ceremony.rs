@@ -5,14 +5,16 @@ use super::error::{ApiError, ApiResult};
 use crate::app::AppState;
 use crate::clock::Millis;
 use crate::domain::ids::{CeremonyId, RequestId, UserId};
+use crate::store::StoreError;
 use crate::store::ceremonies::{CeremonyKind, NewCeremony};
 use crate::store::passkeys::StoredPasskey;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 use webauthn_rs::prelude::{
-    AuthenticationResult, DiscoverableAuthentication, PasskeyAuthentication, PublicKeyCredential,
+    AuthenticationResult, Credential, DiscoverableAuthentication, PasskeyAuthentication, PublicKeyCredential,
     WebauthnError,
 };
 
@@ -32,21 +34,7 @@ pub fn credential_id_text(id: &[u8]) -> String {
 }
 
 pub fn webauthn_failed(e: WebauthnError) -> ApiError {
-    let reason = match e {
-        WebauthnError::CredentialPossibleCompromise => {
-            // A signature counter that went backwards: two copies of one authenticator exist.
-            tracing::warn!(
-                security_event = "passkey_counter_regressed",
-                "a passkey's signature counter went backwards; it may have been cloned"
-            );
-            "the passkey's signature counter went backwards, so it may have been cloned".to_owned()
-        }
-        other => other.to_string(),
-    };
-    ApiError::bad_request(
-        "passkey_verification_failed",
-        format!("the passkey response did not verify: {reason}"),
-    )
+    ApiError::bad_request("passkey_verification_failed", format!("the passkey response did not verify: {e}"))
 }
 
 pub fn invalid_ceremony() -> ApiError {
@@ -96,75 +84,174 @@ pub async fn take<T: DeserializeOwned>(
 
 /// Verifies an assertion and records the passkey's use (signature counter, last use).
 /// Refuses an assertion without user verification.
+///
+/// Failures are counted against the client that sent them (`ip`), never against the account a
+/// presented credential id names: credential ids are public, so charging their owner would let
+/// anyone lock that person out. An account is charged only for an assertion whose signature
+/// verified and was refused all the same (a signature counter that went back: a cloned key).
 pub async fn finish_assertion(
     app: &AppState,
+    ip: IpAddr,
     credential: &PublicKeyCredential,
     state: AssertionState,
 ) -> ApiResult<(StoredPasskey, AuthenticationResult)> {
-    // The account the presented credential belongs to, if it is ours: failures count against it.
-    let account = app.db.passkey_by_credential(&credential_id_text(credential.get_credential_id())).await?;
-    let account = account.map(|p| p.user_id);
-    if let Some(user) = &account {
-        check_failures(app, user)?;
+    app.assertion_failures.peek(&ip, app.clock.as_ref()).map_err(too_many_failures)?;
+    match verify_assertion(app, credential, state).await {
+        Ok((stored, result)) => {
+            // Only someone holding the passkey gets this far: an account that has seen cloned
+            // assertions lately waits here, whoever asks.
+            app.cloned_assertions.peek(&stored.user_id, app.clock.as_ref()).map_err(too_many_failures)?;
+            Ok((stored, result))
+        }
+        Err(Refused::Unverified(e)) => {
+            let _ = app.assertion_failures.check(&ip, app.clock.as_ref());
+            tracing::warn!(%ip, code = e.code, security_event = "passkey_assertion_failed", "a passkey assertion failed");
+            Err(e)
+        }
+        Err(Refused::Verified(user, e)) => {
+            let _ = app.assertion_failures.check(&ip, app.clock.as_ref());
+            let _ = app.cloned_assertions.check(&user, app.clock.as_ref());
+            Err(e)
+        }
+        Err(Refused::Unavailable(e)) => Err(e),
     }
-    let verified = verify_assertion(app, credential, state).await;
-    if let (Err(_), Some(user)) = (&verified, &account) {
-        let _ = app.failure_limiter.check(user, app.clock.as_ref());
-        tracing::warn!(user.id = %user, security_event = "passkey_assertion_failed", "a passkey assertion failed");
-    }
-    verified
 }
 
-/// Refuses with 429 while the account has had too many failed assertions lately.
-pub fn check_failures(app: &AppState, user: &UserId) -> ApiResult<()> {
-    app.failure_limiter.peek(user, app.clock.as_ref()).map_err(|retry_after| {
-        let mut e = ApiError::rate_limited(retry_after);
-        e.message =
-            format!("too many failed passkey attempts for this account; try again in {retry_after} s");
-        e
-    })
+fn too_many_failures(retry_after: u64) -> ApiError {
+    let mut e = ApiError::rate_limited(retry_after);
+    e.message = format!("too many failed passkey attempts; try again in {retry_after} s");
+    e
+}
+
+/// Why an assertion was not accepted, as far as counting failures goes.
+enum Refused {
+    /// Nothing proved possession of a passkey: charged to the client only.
+    Unverified(ApiError),
+    /// The signature verified, yet the assertion was refused (a cloned key): charged to the
+    /// passkey's account too.
+    Verified(UserId, ApiError),
+    /// The database failed: nobody is charged.
+    Unavailable(ApiError),
+}
+
+impl From<ApiError> for Refused {
+    fn from(e: ApiError) -> Self {
+        if e.status.is_server_error() { Refused::Unavailable(e) } else { Refused::Unverified(e) }
+    }
+}
+
+impl From<StoreError> for Refused {
+    fn from(e: StoreError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+fn unknown_passkey() -> ApiError {
+    ApiError::bad_request("unknown_passkey", "that passkey is not registered here")
+}
+
+/// Refuses client data collected for a framed page (WebAuthn L3 `crossOrigin` / `topOrigin`):
+/// clawgate's pages are never framed, so such a ceremony was run by someone else's page.
+pub fn refuse_cross_origin(client_data_json: &[u8]) -> ApiResult<()> {
+    let data: serde_json::Value = serde_json::from_slice(client_data_json).map_err(|_| {
+        ApiError::bad_request("passkey_verification_failed", "the passkey response's client data is not JSON")
+    })?;
+    let cross_origin = data.get("crossOrigin").is_some_and(|v| v != &serde_json::Value::Bool(false));
+    if cross_origin || data.get("topOrigin").is_some() {
+        return Err(ApiError::bad_request(
+            "passkey_verification_failed",
+            "the passkey was used inside a frame of another site (crossOrigin/topOrigin); clawgate's pages are never framed, so this is refused",
+        ));
+    }
+    Ok(())
 }
 
 async fn verify_assertion(
     app: &AppState,
     credential: &PublicKeyCredential,
     state: AssertionState,
-) -> ApiResult<(StoredPasskey, AuthenticationResult)> {
-    let (mut stored, result) = match state {
-        AssertionState::Known(st) => {
-            let result =
-                app.webauthn.finish_passkey_authentication(credential, &st).map_err(webauthn_failed)?;
-            let stored =
-                app.db.passkey_by_credential(&credential_id_text(result.cred_id())).await?.ok_or_else(
-                    || ApiError::bad_request("unknown_passkey", "that passkey is not registered here"),
-                )?;
-            (stored, result)
-        }
+) -> Result<(StoredPasskey, AuthenticationResult), Refused> {
+    refuse_cross_origin(&credential.response.client_data_json)?;
+    let result = match state {
+        AssertionState::Known(st) => app.webauthn.finish_passkey_authentication(credential, &st),
         AssertionState::Discoverable(st) => {
             let (handle, cred_id) =
                 app.webauthn.identify_discoverable_authentication(credential).map_err(webauthn_failed)?;
-            let unknown = || ApiError::bad_request("unknown_passkey", "that passkey is not registered here");
-            let stored =
-                app.db.passkey_by_credential(&credential_id_text(cred_id)).await?.ok_or_else(unknown)?;
+            let stored = app
+                .db
+                .passkey_by_credential(&credential_id_text(cred_id))
+                .await?
+                .ok_or_else(unknown_passkey)?;
             // The user handle the authenticator returned must name the passkey's owner.
-            let owner = app.db.user(&stored.user_id).await?.ok_or_else(unknown)?;
+            let owner = app.db.user(&stored.user_id).await?.ok_or_else(unknown_passkey)?;
             if owner.webauthn_handle != handle.to_string() {
-                return Err(unknown());
+                return Err(unknown_passkey().into());
             }
-            let result = app
-                .webauthn
-                .finish_discoverable_authentication_v2(credential, st, &stored.passkey)
-                .map_err(webauthn_failed)?;
-            (stored, result)
+            app.webauthn.finish_discoverable_authentication_v2(credential, st, &stored.passkey)
         }
+    };
+    let result = match result {
+        Ok(r) => r,
+        Err(WebauthnError::CredentialPossibleCompromise) => {
+            // webauthn-rs checks the counter after the signature: this one verified.
+            let id = credential_id_text(credential.get_credential_id());
+            let stored = app.db.passkey_by_credential(&id).await?.ok_or_else(unknown_passkey)?;
+            return Err(counter_regressed(&stored, None));
+        }
+        Err(e) => return Err(webauthn_failed(e).into()),
     };
     if !result.user_verified() {
         return Err(ApiError::bad_request(
             "user_verification_required",
             "the authenticator did not verify the person (PIN or biometrics); nothing was approved",
-        ));
+        )
+        .into());
     }
-    stored.passkey.update_credential(&result);
-    app.db.touch_passkey(&stored, app.now()).await?;
-    Ok((stored, result))
+    record_use(app, &result).await
+}
+
+/// Checks the signature counter against the one stored *now* (not the one the ceremony started
+/// with) and saves the new one, as one compare-and-swap: of two assertions racing with the same
+/// counter, one is refused.
+async fn record_use(
+    app: &AppState,
+    result: &AuthenticationResult,
+) -> Result<(StoredPasskey, AuthenticationResult), Refused> {
+    let id = credential_id_text(result.cred_id());
+    for _ in 0..3 {
+        let mut stored = app.db.passkey_by_credential(&id).await?.ok_or_else(unknown_passkey)?;
+        let known = Credential::from(stored.passkey.clone()).counter;
+        let presented = result.counter();
+        // Counters of 0 and 0: a synced passkey that keeps no counter.
+        if (presented != 0 || known != 0) && presented <= known {
+            return Err(counter_regressed(&stored, Some((presented, known))));
+        }
+        stored.passkey.update_credential(result);
+        if app.db.touch_passkey(&stored, app.now()).await? {
+            return Ok((stored, result.clone()));
+        }
+        // Another assertion of this passkey landed in between: compare with its counter.
+    }
+    Err(ApiError::conflict("passkey_busy", "this passkey is being used elsewhere at this moment; try again")
+        .into())
+}
+
+fn counter_regressed(stored: &StoredPasskey, counters: Option<(u32, u32)>) -> Refused {
+    let (presented, known) = counters.unzip();
+    // Two copies of one authenticator exist, or an old assertion was replayed.
+    tracing::warn!(
+        user.id = %stored.user_id,
+        passkey.id = %stored.id,
+        presented,
+        known,
+        security_event = "passkey_counter_regressed",
+        "a passkey's signature counter did not increase; it may have been cloned"
+    );
+    Refused::Verified(
+        stored.user_id.clone(),
+        ApiError::bad_request(
+            "passkey_verification_failed",
+            "the passkey response did not verify: the passkey's signature counter went backwards, so it may have been cloned",
+        ),
+    )
 }

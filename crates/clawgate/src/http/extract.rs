@@ -61,7 +61,11 @@ pub fn payload_too_large() -> ApiError {
 
 /// The bearer token of the request, if any (scheme matched case-insensitively).
 fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    bearer_in(&parts.headers)
+}
+
+pub fn bearer_in(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
@@ -118,12 +122,18 @@ impl FromRequestParts<Arc<AppState>> for Human {
         if from_cookie {
             cookies::check_csrf(parts, &session, &state.settings.issuer())?;
         }
-        let user = state
-            .db
-            .user(&session.user_id)
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("the session's account no longer exists"))?;
-        Ok(Human { user, session })
+        // The token alone is not enough: its session must still be live on the server.
+        let holder = state.db.session_holder(&session.id, &session.user_id, state.now()).await?.ok_or_else(|| {
+            ApiError::unauthorized(
+                "this session has ended (signed out, its passkey was deleted, or its account is gone); sign in again",
+            )
+        })?;
+        // Once the account has a passkey, an email-only session may only sign out: everything a
+        // session can do (read, deny, revoke, rename) then needs the passkey.
+        if session.method == SignInMethod::Email && holder.passkeys > 0 {
+            return Err(step_up_required());
+        }
+        Ok(Human { user: holder.user, session })
     }
 }
 
@@ -209,11 +219,15 @@ impl Human {
     pub async fn require_step_up(&self, app: &AppState) -> Result<i64, ApiError> {
         let passkeys = app.db.count_passkeys(&self.user.id).await?;
         if passkeys > 0 && !self.via_passkey() {
-            return Err(ApiError::forbidden(
-                "step_up_required",
-                "this account has a passkey: sign in with it to do this",
-            ));
+            return Err(step_up_required());
         }
         Ok(passkeys)
     }
+}
+
+pub fn step_up_required() -> ApiError {
+    ApiError::forbidden(
+        "step_up_required",
+        "this account has a passkey: sign in with it to do this (an email-only session can only sign out)",
+    )
 }

@@ -13,6 +13,7 @@ pub mod decisions;
 pub mod passkeys;
 pub mod push;
 pub mod secrets;
+pub mod sessions;
 pub mod tokens;
 pub mod users;
 

@@ -14,6 +14,16 @@ pub struct StoredPasskey {
     pub passkey: Passkey,
     pub created_at: Millis,
     pub last_used_at: Option<Millis>,
+    /// The record's JSON exactly as read, so an update can insist nothing changed it meanwhile.
+    pub stored_json: String,
+}
+
+/// What adding a passkey came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasskeyAdded {
+    Added,
+    /// The account already has a passkey, and only a passkey session may add another.
+    NotFirst,
 }
 
 macro_rules! select {
@@ -37,6 +47,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<StoredPasskey> {
         passkey,
         created_at: row.try_get("created_at")?,
         last_used_at: opt_i64(row, "last_used_at")?,
+        stored_json: json,
     })
 }
 
@@ -45,8 +56,27 @@ fn to_json(passkey: &Passkey) -> StoreResult<String> {
 }
 
 impl Db {
+    /// Adds a passkey. With `first_only` (an email-only session) it is added only while the
+    /// account has none: the check and the insert are one step, under the account's row lock
+    /// (PostgreSQL) or the single writer (SQLite), so concurrent completions cannot both land.
     /// Fails with `Conflict` when the credential ID is already registered (to anyone).
-    pub async fn insert_passkey(&self, p: &StoredPasskey) -> StoreResult<()> {
+    pub async fn insert_passkey(&self, p: &StoredPasskey, first_only: bool) -> StoreResult<PasskeyAdded> {
+        let mut tx = self.pool().begin().await?;
+        // A write first: it takes the lock before anything is read.
+        sqlx::query("UPDATE users SET webauthn_handle = webauthn_handle WHERE id = $1")
+            .bind(p.user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if first_only {
+            let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1")
+                .bind(p.user_id.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+            if existing > 0 {
+                tx.rollback().await?;
+                return Ok(PasskeyAdded::NotFirst);
+            }
+        }
         sqlx::query(
             "INSERT INTO passkeys (id, user_id, credential_id, name, passkey, created_at, last_used_at) \
              VALUES ($1, $2, $3, $4, $5, $6, NULL)",
@@ -57,9 +87,22 @@ impl Db {
         .bind(&p.name)
         .bind(to_json(&p.passkey)?)
         .bind(p.created_at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(PasskeyAdded::Added)
+    }
+
+    /// The passkeys of every account registered with `email` (one query, whether or not any exist).
+    pub async fn passkeys_by_email(&self, email: &str) -> StoreResult<Vec<StoredPasskey>> {
+        let rows = sqlx::query(
+            "SELECT p.id, p.user_id, p.credential_id, p.name, p.passkey, p.created_at, p.last_used_at \
+             FROM passkeys p JOIN users u ON u.id = p.user_id WHERE u.email = $1 ORDER BY p.created_at, p.id",
+        )
+        .bind(email)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(from_row).collect()
     }
 
     pub async fn passkeys_of(&self, user: &UserId) -> StoreResult<Vec<StoredPasskey>> {
@@ -86,15 +129,18 @@ impl Db {
         row.as_ref().map(from_row).transpose()
     }
 
-    /// Saves the updated signature counter and backup state after a successful assertion.
-    pub async fn touch_passkey(&self, p: &StoredPasskey, now: Millis) -> StoreResult<()> {
-        sqlx::query("UPDATE passkeys SET passkey = $1, last_used_at = $2 WHERE id = $3")
-            .bind(to_json(&p.passkey)?)
-            .bind(now)
-            .bind(p.id.as_str())
-            .execute(self.pool())
-            .await?;
-        Ok(())
+    /// Saves the updated signature counter and backup state after a successful assertion, only
+    /// if the record is still the one `p` was read as (compare-and-swap); false if it changed.
+    pub async fn touch_passkey(&self, p: &StoredPasskey, now: Millis) -> StoreResult<bool> {
+        let done =
+            sqlx::query("UPDATE passkeys SET passkey = $1, last_used_at = $2 WHERE id = $3 AND passkey = $4")
+                .bind(to_json(&p.passkey)?)
+                .bind(now)
+                .bind(p.id.as_str())
+                .bind(&p.stored_json)
+                .execute(self.pool())
+                .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn rename_passkey(&self, user: &UserId, id: &PasskeyId, name: &str) -> StoreResult<bool> {

@@ -12,7 +12,7 @@ pub struct User {
     pub created_at: Millis,
 }
 
-fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<User> {
+pub(super) fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<User> {
     Ok(User {
         id: UserId::from_trusted(row.try_get("id")?),
         email: row.try_get("email")?,

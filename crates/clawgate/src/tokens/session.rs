@@ -21,6 +21,15 @@ pub enum SignInMethod {
     Passkey,
 }
 
+impl SignInMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignInMethod::Email => "email",
+            SignInMethod::Passkey => "passkey",
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     iss: String,
@@ -40,11 +49,22 @@ struct Claims {
 /// A verified session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
+    /// The token's `jti`: the session's row on the server (see `store::sessions`).
+    pub id: String,
     pub user_id: UserId,
     pub method: SignInMethod,
     pub expires_at: Millis,
     /// Present for cookie sessions (see `Claims::csrf`).
     pub csrf: Option<String>,
+}
+
+/// A freshly signed session token.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub token: String,
+    /// Its jti, the key of the session's row.
+    pub id: String,
+    pub expires_at: Millis,
 }
 
 pub struct SessionKeys {
@@ -76,14 +96,16 @@ impl SessionKeys {
         self.ttl_secs
     }
 
+    /// A signed token for a new session; the caller records it on the server (`id` is its jti).
     pub fn issue(
         &self,
         user: &UserId,
         method: SignInMethod,
         csrf: Option<&str>,
         now: Millis,
-    ) -> anyhow::Result<String> {
+    ) -> anyhow::Result<IssuedToken> {
         let iat = now / 1000;
+        let jti = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random::bytes::<16>());
         let claims = Claims {
             iss: self.issuer.clone(),
             sub: user.as_str().to_owned(),
@@ -92,12 +114,13 @@ impl SessionKeys {
             amr: method,
             iat,
             exp: iat + self.ttl_secs,
-            jti: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random::bytes::<16>()),
+            jti: jti.clone(),
             csrf: csrf.map(str::to_owned),
         };
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some("JWT".to_owned());
-        Ok(jsonwebtoken::encode(&header, &claims, &self.encoding)?)
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)?;
+        Ok(IssuedToken { token, id: jti, expires_at: claims.exp * 1000 })
     }
 
     pub fn verify(&self, token: &str, now: Millis) -> Result<Session, SessionError> {
@@ -112,7 +135,13 @@ impl SessionKeys {
             return Err(SessionError::Expired);
         }
         let user_id = UserId::parse(&c.sub).ok_or(SessionError::Invalid)?;
-        Ok(Session { user_id, method: c.amr, expires_at: (c.exp + LEEWAY_SECS) * 1000, csrf: c.csrf })
+        Ok(Session {
+            id: c.jti,
+            user_id,
+            method: c.amr,
+            expires_at: (c.exp + LEEWAY_SECS) * 1000,
+            csrf: c.csrf,
+        })
     }
 }
 
@@ -128,7 +157,7 @@ mod tests {
     fn issued_sessions_verify_until_they_expire() -> anyhow::Result<()> {
         let k = keys();
         let user = UserId::generate();
-        let t = k.issue(&user, SignInMethod::Passkey, None, 1_000_000)?;
+        let t = k.issue(&user, SignInMethod::Passkey, None, 1_000_000)?.token;
         let s = k.verify(&t, 1_000_000);
         assert_eq!(s.map(|s| (s.user_id, s.method)), Ok((user, SignInMethod::Passkey)));
         assert_eq!(k.verify(&t, 1_000_000 + 3_600_000 + 4_000).err(), None);
@@ -138,7 +167,7 @@ mod tests {
 
     #[test]
     fn another_secret_or_issuer_is_refused() -> anyhow::Result<()> {
-        let t = keys().issue(&UserId::generate(), SignInMethod::Email, None, 0)?;
+        let t = keys().issue(&UserId::generate(), SignInMethod::Email, None, 0)?.token;
         let other = SessionKeys::new(&[8u8; 32], "http://localhost:3000".into(), 3600);
         assert_eq!(other.verify(&t, 0), Err(SessionError::Invalid));
         let other_iss = SessionKeys::new(&[7u8; 32], "https://elsewhere".into(), 3600);

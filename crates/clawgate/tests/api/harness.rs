@@ -358,6 +358,13 @@ impl TestApp {
         into_resp(req.send().await.expect("request reaches the server")).await
     }
 
+    /// A POST as if from client `ip` (`X-Forwarded-For`: the server must trust it, see
+    /// `trust_forwarded_for`), for tests that tell clients apart.
+    pub async fn post_from(&self, ip: &str, path: &str, body: Value) -> Resp {
+        let r = self.http.post(self.url(path)).header("x-forwarded-for", ip).json(&body).send().await;
+        into_resp(r.expect("request reaches the server")).await
+    }
+
     pub async fn get(&self, path: &str, auth: &Auth) -> Resp {
         self.call(Method::GET, path, auth, None).await
     }

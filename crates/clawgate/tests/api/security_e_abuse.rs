@@ -10,7 +10,7 @@ on_both_databases!(
     e24_a_key_may_have_only_so_many_requests_waiting,
     e25_a_key_denied_again_and_again_is_suspended_until_its_owner_resumes_it,
     e27_polling_too_fast_is_slowed_down_but_waiting_never_is,
-    e29_failed_passkey_attempts_are_limited_per_account,
+    e29_failed_passkey_attempts_are_limited_per_client,
 );
 
 async fn e24_a_key_may_have_only_so_many_requests_waiting(app: TestApp) {
@@ -109,29 +109,49 @@ async fn e27_polling_too_fast_is_slowed_down_but_waiting_never_is(app: TestApp) 
     app.get(&format!("/api/v1/approval/status/{}", asked.id), &auth).await.expect(200);
 }
 
-async fn e29_failed_passkey_attempts_are_limited_per_account(app: TestApp) {
+/// Failures are counted against the client that sends them, never against the account a
+/// (public) credential id names, and starting a ceremony is never refused: see
+/// `security_r_passkeys.rs` for the lock-out this prevents.
+async fn e29_failed_passkey_attempts_are_limited_per_client(default: TestApp) {
+    let backend = default.backend();
+    drop(default);
+    let app = TestApp::spawn_with(backend, |a| a.trust_forwarded_for = true).await.expect("server");
     let mut ada = app.person("ada@example.com").await;
     let key = app.api_key(&ada).await;
     let asked = app.ask(&key, "guarded").await;
+    let client = "198.51.100.4";
+    let start = json!({ "requestId": asked.id });
+    let approve = format!("/api/v1/approval/approve/{}", asked.id);
+    let start_path = "/api/v1/passkey/authenticate/start";
     // Ten assertions that fail (answering the wrong ceremony); each is refused.
     for _ in 0..10 {
-        let a = app.approval_ceremony(&asked.id).await.expect(200);
-        let b = app.approval_ceremony(&asked.id).await.expect(200);
+        let a = app.post_from(client, start_path, start.clone()).await.expect(200);
+        let b = app.post_from(client, start_path, start.clone()).await.expect(200);
         let for_a = ada.key.get(&a.body["publicKey"]).await;
-        app.send_approval(&asked.id, &b.body["ceremonyId"], &for_a)
+        app.post_from(client, &approve, json!({ "ceremonyId": b.body["ceremonyId"], "credential": for_a }))
             .await
             .expect_error(400, "passkey_verification_failed");
     }
-    // Now the account waits, even with a correct assertion; other accounts do not.
-    let blocked = app.approval_ceremony(&asked.id).await.expect_error(429, "rate_limited");
+    // Now that client waits, even with a correct assertion; starting a ceremony is never
+    // refused, and other clients (the same person elsewhere, other accounts) do not wait.
+    let a = app.post_from(client, start_path, start.clone()).await.expect(200);
+    let signed = ada.key.get(&a.body["publicKey"]).await;
+    let blocked = app
+        .post_from(client, &approve, json!({ "ceremonyId": a.body["ceremonyId"], "credential": signed }))
+        .await
+        .expect_error(429, "rate_limited");
     assert!(blocked.headers.get("retry-after").is_some());
-    let r = app.post("/api/v1/passkey/authenticate/start", &Auth::None, json!({ "email": ada.email })).await;
-    r.expect_error(429, "rate_limited");
+    app.post_from(client, start_path, json!({ "email": ada.email })).await.expect(200);
     let mut bob = app.person("bob@example.com").await;
     app.login(Some(&bob.email), &mut bob.key).await.expect(200);
+    app.login(Some(&ada.email), &mut ada.key).await.expect(200);
     // A minute later one more try is allowed, and it succeeds.
     app.clock.advance_ms(60_000);
-    app.approve(&asked.id, &mut ada.key).await.expect(200);
+    let a = app.post_from(client, start_path, start).await.expect(200);
+    let signed = ada.key.get(&a.body["publicKey"]).await;
+    app.post_from(client, &approve, json!({ "ceremonyId": a.body["ceremonyId"], "credential": signed }))
+        .await
+        .expect(200);
     let id = RequestId::parse(&asked.id).expect("id");
     let trail = app.state.db.audit_of_request(&id).await.expect("trail");
     let events: Vec<&str> = trail.iter().map(|e| e.event.as_str()).collect();

@@ -101,7 +101,6 @@ pub async fn start_approval_ceremony(app: &AppState, id: &RequestId) -> ApiResul
     if record.status_at(now) != Status::Pending {
         return Err(undecidable(&record, now));
     }
-    ceremony::check_failures(app, &record.user_id)?;
     let passkeys: Vec<_> =
         app.db.passkeys_of(&record.user_id).await?.into_iter().map(|p| p.passkey).collect();
     if passkeys.is_empty() {
@@ -178,7 +177,7 @@ async fn approve(
         }
     };
     let owner = owner.ok_or_else(ceremony::invalid_ceremony)?;
-    let (passkey, result) = ceremony::finish_assertion(&app, &body.credential, state).await?;
+    let (passkey, result) = ceremony::finish_assertion(&app, ip, &body.credential, state).await?;
     if passkey.user_id != owner {
         return Err(ApiError::bad_request(
             "unknown_passkey",

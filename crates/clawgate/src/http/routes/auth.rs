@@ -3,12 +3,15 @@
 use crate::app::AppState;
 use crate::cli::RegistrationMode;
 use crate::clock::to_rfc3339;
+use crate::domain::ids::PasskeyId;
 use crate::domain::ids::UserId;
 use crate::domain::random;
 use crate::http::cookies::{self, SessionDelivery};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::extract::{AppJson, Human, NotAnAgent};
+use crate::http::extract::{AppJson, Human, NotAnAgent, bearer_in};
+use crate::store::sessions::NewSession;
 use crate::store::users::User;
+use crate::tokens::LEEWAY_SECS;
 use crate::tokens::session::SignInMethod;
 use axum::Json;
 use axum::extract::State;
@@ -72,17 +75,41 @@ pub struct IssuedSession {
     pub cookies: HeaderMap,
 }
 
-/// A session for `user`, obtained by `method`, delivered as the client asked.
-pub fn issue_session(
+/// How a new session was earned: by email registration, or by the passkey named here (deleting
+/// that passkey ends the session).
+#[derive(Debug, Clone, Copy)]
+pub enum SessionProof<'a> {
+    Email,
+    Passkey(&'a PasskeyId),
+}
+
+/// A session for `user`, recorded on the server and delivered as the client asked.
+pub async fn issue_session(
     app: &AppState,
     user: &User,
-    method: SignInMethod,
+    proof: SessionProof<'_>,
     delivery: SessionDelivery,
 ) -> ApiResult<IssuedSession> {
     let now = app.now();
     let ttl = app.sessions.ttl_secs();
+    let (method, passkey_id) = match proof {
+        SessionProof::Email => (SignInMethod::Email, None),
+        SessionProof::Passkey(id) => (SignInMethod::Passkey, Some(id)),
+    };
     let csrf = (delivery == SessionDelivery::Cookie).then(|| URL_SAFE_NO_PAD.encode(random::bytes::<16>()));
-    let token = app.sessions.issue(&user.id, method, csrf.as_deref(), now).map_err(ApiError::internal)?;
+    let issued = app.sessions.issue(&user.id, method, csrf.as_deref(), now).map_err(ApiError::internal)?;
+    app.db
+        .insert_session(&NewSession {
+            id: &issued.id,
+            user_id: &user.id,
+            passkey_id,
+            method: method.as_str(),
+            created_at: now,
+            // Kept as long as the token can verify (its leeway included).
+            expires_at: issued.expires_at + LEEWAY_SECS * 1000,
+        })
+        .await?;
+    let token = issued.token;
     let (token, cookies) = match csrf {
         Some(csrf) => (None, cookies::session_cookies(&token, &csrf, ttl, app.settings.secure_cookies())),
         None => (Some(token), HeaderMap::new()),
@@ -144,7 +171,7 @@ async fn register(
         RegistrationMode::Open => app.db.insert_user(&user).await?,
     }
     tracing::info!(user.id = %user.id, "account registered");
-    let session = issue_session(&app, &user, SignInMethod::Email, delivery)?;
+    let session = issue_session(&app, &user, SessionProof::Email, delivery).await?;
     Ok((StatusCode::CREATED, session.cookies, Json(session.body)))
 }
 
@@ -180,8 +207,8 @@ async fn me(State(app): State<Arc<AppState>>, human: Human) -> ApiResult<Json<Me
     }))
 }
 
-/// Sign out of the web app: removes the session cookies. (A bearer token cannot be withdrawn;
-/// it lapses at its expiry.)
+/// Sign out: ends the session on the server (its token stops working at once, on every
+/// instance) and removes the web app's session cookies.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     params(("X-CSRF-Token" = Option<String>, Header, description = "The `clawgate_csrf` cookie's value, for cookie sessions")),
     responses(
@@ -189,12 +216,20 @@ async fn me(State(app): State<Arc<AppState>>, human: Human) -> ApiResult<Json<Me
         (status = 403, description = "X-CSRF-Token does not match the CSRF cookie", body = ErrorBody),
     ))]
 async fn logout(State(app): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult<(StatusCode, HeaderMap)> {
-    let has_cookie = cookies::read(&headers, cookies::SESSION_COOKIE).is_some_and(|c| !c.is_empty());
-    if has_cookie && !cookies::header_matches_cookie(&headers) {
+    let cookie = cookies::read(&headers, cookies::SESSION_COOKIE).filter(|c| !c.is_empty());
+    if cookie.is_some() && !cookies::header_matches_cookie(&headers) {
         return Err(ApiError::forbidden(
             "csrf_failed",
             "send the clawgate_csrf cookie's value in X-CSRF-Token",
         ));
+    }
+    let bearer = bearer_in(&headers).map(str::to_owned);
+    for token in [bearer, cookie].into_iter().flatten() {
+        // Only a token this server signed names a session; anything else has nothing to end.
+        if let Ok(session) = app.sessions.verify(&token, app.now()) {
+            app.db.delete_session(&session.id).await?;
+            tracing::info!(user.id = %session.user_id, "signed out");
+        }
     }
     Ok((StatusCode::NO_CONTENT, cookies::cleared(app.settings.secure_cookies())))
 }

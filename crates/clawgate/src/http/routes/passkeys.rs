@@ -2,7 +2,7 @@
 //! `authenticate/start` with a `requestId` starts an approval instead (see approvals_human).
 
 use super::approvals_human::start_approval_ceremony;
-use super::auth::{SessionResponse, issue_session, parse_email};
+use super::auth::{SessionProof, SessionResponse, issue_session, parse_email};
 use crate::app::AppState;
 use crate::clock::to_rfc3339;
 use crate::domain::ids::{PasskeyId, RequestId};
@@ -10,11 +10,10 @@ use crate::domain::label;
 use crate::http::ceremony::{self, AssertionState, CEREMONY_TTL_MS, credential_id_text, webauthn_failed};
 use crate::http::cookies::SessionDelivery;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::extract::{AppJson, Human, NotAnAgent};
+use crate::http::extract::{AppJson, ClientIp, Human, NotAnAgent, step_up_required};
 use crate::store::StoreError;
 use crate::store::ceremonies::CeremonyKind;
-use crate::store::passkeys::StoredPasskey;
-use crate::tokens::session::SignInMethod;
+use crate::store::passkeys::{PasskeyAdded, StoredPasskey};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -154,8 +153,7 @@ async fn register_complete(
     let name = check_name(body.name)?;
     let (_, state): (_, PasskeyRegistration) =
         ceremony::take(&app, &body.ceremony_id, CeremonyKind::Register, Some(&human.user.id), None).await?;
-    // Checked again here: two registrations started on an email session cannot both land.
-    human.require_step_up(&app).await?;
+    ceremony::refuse_cross_origin(&body.credential.response.client_data_json)?;
     let passkey =
         app.webauthn.finish_passkey_registration(&body.credential, &state).map_err(webauthn_failed)?;
     let stored = StoredPasskey {
@@ -166,9 +164,14 @@ async fn register_complete(
         passkey,
         created_at: app.now(),
         last_used_at: None,
+        // Not stored yet: nothing to compare with.
+        stored_json: String::new(),
     };
-    match app.db.insert_passkey(&stored).await {
-        Ok(()) => {}
+    // An email-only session adds the first passkey only: checked in the same step as the insert,
+    // so two registrations started on one email session cannot both land.
+    match app.db.insert_passkey(&stored, !human.via_passkey()).await {
+        Ok(PasskeyAdded::Added) => {}
+        Ok(PasskeyAdded::NotFirst) => return Err(step_up_required()),
         Err(StoreError::Conflict) => {
             return Err(ApiError::bad_request(
                 "credential_already_registered",
@@ -178,7 +181,7 @@ async fn register_complete(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(user.id = %human.user.id, passkey.id = %stored.id, "passkey added");
-    let session = issue_session(&app, &human.user, SignInMethod::Passkey, delivery)?;
+    let session = issue_session(&app, &human.user, SessionProof::Passkey(&stored.id), delivery).await?;
     let body = RegisterCompleteResponse { passkey: (&stored).into(), session: session.body };
     Ok((StatusCode::CREATED, session.cookies, Json(body)))
 }
@@ -213,30 +216,68 @@ async fn authenticate_start(
         let id = RequestId::parse(&request_id).ok_or_else(|| ApiError::not_found("approval request"))?;
         return start_approval_ceremony(&app, &id).await.map(Json);
     }
-    let users = match body.email.as_deref().and_then(parse_email) {
-        Some(email) => app.db.users_with_passkeys_by_email(&email).await?,
-        None => Vec::new(),
+    // No email: a discoverable ceremony (the authenticator picks the account). Never refused:
+    // failed attempts are counted where they come from, at completion.
+    let Some(email) = body.email.as_deref().and_then(parse_email) else {
+        let (challenge, state) =
+            app.webauthn.start_discoverable_authentication().map_err(ApiError::internal)?;
+        return save_login(&app, AssertionState::Discoverable(state), public_key_options(&challenge)?).await;
     };
-    let mut passkeys = Vec::new();
-    for user in &users {
-        ceremony::check_failures(&app, &user.id)?;
-        passkeys.extend(app.db.passkeys_of(&user.id).await?.into_iter().map(|p| p.passkey));
-    }
-    // An unknown email gets a discoverable ceremony: the answer does not say whether it exists.
-    let (challenge, state) = if passkeys.is_empty() {
+    // With an email, known or not, the answer has one shape: the passkeys' ids, or stable
+    // made-up ones that no authenticator holds (one query either way, so timing says nothing).
+    let passkeys: Vec<_> = app.db.passkeys_by_email(&email).await?.into_iter().map(|p| p.passkey).collect();
+    let (options, state) = if passkeys.is_empty() {
         let (c, s) = app.webauthn.start_discoverable_authentication().map_err(ApiError::internal)?;
-        (c, AssertionState::Discoverable(s))
+        let ids = decoy_credential_ids(app.api_key_secret.expose(), &email)?;
+        (login_options(public_key_options(&c)?, ids), AssertionState::Discoverable(s))
     } else {
         let (c, s) = app.webauthn.start_passkey_authentication(&passkeys).map_err(ApiError::internal)?;
-        (c, AssertionState::Known(s))
+        let ids = passkeys.iter().map(|p| credential_id_text(p.cred_id())).collect();
+        (login_options(public_key_options(&c)?, ids), AssertionState::Known(s))
     };
+    save_login(&app, state, options).await
+}
+
+async fn save_login(
+    app: &AppState,
+    state: AssertionState,
+    public_key: serde_json::Value,
+) -> ApiResult<Json<CeremonyStart>> {
     let expires = app.now() + CEREMONY_TTL_MS;
-    let id = ceremony::save(&app, CeremonyKind::Login, None, None, &state, expires).await?;
-    Ok(Json(CeremonyStart {
-        ceremony_id: id.to_string(),
-        purpose: "login".into(),
-        public_key: public_key_options(&challenge)?,
-    }))
+    let id = ceremony::save(app, CeremonyKind::Login, None, None, &state, expires).await?;
+    Ok(Json(CeremonyStart { ceremony_id: id.to_string(), purpose: "login".into(), public_key }))
+}
+
+/// Sign-in options for an email in one shape, whether the email is known or not: exactly these
+/// credential ids (no transports), and no extensions.
+fn login_options(mut public_key: serde_json::Value, ids: Vec<String>) -> serde_json::Value {
+    if let Some(options) = public_key.as_object_mut() {
+        let allow = ids.into_iter().map(|id| serde_json::json!({ "type": "public-key", "id": id })).collect();
+        options.insert("allowCredentials".into(), serde_json::Value::Array(allow));
+        options.remove("extensions");
+    }
+    public_key
+}
+
+/// One or two credential ids for an email without passkeys: the same on every ask, of lengths
+/// real authenticators use, and held by no authenticator.
+fn decoy_credential_ids(key: &[u8], email: &str) -> ApiResult<Vec<String>> {
+    use hmac::{Hmac, Mac};
+    const LENGTHS: [usize; 4] = [16, 20, 32, 64];
+    let block = |n: u8| -> ApiResult<Vec<u8>> {
+        let mut mac = <Hmac<sha2::Sha512> as Mac>::new_from_slice(key).map_err(ApiError::internal)?;
+        mac.update(b"clawgate decoy credential id\0");
+        mac.update(email.as_bytes());
+        mac.update(&[n]);
+        Ok(mac.finalize().into_bytes().to_vec())
+    };
+    let count = if block(0)?[0] % 4 == 0 { 2 } else { 1 };
+    (1..=count)
+        .map(|n| {
+            let bytes = block(n)?;
+            Ok(credential_id_text(&bytes[..LENGTHS[usize::from(bytes[0]) % LENGTHS.len()]]))
+        })
+        .collect()
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -260,19 +301,20 @@ pub struct AssertionBody {
 async fn authenticate_complete(
     State(app): State<Arc<AppState>>,
     _: NotAnAgent,
+    ClientIp(ip): ClientIp,
     delivery: SessionDelivery,
     AppJson(body): AppJson<AssertionBody>,
 ) -> ApiResult<(HeaderMap, Json<SessionResponse>)> {
     // Only a login ceremony: an approval ceremony can never sign anyone in.
     let (_, state): (_, AssertionState) =
         ceremony::take(&app, &body.ceremony_id, CeremonyKind::Login, None, None).await?;
-    let (passkey, _) = ceremony::finish_assertion(&app, &body.credential, state).await?;
+    let (passkey, _) = ceremony::finish_assertion(&app, ip, &body.credential, state).await?;
     let user =
         app.db.user(&passkey.user_id).await?.ok_or_else(|| {
             ApiError::bad_request("unknown_passkey", "that passkey's account no longer exists")
         })?;
     tracing::info!(user.id = %user.id, passkey.id = %passkey.id, "signed in with a passkey");
-    let session = issue_session(&app, &user, SignInMethod::Passkey, delivery)?;
+    let session = issue_session(&app, &user, SessionProof::Passkey(&passkey.id), delivery).await?;
     Ok((session.cookies, Json(session.body)))
 }
 
