@@ -3,7 +3,7 @@
 use crate::clock::{Clock, DatabaseClock, Millis, SystemClock};
 use crate::config::{Backend, Secret, Settings};
 use crate::domain::ids::{ApiKeyId, UserId};
-use crate::events::{ApprovalEvent, Events};
+use crate::events::{ApprovalEvent, Events, KeyEvent};
 use crate::http::rate_limit::RateLimiter;
 use crate::push::PushSender;
 use crate::secrets::ServerSecrets;
@@ -21,7 +21,15 @@ use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 /// The PostgreSQL NOTIFY channel instances tell each other of decisions on.
 const EVENTS_CHANNEL: &str = "clawgate_events";
+<<<<<<< HEAD
 /// Failed passkey assertions a client may send before further attempts wait (then 1 a minute).
+=======
+/// The channel instances tell each other that an API key was revoked or suspended on. A channel
+/// of its own: instances from before it existed do not listen there, and the decision channel's
+/// payloads stay as they were.
+const KEY_EVENTS_CHANNEL: &str = "clawgate_key_events";
+/// Failed passkey assertions an account may see before further attempts wait (then 1 a minute).
+>>>>>>> hardening-streams
 pub const FAILED_ASSERTIONS_BURST: u32 = 10;
 /// Verified yet refused assertions (a cloned key) an account may see before its sign-ins and
 /// approvals wait (then 1 a minute).
@@ -66,15 +74,26 @@ impl AppState {
     /// Tells listeners here at once and, on PostgreSQL, every other instance (NOTIFY), so an
     /// agent waiting on one instance learns of a decision made on another.
     pub fn announce(&self, event: ApprovalEvent) {
+        self.notify_others(EVENTS_CHANNEL, event.to_wire(&self.instance_id), "a decision");
+        self.events.publish(event);
+    }
+
+    /// Call once a key's revocation or suspension is committed: agents waiting with it, here and
+    /// on every other instance, re-check it now, so their waits and streams end without a token.
+    pub fn announce_key(&self, event: KeyEvent) {
+        self.notify_others(KEY_EVENTS_CHANNEL, event.to_wire(&self.instance_id), "a key change");
+        self.events.publish_key(&event);
+    }
+
+    fn notify_others(&self, channel: &'static str, payload: String, what: &'static str) {
         if self.db.backend() == Backend::Postgres {
-            let (db, payload) = (self.db.clone(), event.to_wire(&self.instance_id));
+            let db = self.db.clone();
             tokio::spawn(async move {
-                if let Err(e) = db.notify(EVENTS_CHANNEL, &payload).await {
-                    tracing::warn!(error = %e, "could not tell other instances of a decision");
+                if let Err(e) = db.notify(channel, &payload).await {
+                    tracing::warn!(error = %e, "could not tell other instances of {what}");
                 }
             });
         }
-        self.events.publish(event);
     }
 }
 
@@ -173,11 +192,29 @@ pub async fn upkeep(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Listens for decisions other instances announce (PostgreSQL NOTIFY).
+/// Listens for decisions and key changes other instances announce (PostgreSQL NOTIFY).
 async fn listen_for_others(state: &AppState) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect(&state.settings.database.url).await?;
-    listener.listen(EVENTS_CHANNEL).await?;
+    listener.listen_all([EVENTS_CHANNEL, KEY_EVENTS_CHANNEL]).await?;
     Ok(listener)
+}
+
+/// Passes one announcement of another instance to this one's listeners.
+fn relay(state: &AppState, channel: &str, payload: &str) {
+    let ours = |from: &str| from == state.instance_id;
+    if channel == KEY_EVENTS_CHANNEL {
+        match KeyEvent::from_wire(payload) {
+            Some((from, event)) if !ours(&from) => state.events.publish_key(&event),
+            Some(_) => {}
+            None => tracing::warn!("ignored a malformed key event from another instance"),
+        }
+    } else {
+        match ApprovalEvent::from_wire(payload) {
+            Some((from, event)) if !ours(&from) => state.events.publish(event),
+            Some(_) => {}
+            None => tracing::warn!("ignored a malformed event from another instance"),
+        }
+    }
 }
 
 /// Passes decisions announced by other instances to this one's listeners, from `first` (a
@@ -199,11 +236,7 @@ async fn relay_other_instances(state: Arc<AppState>, first: Option<PgListener>) 
         };
         // `recv` reconnects by itself after a lost connection; an error here is final for it.
         while let Ok(notification) = listener.recv().await {
-            match ApprovalEvent::from_wire(notification.payload()) {
-                Some((from, event)) if from != state.instance_id => state.events.publish(event),
-                Some(_) => {}
-                None => tracing::warn!("ignored a malformed event from another instance"),
-            }
+            relay(&state, notification.channel(), notification.payload());
         }
     }
 }

@@ -1,14 +1,16 @@
 //! Decisions and new requests, announced inside this instance as they happen, so that pages and
 //! waiting agents learn of them at once instead of polling the database.
 //!
-//! Two ways to listen: a broadcast of every event (the web app filters by person), and a waiter
-//! for one request (long-polling agents). A waiter costs one small map entry and a parked future:
-//! thousands of agents can wait at once without a task spinning or a query in a loop.
+//! Two ways to listen: a broadcast of every event (the web app filters by person), and waiters
+//! for one request or one API key (long-polling agents and their streams). A waiter costs one
+//! small map entry and a parked future: thousands of agents can wait at once without a task
+//! spinning or a query in a loop.
 
 use crate::domain::approval::Status;
 use crate::domain::ids::{ApiKeyId, RequestId, UserId};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use tokio::sync::{Notify, broadcast, watch};
 
 /// How many events a slow listener may fall behind before it is told to resynchronise.
@@ -50,10 +52,51 @@ impl ApprovalEvent {
     }
 }
 
+/// An API key stopped being usable (revoked or suspended). Whoever waits with it must re-check it
+/// now rather than at the end of its wait, so that no token reaches it afterwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyEvent {
+    pub api_key_id: ApiKeyId,
+    /// `revoked` or `suspended`: for logs; the waiters re-read the key's state either way.
+    pub change: &'static str,
+}
+
+impl KeyEvent {
+    pub fn revoked(api_key_id: ApiKeyId) -> Self {
+        Self { api_key_id, change: "revoked" }
+    }
+
+    pub fn suspended(api_key_id: ApiKeyId) -> Self {
+        Self { api_key_id, change: "suspended" }
+    }
+
+    /// The event as sent between instances, on a channel of its own (see `app::KEY_EVENTS_CHANNEL`):
+    /// instances that predate it never listen there, so the decision channel's format is unchanged.
+    pub fn to_wire(&self, instance: &str) -> String {
+        serde_json::json!({ "instance": instance, "apiKeyId": self.api_key_id.as_str(), "change": self.change })
+            .to_string()
+    }
+
+    /// An event another instance sent, with its sender; `None` for anything malformed.
+    pub fn from_wire(payload: &str) -> Option<(String, Self)> {
+        let v: serde_json::Value = serde_json::from_str(payload).ok()?;
+        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+        let api_key_id = ApiKeyId::parse(&text("apiKeyId")?)?;
+        let event = match text("change")?.as_str() {
+            "revoked" => Self::revoked(api_key_id),
+            "suspended" => Self::suspended(api_key_id),
+            _ => return None,
+        };
+        Some((text("instance")?, event))
+    }
+}
+
 pub struct Events {
     tx: broadcast::Sender<ApprovalEvent>,
-    /// Per request, the wake-up shared by everyone waiting on it; gone with the last of them.
-    waiting: Mutex<HashMap<RequestId, Weak<Notify>>>,
+    /// Per request, the wake-up shared by everyone waiting on it.
+    requests: Waiters<RequestId>,
+    /// Per API key, the wake-up shared by everyone waiting with it (told when it stops working).
+    keys: Waiters<ApiKeyId>,
     /// Flips to true when the server shuts down: long waits and streams end at once.
     closing: watch::Sender<bool>,
 }
@@ -62,28 +105,74 @@ impl Default for Events {
     fn default() -> Self {
         Self {
             tx: broadcast::channel(BACKLOG).0,
-            waiting: Mutex::new(HashMap::new()),
+            requests: Waiters::default(),
+            keys: Waiters::default(),
             closing: watch::channel(false).0,
         }
     }
 }
 
-/// Held by whoever waits on one request. Create it *before* reading the request's status, then
-/// await [`Waiter::changed`]: a change in between is not missed.
-pub struct Waiter<'a> {
-    events: &'a Events,
-    request_id: RequestId,
+/// Wake-ups by key (a request id, an API key id): one entry per key however many wait, gone with
+/// the last of them.
+struct Waiters<K> {
+    map: Mutex<HashMap<K, Weak<Notify>>>,
+}
+
+impl<K> Default for Waiters<K> {
+    fn default() -> Self {
+        Self { map: Mutex::new(HashMap::new()) }
+    }
+}
+
+impl<K: Eq + Hash + Clone> Waiters<K> {
+    fn join(&self, key: &K) -> Waiter<'_, K> {
+        let mut map = self.lock();
+        let notify = match map.get(key).and_then(Weak::upgrade) {
+            Some(n) => n,
+            None => {
+                let n = Arc::new(Notify::new());
+                map.insert(key.clone(), Arc::downgrade(&n));
+                n
+            }
+        };
+        Waiter { waiters: self, key: key.clone(), notify }
+    }
+
+    fn wake(&self, key: &K) {
+        let notify = self.lock().get(key).and_then(Weak::upgrade);
+        if let Some(notify) = notify {
+            notify.notify_waiters();
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<K, Weak<Notify>>> {
+        // The map stays consistent even if a holder panicked: entries are only added or removed.
+        self.map.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Held by whoever waits on one request (or with one key). Create it *before* reading the
+/// state, then await [`Waiter::changed`]: a change in between is not missed.
+pub struct Waiter<'a, K: Eq + Hash + Clone = RequestId> {
+    waiters: &'a Waiters<K>,
+    key: K,
     notify: Arc<Notify>,
 }
 
 impl Events {
     /// Tells every listener; nobody listening is fine.
     pub fn publish(&self, event: ApprovalEvent) {
-        let notify = self.lock_waiting().get(&event.request_id).and_then(Weak::upgrade);
-        if let Some(notify) = notify {
-            notify.notify_waiters();
-        }
+        self.requests.wake(&event.request_id);
         let _ = self.tx.send(event);
+    }
+
+    /// Wakes everyone waiting with this key: it was revoked or suspended.
+    pub fn publish_key(&self, event: &KeyEvent) {
+        self.keys.wake(&event.api_key_id);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<ApprovalEvent> {
@@ -92,21 +181,22 @@ impl Events {
 
     /// Registers interest in one request.
     pub fn waiter(&self, request_id: &RequestId) -> Waiter<'_> {
-        let mut waiting = self.lock_waiting();
-        let notify = match waiting.get(request_id).and_then(Weak::upgrade) {
-            Some(n) => n,
-            None => {
-                let n = Arc::new(Notify::new());
-                waiting.insert(request_id.clone(), Arc::downgrade(&n));
-                n
-            }
-        };
-        Waiter { events: self, request_id: request_id.clone(), notify }
+        self.requests.join(request_id)
+    }
+
+    /// Registers interest in one API key: woken when it is revoked or suspended.
+    pub fn key_waiter(&self, api_key_id: &ApiKeyId) -> Waiter<'_, ApiKeyId> {
+        self.keys.join(api_key_id)
     }
 
     /// How many requests someone is waiting on (for tests and metrics).
     pub fn waited_on(&self) -> usize {
-        self.lock_waiting().len()
+        self.requests.len()
+    }
+
+    /// How many API keys someone is waiting with (for tests and metrics).
+    pub fn keys_waited_with(&self) -> usize {
+        self.keys.len()
     }
 
     /// Ends every wait and stream: the server is shutting down.
@@ -123,27 +213,22 @@ impl Events {
         let mut rx = self.closing.subscribe();
         let _ = rx.wait_for(|closing| *closing).await;
     }
-
-    fn lock_waiting(&self) -> std::sync::MutexGuard<'_, HashMap<RequestId, Weak<Notify>>> {
-        // The map stays consistent even if a holder panicked: entries are only added or removed.
-        self.waiting.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
 }
 
-impl Waiter<'_> {
-    /// A future that resolves at the next event for this request. Enable it (see
-    /// `tokio::sync::futures::Notified::enable`) before reading the status to close the gap.
+impl<K: Eq + Hash + Clone> Waiter<'_, K> {
+    /// A future that resolves at the next event for this request (or key). Enable it (see
+    /// `tokio::sync::futures::Notified::enable`) before reading the state to close the gap.
     pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
         self.notify.notified()
     }
 }
 
-impl Drop for Waiter<'_> {
+impl<K: Eq + Hash + Clone> Drop for Waiter<'_, K> {
     fn drop(&mut self) {
-        let mut waiting = self.events.lock_waiting();
+        let mut map = self.waiters.lock();
         // Ours plus the map's weak reference: when we are the last strong holder, forget the entry.
         if Arc::strong_count(&self.notify) == 1 {
-            waiting.remove(&self.request_id);
+            map.remove(&self.key);
         }
     }
 }
@@ -151,6 +236,7 @@ impl Drop for Waiter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn event(id: &RequestId, status: Status) -> ApprovalEvent {
         ApprovalEvent {
@@ -196,9 +282,52 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_key_waiter_wakes_on_its_key_only() {
+        let events = Events::default();
+        let (mine, other) = (ApiKeyId::generate(), ApiKeyId::generate());
+        let waiter = events.key_waiter(&mine);
+        assert_eq!(events.keys_waited_with(), 1);
+        {
+            let changed = waiter.changed();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            events.publish_key(&KeyEvent::revoked(other));
+            events.publish(event(&RequestId::generate(), Status::Approved));
+            assert!(futures::poll!(changed.as_mut()).is_pending(), "other keys and requests do not wake it");
+            events.publish_key(&KeyEvent::suspended(mine.clone()));
+            tokio::time::timeout(Duration::from_secs(5), changed).await.expect("woken by its key's event");
+        }
+        drop(waiter);
+        assert_eq!(events.keys_waited_with(), 0, "no waiter, no memory");
+    }
+
+    #[test]
+    fn key_events_cross_instances_intact() {
+        for e in [KeyEvent::revoked(ApiKeyId::generate()), KeyEvent::suspended(ApiKeyId::generate())] {
+            assert_eq!(KeyEvent::from_wire(&e.to_wire("b")), Some(("b".to_owned(), e)));
+        }
+        let unknown = r#"{"instance":"b","apiKeyId":"key_x","change":"renamed"}"#;
+        assert_eq!(KeyEvent::from_wire(unknown), None);
+        // A decision is not a key event, nor the other way round.
+        let decision = event(&RequestId::generate(), Status::Denied).to_wire("a");
+        assert_eq!(KeyEvent::from_wire(&decision), None);
+        assert_eq!(ApprovalEvent::from_wire(&KeyEvent::revoked(ApiKeyId::generate()).to_wire("a")), None);
+    }
+
+    #[tokio::test]
     async fn close_ends_waits_even_for_late_listeners() {
         let events = Events::default();
+        assert!(!events.is_closed());
+        // A wait that began before the close: polled once, so it is parked on the signal.
+        let early = events.closed();
+        tokio::pin!(early);
+        assert!(futures::poll!(early.as_mut()).is_pending(), "nothing ends a wait before close");
         events.close();
-        events.closed().await;
+        assert!(events.is_closed());
+        let bounded = Duration::from_secs(5);
+        tokio::time::timeout(bounded, early).await.expect("a wait begun before the close ends");
+        tokio::time::timeout(bounded, events.closed())
+            .await
+            .expect("a wait begun after the close ends at once");
     }
 }

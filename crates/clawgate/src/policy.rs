@@ -5,7 +5,7 @@
 use crate::app::AppState;
 use crate::domain::approval::Status;
 use crate::domain::ids::{ApiKeyId, UserId};
-use crate::events::ApprovalEvent;
+use crate::events::{ApprovalEvent, KeyEvent};
 use crate::store::StoreResult;
 
 /// Denials within this window count towards suspending a key.
@@ -43,6 +43,8 @@ impl AppState {
             return Ok(false);
         }
         tracing::warn!(user.id = %user, key.id = %key.id, security_event = "api_key_suspended", "API key suspended after repeated denials");
+        // Waits and streams of this key end now, on every instance, without a token.
+        self.announce_key(KeyEvent::suspended(key.id.clone()));
         self.push.notify_key_suspended(self.db.clone(), &key);
         Ok(true)
     }

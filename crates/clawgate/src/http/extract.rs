@@ -160,17 +160,25 @@ impl FromRequestParts<Arc<AppState>> for Agent {
         let secret = ApiKeySecret::parse(presented)
             .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", e.to_string()))?;
         let hash = secret.hash(state.api_key_secret.expose());
-        let key = state.db.active_api_key_by_hash(&hash).await?.ok_or_else(|| {
-            ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", "unknown or revoked API key")
-        })?;
+        let key = state.db.active_api_key_by_hash(&hash).await?.ok_or_else(revoked_api_key)?;
         if key.suspended_at.is_some() {
-            return Err(ApiError::forbidden(
-                "api_key_suspended",
-                "this API key is suspended after repeated denials; its owner can resume it in the clawgate app (API keys)",
-            ));
+            return Err(suspended_api_key());
         }
         Ok(Agent { key })
     }
+}
+
+/// The refusal of an unknown or revoked key, here and wherever a key is checked again later.
+pub fn revoked_api_key() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", "unknown or revoked API key")
+}
+
+/// The refusal of a suspended key, here and wherever a key is checked again later.
+pub fn suspended_api_key() -> ApiError {
+    ApiError::forbidden(
+        "api_key_suspended",
+        "this API key is suspended after repeated denials; its owner can resume it in the clawgate app (API keys)",
+    )
 }
 
 /// For endpoints open to anyone but meant for people: an agent key is refused outright.

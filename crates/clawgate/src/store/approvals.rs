@@ -49,15 +49,27 @@ pub enum InsertOutcome {
     },
 }
 
+macro_rules! columns {
+    () => {
+        "id, user_id, api_key_id, agent_id, action, context, binding_code, action_hash, \
+         status, created_at, expires_at, decided_at, deny_reason, token, token_jti, \
+         token_expires_at, credential_id, user_verified"
+    };
+}
+
 macro_rules! select {
     ($tail:literal) => {
-        concat!(
-            "SELECT id, user_id, api_key_id, agent_id, action, context, binding_code, action_hash, \
-             status, created_at, expires_at, decided_at, deny_reason, token, token_jti, \
-             token_expires_at, credential_id, user_verified FROM approval_requests ",
-            $tail
-        )
+        concat!("SELECT ", columns!(), " FROM approval_requests ", $tail)
     };
+}
+
+/// Whether the key a request was made with may still read it, as of the read itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStanding {
+    Live,
+    Suspended,
+    /// Revoked (or gone).
+    Revoked,
 }
 
 fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<ApprovalRecord> {
@@ -184,6 +196,32 @@ impl Db {
             request_id: RequestId::from_trusted(row.try_get("request_id")?),
             body_hash: row.try_get("body_hash")?,
         })
+    }
+
+    /// The request and, read in the same statement, the standing of the key that made it: an
+    /// answer built from this cannot carry a token to a key revoked or suspended before the read.
+    pub async fn approval_with_key(
+        &self,
+        id: &RequestId,
+    ) -> StoreResult<Option<(ApprovalRecord, KeyStanding)>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            ", (SELECT CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked' \
+             WHEN k.suspended_at IS NOT NULL THEN 'suspended' ELSE 'live' END \
+             FROM api_keys k WHERE k.id = approval_requests.api_key_id) AS key_standing \
+             FROM approval_requests WHERE id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let standing = match row.try_get::<Option<String>, _>("key_standing")?.as_deref() {
+            Some("live") => KeyStanding::Live,
+            Some("suspended") => KeyStanding::Suspended,
+            _ => KeyStanding::Revoked,
+        };
+        Ok(Some((from_row(&row)?, standing)))
     }
 
     pub async fn approval(&self, id: &RequestId) -> StoreResult<Option<ApprovalRecord>> {

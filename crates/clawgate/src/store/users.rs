@@ -1,7 +1,12 @@
 use super::{Db, StoreResult};
 use crate::clock::Millis;
+use crate::config::Backend;
 use crate::domain::ids::UserId;
 use sqlx::Row;
+
+/// The PostgreSQL advisory lock first-user sign-ups take, one at a time (the ASCII of "clawgat", 1:
+/// so it is unlikely to collide with another application's lock on the same database).
+const FIRST_USER_LOCK: i64 = 0x636c_6177_6761_7401;
 
 #[derive(Debug, Clone)]
 pub struct User {
@@ -34,7 +39,21 @@ impl Db {
     }
 
     /// Inserts only while the table is empty (REGISTRATION_MODE=first-user); false if not inserted.
+    ///
+    /// Exactly one sign-up wins however many race, on one instance or many. A lone
+    /// `INSERT … WHERE NOT EXISTS` is not enough on PostgreSQL: under READ COMMITTED two of them
+    /// both see an empty table and both insert. So on PostgreSQL every first-user sign-up first
+    /// takes one transaction-scoped advisory lock: they run one after another, and the statement
+    /// after the lock sees the winner's committed row. The transaction is pinned to READ
+    /// COMMITTED (a fresh snapshot per statement, so one taken after the lock), whatever the
+    /// database's default isolation is. SQLite needs nothing more: its single writer runs the one
+    /// statement, read and insert, with no other write in between.
     pub async fn insert_first_user(&self, user: &User) -> StoreResult<bool> {
+        let mut tx = self.pool().begin().await?;
+        if self.backend() == Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED").execute(&mut *tx).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(FIRST_USER_LOCK).execute(&mut *tx).await?;
+        }
         let done = sqlx::query(
             "INSERT INTO users (id, email, webauthn_handle, created_at) \
              SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM users)",
@@ -43,8 +62,9 @@ impl Db {
         .bind(&user.email)
         .bind(&user.webauthn_handle)
         .bind(user.created_at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -50,7 +50,8 @@ async fn chrome() -> Option<Chrome> {
     if !std::path::Path::new(CHROMIUM).exists() {
         let required = std::env::var("CLAWGATE_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
         assert!(!required, "CLAWGATE_REQUIRE_BROWSER=1 but {CHROMIUM} is missing (apt-get install chromium)");
-        eprintln!("note: {CHROMIUM} is missing; browser tests are skipped (apt-get install chromium)");
+        let reason = format!("{CHROMIUM} is missing (apt-get install chromium)");
+        crate::harness::skip(&crate::harness::current_test(), &reason);
         return None;
     }
     let turn = ONE_BROWSER.lock().await;

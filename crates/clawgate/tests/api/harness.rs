@@ -52,10 +52,39 @@ pub fn test_python(module: &str, tests: &str) -> Option<std::path::PathBuf> {
         "CLAWGATE_REQUIRE_PUSH_TESTS is set but there is no test Python with `{module}` ({python:?}): run \
          scripts/test (it prepares target/test-venv) or set CLAWGATE_TEST_PYTHON"
     );
-    eprintln!(
-        "note: no test Python with `{module}` (CLAWGATE_TEST_PYTHON, target/test-venv); {tests} are skipped"
+    skip(
+        &current_test(),
+        &format!("no test Python with `{module}` (CLAWGATE_TEST_PYTHON, target/test-venv) for {tests}"),
     );
     None
+}
+
+/// The env var scripts/test sets to the file skipped tests are listed in (one line each).
+pub const SKIP_LOG_ENV: &str = "CLAWGATE_SKIP_LOG";
+
+/// Says that `test` is skipped and why: on stderr (which cargo shows only for failures) and, when
+/// scripts/test set CLAWGATE_SKIP_LOG, as one line appended to that file, which the script lists
+/// after the run. Tests run in parallel: each line is one `write` to a file opened for appending,
+/// so lines never interleave.
+pub fn skip(test: &str, reason: &str) {
+    let line = format!("{test}: {}\n", reason.replace('\n', " "));
+    eprint!("note: SKIPPED {line}");
+    let Some(path) = std::env::var_os(SKIP_LOG_ENV) else { return };
+    use std::io::Write;
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut file| file.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        eprintln!("note: cannot record the skip in {}: {e}", std::path::Path::new(&path).display());
+    }
+}
+
+/// The running test's name: libtest names each test's thread after it, and `#[tokio::test]`
+/// bodies run on that thread.
+pub fn current_test() -> String {
+    std::thread::current().name().unwrap_or("an unnamed test").to_owned()
 }
 
 /// PostgreSQL that tests create their databases in. Override with CLAWGATE_TEST_POSTGRES_URL.
@@ -81,10 +110,6 @@ async fn postgres_reachable() -> bool {
                 assert!(
                     !postgres_required(),
                     "CLAWGATE_REQUIRE_POSTGRES is set but PostgreSQL is unreachable at {}",
-                    postgres_admin_url()
-                );
-                eprintln!(
-                    "note: PostgreSQL is unreachable at {}; PostgreSQL tests are skipped",
                     postgres_admin_url()
                 );
             }
@@ -142,6 +167,9 @@ impl TestDb {
             Backend::Sqlite => Some(Self { backend, dir, url: None, pg_name: None }),
             Backend::Postgres => {
                 if !postgres_reachable().await {
+                    // Every test that needs it says so, not only the first to find it missing.
+                    let reason = format!("PostgreSQL is unreachable at {}", postgres_admin_url());
+                    skip(&current_test(), &reason);
                     return None;
                 }
                 let name = format!("clawgate_test_{}", random_suffix());
@@ -332,9 +360,18 @@ impl TestApp {
 
     /// Another server on the same database, as a second instance behind a load balancer.
     pub async fn second_instance(&self) -> TestApp {
+        self.second_instance_with(|_| {}).await
+    }
+
+    /// Another server on the same database, with settings changed by `tweak`.
+    pub async fn second_instance_with(&self, tweak: impl FnOnce(&mut ServeArgs)) -> TestApp {
         let db = self.db.as_ref().expect("the database is still here").share();
         let origin = self.origin.clone();
-        TestApp::spawn_on(db, |args| args.rp_origin = Some(origin)).await
+        TestApp::spawn_on(db, |args| {
+            args.rp_origin = Some(origin);
+            tweak(args);
+        })
+        .await
     }
 
     pub fn backend(&self) -> Backend {

@@ -26,5 +26,6 @@ mod security_e_abuse;
 mod security_g_concurrency;
 mod security_h_instances;
 mod security_r_passkeys;
+mod security_r_streams;
 mod startup;
 mod waiting;

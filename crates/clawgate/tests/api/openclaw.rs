@@ -41,7 +41,7 @@ fn built_plugin() -> Option<PathBuf> {
     if let Some(problem) = problem {
         let required = std::env::var("CLAWGATE_REQUIRE_NODE").is_ok_and(|v| v == "1");
         assert!(!required, "CLAWGATE_REQUIRE_NODE=1 but {problem}");
-        eprintln!("note: {problem}; OpenClaw plugin tests are skipped");
+        crate::harness::skip(&crate::harness::current_test(), &problem);
         return None;
     }
     Some(dir)

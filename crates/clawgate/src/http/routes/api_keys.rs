@@ -5,6 +5,7 @@ use crate::clock::to_rfc3339;
 use crate::domain::api_key::ApiKeySecret;
 use crate::domain::ids::ApiKeyId;
 use crate::domain::label;
+use crate::events::KeyEvent;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, Human};
 use crate::store::api_keys::ApiKeyRecord;
@@ -137,6 +138,9 @@ async fn revoke(
         return Err(ApiError::not_found("API key"));
     }
     tracing::info!(user.id = %human.user.id, key.id = %id, "API key revoked");
+    // Agents already waiting with it (here or on another instance) are told now, not at their
+    // next read: no token may reach it from here on.
+    app.announce_key(KeyEvent::revoked(id));
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -8,9 +8,9 @@ use crate::app::AppState;
 use crate::clock::{Millis, to_rfc3339};
 use crate::domain::approval::Status;
 use crate::domain::ids::RequestId;
-use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::extract::Agent;
-use crate::store::approvals::ApprovalRecord;
+use crate::http::error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
+use crate::http::extract::{Agent, revoked_api_key, suspended_api_key};
+use crate::store::approvals::{ApprovalRecord, KeyStanding};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -78,15 +78,32 @@ pub fn status_view(r: &ApprovalRecord, now: Millis) -> StatusView {
     }
 }
 
-/// The request, current, if this key made it; unknown and foreign look the same.
+/// The request, current, if this key made it (unknown and foreign look the same) and the key is
+/// still live. Every answer to an agent is built from this read, so a key revoked or suspended
+/// after its extractor ran is refused here, as the extractor would refuse it, and gets no token.
 async fn own_request(app: &AppState, agent: &Agent, id: &RequestId) -> ApiResult<ApprovalRecord> {
+    let record = read_own(app, agent, id).await?;
+    if record.status == Status::Pending && record.status_at(app.now()) == Status::Expired {
+        app.expire_lapsed(Some(&record.user_id)).await?;
+        return read_own(app, agent, id).await;
+    }
+    Ok(record)
+}
+
+/// One statement reads the request and its key's standing together: no revocation committed
+/// before it can be missed, whichever instance made it.
+async fn read_own(app: &AppState, agent: &Agent, id: &RequestId) -> ApiResult<ApprovalRecord> {
     let not_found = || ApiError::not_found("approval request");
-    let record = app.db.approval(id).await?.ok_or_else(not_found)?;
+    let (record, key) = app.db.approval_with_key(id).await?.ok_or_else(not_found)?;
     // Each key sees only the requests it made.
     if record.api_key_id != agent.key.id {
         return Err(not_found());
     }
-    current(app, record).await
+    match key {
+        KeyStanding::Live => Ok(record),
+        KeyStanding::Suspended => Err(suspended_api_key()),
+        KeyStanding::Revoked => Err(revoked_api_key()),
+    }
 }
 
 /// How long a pending request may still be waited on: `limit`, or less if it expires first.
@@ -97,24 +114,27 @@ fn wait_budget(record: &ApprovalRecord, now: Millis, limit: Duration) -> Duratio
 }
 
 /// Reads the request and, while it is pending, waits up to `limit` for it to change (a decision,
-/// its expiry, or the server shutting down), then reads it again.
+/// its expiry, its key being revoked or suspended, or the server shutting down), then reads it
+/// again.
 async fn read_after_change(
     app: &AppState,
     agent: &Agent,
     id: &RequestId,
     limit: Duration,
 ) -> ApiResult<ApprovalRecord> {
-    // Registered before the first read: a decision made in between still wakes us.
-    let waiter = app.events.waiter(id);
-    let changed = waiter.changed();
-    tokio::pin!(changed);
+    // Registered before the first read: a decision or key change made in between still wakes us.
+    let (waiter, key_waiter) = (app.events.waiter(id), app.events.key_waiter(&agent.key.id));
+    let (changed, key_changed) = (waiter.changed(), key_waiter.changed());
+    tokio::pin!(changed, key_changed);
     changed.as_mut().enable();
+    key_changed.as_mut().enable();
     let record = own_request(app, agent, id).await?;
     if record.status_at(app.now()) != Status::Pending || limit.is_zero() {
         return Ok(record);
     }
     tokio::select! {
         () = changed => {}
+        () = key_changed => {}
         () = tokio::time::sleep(wait_budget(&record, app.now(), limit)) => {}
         () = app.events.closed() => {}
     }
@@ -139,7 +159,8 @@ pub struct WaitQuery {
     responses(
         (status = 200, body = StatusView),
         (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
+        (status = 401, description = "Unknown or revoked API key (`invalid_api_key`), also when revoked during the wait", body = ErrorBody),
+        (status = 403, description = "The key is suspended after repeated denials (`api_key_suspended`)", body = ErrorBody),
         (status = 404, description = "Unknown, or made with another key", body = ErrorBody),
         (status = 429, description = "Polling too fast without `wait` (`slow_down`, see Retry-After)", body = ErrorBody),
     ))]
@@ -169,15 +190,26 @@ async fn status(
     Ok(Json(status_view(&record, app.now())))
 }
 
+/// An `error` event: the body an error response would have had.
+fn error_event(e: &ApiError) -> Event {
+    if e.status.is_server_error() {
+        tracing::warn!(code = e.code, "a status stream ended on an error");
+    }
+    let body = ErrorBody { error: ErrorDetail { code: e.code.to_owned(), message: e.message.clone() } };
+    Event::default().event("error").json_data(&body).unwrap_or_default()
+}
+
 /// Server-Sent Events for one request: a `status` event (the same JSON as the status endpoint)
 /// now and at each change; the stream ends after the final status (APPROVED with the token,
-/// DENIED or EXPIRED).
+/// DENIED or EXPIRED). Should the key be revoked or suspended meanwhile, an `error` event (the
+/// API's error shape: `invalid_api_key` or `api_key_suspended`) ends it.
 #[utoipa::path(get, path = "/api/v1/approval/status/{id}/events", tag = "approvals",
     security(("apiKey" = []), ("apiKeyHeader" = [])),
     params(("id" = String, Path, description = "Request id (`req_…`)")),
     responses(
         (status = 200, description = "An event stream (text/event-stream) of `status` events", content_type = "text/event-stream"),
-        (status = 401, body = ErrorBody),
+        (status = 401, description = "Unknown or revoked API key (`invalid_api_key`), also when revoked during the wait", body = ErrorBody),
+        (status = 403, description = "The key is suspended after repeated denials (`api_key_suspended`)", body = ErrorBody),
         (status = 404, description = "Unknown, or made with another key", body = ErrorBody),
     ))]
 async fn status_events(
@@ -197,8 +229,9 @@ async fn status_events(
                 None => {
                     match read_after_change(&app, &agent, &id, Duration::from_secs(MAX_WAIT_SECS)).await {
                         Ok(r) => r,
-                        // The database failed or the key was revoked mid-stream: end it.
-                        Err(_) => return None,
+                        // The key was revoked or suspended mid-stream (or the database failed):
+                        // say why, in the API's error shape, and end the stream.
+                        Err(e) => return Some((Ok(error_event(&e)), None)),
                     }
                 }
             };

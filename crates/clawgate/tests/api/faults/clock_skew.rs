@@ -16,8 +16,9 @@ fn libfaketime() -> Option<PathBuf> {
             !env_flag("CLAWGATE_REQUIRE_FAULT_TOOLS"),
             "CLAWGATE_REQUIRE_FAULT_TOOLS=1 but libfaketime is missing (apt-get install libfaketime)"
         );
-        eprintln!(
-            "note: libfaketime is missing; the clock-skew test is SKIPPED (apt-get install libfaketime)"
+        crate::harness::skip(
+            &crate::harness::current_test(),
+            "libfaketime is missing (apt-get install libfaketime)",
         );
     }
     found

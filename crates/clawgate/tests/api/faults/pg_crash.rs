@@ -49,7 +49,8 @@ impl ScratchPostgres {
         };
         if let Some(why) = missing {
             assert!(!env_flag("CLAWGATE_REQUIRE_POSTGRES"), "CLAWGATE_REQUIRE_POSTGRES=1 but {why}");
-            eprintln!("note: {why}; the PostgreSQL crash test is SKIPPED (apt-get install postgresql)");
+            let reason = format!("{why} (apt-get install postgresql)");
+            crate::harness::skip(&crate::harness::current_test(), &reason);
             return None;
         }
         let bin = postgres_bin_dir().expect("checked");

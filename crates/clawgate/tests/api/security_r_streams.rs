@@ -1,0 +1,292 @@
+//! Review R, slice "streams & accounts": no token reaches a key that is revoked or suspended when
+//! the answer is sent (long-polls and event streams opened before, on this instance or another),
+//! `REGISTRATION_MODE=first-user` admits exactly one account however many sign up at once, and a
+//! test that skips says so where scripts/test's summary can list it.
+
+use crate::harness::{Auth, Person, Resp, TestApp, on_both_databases};
+use crate::waiting::until_waiting;
+use clawgate::cli::RegistrationMode;
+use clawgate::config::Backend;
+use clawgate::domain::approval::Status;
+use clawgate::domain::ids::{ApiKeyId, RequestId, UserId};
+use clawgate::events::ApprovalEvent;
+use futures::{Stream, StreamExt};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::time::timeout;
+
+/// Far below the 60 s wait: an answer within this came from the revocation, not the clock.
+const PROMPT: Duration = Duration::from_secs(15);
+
+on_both_databases!(
+    revoked_key_long_poll_gets_no_token,
+    revoked_key_stream_gets_no_token,
+    suspended_key_wait_and_stream_get_no_token,
+    revoked_key_gets_no_token_even_unannounced,
+    key_revoked_on_one_instance_ends_stream_on_another,
+);
+
+/// The id of the person's only API key.
+async fn only_key_id(app: &TestApp, person: &Person) -> String {
+    let keys = app.get("/api/v1/auth/api-keys", &person.auth()).await.expect(200);
+    keys.body["apiKeys"][0]["id"].as_str().expect("a key id").to_owned()
+}
+
+async fn revoke(app: &TestApp, person: &Person, key_id: &str) {
+    app.delete(&format!("/api/v1/auth/api-keys/{key_id}"), &person.auth()).await.expect(204);
+}
+
+/// `GET status?wait=60` in the background.
+fn long_poll(app: &TestApp, key: &str, id: &str) -> tokio::task::JoinHandle<Resp> {
+    let req = app.http.get(app.url(&format!("/api/v1/approval/status/{id}?wait=60"))).bearer_auth(key);
+    tokio::spawn(async move { crate::harness::into_resp(req.send().await.expect("sent")).await })
+}
+
+/// The poll's answer, which must come within [`PROMPT`].
+async fn answer(poll: tokio::task::JoinHandle<Resp>) -> Resp {
+    timeout(PROMPT, poll).await.expect("the wait ended at once, not after 60 s").expect("poll task")
+}
+
+type Events = std::pin::Pin<Box<dyn Stream<Item = (String, Value)> + Send>>;
+
+/// Opens the request's event stream: `(event name, data)` pairs, after checking the first is
+/// the PENDING status.
+async fn open_stream(app: &TestApp, key: &str, id: &str) -> Events {
+    let response = app
+        .http
+        .get(app.url(&format!("/api/v1/approval/status/{id}/events")))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(response.status().as_u16(), 200);
+    let chunks = response.bytes_stream().map(|c| String::from_utf8_lossy(&c.expect("chunk")).into_owned());
+    let mut buffer = String::new();
+    let mut events: Events = Box::pin(chunks.flat_map(move |text| {
+        buffer.push_str(&text);
+        let mut found = Vec::new();
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let field = |name: &str| block.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
+            if let Some(data) = field("data:") {
+                let event = field("event:").unwrap_or("message").to_owned();
+                found.push((event, serde_json::from_str(data).expect("JSON data")));
+            }
+        }
+        futures::stream::iter(found)
+    }));
+    let (event, first) = events.next().await.expect("a first event");
+    assert_eq!((event.as_str(), &first["status"]), ("status", &json!("PENDING")));
+    events
+}
+
+/// The stream's last words must be an `error` event with `code` (no token before it), then its end.
+async fn stream_ends_with(events: &mut Events, code: &str) {
+    let (event, data) =
+        timeout(PROMPT, events.next()).await.expect("the stream ended at once").expect("an error event");
+    assert!(data.get("token").is_none(), "no token after the key stopped working: {data}");
+    assert_eq!(event, "error", "{data}");
+    assert_eq!(data["error"]["code"], code, "{data}");
+    assert!(data["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "explained in words");
+    let end = timeout(PROMPT, events.next()).await.expect("the stream closes");
+    assert!(end.is_none(), "nothing after the error: {end:?}");
+}
+
+/// The owner approves anyway (a refusal is fine too): whatever happens, the key gets no token.
+async fn approve_anyway(app: &TestApp, person: &mut Person, id: &str) {
+    let start = app.approval_ceremony(id).await;
+    if start.status != 200 {
+        assert!(start.status.is_client_error(), "refused, not failed: {}", start.text);
+        return;
+    }
+    let signed = person.key.get(&start.body["publicKey"]).await;
+    let sent = app.send_approval(id, &start.body["ceremonyId"], &signed).await;
+    assert!(sent.status == 200 || sent.status.is_client_error(), "approved or refused: {}", sent.text);
+}
+
+/// Tells `app`'s waiters of the request that it was approved, as the approval would.
+fn wake_as_approved(app: &TestApp, person: &Person, key_id: &ApiKeyId, request_id: &str) {
+    app.state.events.publish(ApprovalEvent {
+        user_id: UserId::parse(&person.user_id).expect("user id"),
+        api_key_id: key_id.clone(),
+        request_id: RequestId::parse(request_id).expect("request id"),
+        status: Status::Approved,
+    });
+}
+
+async fn revoked_key_long_poll_gets_no_token(app: TestApp) {
+    let mut ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    let key_id = only_key_id(&app, &ada).await;
+    let asked = app.ask(&key, "transfer the savings").await;
+    let poll = long_poll(&app, &key, &asked.id);
+    until_waiting(&app, 1).await;
+    revoke(&app, &ada, &key_id).await;
+    // Answered as the extractor would answer a revoked key, before any decision.
+    answer(poll).await.expect_error(401, "invalid_api_key");
+    approve_anyway(&app, &mut ada, &asked.id).await;
+    app.status(&key, &asked.id).await.expect_error(401, "invalid_api_key");
+    assert_eq!(app.state.events.keys_waited_with(), 0, "nothing is left behind");
+}
+
+async fn revoked_key_stream_gets_no_token(app: TestApp) {
+    let mut ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    let key_id = only_key_id(&app, &ada).await;
+    let asked = app.ask(&key, "transfer the savings").await;
+    let mut events = open_stream(&app, &key, &asked.id).await;
+    until_waiting(&app, 1).await;
+    revoke(&app, &ada, &key_id).await;
+    stream_ends_with(&mut events, "invalid_api_key").await;
+    approve_anyway(&app, &mut ada, &asked.id).await;
+    let again = app.get(&format!("/api/v1/approval/status/{}/events", asked.id), &Auth::Bearer(key)).await;
+    again.expect_error(401, "invalid_api_key");
+}
+
+/// Three denials within ten minutes suspend the key (`SUSPEND_AFTER_DENIALS`, 3 in the tests):
+/// a long-poll and a stream of that key opened before end at once, without a token.
+async fn suspended_key_wait_and_stream_get_no_token(app: TestApp) {
+    let mut ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    let (polled, streamed) = (app.ask(&key, "polled").await, app.ask(&key, "streamed").await);
+    let mut denied = Vec::new();
+    for i in 0..3 {
+        denied.push(app.ask(&key, &format!("noise {i}")).await);
+    }
+    let poll = long_poll(&app, &key, &polled.id);
+    let mut events = open_stream(&app, &key, &streamed.id).await;
+    until_waiting(&app, 2).await;
+    for d in &denied {
+        app.deny(&ada, &d.id).await.expect(200);
+    }
+    answer(poll).await.expect_error(403, "api_key_suspended");
+    stream_ends_with(&mut events, "api_key_suspended").await;
+    for id in [&polled.id, &streamed.id] {
+        approve_anyway(&app, &mut ada, id).await;
+        app.status(&key, id).await.expect_error(403, "api_key_suspended");
+    }
+}
+
+/// The re-check at send time does not depend on being told: a key revoked behind the event
+/// hub's back (as on another instance with no way to say so) still gets no token when the
+/// approval wakes its wait.
+async fn revoked_key_gets_no_token_even_unannounced(app: TestApp) {
+    let mut ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    let key_id = ApiKeyId::parse(&only_key_id(&app, &ada).await).expect("key id");
+    let asked = app.ask(&key, "transfer the savings").await;
+    let poll = long_poll(&app, &key, &asked.id);
+    until_waiting(&app, 1).await;
+    let user = UserId::parse(&ada.user_id).expect("user id");
+    let now = app.state.now();
+    assert!(app.state.db.revoke_api_key(&user, &key_id, now).await.expect("revoked in the database"));
+    assert!(!poll.is_finished(), "nobody was told: the wait goes on");
+    approve_anyway(&app, &mut ada, &asked.id).await;
+    // Woken as by the approval (announced or not, should approving be refused for a revoked key).
+    wake_as_approved(&app, &ada, &key_id, &asked.id);
+    let refused = answer(poll).await.expect_error(401, "invalid_api_key");
+    assert!(refused.body.get("token").is_none());
+}
+
+/// Instance A revokes the key while its agent streams from instance B. On PostgreSQL, A's NOTIFY
+/// wakes B at once. On SQLite instances share the file but cannot tell each other anything: B
+/// learns of the revocation at its stream's next wake-up (a local event, its 60 s re-read), and
+/// what holds is the re-check at send time: the approval is not sent.
+async fn key_revoked_on_one_instance_ends_stream_on_another(a: TestApp) {
+    let b = a.second_instance().await;
+    let mut ada = a.person("ada@example.com").await;
+    let key = a.api_key(&ada).await;
+    let key_id = only_key_id(&a, &ada).await;
+    let asked = a.ask(&key, "transfer the savings").await;
+    let mut events = open_stream(&b, &key, &asked.id).await;
+    until_waiting(&b, 1).await;
+    revoke(&a, &ada, &key_id).await;
+    if a.backend() == Backend::Sqlite {
+        approve_anyway(&a, &mut ada, &asked.id).await;
+        // What would wake B's stream had the approval been made on B.
+        wake_as_approved(&b, &ada, &ApiKeyId::parse(&key_id).expect("key id"), &asked.id);
+        stream_ends_with(&mut events, "invalid_api_key").await;
+    } else {
+        stream_ends_with(&mut events, "invalid_api_key").await;
+        approve_anyway(&a, &mut ada, &asked.id).await;
+    }
+    b.status(&key, &asked.id).await.expect_error(401, "invalid_api_key");
+}
+
+/// Twenty sign-ups at once, on two instances, with `REGISTRATION_MODE=first-user`.
+async fn first_user_registration_admits_exactly_one(backend: Backend) {
+    let first_user =
+        |args: &mut clawgate::cli::ServeArgs| args.registration_mode = RegistrationMode::FirstUser;
+    let Some(a) = TestApp::spawn_with(backend, first_user).await else { return };
+    let b = a.second_instance_with(first_user).await;
+    // Connections opened beforehand (each health check pings the database), so the sign-ups
+    // reach the database together rather than one connection set-up apart.
+    let warm: Vec<_> = (0..16)
+        .flat_map(|_| [&a, &b])
+        .map(|app| tokio::spawn(app.http.get(app.url("/health")).send()))
+        .collect();
+    for w in warm {
+        assert!(w.await.expect("task").expect("health").status().is_success());
+    }
+    let signups: Vec<_> = (0..20)
+        .map(|i| {
+            let app = if i % 2 == 0 { &a } else { &b };
+            let req = app
+                .http
+                .post(app.url("/api/v1/auth/register"))
+                .json(&json!({ "email": format!("u{i}@example.com") }));
+            tokio::spawn(async move { crate::harness::into_resp(req.send().await.expect("sent")).await })
+        })
+        .collect();
+    let mut admitted = 0;
+    for signup in signups {
+        let r = timeout(PROMPT, signup).await.expect("answered").expect("sign-up task");
+        if r.status == 201 {
+            admitted += 1;
+        } else {
+            r.expect_error(403, "registration_closed");
+        }
+    }
+    assert_eq!(admitted, 1, "exactly one account is admitted");
+    assert_eq!(a.scalar_i64("SELECT COUNT(*) FROM users").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_user_registration_admits_exactly_one_sqlite() {
+    first_user_registration_admits_exactly_one(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_user_registration_admits_exactly_one_postgres() {
+    first_user_registration_admits_exactly_one(Backend::Postgres).await;
+}
+
+/// A test that skips (here: PostgreSQL unreachable) is listed, with its name and the reason, in
+/// the file scripts/test names in CLAWGATE_SKIP_LOG. Runs this test binary as scripts/test
+/// would, on one test, against a PostgreSQL that is not there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skipped_tests_are_listed_with_their_reason() {
+    const TEST: &str = "security_r_streams::revoked_key_long_poll_gets_no_token::postgres";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("skips.txt");
+    std::fs::write(&log, "earlier: line\n").expect("log");
+    let run = tokio::process::Command::new(std::env::current_exe().expect("this test binary"))
+        .args([TEST, "--exact", "--test-threads", "1"])
+        .env(crate::harness::SKIP_LOG_ENV, &log)
+        // Nothing listens on port 1: the connection is refused at once.
+        .env("CLAWGATE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:1/postgres")
+        .env_remove("CLAWGATE_REQUIRE_POSTGRES")
+        .output();
+    let out = timeout(Duration::from_secs(60), run).await.expect("the run ends").expect("the run starts");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "a skip is a pass: {stdout}");
+    assert!(stdout.contains("1 passed"), "the one test ran: {stdout}");
+    let lines: Vec<String> = std::fs::read_to_string(&log).expect("log").lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "one line appended per skip: {lines:?}");
+    assert_eq!(lines[0], "earlier: line", "appended, not overwritten");
+    assert!(
+        lines[1].starts_with(&format!("{TEST}: PostgreSQL is unreachable at postgres://")),
+        "the test's name and why: {}",
+        lines[1]
+    );
+}
