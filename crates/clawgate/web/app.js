@@ -3,6 +3,8 @@
 // Plain DOM, no framework. Agent-supplied text only ever reaches the page through text nodes
 // (never parsed as HTML), with invisible and direction-changing characters shown as code points.
 
+import './text-rule.js';
+
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
 const toastBox = document.getElementById('toast');
@@ -37,13 +39,14 @@ function show(el, ...children) {
   return fill(el, children);
 }
 
-// Controls, other invisible format characters and direction overrides: they could make agent
-// text look like something it is not, so they are shown as their code points instead.
-const INVISIBLE =
-  /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF0-\uFFFB]/gu;
+// Controls, other invisible format characters, direction overrides and line separators: they
+// could make agent text look like something it is not, so they are shown as their code points.
+// The rule is the server's (src/domain/text.rs), served as /text-rule.js, so the page marks
+// exactly what push notifications mark.
+const INVISIBLE = self.CLAWGATE_MARKED;
 
 /** Agent text as a fragment of text nodes, with invisible characters made visible. */
-function visibleText(text) {
+export function visibleText(text) {
   const frag = document.createDocumentFragment();
   let last = 0;
   for (const m of text.matchAll(INVISIBLE)) {
@@ -426,7 +429,7 @@ async function viewKeys() {
           h(
             'div',
             { class: 'spread' },
-            h('strong', {}, k.name),
+            h('strong', {}, visibleText(k.name)),
             k.revokedAt ? h('span', { class: 'badge' }, 'revoked') : h('span', { class: 'row' }, suspended ? resume : null, revoke),
           ),
           h('div', { class: 'small muted' }, `${k.prefix}… · created ${when(k.createdAt)}`, k.lastUsedAt ? ` · last used ${when(k.lastUsedAt)}` : ''),

@@ -1,7 +1,15 @@
 // ClawGate's service worker: shows a notification when an agent asks, and opens that request's
 // page when the notification is clicked. It caches nothing: approvals must always be live.
 
+importScripts('/text-rule.js');
+
 const REQUEST_ID = /^req_[0-9A-Za-z]{22}$/;
+
+/** Agent text for a notification: the server already marks it; marked again here all the same,
+ * with the server's rule (/text-rule.js), so nothing invisible ever reaches the lock screen. */
+function plain(text) {
+  return text.replace(self.CLAWGATE_MARKED, (c) => `[U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}]`);
+}
 
 self.addEventListener('install', () => self.skipWaiting());
 self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
@@ -13,7 +21,7 @@ self.addEventListener('push', (event) => {
   } catch {
     data = {};
   }
-  const title = typeof data.title === 'string' && data.title ? data.title : 'Approval requested';
+  const title = typeof data.title === 'string' && data.title ? plain(data.title) : 'Approval requested';
   if (data.type === 'api_key_suspended') {
     event.waitUntil(
       self.registration.showNotification(title, {
@@ -26,7 +34,7 @@ self.addEventListener('push', (event) => {
     return;
   }
   const id = typeof data.requestId === 'string' && REQUEST_ID.test(data.requestId) ? data.requestId : null;
-  const agent = typeof data.agentId === 'string' ? data.agentId : null;
+  const agent = typeof data.agentId === 'string' ? plain(data.agentId) : null;
   const count = Number.isInteger(data.count) && data.count > 1 ? data.count : 1;
   event.waitUntil(
     self.registration.showNotification(title, {

@@ -1,7 +1,9 @@
-//! The rules of the gate, free of I/O: identifiers, API key format, approval lifecycle.
+//! The rules of the gate, free of I/O: identifiers, API key format, approval lifecycle, and how
+//! agent text is shown.
 
 pub mod api_key;
 pub mod approval;
 pub mod ids;
 pub mod label;
 pub mod random;
+pub mod text;

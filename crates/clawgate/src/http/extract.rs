@@ -29,12 +29,25 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let axum::Json(value) =
             axum::Json::<serde_json::Value>::from_request(req, state).await.map_err(json_rejection)?;
-        // Every body of this API is an object; serde would also fill a struct from an array.
-        if !value.is_object() {
-            return Err(ApiError::invalid("the body must be a JSON object"));
-        }
-        serde_json::from_value(value).map(AppJson).map_err(|e| ApiError::invalid(e.to_string()))
+        from_json_body(value).map(AppJson)
     }
+}
+
+/// The one rule for every JSON body, whether read by [`AppJson`] or by hand: an object, without
+/// U+0000 in any string or key, that fits `T`.
+pub fn from_json_body<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    // Every body of this API is an object; serde would also fill a struct from an array.
+    if !value.is_object() {
+        return Err(ApiError::invalid("the body must be a JSON object"));
+    }
+    // PostgreSQL cannot store U+0000 in text (a 500) while SQLite would: refused here, for
+    // every field at once, so both backends behave alike and no handler needs to remember it.
+    if let Some(path) = crate::domain::text::nul_path(&value) {
+        return Err(ApiError::invalid(format!(
+            "`{path}` contains a NUL character (U+0000), which no text here may hold; remove it and send again"
+        )));
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::invalid(e.to_string()))
 }
 
 fn json_rejection(r: JsonRejection) -> ApiError {

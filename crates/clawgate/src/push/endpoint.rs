@@ -109,14 +109,31 @@ fn is_loopback_host(url: &Url) -> bool {
 }
 
 /// Whether `ip` is an address on the public internet (not private, loopback, link-local, shared,
-/// documentation, multicast or otherwise special).
+/// documentation, multicast or otherwise special). An IPv6 address that stands for an IPv4 one
+/// (mapped, compatible, translated, 6to4, Teredo) is judged by that IPv4 address: packets to it
+/// end up there.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+        IpAddr::V6(v6) => match embedded_v4(v6) {
             Some(v4) => is_public_v4(v4),
             None => is_public_v6(v6),
         },
+    }
+}
+
+/// The IPv4 address inside an IPv6 address of a transition form, if it is one.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    match ip.segments() {
+        // ::a.b.c.d (compatible, which includes :: and ::1), ::ffff:a.b.c.d (mapped) and
+        // ::ffff:0:a.b.c.d (SIIT translated).
+        [0, 0, 0, 0, 0, 0 | 0xffff, hi, lo] | [0, 0, 0, 0, 0xffff, 0, hi, lo] => Some(v4(hi, lo)),
+        // 6to4, 2002:AABB:CCDD::/48.
+        [0x2002, hi, lo, ..] => Some(v4(hi, lo)),
+        // Teredo, 2001:0::/32: the client's address is the last 32 bits, inverted.
+        [0x2001, 0, _, _, _, _, hi, lo] => Some(Ipv4Addr::from(!u32::from(v4(hi, lo)))),
+        _ => None,
     }
 }
 
@@ -133,6 +150,7 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
         || (a == 198 && (18..20).contains(&b)) // benchmarking
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast
         || a >= 240; // reserved
     !special
 }
@@ -145,7 +163,8 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xfe00) == 0xfc00 // unique local
         || (first & 0xffc0) == 0xfe80 // link-local
         || first == 0x2001 && ip.segments()[1] == 0x0db8 // documentation
-        || first == 0x0064 && ip.segments()[1] == 0xff9b; // NAT64, which reaches IPv4 space
+        || first == 0x0064 && ip.segments()[1] == 0xff9b // NAT64 (and local NAT64), reaching IPv4 space
+        || first == 0x0100 && ip.segments()[1..4] == [0, 0, 0]; // discard-only
     !special
 }
 
@@ -222,6 +241,37 @@ mod tests {
                 && ok("http://localhost:9/x", &dev)
         );
         assert!(!ok("http://10.0.0.1/x", &dev) && !ok("http://localhost.example.com/x", &dev));
+    }
+
+    /// IPv6 forms that carry an IPv4 address are judged by it: private inside, not public.
+    #[test]
+    fn ipv6_forms_of_ipv4_addresses_are_judged_by_the_ipv4_inside() {
+        for (private, form) in [
+            ("::ffff:127.0.0.1", "mapped"),
+            ("::ffff:169.254.169.254", "mapped"),
+            ("::127.0.0.1", "compatible"),
+            ("::10.0.0.1", "compatible"),
+            ("::ffff:0:192.168.0.1", "translated"),
+            ("2002:7f00:0001::", "6to4"),
+            ("2002:a9fe:a9fe::1", "6to4"),
+            ("2002:c0a8:0101:1::1", "6to4"),
+            // Teredo: server 65.54.227.120, client 127.0.0.1 (inverted: 80ff:fffe).
+            ("2001:0000:4136:e378:8000:63bf:80ff:fffe", "Teredo"),
+            // Teredo: client 10.0.0.1 (inverted: f5ff:fffe).
+            ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "Teredo"),
+        ] {
+            assert!(!is_public(private.parse().expect("ip")), "{private} ({form}) is not public");
+        }
+        for (public, form) in [
+            ("::ffff:8.8.8.8", "mapped"),
+            ("::8.8.8.8", "compatible"),
+            ("::ffff:0:8.8.8.8", "translated"),
+            ("2002:0808:0808::1", "6to4"),
+            // Teredo: client 8.8.8.8 (inverted: f7f7:f7f7).
+            ("2001:0:4136:e378:8000:63bf:f7f7:f7f7", "Teredo"),
+        ] {
+            assert!(is_public(public.parse().expect("ip")), "{public} ({form}) is public");
+        }
     }
 
     #[test]

@@ -71,6 +71,9 @@ impl PushSender {
             .timeout(SEND_TIMEOUT)
             // A push service answers; it never sends us elsewhere.
             .redirect(reqwest::redirect::Policy::none())
+            // No HTTPS_PROXY/ALL_PROXY: a proxy would make the connection to wherever the
+            // endpoint names, out of reach of the public-address check below.
+            .no_proxy()
             .dns_resolver(Arc::new(endpoint::PublicOnly { allow_loopback: policy.allow_http_loopback }))
             .build()
             .map_err(|e| anyhow::anyhow!("cannot build the Web Push HTTP client: {e}"))?;
@@ -167,7 +170,7 @@ impl PushSender {
         // Checked again here: the rule, or the flag, may have changed since the browser subscribed.
         let endpoint = check_endpoint(&sub.endpoint, &self.policy)?;
         let request = self.build_request(&endpoint, sub, notice)?;
-        let response = self.client.execute(request).await?;
+        let response = self.client.execute(request).await.map_err(without_url)?;
         match response.status() {
             s if s.is_success() => Ok(Outcome::Delivered),
             StatusCode::NOT_FOUND | StatusCode::GONE => Ok(Outcome::Gone),
@@ -192,7 +195,7 @@ impl PushSender {
             .with_valid_duration(Duration::from_secs(notice.ttl_secs))
             .build(notice.payload.clone())
             .map_err(|e| anyhow::anyhow!("cannot encrypt the push: {e}"))?;
-        let mut request = reqwest::Request::try_from(encrypted)?;
+        let mut request = reqwest::Request::try_from(encrypted).map_err(without_url)?;
         let headers = request.headers_mut();
         headers.insert(AUTHORIZATION, self.vapid_header(endpoint)?);
         headers.insert("urgency", HeaderValue::from_static("high"));
@@ -212,6 +215,12 @@ impl PushSender {
     }
 }
 
+/// A reqwest error as it may be logged: reqwest's text names the whole URL, and an endpoint's
+/// path is the capability to push to someone's browser.
+fn without_url(e: reqwest::Error) -> anyhow::Error {
+    anyhow::Error::new(e.without_url())
+}
+
 fn decode(b64: &str, what: &str) -> anyhow::Result<Vec<u8>> {
     URL_SAFE_NO_PAD
         .decode(b64.trim_end_matches('='))
@@ -224,6 +233,8 @@ mod tests {
 
     #[test]
     fn the_vapid_header_names_the_endpoint_origin_with_its_port() -> anyhow::Result<()> {
+        // Run alone, no other test has installed it yet.
+        crate::app::install_tls_provider();
         let private = URL_SAFE_NO_PAD.encode([7u8; 32]);
         let sender = PushSender::new(
             &private,

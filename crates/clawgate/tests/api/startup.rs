@@ -7,30 +7,30 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-fn clawgate(dir: &Path) -> Command {
+pub(crate) fn clawgate(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_clawgate"));
     // Nothing from the developer's environment: the binary sees only what the test gives it.
     cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).current_dir(dir);
     cmd
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
 }
 
 /// A running binary, with everything it printed so far.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    lines: std::sync::mpsc::Receiver<String>,
+    pub(crate) lines: std::sync::mpsc::Receiver<String>,
     readers: Vec<std::thread::JoinHandle<()>>,
-    base: String,
-    origin: String,
+    pub(crate) base: String,
+    pub(crate) origin: String,
 }
 
 impl Server {
     /// Starts `clawgate serve` and waits for the line that says it listens.
-    fn start(mut cmd: Command, port: u16) -> Self {
+    pub(crate) fn start(mut cmd: Command, port: u16) -> Self {
         let mut child =
             cmd.arg("serve").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn clawgate");
         let (tx, rx) = std::sync::mpsc::channel();
@@ -63,7 +63,7 @@ impl Server {
     }
 
     /// Stops it with SIGTERM and returns all it printed.
-    fn stop(mut self) -> String {
+    pub(crate) fn stop(mut self) -> String {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         let status = self.child.wait().expect("wait");
         assert!(status.success(), "a graceful stop exits 0: {status:?}");
@@ -75,12 +75,12 @@ impl Server {
     }
 }
 
-fn http_client() -> reqwest::Client {
+pub(crate) fn http_client() -> reqwest::Client {
     clawgate::app::install_tls_provider();
     reqwest::Client::new()
 }
 
-async fn post(http: &reqwest::Client, url: String, bearer: Option<&str>, body: Value) -> Value {
+pub(crate) async fn post(http: &reqwest::Client, url: String, bearer: Option<&str>, body: Value) -> Value {
     let mut req = http.post(url).json(&body);
     if let Some(t) = bearer {
         req = req.bearer_auth(t);

@@ -268,7 +268,10 @@ async fn deny(
     let body: DenyBody = if body.iter().all(u8::is_ascii_whitespace) {
         DenyBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?
+        // Read by hand (the body is optional), under the same rule as every other JSON body.
+        let value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?;
+        crate::http::extract::from_json_body(value)?
     };
     let reason = approval::check_reason(body.reason).map_err(|e| ApiError::invalid(e.to_string()))?;
     let id = RequestId::parse(&id).ok_or_else(|| ApiError::not_found("approval request"))?;

@@ -53,7 +53,12 @@ fn decoded_len(b64: &str) -> Option<usize> {
 #[utoipa::path(post, path = "/api/v1/push/subscribe", tag = "push",
     security(("session" = [])),
     request_body = SubscribeBody,
-    responses((status = 201, body = Subscribed), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses(
+        (status = 201, body = Subscribed),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 409, description = "The endpoint is another account's (`push_endpoint_taken`)", body = ErrorBody),
+    ))]
 async fn subscribe(
     State(app): State<Arc<AppState>>,
     human: Human,
@@ -75,8 +80,14 @@ async fn subscribe(
         auth: body.keys.auth,
         created_at: app.now(),
     };
-    app.db.upsert_push_subscription(&sub).await?;
-    Ok((StatusCode::CREATED, Json(Subscribed { id: sub.id.to_string() })))
+    let id = app.db.upsert_push_subscription(&sub).await?.ok_or_else(|| {
+        ApiError::conflict(
+            "push_endpoint_taken",
+            "this push endpoint is registered to another account; turn notifications off on this \
+             browser while signed in to that account (or make a new push subscription), then try again",
+        )
+    })?;
+    Ok((StatusCode::CREATED, Json(Subscribed { id: id.to_string() })))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

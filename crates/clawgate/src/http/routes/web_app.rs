@@ -6,7 +6,7 @@ use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
@@ -40,6 +40,10 @@ const ASSETS: &[Asset] = &[
 
 const INDEX: &[u8] = include_bytes!("../../../web/index.html");
 
+/// Which characters of agent text the page and the service worker show as code points: the
+/// server's own rule, generated once, so the page and push notifications cannot drift apart.
+static TEXT_RULE: LazyLock<String> = LazyLock::new(crate::domain::text::page_script);
+
 /// Paths the page itself routes; each is answered with `index.html`.
 const PAGES: &[&str] = &["/", "/history", "/keys", "/passkeys", "/notifications"];
 
@@ -65,7 +69,10 @@ async fn approval_page(Path(id): Path<String>) -> Response {
 }
 
 pub fn router() -> Router<Arc<AppState>> {
-    let mut router = Router::new().route("/approve/{id}", get(approval_page));
+    let mut router = Router::new().route("/approve/{id}", get(approval_page)).route(
+        "/text-rule.js",
+        get(|| async { respond("text/javascript; charset=utf-8", TEXT_RULE.as_bytes()) }),
+    );
     for path in PAGES {
         router = router.route(path, get(|| async { page() }));
     }
