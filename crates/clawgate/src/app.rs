@@ -21,15 +21,11 @@ use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 /// The PostgreSQL NOTIFY channel instances tell each other of decisions on.
 const EVENTS_CHANNEL: &str = "clawgate_events";
-<<<<<<< HEAD
-/// Failed passkey assertions a client may send before further attempts wait (then 1 a minute).
-=======
 /// The channel instances tell each other that an API key was revoked or suspended on. A channel
 /// of its own: instances from before it existed do not listen there, and the decision channel's
 /// payloads stay as they were.
 const KEY_EVENTS_CHANNEL: &str = "clawgate_key_events";
-/// Failed passkey assertions an account may see before further attempts wait (then 1 a minute).
->>>>>>> hardening-streams
+/// Failed passkey assertions a client may send before further attempts wait (then 1 a minute).
 pub const FAILED_ASSERTIONS_BURST: u32 = 10;
 /// Verified yet refused assertions (a cloned key) an account may see before its sign-ins and
 /// approvals wait (then 1 a minute).
