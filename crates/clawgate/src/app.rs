@@ -214,15 +214,20 @@ fn relay(state: &AppState, channel: &str, payload: &str) {
 }
 
 /// Passes decisions announced by other instances to this one's listeners, from `first` (a
-/// listener opened before serving began, so none is missed at start) and, should it fail for
-/// good, from new ones.
+/// listener opened before serving began, so none is missed at start) and, whenever that
+/// connection is lost, from a new one. Announcements made while no listener was connected are
+/// lost with the connection, so every agent waiting here re-reads its request once a new one
+/// listens: nobody waits out a decision that was announced into the gap.
 async fn relay_other_instances(state: Arc<AppState>, first: Option<PgListener>) {
     let mut next = first;
     loop {
         let mut listener = match next.take() {
             Some(l) => l,
             None => match listen_for_others(&state).await {
-                Ok(l) => l,
+                Ok(l) => {
+                    state.events.wake_all();
+                    l
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot listen for other instances' decisions; retrying");
                     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -230,10 +235,12 @@ async fn relay_other_instances(state: Arc<AppState>, first: Option<PgListener>) 
                 }
             },
         };
-        // `recv` reconnects by itself after a lost connection; an error here is final for it.
-        while let Ok(notification) = listener.recv().await {
+        // `Ok(None)`: the connection was lost. Reconnect here rather than inside sqlx, so the
+        // reconnection is known and followed by the wake-up above.
+        while let Ok(Some(notification)) = listener.try_recv().await {
             relay(&state, notification.channel(), notification.payload());
         }
+        tracing::warn!("lost the connection that hears other instances' decisions; reconnecting");
     }
 }
 

@@ -149,6 +149,13 @@ impl<K: Eq + Hash + Clone> Waiters<K> {
         self.lock().len()
     }
 
+    fn wake_all(&self) {
+        let all: Vec<_> = self.lock().values().filter_map(Weak::upgrade).collect();
+        for notify in all {
+            notify.notify_waiters();
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<K, Weak<Notify>>> {
         // The map stays consistent even if a holder panicked: entries are only added or removed.
         self.map.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -168,6 +175,13 @@ impl Events {
     pub fn publish(&self, event: ApprovalEvent) {
         self.requests.wake(&event.request_id);
         let _ = self.tx.send(event);
+    }
+
+    /// Wakes every waiter, to re-read what it waits on: events may have been missed (the
+    /// connection that hears other instances was lost).
+    pub fn wake_all(&self) {
+        self.requests.wake_all();
+        self.keys.wake_all();
     }
 
     /// Wakes everyone waiting with this key: it was revoked or suspended.
@@ -237,6 +251,20 @@ impl<K: Eq + Hash + Clone> Drop for Waiter<'_, K> {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[tokio::test]
+    async fn wake_all_wakes_every_request_and_key_waiter() {
+        let events = Events::default();
+        let (request, key) = (RequestId::generate(), ApiKeyId::generate());
+        let (on_request, with_key) = (events.waiter(&request), events.key_waiter(&key));
+        let (a, b) = (on_request.changed(), with_key.changed());
+        tokio::pin!(a, b);
+        a.as_mut().enable();
+        b.as_mut().enable();
+        events.wake_all();
+        let both = async { tokio::join!(a, b) };
+        assert!(tokio::time::timeout(Duration::from_secs(5), both).await.is_ok(), "both woke");
+    }
 
     fn event(id: &RequestId, status: Status) -> ApprovalEvent {
         ApprovalEvent {

@@ -129,7 +129,12 @@ async fn r5_known_and_unknown_emails_get_sign_in_options_of_one_shape(app: TestA
     shape(&unknown.body, "", &mut unknown_shape);
     assert_eq!(known_shape, unknown_shape, "known: {}\nunknown: {}", known.text, unknown.text);
     let ids = |r: &Resp| r.body["publicKey"]["allowCredentials"].as_array().cloned().unwrap_or_default();
-    assert_eq!(ids(&unknown).len(), 1, "one made-up credential, as most accounts have one: {}", unknown.text);
+    let made_up = ids(&unknown).len();
+    assert!(
+        (1..=2).contains(&made_up),
+        "one or two made-up credentials, as real accounts have: {}",
+        unknown.text
+    );
     assert_eq!(ids(&start("nobody@example.com").await), ids(&unknown), "the made-up ids are stable");
     assert!(!known.text.contains("uvm") && !unknown.text.contains("uvm"));
     // An account registered without a passkey looks like an unknown email too.
