@@ -588,3 +588,24 @@ macro_rules! on_both_databases {
     };
 }
 pub(crate) use on_both_databases;
+
+/// Runs `async fn name(backend: Backend)` on SQLite and on PostgreSQL, as two tests, for tests
+/// that start their servers themselves (other settings, several instances, a push service).
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(clawgate::config::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(clawgate::config::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+}
+pub(crate) use on_both_backends;

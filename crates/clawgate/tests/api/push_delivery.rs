@@ -5,7 +5,7 @@
 //! target/test-venv and sets it) or, when unset, of target/test-venv. Without one the delivery
 //! tests are skipped, unless CLAWGATE_REQUIRE_PUSH_TESTS=1 (CI) makes that a failure.
 
-use crate::harness::{Auth, Resp, TestApp};
+use crate::harness::{Auth, Resp, TestApp, on_both_backends};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clawgate::config::Backend;
@@ -22,15 +22,7 @@ const WAIT: Duration = Duration::from_secs(30);
 /// What the agent asks for: it must never leave the server in a push.
 const ACTION: &str = "transfer 4200 EUR to IBAN DE02120300000000202051";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite() {
-    pushes_reach_the_owners_browsers(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres() {
-    pushes_reach_the_owners_browsers(Backend::Postgres).await;
-}
+on_both_backends!(pushes_reach_the_owners_browsers);
 
 async fn pushes_reach_the_owners_browsers(backend: Backend) {
     let Some(mut receiver) = Receiver::start().await else { return };

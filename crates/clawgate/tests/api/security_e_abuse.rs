@@ -2,7 +2,8 @@
 //! (hostile agent text) and 30 (push payloads and endpoints) are proved in `browser.rs` and
 //! `push_delivery.rs`; 28 (oversized and deep bodies, huge page sizes) in `edges.rs` and `flows.rs`.
 
-use crate::harness::{Auth, TestApp, on_both_databases};
+use crate::harness::{Auth, TestApp, on_both_backends, on_both_databases};
+use clawgate::config::Backend;
 use clawgate::domain::ids::RequestId;
 use serde_json::json;
 
@@ -10,8 +11,8 @@ on_both_databases!(
     e24_a_key_may_have_only_so_many_requests_waiting,
     e25_a_key_denied_again_and_again_is_suspended_until_its_owner_resumes_it,
     e27_polling_too_fast_is_slowed_down_but_waiting_never_is,
-    e29_failed_passkey_attempts_are_limited_per_client,
 );
+on_both_backends!(e29_failed_passkey_attempts_are_limited_per_client);
 
 async fn e24_a_key_may_have_only_so_many_requests_waiting(app: TestApp) {
     let ada = app.person("ada@example.com").await;
@@ -112,10 +113,9 @@ async fn e27_polling_too_fast_is_slowed_down_but_waiting_never_is(app: TestApp) 
 /// Failures are counted against the client that sends them, never against the account a
 /// (public) credential id names, and starting a ceremony is never refused: see
 /// `security_r_passkeys.rs` for the lock-out this prevents.
-async fn e29_failed_passkey_attempts_are_limited_per_client(default: TestApp) {
-    let backend = default.backend();
-    drop(default);
-    let app = TestApp::spawn_with(backend, |a| a.trust_forwarded_for = true).await.expect("server");
+async fn e29_failed_passkey_attempts_are_limited_per_client(backend: Backend) {
+    // Clients told apart by X-Forwarded-For.
+    let Some(app) = TestApp::spawn_with(backend, |a| a.trust_forwarded_for = true).await else { return };
     let mut ada = app.person("ada@example.com").await;
     let key = app.api_key(&ada).await;
     let asked = app.ask(&key, "guarded").await;

@@ -3,7 +3,7 @@
 //! `REGISTRATION_MODE=first-user` admits exactly one account however many sign up at once, and a
 //! test that skips says so where scripts/test's summary can list it.
 
-use crate::harness::{Auth, Person, Resp, TestApp, on_both_databases};
+use crate::harness::{Auth, Person, Resp, TestApp, on_both_backends, on_both_databases};
 use crate::waiting::until_waiting;
 use clawgate::cli::RegistrationMode;
 use clawgate::config::Backend;
@@ -213,6 +213,8 @@ async fn key_revoked_on_one_instance_ends_stream_on_another(a: TestApp) {
     b.status(&key, &asked.id).await.expect_error(401, "invalid_api_key");
 }
 
+on_both_backends!(first_user_registration_admits_exactly_one);
+
 /// Twenty sign-ups at once, on two instances, with `REGISTRATION_MODE=first-user`.
 async fn first_user_registration_admits_exactly_one(backend: Backend) {
     let first_user =
@@ -249,16 +251,6 @@ async fn first_user_registration_admits_exactly_one(backend: Backend) {
     }
     assert_eq!(admitted, 1, "exactly one account is admitted");
     assert_eq!(a.scalar_i64("SELECT COUNT(*) FROM users").await, 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn first_user_registration_admits_exactly_one_sqlite() {
-    first_user_registration_admits_exactly_one(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn first_user_registration_admits_exactly_one_postgres() {
-    first_user_registration_admits_exactly_one(Backend::Postgres).await;
 }
 
 /// A test that skips (here: PostgreSQL unreachable) is listed, with its name and the reason, in

@@ -6,7 +6,7 @@
 mod binary;
 mod push_service;
 
-use crate::harness::{Auth, TestApp, on_both_databases};
+use crate::harness::{Auth, TestApp, on_both_backends, on_both_databases};
 use clawgate::config::Backend;
 use clawgate::domain::text;
 use push_service::PushService;
@@ -29,15 +29,7 @@ fn assert_nothing_invisible(what: &str, text: &str) {
     assert!(hidden.is_empty(), "{what} carries invisible characters {hidden:?}: {text:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pushes_show_invisible_characters_as_code_points_sqlite() {
-    pushes_show_invisible_characters_as_code_points(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pushes_show_invisible_characters_as_code_points_postgres() {
-    pushes_show_invisible_characters_as_code_points(Backend::Postgres).await;
-}
+on_both_backends!(pushes_show_invisible_characters_as_code_points);
 
 /// R1: an agent id and a key name with tag characters, a right-to-left override and a line
 /// separator reach the notification (title and the text the service worker shows) marked.
