@@ -25,5 +25,6 @@ mod security_d_access;
 mod security_e_abuse;
 mod security_g_concurrency;
 mod security_h_instances;
+mod security_r_server;
 mod startup;
 mod waiting;
