@@ -119,8 +119,22 @@ fn someone_elses_open_data_dir_is_refused_with_how_to_fix_it() {
     set_mode(&data, 0o755);
     let nobody = Command::new("chown").arg("65534").arg(&data).status().expect("chown");
     assert!(nobody.success());
-    let out = clawgate(dir.path(), &data).0.output().expect("run");
-    assert!(!out.status.success(), "clawgate must refuse someone else's open data folder");
+    let mut child = clawgate(dir.path(), &data).0.spawn().expect("spawn clawgate");
+    // Bounded: a server that wrongly starts is stopped rather than waited on forever.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().expect("output");
+    assert!(status.is_some_and(|s| !s.success()), "clawgate must refuse someone else's open data folder");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("belongs to another user") && err.contains("chmod 700"), "{err}");
     assert_eq!(mode(&data), 0o755, "someone else's folder is left as it was");
