@@ -68,11 +68,9 @@ async fn read_response(stream: &mut TcpStream) -> (u16, String, String) {
 async fn closed_after(stream: &mut TcpStream, since: Instant) -> Duration {
     let mut chunk = [0u8; 1024];
     let closed = async {
-        loop {
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return since.elapsed(),
-                Ok(n) => panic!("unexpected bytes: {:?}", String::from_utf8_lossy(&chunk[..n])),
-            }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => since.elapsed(),
+            Ok(n) => panic!("unexpected bytes: {:?}", String::from_utf8_lossy(&chunk[..n])),
         }
     };
     timeout(BOUND, closed).await.expect("the server closes the connection")
