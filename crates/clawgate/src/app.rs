@@ -10,10 +10,8 @@ use crate::secrets::ServerSecrets;
 use crate::store::Db;
 use crate::tokens::approval::ApprovalSigner;
 use crate::tokens::session::SessionKeys;
-use axum::serve::ListenerExt;
 use sqlx::postgres::PgListener;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -113,6 +111,8 @@ pub fn install_tls_provider() {
 /// Connects, migrates, loads or creates the server's secrets, and assembles the shared state.
 pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<AppState>> {
     install_tls_provider();
+    // Before any file is created: the database and its companions hold the secrets.
+    crate::os::restrict_umask();
     let webauthn = build_webauthn(&settings)?;
     let db = Db::connect(&settings.database).await?;
     db.migrate().await?;
@@ -281,13 +281,8 @@ pub async fn serve(
         // Long waits and event streams end now, so the graceful shutdown does not wait on them.
         closing.events.close();
     };
-    // No Nagle delay: an event pushed to a waiting agent leaves at once, not 40 ms later.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let result = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // Timeouts and connection caps live there (see crate::server).
+    let result = crate::server::run(listener, router, &state.settings.connections, shutdown).await;
     upkeep_task.abort();
     if let Some(task) = listener_task {
         task.abort();

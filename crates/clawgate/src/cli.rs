@@ -192,6 +192,27 @@ pub struct ServeArgs {
     /// still agree) or `local` (this machine's). SQLite always uses the local clock.
     #[arg(long, env = "CLOCK_SOURCE", value_enum, default_value_t = ClockSource::Database)]
     pub clock_source: ClockSource,
+
+    /// Seconds a client has to send a whole request head (request line and headers), from
+    /// connecting or from its first byte after an idle pause; slower connections are closed.
+    #[arg(long, env = "HEADER_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub header_timeout_seconds: u32,
+
+    /// Seconds a kept-alive connection may sit with no request in flight before it is closed.
+    /// Long polls (`?wait=`) and event streams are requests in flight, so they are never idle.
+    #[arg(long, env = "IDLE_TIMEOUT_SECONDS", default_value_t = 60)]
+    pub idle_timeout_seconds: u32,
+
+    /// Most connections open at once; more are refused with 503. Lowered at start (with a log
+    /// line) to what the open-file limit allows after a reserve for the database and files.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: u32,
+
+    /// Most connections open at once from one client address (IPv6: one /64), as the TCP peer
+    /// is seen: behind a proxy (TRUST_FORWARDED_FOR) every connection comes from the proxy, so
+    /// set this to MAX_CONNECTIONS there, or 0 for no per-address cap.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

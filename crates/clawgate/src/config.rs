@@ -32,11 +32,32 @@ pub enum Backend {
     Postgres,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DatabaseSettings {
     pub url: String,
     pub backend: Backend,
     pub data_dir: PathBuf,
+}
+
+// By hand: the URL may carry the PostgreSQL password, and settings get logged.
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(&self.url))
+            .field("backend", &self.backend)
+            .field("data_dir", &self.data_dir)
+            .finish()
+    }
+}
+
+/// How long connections may dawdle and how many may be open (see `crate::server`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    pub header_timeout: std::time::Duration,
+    pub idle_timeout: std::time::Duration,
+    pub max_connections: usize,
+    /// `None`: no cap per client address.
+    pub max_per_ip: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +91,7 @@ pub struct Settings {
     pub push_min_interval: std::time::Duration,
     /// Correct the local clock to PostgreSQL's (see [`crate::clock::DatabaseClock`]).
     pub use_database_clock: bool,
+    pub connections: ConnectionSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +120,33 @@ pub enum ConfigError {
     SessionTtl(u32),
     #[error("AUTH_RATE_LIMIT must be at least 1 per minute")]
     RateLimit,
+    #[error("{name} must be between {min} and {max}; got {value}")]
+    OutOfRange { name: &'static str, value: u32, min: u32, max: u32 },
+}
+
+fn in_range(name: &'static str, value: u32, min: u32, max: u32) -> Result<u32, ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::OutOfRange { name, value, min, max })
+    }
+}
+
+impl ConnectionSettings {
+    pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let secs = |s: u32| std::time::Duration::from_secs(u64::from(s));
+        let header = in_range("HEADER_TIMEOUT_SECONDS", args.header_timeout_seconds, 1, 300)?;
+        let idle = in_range("IDLE_TIMEOUT_SECONDS", args.idle_timeout_seconds, 1, 3_600)?;
+        let max = in_range("MAX_CONNECTIONS", args.max_connections, 1, 1_000_000)?;
+        // 0 turns the per-address cap off (behind a proxy every connection has one address).
+        let per_ip = in_range("MAX_CONNECTIONS_PER_IP", args.max_connections_per_ip, 0, 1_000_000)?;
+        Ok(Self {
+            header_timeout: secs(header),
+            idle_timeout: secs(idle),
+            max_connections: max as usize,
+            max_per_ip: (per_ip > 0).then_some(per_ip as usize),
+        })
+    }
 }
 
 impl DatabaseSettings {
@@ -117,15 +166,31 @@ impl DatabaseSettings {
     }
 }
 
-/// The URL without its password, for messages.
+/// The URL without its password (in the user-info part or a `password=` parameter), for
+/// messages and logs.
 pub fn redact_url(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
+    let Ok(mut u) = Url::parse(url) else {
+        // Not a URL we can take apart: hide whatever stands before the host.
+        return match (url.split_once("://"), url.rsplit_once('@')) {
+            (Some((scheme, _)), Some((_, host))) => format!("{scheme}://***@{host}"),
+            _ => url.to_owned(),
+        };
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
     }
+    let secret_param = |k: &str| k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("sslpassword");
+    if u.query_pairs().any(|(k, _)| secret_param(&k)) {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret_param(&k) { "***".to_owned() } else { v.into_owned() };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
 }
 
 fn secret(name: &'static str, value: &Option<String>) -> Result<Option<Secret>, ConfigError> {
@@ -223,6 +288,7 @@ impl Settings {
             ),
             push_min_interval: std::time::Duration::from_secs(u64::from(args.push_min_interval_seconds)),
             use_database_clock,
+            connections: ConnectionSettings::from_args(args)?,
         })
     }
 
@@ -293,6 +359,43 @@ mod tests {
         assert_eq!(s.map(|s| s.rp_origin.as_str()), Some("http://localhost:3000/"));
         assert_eq!(s.map(|s| s.database.backend), Some(Backend::Sqlite));
         assert_eq!(s.map(|s| s.cors_origins.clone()), Some(vec!["http://localhost:3000".to_owned()]));
+    }
+
+    #[test]
+    fn database_settings_debug_hides_the_postgres_password() {
+        for url in [
+            "postgres://clawgate:hunter2-Secret@db.internal:5432/clawgate",
+            "postgresql://clawgate@db.internal/clawgate?sslmode=require&password=hunter2-Secret",
+        ] {
+            let s = parse(&["--database-url", url]).ok();
+            let shown = format!("{:?}", s.as_ref().map(|s| &s.database));
+            assert!(shown.contains("db.internal"), "{shown}");
+            assert!(!shown.contains("hunter2-Secret"), "the password leaks through Debug: {shown}");
+            let whole = format!("{s:?}");
+            assert!(!whole.contains("hunter2-Secret"), "the password leaks through Settings' Debug");
+        }
+        assert_eq!(redact_url("postgres://u:hunter2@[db/x"), "postgres://***@[db/x");
+    }
+
+    #[test]
+    fn connection_settings_are_validated() {
+        let s = parse(&[]).ok();
+        let c = s.map(|s| s.connections);
+        assert_eq!(c.as_ref().map(|c| c.header_timeout.as_secs()), Some(10));
+        assert_eq!(c.as_ref().map(|c| c.idle_timeout.as_secs()), Some(60));
+        assert_eq!(c.as_ref().map(|c| c.max_connections), Some(10_000));
+        assert_eq!(c.as_ref().and_then(|c| c.max_per_ip), Some(256));
+        let off = parse(&["--max-connections-per-ip", "0"]).ok();
+        assert_eq!(off.map(|s| s.connections.max_per_ip), Some(None));
+        for (flag, value) in [
+            ("--header-timeout-seconds", "0"),
+            ("--idle-timeout-seconds", "0"),
+            ("--idle-timeout-seconds", "3601"),
+            ("--max-connections", "0"),
+        ] {
+            let e = parse(&[flag, value]).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains("must be between"), "{flag} {value}: {e}");
+        }
     }
 
     #[test]

@@ -18,12 +18,16 @@ pub mod domain;
 pub mod events;
 /// Where a request enters: the router, extractors, error shape, middleware and one file per resource.
 pub mod http;
+/// Operating-system settings: file-creation mask, open-file limit, file modes, free space.
+pub mod os;
 /// Rules that act on stored state: expiry sweeps and key suspension.
 pub mod policy;
 /// Web Push: telling the owner's browsers that an agent asks (VAPID, encrypted payloads).
 pub mod push;
 /// Secrets the server generates on first start and keeps in its database.
 pub mod secrets;
+/// The accept loop: header and idle timeouts, connection caps, graceful shutdown.
+pub mod server;
 /// Where data is stored: one SQL code base for SQLite and PostgreSQL.
 pub mod store;
 /// Signed tokens: human sessions (HS256) and approval tokens (Ed25519, published as JWKS).

@@ -49,6 +49,8 @@ async fn shutdown_signal() {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
+            // Whatever the server writes holds or sits next to its secrets: owner only.
+            clawgate::os::restrict_umask();
             let settings = Settings::from_args(&args)?;
             init_logging(&settings.log_level, settings.log_format);
             let addr = format!("{}:{}", settings.host, settings.port);
@@ -63,6 +65,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate(args) => {
+            clawgate::os::restrict_umask();
             init_logging("info", LogFormat::Text);
             let settings = DatabaseSettings::from_args(&args)?;
             let db = Db::connect(&settings).await?;

@@ -21,6 +21,14 @@ pub struct ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// The code of answers refused because the database's disk is full.
+pub const STORAGE_FULL: &str = "storage_full";
+
+/// Marks a response refused for lack of storage, so the layer that watches writes can tell
+/// `/health` (see [`crate::http::storage_watch`]).
+#[derive(Debug, Clone, Copy)]
+pub struct StorageFullMarker;
+
 /// The body of every error response.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -86,6 +94,18 @@ impl ApiError {
         e
     }
 
+    /// Writes fail because the database's disk is full: nothing an immediate retry fixes.
+    pub fn storage_full() -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            STORAGE_FULL,
+            "the server's storage is full, so this change could not be saved; try again later (its operator has \
+             to free disk space). Retry with the same Idempotency-Key, or check before repeating it",
+        );
+        e.retry_after_secs = Some(30);
+        e
+    }
+
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
         let mut e = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -102,6 +122,11 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Unavailable(source) => {
                 let mut err = ApiError::unavailable();
+                err.cause = Some(source.into());
+                err
+            }
+            StoreError::Full(source) => {
+                let mut err = ApiError::storage_full();
                 err.cause = Some(source.into());
                 err
             }
@@ -122,7 +147,11 @@ impl IntoResponse for ApiError {
             }
         }
         let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
+        let full = self.code == STORAGE_FULL;
         let mut response = (self.status, axum::Json(body)).into_response();
+        if full {
+            response.extensions_mut().insert(StorageFullMarker);
+        }
         let headers = response.headers_mut();
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

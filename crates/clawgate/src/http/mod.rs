@@ -8,6 +8,7 @@ pub mod extract;
 pub mod middleware;
 pub mod rate_limit;
 pub mod routes;
+pub mod storage_watch;
 
 use crate::app::AppState;
 use axum::Router;
@@ -145,6 +146,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
-        .merge(routes::web_app::router());
+        .merge(routes::web_app::router())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), storage_watch::watch_writes));
     middleware::wrap(routes, &state).with_state(state)
 }

@@ -10,6 +10,7 @@ pub mod approvals;
 pub mod audit;
 pub mod ceremonies;
 pub mod decisions;
+pub mod files;
 pub mod passkeys;
 pub mod push;
 pub mod secrets;
@@ -21,6 +22,9 @@ use crate::config::{Backend, DatabaseSettings, redact_url};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -31,6 +35,9 @@ pub enum StoreError {
     /// The database cannot be reached or is shutting down: the caller should answer 503.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
+    /// The database's disk is full: writes fail until space is freed (503, not 500).
+    #[error("the database's storage is full: {0}")]
+    Full(#[source] sqlx::Error),
     /// A unique constraint refused the write.
     #[error("conflict on a unique value")]
     Conflict,
@@ -42,9 +49,54 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What a database error means for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Try again shortly (connection lost, busy, shutting down).
+    Unavailable,
+    /// No space left for writes.
+    Full,
+    Other,
+}
+
+/// Classifies a database error code: SQLite result codes (an extended code carries its
+/// primary code in the low byte: 517 SQLITE_BUSY_SNAPSHOT is 5 SQLITE_BUSY) or SQLSTATEs.
+pub fn classify_code(backend: Backend, code: &str) -> ErrorClass {
+    match backend {
+        Backend::Sqlite => match code.parse::<i64>().map(|c| c & 0xff) {
+            // SQLITE_BUSY, SQLITE_LOCKED
+            Ok(5 | 6) => ErrorClass::Unavailable,
+            // SQLITE_FULL
+            Ok(13) => ErrorClass::Full,
+            _ => ErrorClass::Other,
+        },
+        Backend::Postgres => match code {
+            // disk_full
+            "53100" => ErrorClass::Full,
+            // out_of_memory and too_many_connections pass; so do classes 08 (connection) and
+            // 57P (shutdown).
+            "53200" | "53300" => ErrorClass::Unavailable,
+            c if c.starts_with("08") || c.starts_with("57P") => ErrorClass::Unavailable,
+            _ => ErrorClass::Other,
+        },
+    }
+}
+
+fn backend_of(db: &dyn sqlx::error::DatabaseError, code: &str) -> Backend {
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        Backend::Sqlite
+    } else if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() || code.len() == 5 {
+        // SQLSTATEs are five characters; SQLite codes are numbers below 10,000.
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
+            sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => StoreError::Full(e),
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
@@ -55,11 +107,10 @@ impl From<sqlx::Error> for StoreError {
                     return StoreError::Conflict;
                 }
                 let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-                // PostgreSQL classes 08 (connection) and 57P (shutdown); SQLite 5/6 (busy, locked).
-                if code.starts_with("08") || code.starts_with("57P") || code == "5" || code == "6" {
-                    StoreError::Unavailable(e)
-                } else {
-                    StoreError::Other(e)
+                match classify_code(backend_of(db.as_ref(), &code), &code) {
+                    ErrorClass::Unavailable => StoreError::Unavailable(e),
+                    ErrorClass::Full => StoreError::Full(e),
+                    ErrorClass::Other => StoreError::Other(e),
                 }
             }
             _ => StoreError::Other(e),
@@ -72,14 +123,24 @@ impl From<sqlx::Error> for StoreError {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// The SQLite database file, when that is the backend.
+    sqlite_file: Option<PathBuf>,
+    /// Set while writes fail for lack of space, for `/health`.
+    out_of_space: Arc<AtomicBool>,
 }
+
+/// Free space below which `/health` keeps reporting a full disk after a write failed for
+/// lack of it: a few transactions' worth of 4 KiB pages.
+const SPACE_HEADROOM_BYTES: u64 = 256 * 1024;
 
 impl Db {
     /// Connects (creating the SQLite file and its folder if needed); does not migrate.
     pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Self> {
         install_default_drivers();
-        if settings.backend == Backend::Sqlite {
-            create_sqlite_parent(&settings.url)?;
+        let sqlite_file =
+            if settings.backend == Backend::Sqlite { files::sqlite_path(&settings.url) } else { None };
+        if let Some(file) = &sqlite_file {
+            files::secure_before_open(file)?;
         }
         let backend = settings.backend;
         let pool = AnyPoolOptions::new()
@@ -104,7 +165,11 @@ impl Db {
             .connect(&settings.url)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database at {}: {e}", redact_url(&settings.url)))?;
-        Ok(Self { pool, backend })
+        if let Some(file) = &sqlite_file {
+            // Opening created the -wal and -shm files.
+            files::secure_files(file)?;
+        }
+        Ok(Self { pool, backend, sqlite_file, out_of_space: Arc::default() })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
@@ -151,41 +216,86 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
 
-fn create_sqlite_parent(url: &str) -> anyhow::Result<()> {
-    let path = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:")
-        .split('?')
-        .next()
-        .unwrap_or_default();
-    if path.is_empty() || path.starts_with(':') {
-        return Ok(());
+    /// Writes are failing for lack of space (seen by the HTTP layer on a `storage_full` answer).
+    pub fn note_out_of_space(&self) {
+        if !self.out_of_space.swap(true, Ordering::Relaxed) {
+            tracing::error!("the database cannot take writes: its disk is full. Free space on it");
+        }
     }
-    if let Some(parent) = std::path::Path::new(path).parent()
-        && !parent.as_os_str().is_empty()
-        && !parent.exists()
-    {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| anyhow::anyhow!("cannot create the data folder {}: {e}", parent.display()))?;
-        // A folder we create holds the database and its secrets: owner only.
-        restrict_permissions(parent);
+
+    /// A write succeeded: whatever space problem there was is over.
+    pub fn note_write_succeeded(&self) {
+        if self.out_of_space.swap(false, Ordering::Relaxed) {
+            tracing::warn!("the database takes writes again");
+        }
     }
-    Ok(())
-}
 
-#[cfg(unix)]
-fn restrict_permissions(dir: &std::path::Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    /// Whether writes failed for lack of space and none has succeeded since. While they do,
+    /// a probe write (and, on SQLite, a look at the free space) checks whether that is over.
+    pub async fn out_of_space(&self) -> bool {
+        if !self.out_of_space.load(Ordering::Relaxed) {
+            return false;
+        }
+        // SQLite reuses space its write-ahead log already holds, so a small write can pass
+        // while larger ones fail: ask the file system too.
+        if let Some(file) = &self.sqlite_file
+            && crate::os::free_bytes(&files::folder_of(file)).is_some_and(|free| free < SPACE_HEADROOM_BYTES)
+        {
+            return true;
+        }
+        // Rewrites one row as it is: a real write that changes nothing.
+        let probe = sqlx::query(
+            "UPDATE server_secrets SET created_at = created_at \
+             WHERE name = (SELECT MIN(name) FROM server_secrets)",
+        )
+        .execute(&self.pool)
+        .await;
+        match probe.map_err(StoreError::from) {
+            Ok(_) => {
+                self.note_write_succeeded();
+                false
+            }
+            Err(StoreError::Full(_)) => true,
+            // Another failure is for /health's ping to report, not a space problem.
+            Err(_) => false,
+        }
+    }
 }
-
-#[cfg(not(unix))]
-fn restrict_permissions(_dir: &std::path::Path) {}
 
 /// Reads an optional i64 column the same way on both backends.
 pub(crate) fn opt_i64(row: &sqlx::any::AnyRow, col: &str) -> StoreResult<Option<i64>> {
     use sqlx::Row;
     Ok(row.try_get::<Option<i64>, _>(col)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_busy_and_locked_extended_codes_are_unavailable() {
+        // SQLITE_BUSY, _RECOVERY (261), _SNAPSHOT (517), _TIMEOUT (773); SQLITE_LOCKED,
+        // _SHAREDCACHE (262), _VTAB (518).
+        for code in ["5", "261", "517", "773", "6", "262", "518"] {
+            assert_eq!(classify_code(Backend::Sqlite, code), ErrorClass::Unavailable, "SQLite code {code}");
+        }
+        // SQLITE_IOERR_WRITE (778) and SQLITE_CONSTRAINT_CHECK (275) are not "try again".
+        for code in ["778", "275", "1", "x"] {
+            assert_eq!(classify_code(Backend::Sqlite, code), ErrorClass::Other, "SQLite code {code}");
+        }
+    }
+
+    #[test]
+    fn a_full_disk_is_classified_as_full_on_both_backends() {
+        assert_eq!(classify_code(Backend::Sqlite, "13"), ErrorClass::Full);
+        assert_eq!(classify_code(Backend::Postgres, "53100"), ErrorClass::Full);
+        for code in ["53200", "53300", "08006", "57P01"] {
+            assert_eq!(classify_code(Backend::Postgres, code), ErrorClass::Unavailable, "SQLSTATE {code}");
+        }
+        // A SQLSTATE is never read as a SQLite number (22005 & 0xff is 245; 00013 would be 13).
+        for code in ["22005", "00013", "23505", "53400"] {
+            assert_eq!(classify_code(Backend::Postgres, code), ErrorClass::Other, "SQLSTATE {code}");
+        }
+    }
 }

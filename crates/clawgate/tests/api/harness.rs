@@ -148,6 +148,10 @@ pub fn default_args(data_dir: &std::path::Path, port: u16) -> ServeArgs {
         push_min_interval_seconds: 30,
         // Tests move a manual clock; the database's would undo that.
         clock_source: clawgate::cli::ClockSource::Local,
+        header_timeout_seconds: 10,
+        idle_timeout_seconds: 60,
+        max_connections: 10_000,
+        max_connections_per_ip: 256,
     }
 }
 

@@ -28,5 +28,6 @@ mod security_h_instances;
 mod security_r_passkeys;
 mod security_r_streams;
 mod security_r_text;
+mod security_r_server;
 mod startup;
 mod waiting;

@@ -14,28 +14,37 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
-    /// `ok`, or `unavailable` when the database cannot be reached.
+    /// `ok`, or `unavailable` when the database cannot be reached or cannot take writes.
     pub status: &'static str,
+    /// `ok`, `unreachable`, or `full` (its disk is full: writes fail until space is freed).
     pub database: &'static str,
     pub version: &'static str,
+    /// Why the server is not ok, in words (absent when it is).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<&'static str>,
 }
 
 /// Liveness and database reachability.
 #[utoipa::path(get, path = "/health", tag = "health",
     responses(
         (status = 200, body = Health),
-        (status = 503, description = "The database is unreachable", body = Health),
+        (status = 503, description = "The database is unreachable, or its disk is full", body = Health),
     ))]
 async fn health(State(app): State<Arc<AppState>>) -> (StatusCode, Json<Health>) {
     let version = env!("CARGO_PKG_VERSION");
-    match app.db.ping().await {
-        Ok(()) => (StatusCode::OK, Json(Health { status: "ok", database: "ok", version })),
-        Err(e) => {
-            tracing::warn!(error = %e, "health check: database unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(Health { status: "unavailable", database: "unreachable", version }),
-            )
-        }
+    let unavailable = |database, message| {
+        let health = Health { status: "unavailable", database, version, message: Some(message) };
+        (StatusCode::SERVICE_UNAVAILABLE, Json(health))
+    };
+    if let Err(e) = app.db.ping().await {
+        tracing::warn!(error = %e, "health check: database unreachable");
+        return unavailable("unreachable", "the database cannot be reached");
     }
+    if app.db.out_of_space().await {
+        return unavailable(
+            "full",
+            "the database cannot take writes: its disk is full. Free space on it; this clears once a write succeeds",
+        );
+    }
+    (StatusCode::OK, Json(Health { status: "ok", database: "ok", version, message: None }))
 }
