@@ -62,6 +62,20 @@ pub enum FolderAccess {
     Fixed(u32),
 }
 
+/// Whether users other than the owner may enter or read `dir`.
+pub fn others_can_enter(dir: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(dir).is_ok_and(|m| m.mode() & 0o077 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        false
+    }
+}
+
 /// Makes `dir` reachable by the server's user only (0700) when others can reach it, or refuses
 /// when it also belongs to someone else.
 pub fn make_folder_private(dir: &Path) -> anyhow::Result<FolderAccess> {

@@ -23,12 +23,24 @@ pub fn folder_of(db: &Path) -> PathBuf {
 }
 
 /// Before opening: creates the folder (0700) if missing, or closes an existing one to other
-/// users (refusing if it is someone else's), and makes the files already there 0600.
+/// users (refusing if it is someone else's), and makes the files already there 0600. Only a
+/// folder that holds nothing but the database is changed: a shared one (the working directory,
+/// a home, /tmp) keeps its mode, since the files themselves are private, and a warning says so.
 pub fn secure_before_open(db: &Path) -> anyhow::Result<()> {
     let dir = folder_of(db);
     if !dir.exists() {
         std::fs::create_dir_all(&dir)
             .map_err(|e| anyhow::anyhow!("cannot create the data folder {}: {e}", dir.display()))?;
+    }
+    if !holds_only_the_database(&dir, db) {
+        if os::others_can_enter(&dir) {
+            tracing::warn!(
+                folder = %dir.display(),
+                "the database's folder holds other files and is open to other users; its files are kept 0600, \
+                 but give the database a folder of its own (DATA_DIR) so clawgate can close it"
+            );
+        }
+        return secure_files(db);
     }
     if let FolderAccess::Fixed(mode) = os::make_folder_private(&dir)? {
         tracing::warn!(
@@ -38,6 +50,16 @@ pub fn secure_before_open(db: &Path) -> anyhow::Result<()> {
         );
     }
     secure_files(db)
+}
+
+/// Whether every entry of `dir` is the database or one of its companion files.
+fn holds_only_the_database(dir: &Path, db: &Path) -> bool {
+    let Some(name) = db.file_name().map(|n| n.to_string_lossy().into_owned()) else { return false };
+    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    entries.filter_map(Result::ok).all(|entry| {
+        let entry = entry.file_name().to_string_lossy().into_owned();
+        ["", "-wal", "-shm", "-journal"].iter().any(|suffix| entry == format!("{name}{suffix}"))
+    })
 }
 
 /// The database and its `-wal` and `-shm` companions, 0600. Run again once they are open:
@@ -62,5 +84,19 @@ mod tests {
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(folder_of(Path::new("clawgate.db")), PathBuf::from("."));
         assert_eq!(folder_of(Path::new("/srv/gate/clawgate.db")), PathBuf::from("/srv/gate"));
+    }
+
+    #[test]
+    fn only_a_folder_of_the_database_alone_is_its_own() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("clawgate.db");
+        assert!(holds_only_the_database(dir.path(), &db), "an empty folder");
+        for companion in ["clawgate.db", "clawgate.db-wal", "clawgate.db-shm"] {
+            std::fs::write(dir.path().join(companion), b"")?;
+        }
+        assert!(holds_only_the_database(dir.path(), &db));
+        std::fs::write(dir.path().join("notes.txt"), b"")?;
+        assert!(!holds_only_the_database(dir.path(), &db), "a folder shared with other files");
+        Ok(())
     }
 }

@@ -24,14 +24,15 @@ impl SmallDisk {
         match out {
             Ok(o) if o.status.success() => Some(Self { dir }),
             Ok(o) => {
-                eprintln!(
-                    "note: cannot mount a tmpfs (root needed): {}; the full-disk test is skipped",
+                let why = format!(
+                    "cannot mount a tmpfs (root needed): {}",
                     String::from_utf8_lossy(&o.stderr).trim()
                 );
+                crate::harness::skip(&crate::harness::current_test(), &why);
                 None
             }
             Err(e) => {
-                eprintln!("note: cannot run mount ({e}); the full-disk test is skipped");
+                crate::harness::skip(&crate::harness::current_test(), &format!("cannot run mount ({e})"));
                 None
             }
         }

@@ -59,6 +59,51 @@ fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
+/// Starts the binary on `data`, checks it serves, reads the modes of `data` and `files` while it
+/// runs (SQLite keeps its -wal and -shm files while the database is open), stops it: everything
+/// it logged, and the modes (0 for a missing file).
+fn serve_once(dir: &Path, data: &Path, files: &[std::path::PathBuf]) -> (String, Vec<(String, u32)>) {
+    let (mut cmd, port) = clawgate(dir, data);
+    let mut child = cmd.spawn().expect("spawn clawgate");
+    let lines = lines_of(&mut child);
+    let mut seen = Vec::new();
+    let started = loop {
+        match lines.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line.contains("clawgate is listening") => break true,
+            Ok(line) => seen.push(line),
+            Err(_) => break false,
+        }
+    };
+    let answer = if started { health(port) } else { String::new() };
+    let modes: Vec<(String, u32)> = std::iter::once(data.to_owned())
+        .chain(files.iter().cloned())
+        .map(|p| (p.display().to_string(), if p.exists() { mode(&p) } else { 0 }))
+        .collect();
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let status = child.wait().expect("wait");
+    assert!(started, "clawgate did not start: {seen:#?}");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(status.success(), "a graceful stop exits 0: {status:?}");
+    (seen.join("\n"), modes)
+}
+
+#[test]
+fn a_folder_shared_with_other_files_keeps_its_mode_and_the_database_files_are_private() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("shared");
+    std::fs::create_dir(&data).expect("mkdir");
+    set_mode(&data, 0o755);
+    // Someone's other files (think of a home folder, or /tmp): not clawgate's to close.
+    std::fs::write(data.join("notes.txt"), b"").expect("create");
+    let files = ["clawgate.db", "clawgate.db-wal", "clawgate.db-shm"].map(|f| data.join(f));
+    let (log, modes) = serve_once(dir.path(), &data, &files);
+    assert_eq!(modes[0].1, 0o755, "a shared folder keeps its mode: {modes:?}");
+    for (file, mode) in &modes[1..] {
+        assert_eq!(*mode, 0o600, "{file} holds secrets: owner only");
+    }
+    assert!(log.contains("holds other files") && log.contains("folder of its own"), "it says so: {log}");
+}
+
 #[test]
 fn existing_data_dir_and_database_files_are_made_private_at_start() {
     let dir = tempfile::tempdir().expect("dir");
@@ -72,33 +117,11 @@ fn existing_data_dir_and_database_files_are_made_private_at_start() {
         std::fs::write(file, b"").expect("create");
         set_mode(file, 0o644);
     }
-    let (mut cmd, port) = clawgate(dir.path(), &data);
-    let mut child = cmd.spawn().expect("spawn clawgate");
-    let lines = lines_of(&mut child);
-    let mut seen = Vec::new();
-    let started = loop {
-        match lines.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) if line.contains("clawgate is listening") => break true,
-            Ok(line) => seen.push(line),
-            Err(_) => break false,
-        }
-    };
-    let answer = if started { health(port) } else { String::new() };
-    // Checked while it runs: SQLite keeps its -wal and -shm files while the database is open.
-    let modes: Vec<(String, u32)> = std::iter::once(data.clone())
-        .chain(files.iter().cloned())
-        .map(|p| (p.display().to_string(), if p.exists() { mode(&p) } else { 0 }))
-        .collect();
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-    let status = child.wait().expect("wait");
-    assert!(started, "clawgate did not start: {seen:#?}");
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(status.success(), "a graceful stop exits 0: {status:?}");
+    let (log, modes) = serve_once(dir.path(), &data, &files);
     assert_eq!(modes[0].1, 0o700, "the data folder is closed to other users: {modes:?}");
     for (file, mode) in &modes[1..] {
         assert_eq!(*mode, 0o600, "{file} holds secrets: owner only");
     }
-    let log = seen.join("\n");
     assert!(
         log.contains("could be read by other users") && log.contains("fixed it to 0700"),
         "the fix is logged: {log}"
@@ -111,7 +134,10 @@ fn someone_elses_open_data_dir_is_refused_with_how_to_fix_it() {
     let probe = dir.path().join("probe");
     std::fs::write(&probe, b"").expect("probe");
     if std::fs::metadata(&probe).expect("probe").uid() != 0 {
-        eprintln!("note: not root; cannot give a folder to another user, so this test is skipped");
+        crate::harness::skip(
+            &crate::harness::current_test(),
+            "not root: cannot give a folder to another user",
+        );
         return;
     }
     let data = dir.path().join("data");
