@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// Longest the page may take to show something after an action (a passkey ceremony included).
-const UI_DEADLINE: Duration = Duration::from_secs(20);
+const UI_DEADLINE: Duration = Duration::from_secs(45);
 
 /// One Chromium at a time: two starting together on two cores have been seen to stall.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
