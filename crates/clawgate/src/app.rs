@@ -3,7 +3,7 @@
 use crate::clock::{Clock, DatabaseClock, Millis, SystemClock};
 use crate::config::{Backend, Secret, Settings};
 use crate::domain::ids::{ApiKeyId, UserId};
-use crate::events::{ApprovalEvent, Events, KeyEvent};
+use crate::events::{ApprovalEvent, EVENTS_CHANNEL, Events, KEY_EVENTS_CHANNEL, KeyEvent};
 use crate::http::rate_limit::RateLimiter;
 use crate::push::PushSender;
 use crate::secrets::ServerSecrets;
@@ -17,12 +17,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
-/// The PostgreSQL NOTIFY channel instances tell each other of decisions on.
-const EVENTS_CHANNEL: &str = "clawgate_events";
-/// The channel instances tell each other that an API key was revoked or suspended on. A channel
-/// of its own: instances from before it existed do not listen there, and the decision channel's
-/// payloads stay as they were.
-const KEY_EVENTS_CHANNEL: &str = "clawgate_key_events";
 /// Failed passkey assertions a client may send before further attempts wait (then 1 a minute).
 pub const FAILED_ASSERTIONS_BURST: u32 = 10;
 /// Verified yet refused assertions (a cloned key) an account may see before its sign-ins and
@@ -56,8 +50,6 @@ pub struct AppState {
     /// Assertions whose signature verified but were refused (counter went back), per account.
     pub cloned_assertions: RateLimiter<UserId>,
     pub events: Events,
-    /// Tells this instance's own NOTIFYs apart from other instances'.
-    pub instance_id: String,
 }
 
 impl AppState {
@@ -65,29 +57,18 @@ impl AppState {
         self.clock.now_ms()
     }
 
-    /// Tells listeners here at once and, on PostgreSQL, every other instance (NOTIFY), so an
-    /// agent waiting on one instance learns of a decision made on another.
+    /// Tells listeners here. Other instances were told by the transaction that committed the
+    /// change (see `store::Announcer`), so an agent waiting on one instance learns of a decision
+    /// made on another.
     pub fn announce(&self, event: ApprovalEvent) {
-        self.notify_others(EVENTS_CHANNEL, event.to_wire(&self.instance_id), "a decision");
         self.events.publish(event);
     }
 
-    /// Call once a key's revocation or suspension is committed: agents waiting with it, here and
-    /// on every other instance, re-check it now, so their waits and streams end without a token.
+    /// Call once a key's revocation or suspension is committed: agents waiting with it here
+    /// re-check it now (other instances were told with the commit), so their waits and streams
+    /// end without a token.
     pub fn announce_key(&self, event: KeyEvent) {
-        self.notify_others(KEY_EVENTS_CHANNEL, event.to_wire(&self.instance_id), "a key change");
         self.events.publish_key(&event);
-    }
-
-    fn notify_others(&self, channel: &'static str, payload: String, what: &'static str) {
-        if self.db.backend() == Backend::Postgres {
-            let db = self.db.clone();
-            tokio::spawn(async move {
-                if let Err(e) = db.notify(channel, &payload).await {
-                    tracing::warn!(error = %e, "could not tell other instances of {what}");
-                }
-            });
-        }
     }
 }
 
@@ -146,7 +127,6 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         assertion_failures: RateLimiter::with_burst(FAILED_ASSERTIONS_BURST, 1),
         cloned_assertions: RateLimiter::with_burst(CLONED_ASSERTIONS_BURST, 1),
         events: Events::default(),
-        instance_id: crate::domain::random::base62_string(16),
         database_clock,
         db,
         clock,
@@ -177,6 +157,7 @@ pub async fn upkeep(state: &AppState) -> anyhow::Result<()> {
         sync_clock(&state.db, clock).await?;
     }
     let now = state.now();
+    state.db.flush_last_use().await?;
     let expired = state.expire_lapsed(None).await?;
     state.db.delete_expired_ceremonies(now).await?;
     state.db.delete_expired_sessions(now).await?;
@@ -197,10 +178,13 @@ async fn listen_for_others(state: &AppState) -> Result<PgListener, sqlx::Error> 
 
 /// Passes one announcement of another instance to this one's listeners.
 fn relay(state: &AppState, channel: &str, payload: &str) {
-    let ours = |from: &str| from == state.instance_id;
+    let ours = |from: &str| from == state.db.instance_id();
     if channel == KEY_EVENTS_CHANNEL {
         match KeyEvent::from_wire(payload) {
-            Some((from, event)) if !ours(&from) => state.events.publish_key(&event),
+            Some((from, event)) if !ours(&from) => {
+                state.db.forget_api_key(Some(&event.api_key_id));
+                state.events.publish_key(&event);
+            }
             Some(_) => {}
             None => tracing::warn!("ignored a malformed key event from another instance"),
         }
@@ -225,6 +209,7 @@ async fn relay_other_instances(state: Arc<AppState>, first: Option<PgListener>) 
             Some(l) => l,
             None => match listen_for_others(&state).await {
                 Ok(l) => {
+                    state.db.forget_api_key(None);
                     state.events.wake_all();
                     l
                 }
@@ -286,6 +271,9 @@ pub async fn serve(
     upkeep_task.abort();
     if let Some(task) = listener_task {
         task.abort();
+    }
+    if let Err(e) = state.db.flush_last_use().await {
+        tracing::warn!(error = %e, "could not record the API keys' last use at shutdown");
     }
     state.db.close().await;
     Ok(result?)

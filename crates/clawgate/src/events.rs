@@ -13,6 +13,12 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use tokio::sync::{Notify, broadcast, watch};
 
+/// The PostgreSQL NOTIFY channel instances tell each other of decisions on.
+pub const EVENTS_CHANNEL: &str = "clawgate_events";
+/// The channel instances tell each other that an API key was revoked or suspended on. A channel
+/// of its own: instances from before it existed do not listen there, and the decision channel's
+/// payloads stay as they were.
+pub const KEY_EVENTS_CHANNEL: &str = "clawgate_key_events";
 /// How many events a slow listener may fall behind before it is told to resynchronise.
 const BACKLOG: usize = 1024;
 
@@ -70,7 +76,7 @@ impl KeyEvent {
         Self { api_key_id, change: "suspended" }
     }
 
-    /// The event as sent between instances, on a channel of its own (see `app::KEY_EVENTS_CHANNEL`):
+    /// The event as sent between instances, on a channel of its own (see [`KEY_EVENTS_CHANNEL`]):
     /// instances that predate it never listen there, so the decision channel's format is unchanged.
     pub fn to_wire(&self, instance: &str) -> String {
         serde_json::json!({ "instance": instance, "apiKeyId": self.api_key_id.as_str(), "change": self.change })

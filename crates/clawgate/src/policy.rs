@@ -3,9 +3,8 @@
 //! owner told). The pure rules live in `domain`; these need the database and the event hub.
 
 use crate::app::AppState;
-use crate::domain::approval::Status;
 use crate::domain::ids::{ApiKeyId, UserId};
-use crate::events::{ApprovalEvent, KeyEvent};
+use crate::events::KeyEvent;
 use crate::store::StoreResult;
 
 /// Denials within this window count towards suspending a key.
@@ -17,12 +16,7 @@ impl AppState {
     pub async fn expire_lapsed(&self, user: Option<&UserId>) -> StoreResult<usize> {
         let expired = self.db.expire_due(self.now(), user).await?;
         for r in &expired {
-            self.announce(ApprovalEvent {
-                user_id: r.user_id.clone(),
-                api_key_id: r.api_key_id.clone(),
-                request_id: r.id.clone(),
-                status: Status::Expired,
-            });
+            self.announce(r.event());
         }
         Ok(expired.len())
     }

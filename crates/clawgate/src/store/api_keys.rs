@@ -1,7 +1,9 @@
 use super::audit::{self, AuditEvent};
+use super::writer::WriteStatement;
 use super::{Db, StoreResult, opt_i64};
 use crate::clock::Millis;
 use crate::domain::ids::{ApiKeyId, UserId};
+use crate::events::KeyEvent;
 use sqlx::Row;
 
 #[derive(Debug, Clone)]
@@ -51,18 +53,34 @@ impl Db {
         .bind(&key.display_prefix)
         .bind(key_hash)
         .bind(key.created_at)
-        .execute(self.pool())
+        .written(self)
         .await?;
         Ok(())
     }
 
     /// The live (not revoked) key with this HMAC, if any.
     pub async fn active_api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        if let Some(key) = self.keys.get(key_hash) {
+            return Ok(Some(key));
+        }
+        let generation = self.keys.generation();
         let row = sqlx::query(select!("WHERE key_hash = $1 AND revoked_at IS NULL"))
             .bind(key_hash)
             .fetch_optional(self.pool())
             .await?;
-        row.as_ref().map(from_row).transpose()
+        let key = row.as_ref().map(from_row).transpose()?;
+        if let Some(key) = &key {
+            self.keys.put(key_hash, key, generation);
+        }
+        Ok(key)
+    }
+
+    /// Forgets a key another instance revoked or suspended (or every key: `None`).
+    pub fn forget_api_key(&self, id: Option<&ApiKeyId>) {
+        match id {
+            Some(id) => self.keys.forget(id),
+            None => self.keys.forget_all(),
+        }
     }
 
     pub async fn api_keys_of(&self, user: &UserId) -> StoreResult<Vec<ApiKeyRecord>> {
@@ -70,20 +88,88 @@ impl Db {
             .bind(user.as_str())
             .fetch_all(self.pool())
             .await?;
-        rows.iter().map(from_row).collect()
+        let mut keys = rows.iter().map(from_row).collect::<StoreResult<Vec<_>>>()?;
+        for key in &mut keys {
+            key.last_used_at = key.last_used_at.max(self.unflushed_last_use(&key.id));
+        }
+        Ok(keys)
+    }
+
+    /// Records that `key` was used at `at`. Kept in memory and written in batches by
+    /// [`Db::flush_last_use`]: a write per request would make every request of one key wait on
+    /// the key's row.
+    pub fn last_used(&self, key: &ApiKeyId, at: Millis) {
+        let mut pending = self.last_use.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = pending.entry(key.clone()).or_insert(at);
+        *slot = (*slot).max(at);
+    }
+
+    fn unflushed_last_use(&self, key: &ApiKeyId) -> Option<Millis> {
+        self.last_use.lock().unwrap_or_else(|p| p.into_inner()).get(key).copied()
+    }
+
+    /// Writes the uses recorded since the last flush (upkeep, and shutdown).
+    pub async fn flush_last_use(&self) -> StoreResult<()> {
+        let pending: Vec<(ApiKeyId, Millis)> =
+            std::mem::take(&mut *self.last_use.lock().unwrap_or_else(|p| p.into_inner()))
+                .into_iter()
+                .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let batch = pending.clone();
+        let written = self
+            .write(Box::new(move |conn| {
+                Box::pin(async move {
+                    for (key, at) in &batch {
+                        sqlx::query(
+                            "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 \
+                             AND (last_used_at IS NULL OR last_used_at < $1)",
+                        )
+                        .bind(*at)
+                        .bind(key.as_str())
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    Ok(())
+                })
+            }))
+            .await;
+        if written.is_err() {
+            // Kept for the next flush, unless newer uses were recorded meanwhile.
+            for (key, at) in pending {
+                self.last_used(&key, at);
+            }
+        }
+        written
     }
 
     /// Revokes the user's key; false when there is no such live key of theirs.
     pub async fn revoke_api_key(&self, user: &UserId, id: &ApiKeyId, now: Millis) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(id.as_str())
-        .bind(user.as_str())
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let (user, id, key_id, announcer) = (user.clone(), id.clone(), id.clone(), self.announcer());
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(id.as_str())
+                .bind(user.as_str())
+                .execute(&mut *conn)
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                announcer.key(conn, &KeyEvent::revoked(id)).await?;
+                Ok(true)
+            })
+        }))
+        .await
+        .inspect(|&revoked| {
+            if revoked {
+                self.keys.forget(&key_id);
+            }
+        })
     }
 
     /// Suspends a live key (with its audit row); false if it was already suspended or revoked.
@@ -104,28 +190,40 @@ impl Db {
         now: Millis,
         detail: &str,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool().begin().await?;
-        let done = sqlx::query(
-            "UPDATE api_keys SET suspended_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL \
-             AND (CASE WHEN $1 IS NULL THEN suspended_at IS NOT NULL ELSE suspended_at IS NULL END)",
-        )
-        .bind(suspended_at)
-        .bind(key.id.as_str())
-        .bind(key.user_id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        let audit = AuditEvent {
-            api_key_id: Some(key.id.clone()),
-            detail: Some(detail.to_owned()),
-            ..AuditEvent::new(event, now, &key.user_id)
-        };
-        audit::append(&mut tx, &audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        // Forgotten before the write too: a suspended key's requests are refused from now on.
+        self.keys.forget(&key.id);
+        let key_id = key.id.clone();
+        let (key, detail, announcer) = (key.clone(), detail.to_owned(), self.announcer());
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE api_keys SET suspended_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL \
+                     AND (CASE WHEN $1 IS NULL THEN suspended_at IS NOT NULL ELSE suspended_at IS NULL END)",
+                )
+                .bind(suspended_at)
+                .bind(key.id.as_str())
+                .bind(key.user_id.as_str())
+                .execute(&mut *conn)
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                let audit = AuditEvent {
+                    api_key_id: Some(key.id.clone()),
+                    detail: Some(detail),
+                    ..AuditEvent::new(event, now, &key.user_id)
+                };
+                audit::append(conn, &audit).await?;
+                // Resuming needs no announcement: nobody waits on a suspended key, and keys are
+                // remembered only while live.
+                if suspended_at.is_some() {
+                    announcer.key(conn, &KeyEvent::suspended(key.id.clone())).await?;
+                }
+                Ok(true)
+            })
+        }))
+        .await
+        .inspect(|_| self.keys.forget(&key_id))
     }
 
     /// The user's key, live or not; `None` for unknown and foreign alike.

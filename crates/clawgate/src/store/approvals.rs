@@ -1,8 +1,11 @@
 use super::audit::{self, AuditEvent};
 use super::{Db, StoreError, StoreResult, opt_i64};
 use crate::clock::Millis;
+use crate::config::Backend;
 use crate::domain::approval::Status;
-use crate::domain::ids::{ApiKeyId, RequestId, UserId};
+use crate::domain::ids::{ApiKeyId, AuditId, RequestId, UserId};
+use crate::events::ApprovalEvent;
+use sqlx::AnyConnection;
 use sqlx::Row;
 
 #[derive(Debug, Clone)]
@@ -30,6 +33,16 @@ pub struct ApprovalRecord {
 }
 
 impl ApprovalRecord {
+    /// The announcement of this request as it stands.
+    pub fn event(&self) -> ApprovalEvent {
+        ApprovalEvent {
+            user_id: self.user_id.clone(),
+            api_key_id: self.api_key_id.clone(),
+            request_id: self.id.clone(),
+            status: self.status,
+        }
+    }
+
     /// The status as of `now`: a pending request past its expiry is expired, swept or not.
     pub fn status_at(&self, now: Millis) -> Status {
         if self.status == Status::Pending && now >= self.expires_at { Status::Expired } else { self.status }
@@ -42,6 +55,8 @@ pub enum InsertOutcome {
     TooManyPending {
         frees_at: Millis,
     },
+    /// The key was revoked or suspended by the time of the write.
+    KeyNotLive(KeyStanding),
     /// The Idempotency-Key was used before: the request it created and the hash of its body.
     Replayed {
         request_id: RequestId,
@@ -100,7 +115,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<ApprovalRecord> {
 impl Db {
     /// Creates the request (and its audit row), unless the key already has `max_pending`
     /// requests waiting. With an Idempotency-Key it is recorded in the same transaction, so a
-    /// retried request can never create a second approval.
+    /// retried request can never create a second approval. Other instances are told with the
+    /// commit.
     pub async fn insert_approval(
         &self,
         r: &ApprovalRecord,
@@ -108,94 +124,40 @@ impl Db {
         max_pending: Option<i64>,
         ip: Option<&str>,
     ) -> StoreResult<InsertOutcome> {
-        let mut tx = self.pool().begin().await?;
-        // A write to the key's row first: it takes the row's lock (PostgreSQL) or the database's
-        // write lock (SQLite), so concurrent requests of one key are counted one after another.
-        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
-            .bind(r.created_at)
-            .bind(r.api_key_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        if let Some((key, body_hash)) = idempotency {
-            let claimed = sqlx::query(
-                "INSERT INTO idempotency_keys (api_key_id, key, body_hash, request_id, created_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(r.api_key_id.as_str())
-            .bind(key)
-            .bind(body_hash)
-            .bind(r.id.as_str())
-            .bind(r.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from);
-            match claimed {
-                Ok(_) => {}
-                Err(StoreError::Conflict) => {
-                    tx.rollback().await?;
-                    return self.replayed(r, key).await;
+        let (r, ip) = (r.clone(), ip.map(str::to_owned));
+        let idempotency = idempotency.map(|(k, h)| (k.to_owned(), h.to_owned()));
+        let (backend, announcer) = (self.backend(), self.announcer());
+        self.last_used(&r.api_key_id, r.created_at);
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                if let Some((key, body_hash)) = &idempotency
+                    && let Some(earlier) = claim_idempotency_key(conn, &r, key, body_hash).await?
+                {
+                    return Ok(earlier);
                 }
-                Err(e) => return Err(e),
-            }
-        }
-        if let Some(max) = max_pending {
-            let row = sqlx::query(
-                "SELECT COUNT(*) AS n, MIN(expires_at) AS first_expiry FROM approval_requests \
-                 WHERE api_key_id = $1 AND status = 'PENDING' AND expires_at > $2",
-            )
-            .bind(r.api_key_id.as_str())
-            .bind(r.created_at)
-            .fetch_one(&mut *tx)
-            .await?;
-            let pending: i64 = row.try_get("n")?;
-            if pending >= max {
-                let first_expiry = opt_i64(&row, "first_expiry")?.unwrap_or(r.created_at);
-                tx.rollback().await?;
-                return Ok(InsertOutcome::TooManyPending { frees_at: first_expiry });
-            }
-        }
-        sqlx::query(
-            "INSERT INTO approval_requests (id, user_id, api_key_id, agent_id, action, context, \
-             binding_code, action_hash, status, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(r.id.as_str())
-        .bind(r.user_id.as_str())
-        .bind(r.api_key_id.as_str())
-        .bind(r.agent_id.clone())
-        .bind(&r.action)
-        .bind(r.context.clone())
-        .bind(&r.binding_code)
-        .bind(&r.action_hash)
-        .bind(r.status.as_str())
-        .bind(r.created_at)
-        .bind(r.expires_at)
-        .execute(&mut *tx)
-        .await?;
-        let event = AuditEvent {
-            request_id: Some(r.id.clone()),
-            api_key_id: Some(r.api_key_id.clone()),
-            ip: ip.map(str::to_owned),
-            ..AuditEvent::new("request.created", r.created_at, &r.user_id)
-        };
-        audit::append(&mut tx, &event).await?;
-        tx.commit().await?;
-        Ok(InsertOutcome::Created)
-    }
-
-    /// What an Idempotency-Key was first used for.
-    async fn replayed(&self, r: &ApprovalRecord, key: &str) -> StoreResult<InsertOutcome> {
-        let row = sqlx::query(
-            "SELECT request_id, body_hash FROM idempotency_keys WHERE api_key_id = $1 AND key = $2",
-        )
-        .bind(r.api_key_id.as_str())
-        .bind(key)
-        .fetch_one(self.pool())
-        .await?;
-        Ok(InsertOutcome::Replayed {
-            request_id: RequestId::from_trusted(row.try_get("request_id")?),
-            body_hash: row.try_get("body_hash")?,
-        })
+                if backend == Backend::Postgres {
+                    return create_in_one_statement(conn, &r, max_pending, ip, &announcer).await;
+                }
+                if let Some(max) = max_pending
+                    && let Some(frees_at) = pending_cap_reached(conn, &r, max).await?
+                {
+                    return Ok(InsertOutcome::TooManyPending { frees_at });
+                }
+                if !insert_row(conn, &r).await? {
+                    return Ok(InsertOutcome::KeyNotLive(key_standing(conn, &r.api_key_id).await?));
+                }
+                let event = AuditEvent {
+                    request_id: Some(r.id.clone()),
+                    api_key_id: Some(r.api_key_id.clone()),
+                    ip,
+                    ..AuditEvent::new("request.created", r.created_at, &r.user_id)
+                };
+                audit::append(conn, &event).await?;
+                announcer.approval(conn, &r.event()).await?;
+                Ok(InsertOutcome::Created)
+            })
+        }))
+        .await
     }
 
     /// The request and, read in the same statement, the standing of the key that made it: an
@@ -275,4 +237,164 @@ impl Db {
         .await?;
         rows.iter().map(from_row).collect()
     }
+}
+
+/// Records the Idempotency-Key; if it was used before, what for (and nothing else is written).
+async fn claim_idempotency_key(
+    conn: &mut AnyConnection,
+    r: &ApprovalRecord,
+    key: &str,
+    body_hash: &str,
+) -> StoreResult<Option<InsertOutcome>> {
+    let claimed = sqlx::query(
+        "INSERT INTO idempotency_keys (api_key_id, key, body_hash, request_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(r.api_key_id.as_str())
+    .bind(key)
+    .bind(body_hash)
+    .bind(r.id.as_str())
+    .bind(r.created_at)
+    .execute(&mut *conn)
+    .await?;
+    if claimed.rows_affected() == 1 {
+        return Ok(None);
+    }
+    let row =
+        sqlx::query("SELECT request_id, body_hash FROM idempotency_keys WHERE api_key_id = $1 AND key = $2")
+            .bind(r.api_key_id.as_str())
+            .bind(key)
+            .fetch_one(conn)
+            .await?;
+    Ok(Some(InsertOutcome::Replayed {
+        request_id: RequestId::from_trusted(row.try_get("request_id")?),
+        body_hash: row.try_get("body_hash")?,
+    }))
+}
+
+/// When the key already has `max` requests waiting: when the first of them lapses. SQLite's one
+/// writer runs creates one after another, so the count cannot go stale before the insert.
+async fn pending_cap_reached(
+    conn: &mut AnyConnection,
+    r: &ApprovalRecord,
+    max: i64,
+) -> StoreResult<Option<Millis>> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, MIN(expires_at) AS first_expiry FROM approval_requests \
+         WHERE api_key_id = $1 AND status = 'PENDING' AND expires_at > $2",
+    )
+    .bind(r.api_key_id.as_str())
+    .bind(r.created_at)
+    .fetch_one(conn)
+    .await?;
+    let pending: i64 = row.try_get("n")?;
+    if pending < max {
+        return Ok(None);
+    }
+    Ok(Some(opt_i64(&row, "first_expiry")?.unwrap_or(r.created_at)))
+}
+
+/// PostgreSQL: the cap's count, the key's standing, the insert, its audit row and the
+/// announcement to other instances in one statement (one round trip, not five). With a cap, a
+/// lock on the key (transaction-scoped, no row written) is taken first, in a statement of its
+/// own so that the count's snapshot is taken after it: concurrent creates of one key are
+/// counted one after another; creates of different keys do not wait on each other.
+async fn create_in_one_statement(
+    conn: &mut AnyConnection,
+    r: &ApprovalRecord,
+    max_pending: Option<i64>,
+    ip: Option<String>,
+    announcer: &super::Announcer,
+) -> StoreResult<InsertOutcome> {
+    if max_pending.is_some() {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(r.api_key_id.as_str())
+            .execute(&mut *conn)
+            .await?;
+    }
+    let (channel, payload) = announcer.approval_wire(&r.event());
+    let row = sqlx::query(
+        "WITH pending AS ( \
+           SELECT COUNT(*) AS n, MIN(expires_at) AS first_expiry FROM approval_requests \
+           WHERE api_key_id = $3 AND status = 'PENDING' AND expires_at > $10), \
+         live AS (SELECT EXISTS (SELECT 1 FROM api_keys WHERE id = $3 \
+           AND revoked_at IS NULL AND suspended_at IS NULL) AS ok), \
+         created AS ( \
+           INSERT INTO approval_requests (id, user_id, api_key_id, agent_id, action, context, \
+             binding_code, action_hash, status, created_at, expires_at) \
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM pending, live \
+           WHERE live.ok AND pending.n < $12 RETURNING id), \
+         audited AS ( \
+           INSERT INTO audit_events (id, at, event, user_id, request_id, api_key_id, ip) \
+           SELECT $13, $10, 'request.created', $2, id, $3, $14 FROM created RETURNING id), \
+         told AS (SELECT pg_notify($15, $16) AS sent FROM created) \
+         SELECT (SELECT COUNT(*) FROM created) AS created, (SELECT COUNT(*) FROM audited) AS audited, \
+           (SELECT COUNT(*) FROM told) AS told, pending.n, pending.first_expiry, live.ok \
+         FROM pending, live",
+    )
+    .bind(r.id.as_str())
+    .bind(r.user_id.as_str())
+    .bind(r.api_key_id.as_str())
+    .bind(r.agent_id.clone())
+    .bind(&r.action)
+    .bind(r.context.clone())
+    .bind(&r.binding_code)
+    .bind(&r.action_hash)
+    .bind(r.status.as_str())
+    .bind(r.created_at)
+    .bind(r.expires_at)
+    .bind(max_pending.unwrap_or(i64::MAX))
+    .bind(AuditId::generate().as_str())
+    .bind(ip)
+    .bind(channel)
+    .bind(payload)
+    .fetch_one(&mut *conn)
+    .await?;
+    let created: i64 = row.try_get("created")?;
+    if created == 1 {
+        return Ok(InsertOutcome::Created);
+    }
+    if !row.try_get::<bool, _>("ok")? {
+        return Ok(InsertOutcome::KeyNotLive(key_standing(conn, &r.api_key_id).await?));
+    }
+    Ok(InsertOutcome::TooManyPending { frees_at: opt_i64(&row, "first_expiry")?.unwrap_or(r.created_at) })
+}
+
+/// Inserts the request if its key is live as of this statement (whatever a cache in front of
+/// the key lookup believed); false if the key is revoked or suspended.
+async fn insert_row(conn: &mut AnyConnection, r: &ApprovalRecord) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO approval_requests (id, user_id, api_key_id, agent_id, action, context, \
+         binding_code, action_hash, status, created_at, expires_at) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 WHERE EXISTS (SELECT 1 FROM api_keys \
+         WHERE id = $3 AND revoked_at IS NULL AND suspended_at IS NULL)",
+    )
+    .bind(r.id.as_str())
+    .bind(r.user_id.as_str())
+    .bind(r.api_key_id.as_str())
+    .bind(r.agent_id.clone())
+    .bind(&r.action)
+    .bind(r.context.clone())
+    .bind(&r.binding_code)
+    .bind(&r.action_hash)
+    .bind(r.status.as_str())
+    .bind(r.created_at)
+    .bind(r.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn key_standing(conn: &mut AnyConnection, key: &ApiKeyId) -> StoreResult<KeyStanding> {
+    let row = sqlx::query("SELECT revoked_at, suspended_at FROM api_keys WHERE id = $1")
+        .bind(key.as_str())
+        .fetch_optional(conn)
+        .await?;
+    Ok(match row {
+        Some(row) if opt_i64(&row, "revoked_at")?.is_none() && opt_i64(&row, "suspended_at")?.is_some() => {
+            KeyStanding::Suspended
+        }
+        Some(row) if opt_i64(&row, "revoked_at")?.is_none() => KeyStanding::Live,
+        _ => KeyStanding::Revoked,
+    })
 }

@@ -3,6 +3,7 @@
 //! Kept in the database so any instance can finish what another started. Taking it is a single
 //! `DELETE … RETURNING` that also checks kind, owner, request and expiry: it succeeds once.
 
+use super::writer::WriteStatement;
 use super::{Db, StoreResult};
 use crate::clock::Millis;
 use crate::domain::ids::{CeremonyId, RequestId, UserId};
@@ -60,7 +61,7 @@ impl Db {
         .bind(&c.state)
         .bind(c.created_at)
         .bind(c.expires_at)
-        .execute(self.pool())
+        .written(self)
         .await?;
         Ok(())
     }
@@ -85,15 +86,11 @@ impl Db {
         .bind(now)
         .bind(user.map(|u| u.as_str()).unwrap_or_default())
         .bind(request.map(|r| r.as_str()).unwrap_or_default())
-        // fetch_all steps the statement to the end, so SQLite can checkpoint its WAL.
-        .fetch_all(self.pool())
+        .written_rows(self)
         .await?;
         let Some(row) = rows.first() else {
             // A ceremony offered with the wrong kind, user or request is burnt all the same.
-            sqlx::query("DELETE FROM ceremonies WHERE id = $1")
-                .bind(id.as_str())
-                .execute(self.pool())
-                .await?;
+            sqlx::query("DELETE FROM ceremonies WHERE id = $1").bind(id.as_str()).written(self).await?;
             return Ok(None);
         };
         let user_id: Option<String> = row.try_get("user_id")?;
@@ -101,10 +98,8 @@ impl Db {
     }
 
     pub async fn delete_expired_ceremonies(&self, now: Millis) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM ceremonies WHERE expires_at <= $1")
-            .bind(now)
-            .execute(self.pool())
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM ceremonies WHERE expires_at <= $1").bind(now).written(self).await?;
         Ok(done.rows_affected())
     }
 }

@@ -5,7 +5,9 @@
 use super::audit::{self, AuditEvent};
 use super::{Db, StoreResult};
 use crate::clock::Millis;
+use crate::domain::approval::Status;
 use crate::domain::ids::{ApiKeyId, RequestId, UserId};
+use crate::events::ApprovalEvent;
 use sqlx::Row;
 
 /// Evidence written with an approval, in the same statement that decides it.
@@ -27,6 +29,17 @@ pub struct ExpiredRequest {
     pub api_key_id: ApiKeyId,
 }
 
+impl ExpiredRequest {
+    pub fn event(&self) -> ApprovalEvent {
+        ApprovalEvent {
+            user_id: self.user_id.clone(),
+            api_key_id: self.api_key_id.clone(),
+            request_id: self.id.clone(),
+            status: Status::Expired,
+        }
+    }
+}
+
 impl Db {
     /// PENDING → APPROVED, only if still pending and unexpired at `now`. True if this call decided it.
     pub async fn approve(
@@ -36,36 +49,47 @@ impl Db {
         now: Millis,
         evidence: &ApprovalEvidence,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool().begin().await?;
-        let done = sqlx::query(
-            "UPDATE approval_requests SET status = 'APPROVED', decided_at = $1, token = $2, \
-             token_jti = $3, token_expires_at = $4, credential_id = $5, user_verified = $6 \
-             WHERE id = $7 AND user_id = $8 AND status = 'PENDING' AND expires_at > $1",
-        )
-        .bind(now)
-        .bind(&evidence.token)
-        .bind(&evidence.token_jti)
-        .bind(evidence.token_expires_at)
-        .bind(&evidence.credential_id)
-        .bind(i64::from(evidence.user_verified))
-        .bind(id.as_str())
-        .bind(user.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        let event = AuditEvent {
-            request_id: Some(id.clone()),
-            credential_id: Some(evidence.credential_id.clone()),
-            user_verified: Some(evidence.user_verified),
-            ip: evidence.ip.clone(),
-            ..AuditEvent::new("request.approved", now, user)
-        };
-        audit::append(&mut tx, &event).await?;
-        tx.commit().await?;
-        Ok(true)
+        let (id, user, evidence, announcer) = (id.clone(), user.clone(), evidence.clone(), self.announcer());
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let rows = sqlx::query(
+                    "UPDATE approval_requests SET status = 'APPROVED', decided_at = $1, token = $2, \
+                     token_jti = $3, token_expires_at = $4, credential_id = $5, user_verified = $6 \
+                     WHERE id = $7 AND user_id = $8 AND status = 'PENDING' AND expires_at > $1 \
+                     RETURNING api_key_id",
+                )
+                .bind(now)
+                .bind(&evidence.token)
+                .bind(&evidence.token_jti)
+                .bind(evidence.token_expires_at)
+                .bind(&evidence.credential_id)
+                .bind(i64::from(evidence.user_verified))
+                .bind(id.as_str())
+                .bind(user.as_str())
+                // fetch_all steps the statement to the end, so SQLite can checkpoint its WAL.
+                .fetch_all(&mut *conn)
+                .await?;
+                let Some(row) = rows.first() else { return Ok(false) };
+                let key = ApiKeyId::from_trusted(row.try_get("api_key_id")?);
+                let event = AuditEvent {
+                    request_id: Some(id.clone()),
+                    credential_id: Some(evidence.credential_id.clone()),
+                    user_verified: Some(evidence.user_verified),
+                    ip: evidence.ip.clone(),
+                    ..AuditEvent::new("request.approved", now, &user)
+                };
+                audit::append(conn, &event).await?;
+                let decided = ApprovalEvent {
+                    user_id: user,
+                    api_key_id: key,
+                    request_id: id,
+                    status: Status::Approved,
+                };
+                announcer.approval(conn, &decided).await?;
+                Ok(true)
+            })
+        }))
+        .await
     }
 
     /// PENDING → DENIED, only if still pending and unexpired at `now`. The key that asked, if this
@@ -78,65 +102,74 @@ impl Db {
         reason: Option<&str>,
         ip: Option<&str>,
     ) -> StoreResult<Option<ApiKeyId>> {
-        let mut tx = self.pool().begin().await?;
-        let rows = sqlx::query(
-            "UPDATE approval_requests SET status = 'DENIED', decided_at = $1, deny_reason = $2 \
-             WHERE id = $3 AND user_id = $4 AND status = 'PENDING' AND expires_at > $1 RETURNING api_key_id",
-        )
-        .bind(now)
-        .bind(reason.map(str::to_owned))
-        .bind(id.as_str())
-        .bind(user.as_str())
-        // fetch_all steps the statement to the end, so SQLite can checkpoint its WAL.
-        .fetch_all(&mut *tx)
-        .await?;
-        let Some(row) = rows.first() else {
-            tx.rollback().await?;
-            return Ok(None);
-        };
-        let key = ApiKeyId::from_trusted(row.try_get("api_key_id")?);
-        let event = AuditEvent {
-            request_id: Some(id.clone()),
-            api_key_id: Some(key.clone()),
-            ip: ip.map(str::to_owned),
-            detail: reason.map(str::to_owned),
-            ..AuditEvent::new("request.denied", now, user)
-        };
-        audit::append(&mut tx, &event).await?;
-        tx.commit().await?;
-        Ok(Some(key))
+        let (id, user, announcer) = (id.clone(), user.clone(), self.announcer());
+        let (reason, ip) = (reason.map(str::to_owned), ip.map(str::to_owned));
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let rows = sqlx::query(
+                    "UPDATE approval_requests SET status = 'DENIED', decided_at = $1, deny_reason = $2 \
+                     WHERE id = $3 AND user_id = $4 AND status = 'PENDING' AND expires_at > $1 RETURNING api_key_id",
+                )
+                .bind(now)
+                .bind(reason.clone())
+                .bind(id.as_str())
+                .bind(user.as_str())
+                .fetch_all(&mut *conn)
+                .await?;
+                let Some(row) = rows.first() else { return Ok(None) };
+                let key = ApiKeyId::from_trusted(row.try_get("api_key_id")?);
+                let event = AuditEvent {
+                    request_id: Some(id.clone()),
+                    api_key_id: Some(key.clone()),
+                    ip,
+                    detail: reason,
+                    ..AuditEvent::new("request.denied", now, &user)
+                };
+                audit::append(conn, &event).await?;
+                let decided =
+                    ApprovalEvent { user_id: user, api_key_id: key.clone(), request_id: id, status: Status::Denied };
+                announcer.approval(conn, &decided).await?;
+                Ok(Some(key))
+            })
+        }))
+        .await
     }
 
     /// PENDING → EXPIRED for every request past its expiry (all users, or one): those it expired.
     pub async fn expire_due(&self, now: Millis, user: Option<&UserId>) -> StoreResult<Vec<ExpiredRequest>> {
-        let mut tx = self.pool().begin().await?;
-        let rows = sqlx::query(
-            "UPDATE approval_requests SET status = 'EXPIRED', decided_at = expires_at \
-             WHERE status = 'PENDING' AND expires_at <= $1 AND ($2 = '' OR user_id = $2) \
-             RETURNING id, user_id, api_key_id, expires_at",
-        )
-        .bind(now)
-        .bind(user.map(|u| u.as_str()).unwrap_or_default())
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut expired = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let r = ExpiredRequest {
-                id: RequestId::from_trusted(row.try_get("id")?),
-                user_id: UserId::from_trusted(row.try_get("user_id")?),
-                api_key_id: ApiKeyId::from_trusted(row.try_get("api_key_id")?),
-            };
-            let at: Millis = row.try_get("expires_at")?;
-            let event = AuditEvent {
-                request_id: Some(r.id.clone()),
-                api_key_id: Some(r.api_key_id.clone()),
-                ..AuditEvent::new("request.expired", at, &r.user_id)
-            };
-            audit::append(&mut tx, &event).await?;
-            expired.push(r);
-        }
-        tx.commit().await?;
-        Ok(expired)
+        let (user, announcer) = (user.cloned(), self.announcer());
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let rows = sqlx::query(
+                    "UPDATE approval_requests SET status = 'EXPIRED', decided_at = expires_at \
+                     WHERE status = 'PENDING' AND expires_at <= $1 AND ($2 = '' OR user_id = $2) \
+                     RETURNING id, user_id, api_key_id, expires_at",
+                )
+                .bind(now)
+                .bind(user.as_ref().map(|u| u.as_str().to_owned()).unwrap_or_default())
+                .fetch_all(&mut *conn)
+                .await?;
+                let mut expired = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let r = ExpiredRequest {
+                        id: RequestId::from_trusted(row.try_get("id")?),
+                        user_id: UserId::from_trusted(row.try_get("user_id")?),
+                        api_key_id: ApiKeyId::from_trusted(row.try_get("api_key_id")?),
+                    };
+                    let at: Millis = row.try_get("expires_at")?;
+                    let event = AuditEvent {
+                        request_id: Some(r.id.clone()),
+                        api_key_id: Some(r.api_key_id.clone()),
+                        ..AuditEvent::new("request.expired", at, &r.user_id)
+                    };
+                    audit::append(conn, &event).await?;
+                    announcer.approval(conn, &r.event()).await?;
+                    expired.push(r);
+                }
+                Ok(expired)
+            })
+        }))
+        .await
     }
 
     /// How many of this key's requests were denied since `since`.

@@ -11,21 +11,27 @@ pub mod audit;
 pub mod ceremonies;
 pub mod decisions;
 pub mod files;
+pub mod key_cache;
 pub mod passkeys;
 pub mod push;
 pub mod secrets;
 pub mod sessions;
 pub mod tokens;
 pub mod users;
+pub mod writer;
 
+use crate::clock::Millis;
 use crate::config::{Backend, DatabaseSettings, redact_url};
+use crate::domain::ids::ApiKeyId;
+use crate::events::{ApprovalEvent, EVENTS_CHANNEL, KEY_EVENTS_CHANNEL, KeyEvent};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use writer::{Work, Writer};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -48,6 +54,20 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+impl StoreError {
+    /// The same error, as one more value: one failed commit answers every write it carried.
+    pub fn duplicate(&self) -> StoreError {
+        let copy = |e: &sqlx::Error| sqlx::Error::Protocol(e.to_string());
+        match self {
+            StoreError::Unavailable(e) => StoreError::Unavailable(copy(e)),
+            StoreError::Full(e) => StoreError::Full(copy(e)),
+            StoreError::Conflict => StoreError::Conflict,
+            StoreError::Other(e) => StoreError::Other(copy(e)),
+            StoreError::Corrupt(s) => StoreError::Corrupt(s.clone()),
+        }
+    }
+}
 
 /// What a database error means for the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +138,40 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// Tells other instances of a change (PostgreSQL NOTIFY) as part of the transaction that makes
+/// it: delivered when that commits, never without it, and never lost to a failure of its own.
+#[derive(Debug, Clone)]
+pub(crate) struct Announcer {
+    backend: Backend,
+    instance_id: Arc<str>,
+}
+
+impl Announcer {
+    pub(crate) async fn approval(&self, conn: &mut AnyConnection, event: &ApprovalEvent) -> StoreResult<()> {
+        self.send(conn, EVENTS_CHANNEL, event.to_wire(&self.instance_id)).await
+    }
+
+    /// The channel and payload announcing `event`, for a statement that sends it itself.
+    pub(crate) fn approval_wire(&self, event: &ApprovalEvent) -> (&'static str, String) {
+        (EVENTS_CHANNEL, event.to_wire(&self.instance_id))
+    }
+
+    pub(crate) async fn key(&self, conn: &mut AnyConnection, event: &KeyEvent) -> StoreResult<()> {
+        self.send(conn, KEY_EVENTS_CHANNEL, event.to_wire(&self.instance_id)).await
+    }
+
+    async fn send(&self, conn: &mut AnyConnection, channel: &str, payload: String) -> StoreResult<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(channel.to_owned())
+                .bind(payload)
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
 /// The database handle shared by every request.
 #[derive(Debug, Clone)]
 pub struct Db {
@@ -127,11 +181,38 @@ pub struct Db {
     sqlite_file: Option<PathBuf>,
     /// Set while writes fail for lack of space, for `/health`.
     out_of_space: Arc<AtomicBool>,
+    /// SQLite's one writer (group commit); `None` on PostgreSQL, whose pool writes.
+    writer: Option<Writer>,
+    /// Names this instance in what it announces to others, so it can ignore its own.
+    instance_id: Arc<str>,
+    /// API keys' last use, not yet written (see `Db::last_used`).
+    last_use: Arc<std::sync::Mutex<std::collections::HashMap<ApiKeyId, Millis>>>,
+    /// Live API keys by HMAC (see `key_cache`).
+    pub(crate) keys: Arc<key_cache::KeyCache>,
 }
 
 /// Free space below which `/health` keeps reporting a full disk after a write failed for
 /// lack of it: a few transactions' worth of 4 KiB pages.
 const SPACE_HEADROOM_BYTES: u64 = 256 * 1024;
+
+/// WAL lets readers run beside the writer; FULL makes each commit durable before it is
+/// acknowledged, even across power loss.
+async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    conn.execute("PRAGMA journal_mode = WAL").await?;
+    conn.execute("PRAGMA synchronous = FULL").await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    conn.execute("PRAGMA busy_timeout = 5000").await?;
+    conn.execute("PRAGMA journal_size_limit = 67108864").await?;
+    Ok(())
+}
+
+async fn open_writer(url: &str) -> anyhow::Result<AnyConnection> {
+    let mut conn = AnyConnection::connect(url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database at {}: {e}", redact_url(url)))?;
+    sqlite_pragmas(&mut conn).await?;
+    Ok(conn)
+}
 
 impl Db {
     /// Connects (creating the SQLite file and its folder if needed); does not migrate.
@@ -148,16 +229,13 @@ impl Db {
             .min_connections(0)
             // Fail fast when the database is gone, so callers answer 503 instead of hanging.
             .acquire_timeout(Duration::from_secs(3))
+            // A connection that died is found by the query that uses it (and answered 503), not by
+            // a round trip before every checkout.
+            .test_before_acquire(false)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the writer; FULL makes each commit durable
-                        // before it is acknowledged, even across power loss.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = FULL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                        conn.execute("PRAGMA journal_size_limit = 67108864").await?;
+                        sqlite_pragmas(conn).await?;
                     }
                     Ok(())
                 })
@@ -165,11 +243,25 @@ impl Db {
             .connect(&settings.url)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database at {}: {e}", redact_url(&settings.url)))?;
+        let writer = match &sqlite_file {
+            Some(_) => Some(Writer::start(open_writer(&settings.url).await?)),
+            None => None,
+        };
         if let Some(file) = &sqlite_file {
             // Opening created the -wal and -shm files.
             files::secure_files(file)?;
         }
-        Ok(Self { pool, backend, sqlite_file, out_of_space: Arc::default() })
+        let instance_id = crate::domain::random::base62_string(16).into();
+        Ok(Self {
+            pool,
+            backend,
+            sqlite_file,
+            out_of_space: Arc::default(),
+            writer,
+            instance_id,
+            last_use: Arc::default(),
+            keys: Arc::default(),
+        })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
@@ -199,12 +291,33 @@ impl Db {
         Ok(Some(ms))
     }
 
-    /// Sends `payload` to every instance listening on `channel` (PostgreSQL only).
-    pub async fn notify(&self, channel: &str, payload: &str) -> StoreResult<()> {
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(&self.pool).await?;
+    /// Runs `work` in a transaction and commits it: on SQLite in the writer's next group commit,
+    /// on PostgreSQL in a transaction of its own. An error undoes everything `work` did.
+    pub async fn write<T: Send + 'static>(&self, work: Work<T>) -> StoreResult<T> {
+        if let Some(writer) = &self.writer {
+            return writer.write(work).await;
         }
-        Ok(())
+        let mut tx = self.pool.begin().await?;
+        match work(&mut tx).await {
+            Ok(done) => {
+                tx.commit().await?;
+                Ok(done)
+            }
+            Err(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// This instance's name in its announcements.
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    /// What announces this instance's changes to the others, inside the writes that make them.
+    pub(crate) fn announcer(&self) -> Announcer {
+        Announcer { backend: self.backend, instance_id: self.instance_id.clone() }
     }
 
     /// One round trip, for `/health`.
@@ -214,6 +327,9 @@ impl Db {
     }
 
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
         self.pool.close().await;
     }
 

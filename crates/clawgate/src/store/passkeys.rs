@@ -1,3 +1,4 @@
+use super::writer::WriteStatement;
 use super::{Db, StoreError, StoreResult, opt_i64};
 use crate::clock::Millis;
 use crate::domain::ids::{PasskeyId, UserId};
@@ -61,36 +62,39 @@ impl Db {
     /// (PostgreSQL) or the single writer (SQLite), so concurrent completions cannot both land.
     /// Fails with `Conflict` when the credential ID is already registered (to anyone).
     pub async fn insert_passkey(&self, p: &StoredPasskey, first_only: bool) -> StoreResult<PasskeyAdded> {
-        let mut tx = self.pool().begin().await?;
-        // A write first: it takes the lock before anything is read.
-        sqlx::query("UPDATE users SET webauthn_handle = webauthn_handle WHERE id = $1")
-            .bind(p.user_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        if first_only {
-            let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1")
+        let (p, json) = (p.clone(), to_json(&p.passkey)?);
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                // A write first: it takes the lock before anything is read.
+                sqlx::query("UPDATE users SET webauthn_handle = webauthn_handle WHERE id = $1")
+                    .bind(p.user_id.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                if first_only {
+                    let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1")
+                        .bind(p.user_id.as_str())
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    if existing > 0 {
+                        return Ok(PasskeyAdded::NotFirst);
+                    }
+                }
+                sqlx::query(
+                    "INSERT INTO passkeys (id, user_id, credential_id, name, passkey, created_at, last_used_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+                )
+                .bind(p.id.as_str())
                 .bind(p.user_id.as_str())
-                .fetch_one(&mut *tx)
+                .bind(&p.credential_id)
+                .bind(&p.name)
+                .bind(json)
+                .bind(p.created_at)
+                .execute(conn)
                 .await?;
-            if existing > 0 {
-                tx.rollback().await?;
-                return Ok(PasskeyAdded::NotFirst);
-            }
-        }
-        sqlx::query(
-            "INSERT INTO passkeys (id, user_id, credential_id, name, passkey, created_at, last_used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
-        )
-        .bind(p.id.as_str())
-        .bind(p.user_id.as_str())
-        .bind(&p.credential_id)
-        .bind(&p.name)
-        .bind(to_json(&p.passkey)?)
-        .bind(p.created_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(PasskeyAdded::Added)
+                Ok(PasskeyAdded::Added)
+            })
+        }))
+        .await
     }
 
     /// The passkeys of every account registered with `email` (one query, whether or not any exist).
@@ -138,7 +142,7 @@ impl Db {
                 .bind(now)
                 .bind(p.id.as_str())
                 .bind(&p.stored_json)
-                .execute(self.pool())
+                .written(self)
                 .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -148,7 +152,7 @@ impl Db {
             .bind(name)
             .bind(id.as_str())
             .bind(user.as_str())
-            .execute(self.pool())
+            .written(self)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -157,7 +161,7 @@ impl Db {
         let done = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
             .bind(id.as_str())
             .bind(user.as_str())
-            .execute(self.pool())
+            .written(self)
             .await?;
         Ok(done.rows_affected() == 1)
     }

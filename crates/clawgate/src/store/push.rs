@@ -1,3 +1,4 @@
+use super::writer::WriteStatement;
 use super::{Db, StoreResult};
 use crate::clock::Millis;
 use crate::domain::ids::{SubscriptionId, UserId};
@@ -36,16 +37,16 @@ impl Db {
         .bind(&s.p256dh)
         .bind(&s.auth)
         .bind(s.created_at)
-        .fetch_optional(self.pool())
+        .written_rows(self)
         .await?;
-        row.map(|r| Ok(SubscriptionId::from_trusted(r.try_get("id")?))).transpose()
+        row.first().map(|r| Ok(SubscriptionId::from_trusted(r.try_get("id")?))).transpose()
     }
 
     pub async fn delete_push_subscription(&self, user: &UserId, endpoint: &str) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM push_subscriptions WHERE user_id = $1 AND endpoint = $2")
             .bind(user.as_str())
             .bind(endpoint)
-            .execute(self.pool())
+            .written(self)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -54,7 +55,7 @@ impl Db {
     pub async fn delete_push_subscription_by_id(&self, id: &SubscriptionId) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM push_subscriptions WHERE id = $1")
             .bind(id.as_str())
-            .execute(self.pool())
+            .written(self)
             .await?;
         Ok(done.rows_affected() == 1)
     }

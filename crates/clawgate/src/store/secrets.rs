@@ -1,3 +1,4 @@
+use super::writer::WriteStatement;
 use super::{Db, StoreResult};
 use crate::clock::Millis;
 use sqlx::Row;
@@ -13,7 +14,7 @@ impl Db {
         .bind(name)
         .bind(candidate)
         .bind(now)
-        .execute(self.pool())
+        .written(self)
         .await?;
         let row = sqlx::query("SELECT value FROM server_secrets WHERE name = $1")
             .bind(name)

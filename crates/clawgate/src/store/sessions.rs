@@ -2,6 +2,7 @@
 //! deleting a passkey ends every session it made (`ON DELETE CASCADE`).
 
 use super::users::{User, from_row as user_from_row};
+use super::writer::WriteStatement;
 use super::{Db, StoreResult};
 use crate::clock::Millis;
 use crate::domain::ids::{PasskeyId, UserId};
@@ -39,7 +40,7 @@ impl Db {
         .bind(s.method)
         .bind(s.created_at)
         .bind(s.expires_at)
-        .execute(self.pool())
+        .written(self)
         .await?;
         Ok(())
     }
@@ -73,13 +74,12 @@ impl Db {
 
     /// Ends a session (sign-out); false if it had already ended.
     pub async fn delete_session(&self, id: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id).execute(self.pool()).await?;
+        let done = sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id).written(self).await?;
         Ok(done.rows_affected() == 1)
     }
 
     pub async fn delete_expired_sessions(&self, now: Millis) -> StoreResult<u64> {
-        let done =
-            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(self.pool()).await?;
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).written(self).await?;
         Ok(done.rows_affected())
     }
 }

@@ -1,3 +1,4 @@
+use super::writer::WriteStatement;
 use super::{Db, StoreResult};
 use crate::clock::Millis;
 use crate::config::Backend;
@@ -33,7 +34,7 @@ impl Db {
             .bind(&user.email)
             .bind(&user.webauthn_handle)
             .bind(user.created_at)
-            .execute(self.pool())
+            .written(self)
             .await?;
         Ok(())
     }
@@ -49,23 +50,30 @@ impl Db {
     /// database's default isolation is. SQLite needs nothing more: its single writer runs the one
     /// statement, read and insert, with no other write in between.
     pub async fn insert_first_user(&self, user: &User) -> StoreResult<bool> {
-        let mut tx = self.pool().begin().await?;
-        if self.backend() == Backend::Postgres {
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED").execute(&mut *tx).await?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(FIRST_USER_LOCK).execute(&mut *tx).await?;
-        }
-        let done = sqlx::query(
-            "INSERT INTO users (id, email, webauthn_handle, created_at) \
-             SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM users)",
-        )
-        .bind(user.id.as_str())
-        .bind(&user.email)
-        .bind(&user.webauthn_handle)
-        .bind(user.created_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        let (user, backend) = (user.clone(), self.backend());
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                if backend == Backend::Postgres {
+                    sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED").execute(&mut *conn).await?;
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                        .bind(FIRST_USER_LOCK)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                let done = sqlx::query(
+                    "INSERT INTO users (id, email, webauthn_handle, created_at) \
+                     SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM users)",
+                )
+                .bind(user.id.as_str())
+                .bind(&user.email)
+                .bind(&user.webauthn_handle)
+                .bind(user.created_at)
+                .execute(conn)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            })
+        }))
+        .await
     }
 
     pub async fn user(&self, id: &UserId) -> StoreResult<Option<User>> {

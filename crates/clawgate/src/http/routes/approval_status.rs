@@ -115,30 +115,39 @@ fn wait_budget(record: &ApprovalRecord, now: Millis, limit: Duration) -> Duratio
 
 /// Reads the request and, while it is pending, waits up to `limit` for it to change (a decision,
 /// its expiry, its key being revoked or suspended, or the server shutting down), then reads it
-/// again.
+/// again. A wake-up that changed nothing (every waiter is woken to re-read after the connection
+/// that hears other instances was lost) goes back to waiting for what is left of `limit`: only a
+/// change or the end of the wait answers PENDING's successor.
 async fn read_after_change(
     app: &AppState,
     agent: &Agent,
     id: &RequestId,
     limit: Duration,
 ) -> ApiResult<ApprovalRecord> {
+    if limit.is_zero() {
+        // Nothing to wait for: no waiter is registered.
+        return own_request(app, agent, id).await;
+    }
+    let deadline = tokio::time::Instant::now() + limit;
     // Registered before the first read: a decision or key change made in between still wakes us.
     let (waiter, key_waiter) = (app.events.waiter(id), app.events.key_waiter(&agent.key.id));
-    let (changed, key_changed) = (waiter.changed(), key_waiter.changed());
-    tokio::pin!(changed, key_changed);
-    changed.as_mut().enable();
-    key_changed.as_mut().enable();
-    let record = own_request(app, agent, id).await?;
-    if record.status_at(app.now()) != Status::Pending || limit.is_zero() {
-        return Ok(record);
+    loop {
+        let (changed, key_changed) = (waiter.changed(), key_waiter.changed());
+        tokio::pin!(changed, key_changed);
+        changed.as_mut().enable();
+        key_changed.as_mut().enable();
+        let record = own_request(app, agent, id).await?;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if record.status_at(app.now()) != Status::Pending || left.is_zero() || app.events.is_closed() {
+            return Ok(record);
+        }
+        tokio::select! {
+            () = changed => {}
+            () = key_changed => {}
+            () = tokio::time::sleep(wait_budget(&record, app.now(), left)) => {}
+            () = app.events.closed() => {}
+        }
     }
-    tokio::select! {
-        () = changed => {}
-        () = key_changed => {}
-        () = tokio::time::sleep(wait_budget(&record, app.now(), limit)) => {}
-        () = app.events.closed() => {}
-    }
-    own_request(app, agent, id).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -4,10 +4,9 @@ use crate::app::AppState;
 use crate::clock::{Millis, to_rfc3339};
 use crate::domain::approval::{self, NewApproval, Status};
 use crate::domain::ids::RequestId;
-use crate::events::ApprovalEvent;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::extract::{Agent, AppJson, ClientIp};
-use crate::store::approvals::{ApprovalRecord, InsertOutcome};
+use crate::http::extract::{Agent, AppJson, ClientIp, revoked_api_key, suspended_api_key};
+use crate::store::approvals::{ApprovalRecord, InsertOutcome, KeyStanding};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -100,7 +99,11 @@ async fn create(
     AppJson(raw): AppJson<serde_json::Value>,
 ) -> ApiResult<Response> {
     let idempotency = idempotency_key(&headers)?;
-    let body_hash = hex::encode(Sha256::digest(approval::canonical_json(&raw).as_bytes()));
+    // Only a retry needs to be compared with what it retries.
+    let body_hash = idempotency
+        .as_ref()
+        .map(|_| hex::encode(Sha256::digest(approval::canonical_json(&raw).as_bytes())))
+        .unwrap_or_default();
     let body: CreateApprovalBody =
         serde_json::from_value(raw).map_err(|e| ApiError::invalid(e.to_string()))?;
     let input = NewApproval::parse(body.action, body.agent_id, body.context, body.expires_in_seconds)
@@ -142,14 +145,11 @@ async fn create(
             tracing::info!(request.id = %record.id, user.id = %record.user_id, key.id = %record.api_key_id, "approval requested");
             // Committed: the owner's browsers may be told now (in the background).
             app.push.notify_request_created(app.db.clone(), &record);
-            app.announce(ApprovalEvent {
-                user_id: record.user_id.clone(),
-                api_key_id: record.api_key_id.clone(),
-                request_id: record.id.clone(),
-                status: Status::Pending,
-            });
+            app.announce(record.event());
             (created_view(&record, now), false)
         }
+        InsertOutcome::KeyNotLive(KeyStanding::Suspended) => return Err(suspended_api_key()),
+        InsertOutcome::KeyNotLive(_) => return Err(revoked_api_key()),
         InsertOutcome::TooManyPending { frees_at } => {
             let max = app.settings.max_pending_per_key.unwrap_or_default();
             let mut e = ApiError::new(

@@ -1,0 +1,201 @@
+//! SQLite's one writer, with group commit.
+//!
+//! SQLite lets one connection write at a time; several pooled connections that all write only
+//! queue on its busy handler, sleeping. Instead one task owns the only write connection. It takes
+//! every write waiting in its queue, runs them in one transaction (each inside a savepoint of its
+//! own, so one that fails is undone alone), commits once with `synchronous=FULL`, and only then
+//! answers each caller. One durable commit serves many writes: throughput rises with concurrency
+//! while nothing is acknowledged before it is on disk.
+//!
+//! On PostgreSQL the same [`Db::write`](super::Db::write) runs each write in a transaction of its
+//! own from the pool: PostgreSQL groups concurrent commits itself.
+
+use super::{StoreError, StoreResult};
+use futures::future::BoxFuture;
+use sqlx::{AnyConnection, Connection, Executor};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// One statement, ready to run (its values bound).
+pub type Statement = sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Runs a single statement as a write of its own: `.execute(pool)` and `.fetch_all(pool)` for
+/// statements that change something, so that on SQLite they too go through the one writer.
+pub trait WriteStatement {
+    fn written(self, db: &super::Db) -> BoxFuture<'static, StoreResult<sqlx::any::AnyQueryResult>>;
+    /// For `… RETURNING`: the rows.
+    fn written_rows(self, db: &super::Db) -> BoxFuture<'static, StoreResult<Vec<sqlx::any::AnyRow>>>;
+}
+
+impl WriteStatement for Statement {
+    fn written(self, db: &super::Db) -> BoxFuture<'static, StoreResult<sqlx::any::AnyQueryResult>> {
+        let db = db.clone();
+        Box::pin(async move {
+            db.write(Box::new(move |conn| Box::pin(async move { Ok(self.execute(conn).await?) }))).await
+        })
+    }
+
+    fn written_rows(self, db: &super::Db) -> BoxFuture<'static, StoreResult<Vec<sqlx::any::AnyRow>>> {
+        let db = db.clone();
+        Box::pin(async move {
+            db.write(Box::new(move |conn| Box::pin(async move { Ok(self.fetch_all(conn).await?) }))).await
+        })
+    }
+}
+
+/// Most writes one transaction takes: bounds how long the first of them waits for its commit.
+const MAX_BATCH: usize = 256;
+
+/// How many writes may queue before callers wait to enqueue (backpressure, not failure).
+const QUEUE: usize = 4096;
+
+/// A write: statements run on the connection inside a transaction it does not manage.
+pub type Work<T> = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<T>> + Send>;
+
+type Answer = Box<dyn FnOnce(StoreResult<()>) + Send>;
+
+/// A queued write, its result type erased.
+trait Job: Send {
+    /// Runs the work; whether to keep it, and how to answer once the commit is known.
+    fn run<'c>(self: Box<Self>, conn: &'c mut AnyConnection) -> BoxFuture<'c, (bool, Answer)>;
+    /// Answers without running (the transaction could not start).
+    fn fail(self: Box<Self>, e: StoreError);
+}
+
+struct Typed<T> {
+    work: Work<T>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T: Send + 'static> Job for Typed<T> {
+    fn run<'c>(self: Box<Self>, conn: &'c mut AnyConnection) -> BoxFuture<'c, (bool, Answer)> {
+        let Typed { work, reply } = *self;
+        Box::pin(async move {
+            let result = work(conn).await;
+            let ok = result.is_ok();
+            let answer: Answer = Box::new(move |committed| {
+                let _ = reply.send(committed.and(result));
+            });
+            (ok, answer)
+        })
+    }
+
+    fn fail(self: Box<Self>, e: StoreError) {
+        let _ = self.reply.send(Err(e));
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<Box<dyn Job>>,
+    /// Set by [`Writer::close`]: no write is taken any more.
+    closing: watch::Sender<bool>,
+    task: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl Writer {
+    /// Starts the writer task on `conn`, which must be the only connection that writes.
+    pub fn start(conn: AnyConnection) -> Self {
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        let closing = watch::Sender::new(false);
+        let task = tokio::spawn(run(conn, jobs, closing.subscribe()));
+        Self { queue, closing, task: Arc::new(Mutex::new(Some(task))) }
+    }
+
+    /// Refuses further writes, lets the one in progress finish, and closes the connection.
+    pub async fn close(&self) {
+        self.closing.send_replace(true);
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    /// Runs `work` in the next group transaction; answers once that transaction is committed
+    /// (or with the error that undid `work`, or the commit's).
+    pub async fn write<T: Send + 'static>(&self, work: Work<T>) -> StoreResult<T> {
+        if *self.closing.borrow() {
+            return Err(gone());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.queue.send(Box::new(Typed { work, reply })).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+/// The writer has stopped (the server is shutting down).
+fn gone() -> StoreError {
+    StoreError::Unavailable(sqlx::Error::PoolClosed)
+}
+
+async fn run(
+    mut conn: AnyConnection,
+    mut jobs: mpsc::Receiver<Box<dyn Job>>,
+    mut closing: watch::Receiver<bool>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        tokio::select! {
+            taken = jobs.recv_many(&mut batch, MAX_BATCH) => if taken == 0 { break },
+            _ = closing.wait_for(|closing| *closing) => break,
+        }
+        if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
+            let e = StoreError::from(e);
+            for job in batch.drain(..) {
+                job.fail(e.duplicate());
+            }
+            continue;
+        }
+        let outcome = run_batch(&mut conn, &mut batch).await;
+        let committed = match outcome {
+            Ok(answers) => match conn.execute("COMMIT").await {
+                Ok(_) => (answers, Ok(())),
+                Err(e) => (answers, Err(StoreError::from(e))),
+            },
+            Err((answers, e)) => (answers, Err(e)),
+        };
+        let (answers, result) = committed;
+        if result.is_err() {
+            // Whatever was left of the transaction goes; every write of it is refused alike.
+            let _ = conn.execute("ROLLBACK").await;
+        }
+        for answer in answers {
+            answer(result.as_ref().map(|_| ()).map_err(StoreError::duplicate));
+        }
+    }
+    // Writes queued after the close are refused, never left waiting.
+    jobs.close();
+    while let Ok(job) = jobs.try_recv() {
+        job.fail(gone());
+    }
+    let _ = conn.close().await;
+}
+
+/// Runs each job in a savepoint of the open transaction. If a savepoint cannot be taken or
+/// undone, what the transaction holds is unknown: the whole batch is refused.
+async fn run_batch(
+    conn: &mut AnyConnection,
+    batch: &mut Vec<Box<dyn Job>>,
+) -> Result<Vec<Answer>, (Vec<Answer>, StoreError)> {
+    let mut answers = Vec::with_capacity(batch.len());
+    let mut jobs = batch.drain(..);
+    loop {
+        let Some(job) = jobs.next() else { break };
+        if let Err(e) = conn.execute("SAVEPOINT one_write").await {
+            let e = StoreError::from(e);
+            job.fail(e.duplicate());
+            jobs.for_each(|j| j.fail(e.duplicate()));
+            return Err((answers, e));
+        }
+        let (ok, answer) = job.run(conn).await;
+        answers.push(answer);
+        let undone = if ok { Ok(()) } else { conn.execute("ROLLBACK TO one_write").await.map(|_| ()) };
+        if let Err(e) = undone.and(conn.execute("RELEASE one_write").await.map(|_| ())) {
+            let e = StoreError::from(e);
+            jobs.for_each(|j| j.fail(e.duplicate()));
+            return Err((answers, e));
+        }
+    }
+    Ok(answers)
+}
