@@ -135,26 +135,18 @@ impl Db {
                 {
                     return Ok(earlier);
                 }
+                // The fast path: a place under the cap, taken from the key's counter of pending
+                // requests (with the key's standing checked in the same statement).
                 if backend == Backend::Postgres {
-                    return create_in_one_statement(conn, &r, max_pending, ip, &announcer).await;
+                    if create_counted(conn, &r, max_pending, ip.clone(), &announcer).await? {
+                        return Ok(InsertOutcome::Created);
+                    }
+                } else if take_pending_place(conn, &r.api_key_id, max_pending).await? {
+                    insert_row(conn, &r).await?;
+                    audit_created(conn, &r, ip).await?;
+                    return Ok(InsertOutcome::Created);
                 }
-                if let Some(max) = max_pending
-                    && let Some(frees_at) = pending_cap_reached(conn, &r, max).await?
-                {
-                    return Ok(InsertOutcome::TooManyPending { frees_at });
-                }
-                if !insert_row(conn, &r).await? {
-                    return Ok(InsertOutcome::KeyNotLive(key_standing(conn, &r.api_key_id).await?));
-                }
-                let event = AuditEvent {
-                    request_id: Some(r.id.clone()),
-                    api_key_id: Some(r.api_key_id.clone()),
-                    ip,
-                    ..AuditEvent::new("request.created", r.created_at, &r.user_id)
-                };
-                audit::append(conn, &event).await?;
-                announcer.approval(conn, &r.event()).await?;
-                Ok(InsertOutcome::Created)
+                create_after_counting(conn, backend, &r, max_pending, ip, &announcer).await
             })
         }))
         .await
@@ -272,65 +264,109 @@ async fn claim_idempotency_key(
     }))
 }
 
-/// When the key already has `max` requests waiting: when the first of them lapses. SQLite's one
-/// writer runs creates one after another, so the count cannot go stale before the insert.
-async fn pending_cap_reached(
-    conn: &mut AnyConnection,
-    r: &ApprovalRecord,
-    max: i64,
-) -> StoreResult<Option<Millis>> {
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS n, MIN(expires_at) AS first_expiry FROM approval_requests \
-         WHERE api_key_id = $1 AND status = 'PENDING' AND expires_at > $2",
+/// Bumps the key's count of pending requests if the key is live and the count is under `max`:
+/// the cap's fast path. False when the key is not live or its count has reached the cap (which
+/// may be only because lapsed requests are not marked expired yet).
+async fn take_pending_place(conn: &mut AnyConnection, key: &ApiKeyId, max: Option<i64>) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE api_keys SET pending = pending + 1 WHERE id = $1 AND revoked_at IS NULL \
+         AND suspended_at IS NULL AND pending < $2",
     )
-    .bind(r.api_key_id.as_str())
-    .bind(r.created_at)
-    .fetch_one(conn)
+    .bind(key.as_str())
+    .bind(max.unwrap_or(i64::MAX))
+    .execute(conn)
     .await?;
-    let pending: i64 = row.try_get("n")?;
-    if pending < max {
-        return Ok(None);
-    }
-    Ok(Some(opt_i64(&row, "first_expiry")?.unwrap_or(r.created_at)))
+    Ok(done.rows_affected() == 1)
 }
 
-/// PostgreSQL: the cap's count, the key's standing, the insert, its audit row and the
-/// announcement to other instances in one statement (one round trip, not five). With a cap, a
-/// lock on the key (transaction-scoped, no row written) is taken first, in a statement of its
-/// own so that the count's snapshot is taken after it: concurrent creates of one key are
-/// counted one after another; creates of different keys do not wait on each other.
-async fn create_in_one_statement(
+async fn audit_created(conn: &mut AnyConnection, r: &ApprovalRecord, ip: Option<String>) -> StoreResult<()> {
+    let event = AuditEvent {
+        request_id: Some(r.id.clone()),
+        api_key_id: Some(r.api_key_id.clone()),
+        ip,
+        ..AuditEvent::new("request.created", r.created_at, &r.user_id)
+    };
+    audit::append(conn, &event).await
+}
+
+/// The slow path, when the counter says no: the key is not live, or it may be full. Counts the
+/// key's pending requests that have not lapsed (at most `max` of them), and creates the request
+/// if there is room after all. On PostgreSQL a transaction-scoped lock on the key, taken in a
+/// statement of its own (so the count's snapshot is taken after it), makes concurrent slow paths
+/// of one key count one after another; SQLite's one writer already does.
+async fn create_after_counting(
     conn: &mut AnyConnection,
+    backend: Backend,
     r: &ApprovalRecord,
     max_pending: Option<i64>,
     ip: Option<String>,
     announcer: &super::Announcer,
 ) -> StoreResult<InsertOutcome> {
-    if max_pending.is_some() {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(r.api_key_id.as_str())
-            .execute(&mut *conn)
-            .await?;
+    let standing = key_standing(conn, &r.api_key_id).await?;
+    if standing != KeyStanding::Live {
+        return Ok(InsertOutcome::KeyNotLive(standing));
     }
+    if let Some(max) = max_pending {
+        if backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(r.api_key_id.as_str())
+                .execute(&mut *conn)
+                .await?;
+        }
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(expires_at) AS first_expiry FROM (SELECT expires_at \
+             FROM approval_requests WHERE api_key_id = $1 AND status = 'PENDING' AND expires_at > $2 \
+             ORDER BY expires_at LIMIT $3) waiting",
+        )
+        .bind(r.api_key_id.as_str())
+        .bind(r.created_at)
+        .bind(max)
+        .fetch_one(&mut *conn)
+        .await?;
+        let pending: i64 = row.try_get("n")?;
+        if pending >= max {
+            let frees_at = opt_i64(&row, "first_expiry")?.unwrap_or(r.created_at);
+            return Ok(InsertOutcome::TooManyPending { frees_at });
+        }
+    }
+    sqlx::query("UPDATE api_keys SET pending = pending + 1 WHERE id = $1")
+        .bind(r.api_key_id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    if !insert_row(conn, r).await? {
+        return Ok(InsertOutcome::KeyNotLive(key_standing(conn, &r.api_key_id).await?));
+    }
+    audit_created(conn, r, ip).await?;
+    announcer.approval(conn, &r.event()).await?;
+    Ok(InsertOutcome::Created)
+}
+
+/// PostgreSQL's fast path in one statement (one round trip, not five): a place under the cap
+/// from the key's counter (the row lock on the key orders concurrent creates of one key, and
+/// PostgreSQL re-checks the condition after waiting for it), the insert, its audit row and the
+/// announcement to other instances. False when the counter said no; nothing was written.
+async fn create_counted(
+    conn: &mut AnyConnection,
+    r: &ApprovalRecord,
+    max_pending: Option<i64>,
+    ip: Option<String>,
+    announcer: &super::Announcer,
+) -> StoreResult<bool> {
     let (channel, payload) = announcer.approval_wire(&r.event());
     let row = sqlx::query(
-        "WITH pending AS ( \
-           SELECT COUNT(*) AS n, MIN(expires_at) AS first_expiry FROM approval_requests \
-           WHERE api_key_id = $3 AND status = 'PENDING' AND expires_at > $10), \
-         live AS (SELECT EXISTS (SELECT 1 FROM api_keys WHERE id = $3 \
-           AND revoked_at IS NULL AND suspended_at IS NULL) AS ok), \
+        "WITH counted AS ( \
+           UPDATE api_keys SET pending = pending + 1 WHERE id = $3 AND revoked_at IS NULL \
+           AND suspended_at IS NULL AND pending < $12 RETURNING id), \
          created AS ( \
            INSERT INTO approval_requests (id, user_id, api_key_id, agent_id, action, context, \
              binding_code, action_hash, status, created_at, expires_at) \
-           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM pending, live \
-           WHERE live.ok AND pending.n < $12 RETURNING id), \
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM counted RETURNING id), \
          audited AS ( \
            INSERT INTO audit_events (id, at, event, user_id, request_id, api_key_id, ip) \
            SELECT $13, $10, 'request.created', $2, id, $3, $14 FROM created RETURNING id), \
-         told AS (SELECT pg_notify($15, $16) AS sent FROM created) \
+         told AS MATERIALIZED (SELECT pg_notify($15, $16) FROM created) \
          SELECT (SELECT COUNT(*) FROM created) AS created, (SELECT COUNT(*) FROM audited) AS audited, \
-           (SELECT COUNT(*) FROM told) AS told, pending.n, pending.first_expiry, live.ok \
-         FROM pending, live",
+           (SELECT COUNT(*) FROM told) AS told",
     )
     .bind(r.id.as_str())
     .bind(r.user_id.as_str())
@@ -348,16 +384,10 @@ async fn create_in_one_statement(
     .bind(ip)
     .bind(channel)
     .bind(payload)
-    .fetch_one(&mut *conn)
+    .fetch_one(conn)
     .await?;
     let created: i64 = row.try_get("created")?;
-    if created == 1 {
-        return Ok(InsertOutcome::Created);
-    }
-    if !row.try_get::<bool, _>("ok")? {
-        return Ok(InsertOutcome::KeyNotLive(key_standing(conn, &r.api_key_id).await?));
-    }
-    Ok(InsertOutcome::TooManyPending { frees_at: opt_i64(&row, "first_expiry")?.unwrap_or(r.created_at) })
+    Ok(created == 1)
 }
 
 /// Inserts the request if its key is live as of this statement (whatever a cache in front of

@@ -71,6 +71,7 @@ impl Db {
                 .await?;
                 let Some(row) = rows.first() else { return Ok(false) };
                 let key = ApiKeyId::from_trusted(row.try_get("api_key_id")?);
+                release_pending_places(conn, &key, 1).await?;
                 let event = AuditEvent {
                     request_id: Some(id.clone()),
                     credential_id: Some(evidence.credential_id.clone()),
@@ -118,6 +119,7 @@ impl Db {
                 .await?;
                 let Some(row) = rows.first() else { return Ok(None) };
                 let key = ApiKeyId::from_trusted(row.try_get("api_key_id")?);
+                release_pending_places(conn, &key, 1).await?;
                 let event = AuditEvent {
                     request_id: Some(id.clone()),
                     api_key_id: Some(key.clone()),
@@ -166,6 +168,14 @@ impl Db {
                     announcer.approval(conn, &r.event()).await?;
                     expired.push(r);
                 }
+                // One update per key, in a fixed order (no two transactions lock keys crosswise).
+                let mut per_key = std::collections::BTreeMap::<&str, i64>::new();
+                for r in &expired {
+                    *per_key.entry(r.api_key_id.as_str()).or_default() += 1;
+                }
+                for (key, n) in per_key {
+                    release_pending_places(conn, &ApiKeyId::from_trusted(key.to_owned()), n).await?;
+                }
                 Ok(expired)
             })
         }))
@@ -183,4 +193,15 @@ impl Db {
         .await?;
         Ok(n)
     }
+}
+
+/// Gives back `n` places under the key's pending cap (see `approvals::take_pending_place`): its
+/// requests left PENDING in this transaction.
+async fn release_pending_places(conn: &mut sqlx::AnyConnection, key: &ApiKeyId, n: i64) -> StoreResult<()> {
+    sqlx::query("UPDATE api_keys SET pending = pending - $1 WHERE id = $2")
+        .bind(n)
+        .bind(key.as_str())
+        .execute(conn)
+        .await?;
+    Ok(())
 }
