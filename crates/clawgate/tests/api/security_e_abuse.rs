@@ -9,6 +9,7 @@ use serde_json::json;
 
 on_both_databases!(
     e24_a_key_may_have_only_so_many_requests_waiting,
+    e24_lapsed_requests_free_their_places_before_anything_sweeps_them,
     e25_a_key_denied_again_and_again_is_suspended_until_its_owner_resumes_it,
     e27_polling_too_fast_is_slowed_down_but_waiting_never_is,
 );
@@ -45,6 +46,41 @@ async fn e24_a_key_may_have_only_so_many_requests_waiting(app: TestApp) {
     let extra =
         app.post("/api/v1/approval/request", &Auth::Bearer(key), json!({ "action": "but no more" })).await;
     extra.expect_error(429, "too_many_pending");
+}
+
+/// The cap counts requests still waiting: one that lapsed frees its place at once, though
+/// nothing has marked it expired yet (the key's counter of pending requests still includes it).
+async fn e24_lapsed_requests_free_their_places_before_anything_sweeps_them(app: TestApp) {
+    let ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    let agent = Auth::Bearer(key.clone());
+    let ask = |action: String, lifetime: u64| {
+        app.post(
+            "/api/v1/approval/request",
+            &agent,
+            json!({ "action": action, "expiresInSeconds": lifetime }),
+        )
+    };
+    for i in 0..9 {
+        ask(format!("long {i}"), 600).await.expect(201);
+    }
+    ask("short".to_owned(), 30).await.expect(201);
+    ask("one too many".to_owned(), 600).await.expect_error(429, "too_many_pending");
+    // The short one lapses; nothing sweeps it (no status read, no upkeep), yet its place is free.
+    app.clock.advance_ms(31_000);
+    ask("in the freed place".to_owned(), 600).await.expect(201);
+    ask("but no more".to_owned(), 600).await.expect_error(429, "too_many_pending");
+    let pending = app.scalar_i64("SELECT COUNT(*) FROM approval_requests WHERE status = 'PENDING'").await;
+    assert_eq!(pending, 11, "the lapsed one is still stored as PENDING; ten wait");
+    // Deciding and expiring give places back to the counter: once swept, one denial frees one.
+    app.state.expire_lapsed(None).await.expect("sweep");
+    let first = app.get("/api/v1/approval/pending", &ada.auth()).await.expect(200);
+    let id = first.body["requests"][0]["requestId"].as_str().expect("id").to_owned();
+    app.deny(&ada, &id).await.expect(200);
+    ask("after a denial".to_owned(), 600).await.expect(201);
+    ask("full again".to_owned(), 600).await.expect_error(429, "too_many_pending");
+    let counter = app.scalar_i64("SELECT pending FROM api_keys").await;
+    assert_eq!(counter, 10, "the counter matches what waits once lapsed requests are swept");
 }
 
 async fn e25_a_key_denied_again_and_again_is_suspended_until_its_owner_resumes_it(app: TestApp) {
