@@ -40,21 +40,46 @@ async fn settled(pid: u32, base: usize, connections: usize) -> anyhow::Result<u6
     }
 }
 
-/// `n` requests to `url(i)` in flight at once, each on a connection of its own; each task
-/// yields the body's JSON and the instant it arrived.
-fn park(http: &reqwest::Client, url: impl Fn(usize) -> String, bearer: &str, n: usize) -> Vec<Parked> {
-    (0..n)
-        .map(|i| {
-            let req = http.get(url(i)).bearer_auth(bearer);
-            tokio::spawn(async move {
+/// `n` requests to `url(i)` in flight at once, each on a connection of its own, opened 250 at
+/// a time: each batch is accepted by `pid` (its open files grow past `base`) before the next, so
+/// the listen backlog never overflows. Each task yields the body's JSON, the instant it arrived,
+/// and how many times the wait lapsed (answered PENDING) and was sent again, as an agent does.
+async fn park(
+    http: &reqwest::Client,
+    url: impl Fn(usize) -> String,
+    bearer: &str,
+    n: usize,
+    (pid, base): (u32, usize),
+) -> anyhow::Result<Vec<Parked>> {
+    let mut handles = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut req = http.get(url(i));
+        if !bearer.is_empty() {
+            req = req.bearer_auth(bearer);
+        }
+        handles.push(tokio::spawn(async move {
+            let mut lapsed = 0;
+            loop {
+                let again = req.try_clone().context("the request cannot be sent again")?;
                 let body: serde_json::Value = req.send().await?.json().await?;
-                anyhow::Ok((body, Instant::now()))
-            })
-        })
-        .collect()
+                if body["status"] != "PENDING" {
+                    return anyhow::Ok((body, Instant::now(), lapsed));
+                }
+                (req, lapsed) = (again, lapsed + 1);
+            }
+        }));
+        if (i + 1) % 250 == 0 || i + 1 == n {
+            let started = Instant::now();
+            while open_files(pid)? < base + i + 1 {
+                anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "pid {pid} accepts no more");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    Ok(handles)
 }
 
-type Parked = tokio::task::JoinHandle<anyhow::Result<(serde_json::Value, Instant)>>;
+type Parked = tokio::task::JoinHandle<anyhow::Result<(serde_json::Value, Instant, u32)>>;
 
 pub struct Waiters {
     pub waiters: usize,
@@ -62,7 +87,10 @@ pub struct Waiters {
     pub parked_kib: u64,
     pub median: Duration,
     pub p99: Duration,
+    pub parking_took: Duration,
     pub denials_took: Duration,
+    /// Waits that lapsed (60 s) before their denial and were sent again.
+    pub lapsed: u32,
 }
 
 impl Waiters {
@@ -72,7 +100,8 @@ impl Waiters {
 }
 
 /// `n` agents each long-poll their own request (`?wait=60`, one key); then the person denies them
-/// all, 8 denials at a time, and each agent's answer is timed from its denial's response.
+/// all, 8 denials at a time, and each agent's answer is timed from its denial's response. An
+/// agent whose wait lapses before its denial (60 s) asks again at once, as agents do.
 pub async fn waiting_agents(server: &Server, actors: &Actors, n: usize) -> anyhow::Result<Waiters> {
     let key = actors.key(server, "waiters").await?;
     let ids = ask_many(server, &key, n, "waiting").await?;
@@ -82,8 +111,10 @@ pub async fn waiting_agents(server: &Server, actors: &Actors, n: usize) -> anyho
     let url = |i: usize| server.url(&format!("/api/v1/approval/status/{}?wait=60", ids[i]));
     // A client of their own: none of the setup's kept-alive connections is reused.
     let http = reqwest::Client::builder().pool_max_idle_per_host(100_000).build()?;
-    let handles = park(&http, url, &key, n);
+    let started = Instant::now();
+    let handles = park(&http, url, &key, n, (pid, base)).await?;
     let parked_kib = settled(pid, base, n).await?;
+    let parking_took = started.elapsed();
     let started = Instant::now();
     let denied: Vec<anyhow::Result<Instant>> = futures::stream::iter(&ids)
         .map(|id| async move { actors.deny(server, id).await.map(|()| Instant::now()) })
@@ -91,16 +122,17 @@ pub async fn waiting_agents(server: &Server, actors: &Actors, n: usize) -> anyho
         .collect()
         .await;
     let denials_took = started.elapsed();
-    let mut delays = Vec::with_capacity(n);
+    let (mut delays, mut lapsed) = (Vec::with_capacity(n), 0);
     for (handle, denied_at) in handles.into_iter().zip(denied) {
-        let (denied_at, (body, answered)) = (denied_at?, handle.await??);
+        let (denied_at, (body, answered, again)) = (denied_at?, handle.await??);
+        lapsed += again;
         anyhow::ensure!(body["status"] == "DENIED", "a waiting agent saw {body}");
         delays.push(answered.saturating_duration_since(denied_at));
     }
     delays.sort();
     let median = delays[n / 2];
     let p99 = delays[(n * 99 / 100).min(n - 1)];
-    Ok(Waiters { waiters: n, before_kib, parked_kib, median, p99, denials_took })
+    Ok(Waiters { waiters: n, before_kib, parked_kib, median, p99, parking_took, denials_took, lapsed })
 }
 
 pub struct Floor {
@@ -134,11 +166,13 @@ pub async fn bare_floor(n: usize) -> anyhow::Result<Floor> {
     let idle_kib = rss_kib(pid)?;
     let base = open_files(pid)?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(100_000).build()?;
-    let handles = park(&http, |_| format!("http://127.0.0.1:{port}/wait"), "", n);
-    let parked_kib = settled(pid, base, n).await;
-    child.kill().await?;
-    for handle in handles {
-        handle.abort();
+    let parked_kib = async {
+        let handles = park(&http, |_| format!("http://127.0.0.1:{port}/wait"), "", n, (pid, base)).await?;
+        let kib = settled(pid, base, n).await;
+        handles.iter().for_each(|h| h.abort());
+        kib
     }
+    .await;
+    child.kill().await?;
     Ok(Floor { connections: n, idle_kib, parked_kib: parked_kib? })
 }

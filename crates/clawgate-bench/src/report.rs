@@ -123,11 +123,15 @@ impl Report {
             f.kib_per_connection()
         );
         println!(
-            "  decision to waiting agent: median {}, p99 {} ({} denials, 8 at a time, in {:.1} s)",
+            "  decision to waiting agent: median {}, p99 {} ({} parked in {:.1} s; {} denials, 8 at a time, \
+             in {:.1} s; {} waits lapsed first and were sent again)",
             short(w.median),
             short(w.p99),
             w.waiters,
-            w.denials_took.as_secs_f64()
+            w.parking_took.as_secs_f64(),
+            w.waiters,
+            w.denials_took.as_secs_f64(),
+            w.lapsed
         );
         println!();
         for note in &self.notes {
@@ -151,6 +155,8 @@ impl Report {
                 "bare_connections": f.connections, "bare_idle_kib": f.idle_kib,
                 "bare_with_connections_kib": f.parked_kib, "bare_kib_per_connection": f.kib_per_connection(),
                 "decision_to_agent_median_ms": ms(w.median), "decision_to_agent_p99_ms": ms(w.p99),
+                "parking_seconds": w.parking_took.as_secs_f64(), "denials_seconds": w.denials_took.as_secs_f64(),
+                "waits_lapsed_and_resent": w.lapsed,
             },
             "notes": self.notes,
         })
