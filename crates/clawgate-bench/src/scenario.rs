@@ -1,4 +1,5 @@
-//! Runs one operation from many concurrent clients for a while and sums up how it went.
+//! The reqwest driver: runs one operation from many concurrent clients in the bench process for
+//! a while and sums up how it went. Only the passkey ceremony uses it (it signs client-side).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,12 +11,6 @@ pub struct Figures {
     pub elapsed: Duration,
     pub median: Duration,
     pub p99: Duration,
-}
-
-impl Figures {
-    pub fn per_second(&self) -> f64 {
-        self.count as f64 / self.elapsed.as_secs_f64()
-    }
 }
 
 /// `concurrency` clients repeat `op` for `duration`; any failure stops the run with its error.
