@@ -28,6 +28,8 @@ pub mod push;
 pub mod secrets;
 /// The accept loop: header and idle timeouts, connection caps, graceful shutdown.
 pub mod server;
+/// The rules between `http` and `store`: approvals (and their lifecycle), API keys.
+pub mod service;
 /// Where data is stored: one SQL code base for SQLite and PostgreSQL.
 pub mod store;
 /// Signed tokens: human sessions (HS256) and approval tokens (Ed25519, published as JWKS).

@@ -8,8 +8,6 @@ use crate::domain::ids::{CeremonyId, RequestId, UserId};
 use crate::store::StoreError;
 use crate::store::ceremonies::{CeremonyKind, NewCeremony};
 use crate::store::passkeys::StoredPasskey;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -29,9 +27,7 @@ pub enum AssertionState {
     Discoverable(DiscoverableAuthentication),
 }
 
-pub fn credential_id_text(id: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(id)
-}
+pub use crate::domain::ids::credential_id_text;
 
 pub fn webauthn_failed(e: WebauthnError) -> ApiError {
     ApiError::bad_request("passkey_verification_failed", format!("the passkey response did not verify: {e}"))

@@ -1,0 +1,389 @@
+//! Approval requests through their lifecycle: asked by an agent (idempotently, under a cap of
+//! pending requests per key), read back by that agent (at once or after a change), approved
+//! with a passkey-verified assertion (which signs the approval token) or denied (which may
+//! suspend the key), and expired when they lapse.
+
+use crate::app::AppState;
+use crate::clock::Millis;
+use crate::domain::approval::{self, NewApproval, Status, Undecidable};
+use crate::domain::ids::{ApiKeyId, RequestId, UserId, credential_id_text};
+use crate::events::ApprovalEvent;
+use crate::store::StoreError;
+use crate::store::api_keys::ApiKeyRecord;
+use crate::store::approvals::{ApprovalRecord, InsertOutcome, KeyStanding};
+use crate::store::decisions::ApprovalEvidence;
+use crate::store::passkeys::StoredPasskey;
+use crate::tokens::approval::ApprovalFacts;
+use std::net::IpAddr;
+use std::time::Duration;
+use webauthn_rs::prelude::{AuthenticationResult, Passkey};
+
+/// Why an approval operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    /// Unknown, or not the caller's (the two look the same).
+    #[error("approval request not found")]
+    NotFound,
+    #[error("the request can no longer be decided: {0:?}")]
+    Undecidable(Undecidable),
+    /// The agent's key was revoked (or is gone).
+    #[error("the API key is revoked")]
+    KeyRevoked,
+    #[error("the API key is suspended")]
+    KeySuspended,
+    /// The key has `max` requests waiting; one frees up in `retry_after_secs`.
+    #[error("too many pending requests")]
+    TooManyPending { max: i64, retry_after_secs: u64 },
+    #[error("Idempotency-Key reused with another body")]
+    IdempotencyKeyReused,
+    /// The request's owner has no passkey to approve with.
+    #[error("no passkey to approve with")]
+    NoPasskey,
+    /// The assertion was made with a passkey of someone else.
+    #[error("the passkey is not the owner's")]
+    NotOwnersPasskey,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type ApprovalResult<T> = Result<T, ApprovalError>;
+
+/// A request as created (or, for a retry with the same Idempotency-Key, as created before).
+pub struct Created {
+    pub record: ApprovalRecord,
+    /// A retry: nothing new was created.
+    pub replayed: bool,
+    /// When it was asked for: the status shown is as of then.
+    pub at: Millis,
+}
+
+/// A decision made just now.
+pub struct Decided {
+    pub request_id: RequestId,
+    pub status: Status,
+    pub at: Millis,
+}
+
+/// A pending request a person may approve, with the passkeys that may approve it.
+pub struct ToApprove {
+    pub record: ApprovalRecord,
+    pub passkeys: Vec<Passkey>,
+    pub at: Millis,
+}
+
+/// The approval service, over the shared state.
+pub struct Approvals<'a> {
+    app: &'a AppState,
+}
+
+impl<'a> Approvals<'a> {
+    pub fn new(app: &'a AppState) -> Self {
+        Self { app }
+    }
+
+    fn now(&self) -> Millis {
+        self.app.now()
+    }
+
+    /// Records a new request of `key` (or finds the one an earlier try with the same
+    /// `idempotency` key and body hash created), then announces it and tells the owner's
+    /// browsers.
+    pub async fn create(
+        &self,
+        key: &ApiKeyRecord,
+        input: NewApproval,
+        idempotency: Option<(&str, &str)>,
+        ip: IpAddr,
+    ) -> ApprovalResult<Created> {
+        let app = self.app;
+        let now = self.now();
+        let record = new_record(key, input, now);
+        let ip = ip.to_string();
+        let max = app.settings.max_pending_per_key;
+        match app.db.insert_approval(&record, idempotency, max, Some(&ip)).await? {
+            InsertOutcome::Created => {
+                tracing::info!(request.id = %record.id, user.id = %record.user_id, key.id = %record.api_key_id, "approval requested");
+                // Committed: the owner's browsers may be told now (in the background).
+                app.push.notify_request_created(app.db.clone(), &record);
+                app.announce(record.event());
+                Ok(Created { record, replayed: false, at: now })
+            }
+            InsertOutcome::KeyNotLive(KeyStanding::Suspended) => Err(ApprovalError::KeySuspended),
+            InsertOutcome::KeyNotLive(_) => Err(ApprovalError::KeyRevoked),
+            InsertOutcome::TooManyPending { frees_at } => Err(ApprovalError::TooManyPending {
+                max: max.unwrap_or_default(),
+                retry_after_secs: u64::try_from((frees_at - now + 999) / 1000).unwrap_or(1).max(1),
+            }),
+            InsertOutcome::Replayed { request_id, body_hash: earlier } => {
+                let body_hash = idempotency.map(|(_, h)| h).unwrap_or_default();
+                if earlier != body_hash {
+                    return Err(ApprovalError::IdempotencyKeyReused);
+                }
+                let existing = app
+                    .db
+                    .approval(&request_id)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("idempotency key points nowhere"))?;
+                Ok(Created { record: existing, replayed: true, at: now })
+            }
+        }
+    }
+
+    /// The request as of now; a lapsed pending request is recorded as expired on the way.
+    pub async fn current(&self, mut record: ApprovalRecord) -> ApprovalResult<ApprovalRecord> {
+        if record.status == Status::Pending && record.status_at(self.now()) == Status::Expired {
+            self.app.expire_lapsed(Some(&record.user_id)).await?;
+            if let Some(fresh) = self.app.db.approval(&record.id).await? {
+                record = fresh;
+            }
+        }
+        Ok(record)
+    }
+
+    /// One of `user`'s requests, current.
+    pub async fn one_of(&self, user: &UserId, id: &RequestId) -> ApprovalResult<ApprovalRecord> {
+        let record = self.app.db.approval_of(id, user).await?.ok_or(ApprovalError::NotFound)?;
+        self.current(record).await
+    }
+
+    /// Why the request cannot be decided as of `now` (it is read current first).
+    async fn undecidable(&self, record: ApprovalRecord, now: Millis) -> ApprovalError {
+        match self.current(record).await {
+            Ok(record) => undecidable(&record, now),
+            Err(e) => e,
+        }
+    }
+
+    /// The request, current, if `key` made it (unknown and foreign look the same) and the key is
+    /// still live. Every answer to an agent is built from this read, so a key revoked or
+    /// suspended after it was checked is refused here as well, and gets no token.
+    pub async fn own(&self, key: &ApiKeyId, id: &RequestId) -> ApprovalResult<ApprovalRecord> {
+        let record = self.read_own(key, id).await?;
+        if record.status == Status::Pending && record.status_at(self.now()) == Status::Expired {
+            self.app.expire_lapsed(Some(&record.user_id)).await?;
+            return self.read_own(key, id).await;
+        }
+        Ok(record)
+    }
+
+    /// One statement reads the request and its key's standing together: no revocation committed
+    /// before it can be missed, whichever instance made it.
+    async fn read_own(&self, key: &ApiKeyId, id: &RequestId) -> ApprovalResult<ApprovalRecord> {
+        let (record, standing) = self.app.db.approval_with_key(id).await?.ok_or(ApprovalError::NotFound)?;
+        // Each key sees only the requests it made.
+        if &record.api_key_id != key {
+            return Err(ApprovalError::NotFound);
+        }
+        match standing {
+            KeyStanding::Live => Ok(record),
+            KeyStanding::Suspended => Err(ApprovalError::KeySuspended),
+            KeyStanding::Revoked => Err(ApprovalError::KeyRevoked),
+        }
+    }
+
+    /// Reads `key`'s request and, while it is pending, waits up to `limit` for it to change (a
+    /// decision, its expiry, its key being revoked or suspended, or the server shutting down),
+    /// then reads it again. A wake-up that changed nothing (every waiter is woken to re-read
+    /// after the connection that hears other instances was lost) goes back to waiting for what
+    /// is left of `limit`: only a change or the end of the wait answers PENDING's successor.
+    pub async fn read_after_change(
+        &self,
+        key: &ApiKeyId,
+        id: &RequestId,
+        limit: Duration,
+    ) -> ApprovalResult<ApprovalRecord> {
+        let app = self.app;
+        if limit.is_zero() {
+            // Nothing to wait for: no waiter is registered.
+            return self.own(key, id).await;
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        // Registered before the first read: a decision or key change made in between still wakes us.
+        let (waiter, key_waiter) = (app.events.waiter(id), app.events.key_waiter(key));
+        loop {
+            let (changed, key_changed) = (waiter.changed(), key_waiter.changed());
+            tokio::pin!(changed, key_changed);
+            changed.as_mut().enable();
+            key_changed.as_mut().enable();
+            let record = self.own(key, id).await?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if record.status_at(self.now()) != Status::Pending || left.is_zero() || app.events.is_closed() {
+                return Ok(record);
+            }
+            tokio::select! {
+                () = changed => {}
+                () = key_changed => {}
+                () = tokio::time::sleep(wait_budget(&record, self.now(), left)) => {}
+                () = app.events.closed() => {}
+            }
+        }
+    }
+
+    /// The request `id` and its owner's passkeys, if it can still be approved: what an approval
+    /// ceremony is started with.
+    pub async fn to_approve(&self, id: &RequestId) -> ApprovalResult<ToApprove> {
+        let record = self.app.db.approval(id).await?.ok_or(ApprovalError::NotFound)?;
+        let record = self.current(record).await?;
+        let now = self.now();
+        if record.status_at(now) != Status::Pending {
+            return Err(undecidable(&record, now));
+        }
+        let passkeys: Vec<_> =
+            self.app.db.passkeys_of(&record.user_id).await?.into_iter().map(|p| p.passkey).collect();
+        if passkeys.is_empty() {
+            return Err(ApprovalError::NoPasskey);
+        }
+        Ok(ToApprove { record, passkeys, at: now })
+    }
+
+    /// After an approval ceremony could not be taken back: if the request can no longer be
+    /// decided, that is what the person needs to know (rather than "invalid ceremony").
+    pub async fn refuse_if_undecidable(&self, id: &RequestId) -> ApprovalResult<()> {
+        if let Some(record) = self.app.db.approval(id).await? {
+            let record = self.current(record).await?;
+            let now = self.now();
+            if record.status_at(now) != Status::Pending {
+                return Err(undecidable(&record, now));
+            }
+        }
+        Ok(())
+    }
+
+    /// Approves `owner`'s request `id` with a verified assertion of `passkey` (made at `ip`):
+    /// signs the approval token over what is stored, records it with the evidence, announces it.
+    pub async fn approve(
+        &self,
+        id: &RequestId,
+        owner: &UserId,
+        passkey: &StoredPasskey,
+        assertion: &AuthenticationResult,
+        ip: IpAddr,
+    ) -> ApprovalResult<Decided> {
+        let app = self.app;
+        if &passkey.user_id != owner {
+            return Err(ApprovalError::NotOwnersPasskey);
+        }
+        let record = app.db.approval_of(id, owner).await?.ok_or(ApprovalError::NotFound)?;
+        let now = self.now();
+        if record.status_at(now) != Status::Pending {
+            return Err(self.undecidable(record, now).await);
+        }
+        let context =
+            record.context.as_deref().and_then(|c| serde_json::from_str::<serde_json::Map<_, _>>(c).ok());
+        // Recomputed from what is stored, so the token states exactly what the person saw.
+        let action_hash =
+            approval::action_hash(id.as_str(), &record.action, record.agent_id.as_deref(), context.as_ref());
+        let credential_id = credential_id_text(assertion.cred_id());
+        let signed = app.approvals.sign(
+            ApprovalFacts {
+                user_id: owner.to_string(),
+                request_id: id.to_string(),
+                action: record.action.clone(),
+                action_hash,
+                agent_id: record.agent_id.clone(),
+                credential_id: credential_id.clone(),
+                user_verified: assertion.user_verified(),
+            },
+            now,
+        )?;
+        let evidence = ApprovalEvidence {
+            token: signed.token,
+            token_jti: signed.jti,
+            token_expires_at: signed.expires_at,
+            credential_id,
+            user_verified: assertion.user_verified(),
+            ip: Some(ip.to_string()),
+        };
+        if !app.db.approve(id, owner, now, &evidence).await? {
+            let record = app.db.approval(id).await?.ok_or(ApprovalError::NotFound)?;
+            return Err(self.undecidable(record, now).await);
+        }
+        tracing::info!(request.id = %id, user.id = %owner, passkey.id = %passkey.id, "request approved");
+        app.announce(ApprovalEvent {
+            user_id: owner.clone(),
+            api_key_id: record.api_key_id.clone(),
+            request_id: id.clone(),
+            status: Status::Approved,
+        });
+        Ok(Decided { request_id: id.clone(), status: Status::Approved, at: now })
+    }
+
+    /// Denies `user`'s request `id` (from `ip`), announces it, and suspends the key that asked
+    /// if its requests were denied too often.
+    pub async fn deny(
+        &self,
+        user: &UserId,
+        id: &RequestId,
+        reason: Option<&str>,
+        ip: IpAddr,
+    ) -> ApprovalResult<Decided> {
+        let app = self.app;
+        let now = self.now();
+        let ip = ip.to_string();
+        let Some(api_key_id) = app.db.deny(id, user, now, reason, Some(&ip)).await? else {
+            let record = app.db.approval_of(id, user).await?.ok_or(ApprovalError::NotFound)?;
+            return Err(self.undecidable(record, now).await);
+        };
+        tracing::info!(request.id = %id, user.id = %user, "request denied");
+        app.announce(ApprovalEvent {
+            user_id: user.clone(),
+            api_key_id: api_key_id.clone(),
+            request_id: id.clone(),
+            status: Status::Denied,
+        });
+        // The denial stands whatever happens here; a failed check is logged, not reported.
+        if let Err(e) = app.suspend_if_denied_too_often(user, &api_key_id).await {
+            tracing::warn!(key.id = %api_key_id, error = %e, "could not check the key for suspension");
+        }
+        Ok(Decided { request_id: id.clone(), status: Status::Denied, at: now })
+    }
+}
+
+/// The record of a new pending request of `key`.
+fn new_record(key: &ApiKeyRecord, input: NewApproval, now: Millis) -> ApprovalRecord {
+    let id = RequestId::generate();
+    let context_text = input.context.as_ref().map(|c| serde_json::Value::Object(c.clone()).to_string());
+    ApprovalRecord {
+        action_hash: approval::action_hash(
+            id.as_str(),
+            &input.action,
+            input.agent_id.as_deref(),
+            input.context.as_ref(),
+        ),
+        id,
+        user_id: key.user_id.clone(),
+        api_key_id: key.id.clone(),
+        agent_id: input.agent_id,
+        action: input.action,
+        context: context_text,
+        binding_code: approval::binding_code(),
+        status: Status::Pending,
+        created_at: now,
+        expires_at: now + input.lifetime_secs * 1000,
+        decided_at: None,
+        deny_reason: None,
+        token: None,
+        token_jti: None,
+        token_expires_at: None,
+        credential_id: None,
+        user_verified: None,
+    }
+}
+
+/// Why a request that is not pending as of `now` cannot be decided.
+fn undecidable(r: &ApprovalRecord, now: Millis) -> ApprovalError {
+    match r.status_at(now).decidable() {
+        Err(why) => ApprovalError::Undecidable(why),
+        // Pending after all: only a decision made in between can have stopped it.
+        Ok(()) => ApprovalError::Undecidable(Undecidable::AlreadyDecided(Status::Pending)),
+    }
+}
+
+/// How long a pending request may still be waited on: `limit`, or less if it expires first.
+fn wait_budget(record: &ApprovalRecord, now: Millis, limit: Duration) -> Duration {
+    let until_expiry = u64::try_from(record.expires_at.saturating_sub(now).max(0)).unwrap_or(0);
+    // One millisecond past expiry, so the expiry itself is what the agent sees.
+    limit.min(Duration::from_millis(until_expiry + 1))
+}
