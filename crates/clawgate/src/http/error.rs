@@ -5,6 +5,7 @@
 
 use crate::domain::approval::Undecidable;
 use crate::service::approvals::ApprovalError;
+use crate::service::keys::KeyError;
 use crate::store::StoreError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -178,6 +179,23 @@ impl From<ApprovalError> for ApiError {
             ),
             ApprovalError::Store(e) => e.into(),
             ApprovalError::Internal(e) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::NotFound => ApiError::not_found("API key"),
+            KeyError::PasskeyRequired => ApiError::forbidden(
+                "passkey_required",
+                "add a passkey first: only a person who can approve may hold agent keys",
+            ),
+            KeyError::InvalidName(e) => ApiError::invalid(e.to_string()),
+            KeyError::NotSuspended => {
+                ApiError::conflict("not_suspended", "this key is not suspended (or was revoked)")
+            }
+            KeyError::Store(e) => e.into(),
         }
     }
 }

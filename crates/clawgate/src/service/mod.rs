@@ -4,3 +4,4 @@
 //! error enum, which `http::error` maps to status codes and messages.
 
 pub mod approvals;
+pub mod keys;
