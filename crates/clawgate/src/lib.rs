@@ -24,12 +24,18 @@ pub mod os;
 pub mod policy;
 /// Web Push: telling the owner's browsers that an agent asks (VAPID, encrypted payloads).
 pub mod push;
+/// Where Web Push may go: https to known push services at public addresses (no SSRF).
+pub mod push_policy;
+/// Token buckets: per client IP, per API key, per account.
+pub mod rate_limit;
 /// Secrets the server generates on first start and keeps in its database.
 pub mod secrets;
 /// The accept loop: header and idle timeouts, connection caps, graceful shutdown.
 pub mod server;
 /// The rules between `http` and `store`: approvals (and their lifecycle), API keys.
 pub mod service;
+/// The state every request shares (`AppState`).
+pub mod state;
 /// Where data is stored: one SQL code base for SQLite and PostgreSQL.
 pub mod store;
 /// Signed tokens: human sessions (HS256) and approval tokens (Ed25519, published as JWKS).

@@ -2,9 +2,9 @@
 //! whoever waits on them told), and a key whose requests keep being denied is suspended (and its
 //! owner told). The pure rules live in `domain`; these need the database and the event hub.
 
-use crate::app::AppState;
 use crate::domain::ids::{ApiKeyId, UserId};
 use crate::events::KeyEvent;
+use crate::state::AppState;
 use crate::store::StoreResult;
 
 /// Denials within this window count towards suspending a key.

@@ -10,7 +10,7 @@ pub mod rate_limit;
 pub mod routes;
 pub mod storage_watch;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use axum::Router;
 use std::sync::Arc;
 use utoipa::OpenApi;

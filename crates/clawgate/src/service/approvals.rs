@@ -3,11 +3,11 @@
 //! with a passkey-verified assertion (which signs the approval token) or denied (which may
 //! suspend the key), and expired when they lapse.
 
-use crate::app::AppState;
 use crate::clock::Millis;
 use crate::domain::approval::{self, NewApproval, Status, Undecidable};
 use crate::domain::ids::{ApiKeyId, RequestId, UserId, credential_id_text};
 use crate::events::ApprovalEvent;
+use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::api_keys::ApiKeyRecord;
 use crate::store::approvals::{ApprovalRecord, InsertOutcome, KeyStanding};

@@ -1,11 +1,11 @@
 //! Agent API keys: created for a person who can approve (shown once), listed, revoked (every
 //! waiting agent is told at once) and resumed after a suspension.
 
-use crate::state::AppState;
 use crate::domain::api_key::ApiKeySecret;
 use crate::domain::ids::{ApiKeyId, UserId};
 use crate::domain::label::{self, LabelError};
 use crate::events::KeyEvent;
+use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::api_keys::ApiKeyRecord;
 

@@ -1,11 +1,11 @@
 //! Agent API keys: create (shown once), list, revoke.
 
-use crate::app::AppState;
 use crate::clock::to_rfc3339;
 use crate::domain::ids::ApiKeyId;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, Human};
 use crate::service::keys::Keys;
+use crate::state::AppState;
 use crate::store::api_keys::ApiKeyRecord;
 use axum::Json;
 use axum::extract::{Path, State};

@@ -4,13 +4,13 @@
 //! `/status/{id}/events` streams its changes. Both park on the instance's event hub: no task
 //! spins and no query runs in a loop while an agent waits.
 
-use crate::app::AppState;
 use crate::clock::{Millis, to_rfc3339};
 use crate::domain::approval::Status;
 use crate::domain::ids::RequestId;
 use crate::http::error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
 use crate::http::extract::Agent;
 use crate::service::approvals::Approvals;
+use crate::state::AppState;
 use crate::store::approvals::ApprovalRecord;
 use axum::Json;
 use axum::extract::{Path, Query, State};

@@ -1,11 +1,11 @@
 //! The agent's side of an approval: ask, then read the status (and the token once approved).
 
-use crate::app::AppState;
 use crate::clock::{Millis, to_rfc3339};
 use crate::domain::approval::{self, NewApproval, Status};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Agent, AppJson, ClientIp};
 use crate::service::approvals::Approvals;
+use crate::state::AppState;
 use crate::store::approvals::ApprovalRecord;
 use axum::Json;
 use axum::extract::State;

@@ -1,14 +1,13 @@
 //! The person's side of an approval: approve with a passkey, deny, list pending and history.
 
-use super::passkeys::{AssertionBody, CeremonyStart, public_key_options};
-use crate::app::AppState;
 use crate::clock::{Millis, to_rfc3339};
 use crate::domain::approval::{self, Status};
 use crate::domain::ids::RequestId;
-use crate::http::ceremony::{self, AssertionState, CEREMONY_TTL_MS};
+use crate::http::ceremony::{self, AssertionBody, AssertionState};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, ClientIp, Human, NotAnAgent};
-use crate::service::approvals::{Approvals, Decided, ToApprove};
+use crate::service::approvals::{Approvals, Decided};
+use crate::state::AppState;
 use crate::store::approvals::ApprovalRecord;
 use crate::store::ceremonies::CeremonyKind;
 use axum::Json;
@@ -74,29 +73,6 @@ pub fn approval_view(r: &ApprovalRecord, now: Millis) -> ApprovalView {
         deny_reason: r.deny_reason.clone(),
         approved_with: r.credential_id.clone(),
     }
-}
-
-/// `authenticate/start` with a `requestId`: a ceremony that can only approve this request,
-/// answerable only by one of its owner's passkeys.
-pub async fn start_approval_ceremony(app: &AppState, id: &RequestId) -> ApiResult<CeremonyStart> {
-    let ToApprove { record, passkeys, at } = Approvals::new(app).to_approve(id).await?;
-    let (challenge, state) =
-        app.webauthn.start_passkey_authentication(&passkeys).map_err(ApiError::internal)?;
-    let expires = (at + CEREMONY_TTL_MS).min(record.expires_at);
-    let id = ceremony::save(
-        app,
-        CeremonyKind::Approve,
-        Some(record.user_id.clone()),
-        Some(record.id.clone()),
-        &AssertionState::Known(state),
-        expires,
-    )
-    .await?;
-    Ok(CeremonyStart {
-        ceremony_id: id.to_string(),
-        purpose: "approve".into(),
-        public_key: public_key_options(&challenge)?,
-    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
