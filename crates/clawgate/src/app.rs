@@ -75,7 +75,11 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
     Ok(Arc::new(AppState {
         webauthn,
         sessions: SessionKeys::new(secrets.jwt.expose(), issuer.clone(), settings.session_ttl_secs),
-        approvals: ApprovalSigner::new(&secrets.signing_seeds, issuer, settings.approval_token_ttl_secs)?,
+        approvals: Arc::new(ApprovalSigner::new(
+            &secrets.signing_seeds,
+            issuer,
+            settings.approval_token_ttl_secs,
+        )?),
         api_key_secret: secrets.api_key,
         vapid_public: secrets.vapid_public,
         push: Arc::new(push),
@@ -83,7 +87,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         poll_limiter: RateLimiter::new(settings.poll_rate_limit_per_min),
         assertion_failures: RateLimiter::with_burst(FAILED_ASSERTIONS_BURST, 1),
         cloned_assertions: RateLimiter::with_burst(CLONED_ASSERTIONS_BURST, 1),
-        events: Events::default(),
+        events: Arc::new(Events::default()),
         database_clock,
         db,
         clock,

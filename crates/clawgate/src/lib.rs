@@ -20,8 +20,6 @@ pub mod events;
 pub mod http;
 /// Operating-system settings: file-creation mask, open-file limit, file modes, free space.
 pub mod os;
-/// Rules that act on stored state: expiry sweeps and key suspension.
-pub mod policy;
 /// Web Push: telling the owner's browsers that an agent asks (VAPID, encrypted payloads).
 pub mod push;
 /// Where Web Push may go: https to known push services at public addresses (no SSRF).
@@ -32,7 +30,8 @@ pub mod rate_limit;
 pub mod secrets;
 /// The accept loop: header and idle timeouts, connection caps, graceful shutdown.
 pub mod server;
-/// The rules between `http` and `store`: approvals (and their lifecycle), API keys.
+/// The rules between `http` and `store`: approvals (their lifecycle, expiry sweeps, key
+/// suspension after repeated denials) and API keys.
 pub mod service;
 /// The state every request shares (`AppState`).
 pub mod state;

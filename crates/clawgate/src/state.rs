@@ -18,7 +18,7 @@ pub struct AppState {
     pub db: Db,
     pub webauthn: Webauthn,
     pub sessions: SessionKeys,
-    pub approvals: ApprovalSigner,
+    pub approvals: Arc<ApprovalSigner>,
     pub api_key_secret: Secret,
     pub vapid_public: String,
     /// Sends Web Push messages signed with the VAPID key.
@@ -33,7 +33,7 @@ pub struct AppState {
     pub assertion_failures: RateLimiter,
     /// Assertions whose signature verified but were refused (counter went back), per account.
     pub cloned_assertions: RateLimiter<UserId>,
-    pub events: Events,
+    pub events: Arc<Events>,
 }
 
 impl AppState {

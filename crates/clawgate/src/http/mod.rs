@@ -9,6 +9,7 @@ pub mod middleware;
 pub mod rate_limit;
 pub mod routes;
 pub mod storage_watch;
+pub mod substates;
 
 use crate::state::AppState;
 use axum::Router;

@@ -3,18 +3,20 @@
 //! with a passkey-verified assertion (which signs the approval token) or denied (which may
 //! suspend the key), and expired when they lapse.
 
-use crate::clock::Millis;
+use crate::clock::{Clock, Millis};
 use crate::domain::approval::{self, NewApproval, Status, Undecidable};
 use crate::domain::ids::{ApiKeyId, RequestId, UserId, credential_id_text};
-use crate::events::ApprovalEvent;
+use crate::events::{ApprovalEvent, Events, KeyEvent};
+use crate::push::PushSender;
 use crate::state::AppState;
-use crate::store::StoreError;
 use crate::store::api_keys::ApiKeyRecord;
 use crate::store::approvals::{ApprovalRecord, InsertOutcome, KeyStanding};
 use crate::store::decisions::ApprovalEvidence;
 use crate::store::passkeys::StoredPasskey;
-use crate::tokens::approval::ApprovalFacts;
+use crate::store::{Db, StoreError, StoreResult};
+use crate::tokens::approval::{ApprovalFacts, ApprovalSigner};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use webauthn_rs::prelude::{AuthenticationResult, Passkey};
 
@@ -73,18 +75,73 @@ pub struct ToApprove {
     pub at: Millis,
 }
 
-/// The approval service, over the shared state.
-pub struct Approvals<'a> {
-    app: &'a AppState,
+/// The approval service: the part of the shared state approvals need, which the approval routes
+/// extract (axum `FromRef`, see `http::substates`) instead of the whole `AppState`. Cheap to
+/// clone: handles and settings.
+#[derive(Clone)]
+pub struct Approvals {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    events: Arc<Events>,
+    push: Arc<PushSender>,
+    signer: Arc<ApprovalSigner>,
+    max_pending_per_key: Option<i64>,
+    suspend_after_denials: Option<i64>,
 }
 
-impl<'a> Approvals<'a> {
-    pub fn new(app: &'a AppState) -> Self {
-        Self { app }
+impl Approvals {
+    pub fn new(app: &AppState) -> Self {
+        Self {
+            db: app.db.clone(),
+            clock: app.clock.clone(),
+            events: app.events.clone(),
+            push: app.push.clone(),
+            signer: app.approvals.clone(),
+            max_pending_per_key: app.settings.max_pending_per_key,
+            suspend_after_denials: app.settings.suspend_after_denials,
+        }
     }
 
-    fn now(&self) -> Millis {
-        self.app.now()
+    /// The time every rule reads.
+    pub fn now(&self) -> Millis {
+        self.clock.now_ms()
+    }
+
+    /// The server is shutting down: long waits and streams end.
+    pub fn closing(&self) -> bool {
+        self.events.is_closed()
+    }
+
+    /// Records lapsed requests (of everyone, or of one person) as expired and tells whoever
+    /// waits on them. How many it expired.
+    pub async fn expire_lapsed(&self, user: Option<&UserId>) -> StoreResult<usize> {
+        let expired = self.db.expire_due(self.now(), user).await?;
+        for r in &expired {
+            self.events.publish(r.event());
+        }
+        Ok(expired.len())
+    }
+
+    /// After a denial: if the key's requests were denied `suspend_after_denials` times within
+    /// ten minutes, suspend it and notify its owner. Someone feeding a real agent's stream with
+    /// requests (approval fatigue) gets a handful of tries, not an hour of them. True if this
+    /// call suspended the key.
+    async fn suspend_if_denied_too_often(&self, user: &UserId, key_id: &ApiKeyId) -> StoreResult<bool> {
+        let Some(threshold) = self.suspend_after_denials else { return Ok(false) };
+        let now = self.now();
+        if self.db.denials_since(key_id, now - DENIAL_WINDOW_MS).await? < threshold {
+            return Ok(false);
+        }
+        let Some(key) = self.db.api_key_of(user, key_id).await? else { return Ok(false) };
+        let detail = format!("{threshold} denials within 10 minutes");
+        if !self.db.suspend_api_key(&key, now, &detail).await? {
+            return Ok(false);
+        }
+        tracing::warn!(user.id = %user, key.id = %key.id, security_event = "api_key_suspended", "API key suspended after repeated denials");
+        // Waits and streams of this key end now, on every instance, without a token.
+        self.events.publish_key(&KeyEvent::suspended(key.id.clone()));
+        self.push.notify_key_suspended(self.db.clone(), &key);
+        Ok(true)
     }
 
     /// Records a new request of `key` (or finds the one an earlier try with the same
@@ -97,17 +154,17 @@ impl<'a> Approvals<'a> {
         idempotency: Option<(&str, &str)>,
         ip: IpAddr,
     ) -> ApprovalResult<Created> {
-        let app = self.app;
+        let app = self;
         let now = self.now();
         let record = new_record(key, input, now);
         let ip = ip.to_string();
-        let max = app.settings.max_pending_per_key;
+        let max = app.max_pending_per_key;
         match app.db.insert_approval(&record, idempotency, max, Some(&ip)).await? {
             InsertOutcome::Created => {
                 tracing::info!(request.id = %record.id, user.id = %record.user_id, key.id = %record.api_key_id, "approval requested");
                 // Committed: the owner's browsers may be told now (in the background).
                 app.push.notify_request_created(app.db.clone(), &record);
-                app.announce(record.event());
+                app.events.publish(record.event());
                 Ok(Created { record, replayed: false, at: now })
             }
             InsertOutcome::KeyNotLive(KeyStanding::Suspended) => Err(ApprovalError::KeySuspended),
@@ -134,8 +191,8 @@ impl<'a> Approvals<'a> {
     /// The request as of now; a lapsed pending request is recorded as expired on the way.
     pub async fn current(&self, mut record: ApprovalRecord) -> ApprovalResult<ApprovalRecord> {
         if record.status == Status::Pending && record.status_at(self.now()) == Status::Expired {
-            self.app.expire_lapsed(Some(&record.user_id)).await?;
-            if let Some(fresh) = self.app.db.approval(&record.id).await? {
+            self.expire_lapsed(Some(&record.user_id)).await?;
+            if let Some(fresh) = self.db.approval(&record.id).await? {
                 record = fresh;
             }
         }
@@ -144,7 +201,7 @@ impl<'a> Approvals<'a> {
 
     /// One of `user`'s requests, current.
     pub async fn one_of(&self, user: &UserId, id: &RequestId) -> ApprovalResult<ApprovalRecord> {
-        let record = self.app.db.approval_of(id, user).await?.ok_or(ApprovalError::NotFound)?;
+        let record = self.db.approval_of(id, user).await?.ok_or(ApprovalError::NotFound)?;
         self.current(record).await
     }
 
@@ -162,7 +219,7 @@ impl<'a> Approvals<'a> {
     pub async fn own(&self, key: &ApiKeyId, id: &RequestId) -> ApprovalResult<ApprovalRecord> {
         let record = self.read_own(key, id).await?;
         if record.status == Status::Pending && record.status_at(self.now()) == Status::Expired {
-            self.app.expire_lapsed(Some(&record.user_id)).await?;
+            self.expire_lapsed(Some(&record.user_id)).await?;
             return self.read_own(key, id).await;
         }
         Ok(record)
@@ -171,7 +228,7 @@ impl<'a> Approvals<'a> {
     /// One statement reads the request and its key's standing together: no revocation committed
     /// before it can be missed, whichever instance made it.
     async fn read_own(&self, key: &ApiKeyId, id: &RequestId) -> ApprovalResult<ApprovalRecord> {
-        let (record, standing) = self.app.db.approval_with_key(id).await?.ok_or(ApprovalError::NotFound)?;
+        let (record, standing) = self.db.approval_with_key(id).await?.ok_or(ApprovalError::NotFound)?;
         // Each key sees only the requests it made.
         if &record.api_key_id != key {
             return Err(ApprovalError::NotFound);
@@ -194,7 +251,7 @@ impl<'a> Approvals<'a> {
         id: &RequestId,
         limit: Duration,
     ) -> ApprovalResult<ApprovalRecord> {
-        let app = self.app;
+        let app = self;
         if limit.is_zero() {
             // Nothing to wait for: no waiter is registered.
             return self.own(key, id).await;
@@ -224,14 +281,14 @@ impl<'a> Approvals<'a> {
     /// The request `id` and its owner's passkeys, if it can still be approved: what an approval
     /// ceremony is started with.
     pub async fn to_approve(&self, id: &RequestId) -> ApprovalResult<ToApprove> {
-        let record = self.app.db.approval(id).await?.ok_or(ApprovalError::NotFound)?;
+        let record = self.db.approval(id).await?.ok_or(ApprovalError::NotFound)?;
         let record = self.current(record).await?;
         let now = self.now();
         if record.status_at(now) != Status::Pending {
             return Err(undecidable(&record, now));
         }
         let passkeys: Vec<_> =
-            self.app.db.passkeys_of(&record.user_id).await?.into_iter().map(|p| p.passkey).collect();
+            self.db.passkeys_of(&record.user_id).await?.into_iter().map(|p| p.passkey).collect();
         if passkeys.is_empty() {
             return Err(ApprovalError::NoPasskey);
         }
@@ -241,7 +298,7 @@ impl<'a> Approvals<'a> {
     /// After an approval ceremony could not be taken back: if the request can no longer be
     /// decided, that is what the person needs to know (rather than "invalid ceremony").
     pub async fn refuse_if_undecidable(&self, id: &RequestId) -> ApprovalResult<()> {
-        if let Some(record) = self.app.db.approval(id).await? {
+        if let Some(record) = self.db.approval(id).await? {
             let record = self.current(record).await?;
             let now = self.now();
             if record.status_at(now) != Status::Pending {
@@ -261,7 +318,7 @@ impl<'a> Approvals<'a> {
         assertion: &AuthenticationResult,
         ip: IpAddr,
     ) -> ApprovalResult<Decided> {
-        let app = self.app;
+        let app = self;
         if &passkey.user_id != owner {
             return Err(ApprovalError::NotOwnersPasskey);
         }
@@ -276,7 +333,7 @@ impl<'a> Approvals<'a> {
         let action_hash =
             approval::action_hash(id.as_str(), &record.action, record.agent_id.as_deref(), context.as_ref());
         let credential_id = credential_id_text(assertion.cred_id());
-        let signed = app.approvals.sign(
+        let signed = app.signer.sign(
             ApprovalFacts {
                 user_id: owner.to_string(),
                 request_id: id.to_string(),
@@ -301,7 +358,7 @@ impl<'a> Approvals<'a> {
             return Err(self.undecidable(record, now).await);
         }
         tracing::info!(request.id = %id, user.id = %owner, passkey.id = %passkey.id, "request approved");
-        app.announce(ApprovalEvent {
+        app.events.publish(ApprovalEvent {
             user_id: owner.clone(),
             api_key_id: record.api_key_id.clone(),
             request_id: id.clone(),
@@ -319,7 +376,7 @@ impl<'a> Approvals<'a> {
         reason: Option<&str>,
         ip: IpAddr,
     ) -> ApprovalResult<Decided> {
-        let app = self.app;
+        let app = self;
         let now = self.now();
         let ip = ip.to_string();
         let Some(api_key_id) = app.db.deny(id, user, now, reason, Some(&ip)).await? else {
@@ -327,7 +384,7 @@ impl<'a> Approvals<'a> {
             return Err(self.undecidable(record, now).await);
         };
         tracing::info!(request.id = %id, user.id = %user, "request denied");
-        app.announce(ApprovalEvent {
+        app.events.publish(ApprovalEvent {
             user_id: user.clone(),
             api_key_id: api_key_id.clone(),
             request_id: id.clone(),
@@ -338,6 +395,17 @@ impl<'a> Approvals<'a> {
             tracing::warn!(key.id = %api_key_id, error = %e, "could not check the key for suspension");
         }
         Ok(Decided { request_id: id.clone(), status: Status::Denied, at: now })
+    }
+}
+
+/// Denials within this window count towards suspending a key.
+pub const DENIAL_WINDOW_MS: i64 = 10 * 60 * 1000;
+
+impl AppState {
+    /// Records lapsed requests as expired and tells whoever waits on them (see
+    /// [`Approvals::expire_lapsed`]); for upkeep.
+    pub async fn expire_lapsed(&self, user: Option<&UserId>) -> StoreResult<usize> {
+        Approvals::new(self).expire_lapsed(user).await
     }
 }
 

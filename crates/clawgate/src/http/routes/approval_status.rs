@@ -93,6 +93,7 @@ pub struct WaitQuery {
     ))]
 async fn status(
     State(app): State<Arc<AppState>>,
+    State(approvals): State<Approvals>,
     agent: Agent,
     Path(id): Path<String>,
     Query(q): Query<WaitQuery>,
@@ -113,7 +114,7 @@ async fn status(
         e.retry_after_secs = Some(retry_after);
         return Err(e);
     }
-    let record = Approvals::new(&app).read_after_change(&agent.key.id, &id, limit).await?;
+    let record = approvals.read_after_change(&agent.key.id, &id, limit).await?;
     Ok(Json(status_view(&record, app.now())))
 }
 
@@ -140,22 +141,22 @@ fn error_event(e: &ApiError) -> Event {
         (status = 404, description = "Unknown, or made with another key", body = ErrorBody),
     ))]
 async fn status_events(
-    State(app): State<Arc<AppState>>,
+    State(approvals): State<Approvals>,
     agent: Agent,
     Path(id): Path<String>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let id = RequestId::parse(&id).ok_or_else(|| ApiError::not_found("approval request"))?;
     // Unknown or foreign requests are refused before the stream starts.
-    let first = Approvals::new(&app).own(&agent.key.id, &id).await?;
-    let state = Some((app, agent, id, Some(first), None::<Status>));
+    let first = approvals.own(&agent.key.id, &id).await?;
+    let state = Some((approvals, agent, id, Some(first), None::<Status>));
     let stream = futures::stream::unfold(state, |state| async move {
-        let (app, agent, id, mut next, last) = state?;
+        let (approvals, agent, id, mut next, last) = state?;
         loop {
             let record = match next.take() {
                 Some(r) => r,
                 None => {
                     let wait = Duration::from_secs(MAX_WAIT_SECS);
-                    match Approvals::new(&app).read_after_change(&agent.key.id, &id, wait).await {
+                    match approvals.read_after_change(&agent.key.id, &id, wait).await {
                         Ok(r) => r,
                         // The key was revoked or suspended mid-stream (or the database failed):
                         // say why, in the API's error shape, and end the stream.
@@ -163,17 +164,17 @@ async fn status_events(
                     }
                 }
             };
-            let view = status_view(&record, app.now());
+            let view = status_view(&record, approvals.now());
             let finished = view.status != Status::Pending;
             if Some(view.status) == last {
-                if app.events.is_closed() {
+                if approvals.closing() {
                     return None;
                 }
                 continue;
             }
             let event = Event::default().event("status").json_data(&view).unwrap_or_default();
             let status = view.status;
-            let after = (!finished).then_some((app, agent, id, None, Some(status)));
+            let after = (!finished).then_some((approvals, agent, id, None, Some(status)));
             return Some((Ok(event), after));
         }
     });

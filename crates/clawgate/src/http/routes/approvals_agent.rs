@@ -92,7 +92,7 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
         (status = 429, description = "The key has too many requests waiting (see Retry-After)", body = ErrorBody),
     ))]
 async fn create(
-    State(app): State<Arc<AppState>>,
+    State(approvals): State<Approvals>,
     agent: Agent,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
@@ -109,7 +109,7 @@ async fn create(
     let input = NewApproval::parse(body.action, body.agent_id, body.context, body.expires_in_seconds)
         .map_err(|e| ApiError::invalid(e.to_string()))?;
     let idempotency = idempotency.as_deref().map(|k| (k, body_hash.as_str()));
-    let created = Approvals::new(&app).create(&agent.key, input, idempotency, ip).await?;
+    let created = approvals.create(&agent.key, input, idempotency, ip).await?;
     let (view, replayed) = (created_view(&created.record, created.at), created.replayed);
     let mut response = (StatusCode::CREATED, Json(&view)).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/approval/status/{}", view.request_id)) {

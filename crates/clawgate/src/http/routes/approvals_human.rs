@@ -100,13 +100,13 @@ pub struct DecisionResponse {
     ))]
 async fn approve(
     State(app): State<Arc<AppState>>,
+    State(approvals): State<Approvals>,
     _: NotAnAgent,
     ClientIp(ip): ClientIp,
     Path(id): Path<String>,
     AppJson(body): AppJson<AssertionBody>,
 ) -> ApiResult<Json<DecisionResponse>> {
     let id = RequestId::parse(&id).ok_or_else(|| ApiError::not_found("approval request"))?;
-    let approvals = Approvals::new(&app);
     let taken = ceremony::take(&app, &body.ceremony_id, CeremonyKind::Approve, None, Some(&id)).await;
     let (owner, state): (_, AssertionState) = match taken {
         Ok(taken) => taken,
@@ -150,7 +150,7 @@ pub struct DenyBody {
         (status = 410, description = "Expired", body = ErrorBody),
     ))]
 async fn deny(
-    State(app): State<Arc<AppState>>,
+    State(approvals): State<Approvals>,
     human: Human,
     ClientIp(ip): ClientIp,
     Path(id): Path<String>,
@@ -166,7 +166,7 @@ async fn deny(
     };
     let reason = approval::check_reason(body.reason).map_err(|e| ApiError::invalid(e.to_string()))?;
     let id = RequestId::parse(&id).ok_or_else(|| ApiError::not_found("approval request"))?;
-    let decided = Approvals::new(&app).deny(&human.user.id, &id, reason.as_deref(), ip).await?;
+    let decided = approvals.deny(&human.user.id, &id, reason.as_deref(), ip).await?;
     Ok(Json(decision_response(&decided)))
 }
 
@@ -256,11 +256,11 @@ async fn history(
     params(("id" = String, Path, description = "Request id (`req_…`)")),
     responses((status = 200, body = ApprovalView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn one(
-    State(app): State<Arc<AppState>>,
+    State(approvals): State<Approvals>,
     human: Human,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ApprovalView>> {
     let id = RequestId::parse(&id).ok_or_else(|| ApiError::not_found("approval request"))?;
-    let record = Approvals::new(&app).one_of(&human.user.id, &id).await?;
-    Ok(Json(approval_view(&record, app.now())))
+    let record = approvals.one_of(&human.user.id, &id).await?;
+    Ok(Json(approval_view(&record, approvals.now())))
 }
