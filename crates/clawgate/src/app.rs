@@ -80,7 +80,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
             issuer,
             settings.approval_token_ttl_secs,
         )?),
-        api_key_secret: secrets.api_key,
+        api_key_secret: Arc::new(secrets.api_key),
         vapid_public: secrets.vapid_public,
         push: Arc::new(push),
         auth_limiter: RateLimiter::new(settings.auth_rate_limit_per_min),

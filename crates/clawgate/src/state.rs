@@ -19,7 +19,7 @@ pub struct AppState {
     pub webauthn: Webauthn,
     pub sessions: SessionKeys,
     pub approvals: Arc<ApprovalSigner>,
-    pub api_key_secret: Secret,
+    pub api_key_secret: Arc<Secret>,
     pub vapid_public: String,
     /// Sends Web Push messages signed with the VAPID key.
     pub push: Arc<PushSender>,

@@ -2,6 +2,7 @@
 //! sees only what its service needs rather than the whole shared state.
 
 use crate::service::approvals::Approvals;
+use crate::service::keys::Keys;
 use crate::state::AppState;
 use axum::extract::FromRef;
 use std::sync::Arc;
@@ -9,5 +10,11 @@ use std::sync::Arc;
 impl FromRef<Arc<AppState>> for Approvals {
     fn from_ref(app: &Arc<AppState>) -> Self {
         Approvals::new(app)
+    }
+}
+
+impl FromRef<Arc<AppState>> for Keys {
+    fn from_ref(app: &Arc<AppState>) -> Self {
+        Keys::new(app)
     }
 }

@@ -80,11 +80,12 @@ pub struct KeyList {
     ))]
 async fn create(
     State(app): State<Arc<AppState>>,
+    State(keys): State<Keys>,
     human: Human,
     AppJson(body): AppJson<CreateKeyBody>,
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
     let passkeys = human.require_step_up(&app).await?;
-    let (record, secret) = Keys::new(&app).create(&human.user.id, passkeys, body.name).await?;
+    let (record, secret) = keys.create(&human.user.id, passkeys, body.name).await?;
     let info = ApiKeyView::from(&record);
     Ok((StatusCode::CREATED, Json(CreatedKey { info, key: secret.expose().to_owned() })))
 }
@@ -93,8 +94,8 @@ async fn create(
 #[utoipa::path(get, path = "/api/v1/auth/api-keys", tag = "api-keys",
     security(("session" = [])),
     responses((status = 200, body = KeyList), (status = 401, body = ErrorBody)))]
-async fn list(State(app): State<Arc<AppState>>, human: Human) -> ApiResult<Json<KeyList>> {
-    let keys = Keys::new(&app).list(&human.user.id).await?;
+async fn list(State(keys): State<Keys>, human: Human) -> ApiResult<Json<KeyList>> {
+    let keys = keys.list(&human.user.id).await?;
     Ok(Json(KeyList { api_keys: keys.iter().map(ApiKeyView::from).collect() }))
 }
 
@@ -107,13 +108,9 @@ async fn list(State(app): State<Arc<AppState>>, human: Human) -> ApiResult<Json<
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
     ))]
-async fn revoke(
-    State(app): State<Arc<AppState>>,
-    human: Human,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+async fn revoke(State(keys): State<Keys>, human: Human, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let id = ApiKeyId::parse(&id).ok_or_else(|| ApiError::not_found("API key"))?;
-    Keys::new(&app).revoke(&human.user.id, id).await?;
+    keys.revoke(&human.user.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -131,11 +128,12 @@ async fn revoke(
     ))]
 async fn resume(
     State(app): State<Arc<AppState>>,
+    State(keys): State<Keys>,
     human: Human,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ApiKeyView>> {
     human.require_step_up(&app).await?;
     let id = ApiKeyId::parse(&id).ok_or_else(|| ApiError::not_found("API key"))?;
-    let key = Keys::new(&app).resume(&human.user.id, &id).await?;
+    let key = keys.resume(&human.user.id, &id).await?;
     Ok(Json(ApiKeyView::from(&key)))
 }
