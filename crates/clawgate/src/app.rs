@@ -1,12 +1,12 @@
 //! Wiring: the state every request shares, background upkeep, and serving.
 
 use crate::clock::{Clock, DatabaseClock, Millis, SystemClock};
-use crate::config::{Backend, Secret, Settings};
-use crate::domain::ids::{ApiKeyId, UserId};
+use crate::config::{Backend, Settings};
 use crate::events::{ApprovalEvent, EVENTS_CHANNEL, Events, KEY_EVENTS_CHANNEL, KeyEvent};
-use crate::http::rate_limit::RateLimiter;
 use crate::push::PushSender;
+use crate::rate_limit::RateLimiter;
 use crate::secrets::ServerSecrets;
+pub use crate::state::AppState;
 use crate::store::Db;
 use crate::tokens::approval::ApprovalSigner;
 use crate::tokens::session::SessionKeys;
@@ -28,49 +28,6 @@ const UPKEEP_EVERY: Duration = Duration::from_secs(30);
 const IDEMPOTENCY_KEY_LIFETIME_MS: Millis = 24 * 3600 * 1000;
 /// Used-token records are kept this long past the token's expiry.
 const USED_TOKEN_GRACE_MS: Millis = 24 * 3600 * 1000;
-
-pub struct AppState {
-    pub settings: Settings,
-    pub db: Db,
-    pub webauthn: Webauthn,
-    pub sessions: SessionKeys,
-    pub approvals: ApprovalSigner,
-    pub api_key_secret: Secret,
-    pub vapid_public: String,
-    /// Sends Web Push messages signed with the VAPID key.
-    pub push: Arc<PushSender>,
-    pub clock: Arc<dyn Clock>,
-    /// When the clock is the database's: re-measured at every upkeep.
-    pub database_clock: Option<Arc<DatabaseClock>>,
-    pub auth_limiter: RateLimiter,
-    /// Status reads without `?wait=`, per API key.
-    pub poll_limiter: RateLimiter<ApiKeyId>,
-    /// Failed passkey assertions, per client IP (10 at once, then one a minute).
-    pub assertion_failures: RateLimiter,
-    /// Assertions whose signature verified but were refused (counter went back), per account.
-    pub cloned_assertions: RateLimiter<UserId>,
-    pub events: Events,
-}
-
-impl AppState {
-    pub fn now(&self) -> Millis {
-        self.clock.now_ms()
-    }
-
-    /// Tells listeners here. Other instances were told by the transaction that committed the
-    /// change (see `store::Announcer`), so an agent waiting on one instance learns of a decision
-    /// made on another.
-    pub fn announce(&self, event: ApprovalEvent) {
-        self.events.publish(event);
-    }
-
-    /// Call once a key's revocation or suspension is committed: agents waiting with it here
-    /// re-check it now (other instances were told with the commit), so their waits and streams
-    /// end without a token.
-    pub fn announce_key(&self, event: KeyEvent) {
-        self.events.publish_key(&event);
-    }
-}
 
 pub fn build_webauthn(settings: &Settings) -> anyhow::Result<Webauthn> {
     let webauthn = WebauthnBuilder::new(&settings.rp_id, &settings.rp_origin)
@@ -118,15 +75,19 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
     Ok(Arc::new(AppState {
         webauthn,
         sessions: SessionKeys::new(secrets.jwt.expose(), issuer.clone(), settings.session_ttl_secs),
-        approvals: ApprovalSigner::new(&secrets.signing_seeds, issuer, settings.approval_token_ttl_secs)?,
-        api_key_secret: secrets.api_key,
+        approvals: Arc::new(ApprovalSigner::new(
+            &secrets.signing_seeds,
+            issuer,
+            settings.approval_token_ttl_secs,
+        )?),
+        api_key_secret: Arc::new(secrets.api_key),
         vapid_public: secrets.vapid_public,
         push: Arc::new(push),
         auth_limiter: RateLimiter::new(settings.auth_rate_limit_per_min),
         poll_limiter: RateLimiter::new(settings.poll_rate_limit_per_min),
         assertion_failures: RateLimiter::with_burst(FAILED_ASSERTIONS_BURST, 1),
         cloned_assertions: RateLimiter::with_burst(CLONED_ASSERTIONS_BURST, 1),
-        events: Events::default(),
+        events: Arc::new(Events::default()),
         database_clock,
         db,
         clock,

@@ -87,7 +87,7 @@ pub struct Settings {
     /// `None`: never suspend.
     pub suspend_after_denials: Option<i64>,
     pub poll_rate_limit_per_min: u32,
-    pub push_policy: crate::push::PushPolicy,
+    pub push_policy: crate::push_policy::PushPolicy,
     pub push_min_interval: std::time::Duration,
     /// Correct the local clock to PostgreSQL's (see [`crate::clock::DatabaseClock`]).
     pub use_database_clock: bool,
@@ -282,7 +282,7 @@ impl Settings {
             suspend_after_denials: (args.suspend_after_denials > 0)
                 .then_some(i64::from(args.suspend_after_denials)),
             poll_rate_limit_per_min: args.poll_rate_limit.max(1),
-            push_policy: crate::push::PushPolicy::from_setting(
+            push_policy: crate::push_policy::PushPolicy::from_setting(
                 &args.push_allowed_hosts,
                 args.push_allow_http_loopback,
             ),

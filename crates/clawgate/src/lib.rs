@@ -20,14 +20,21 @@ pub mod events;
 pub mod http;
 /// Operating-system settings: file-creation mask, open-file limit, file modes, free space.
 pub mod os;
-/// Rules that act on stored state: expiry sweeps and key suspension.
-pub mod policy;
 /// Web Push: telling the owner's browsers that an agent asks (VAPID, encrypted payloads).
 pub mod push;
+/// Where Web Push may go: https to known push services at public addresses (no SSRF).
+pub mod push_policy;
+/// Token buckets: per client IP, per API key, per account.
+pub mod rate_limit;
 /// Secrets the server generates on first start and keeps in its database.
 pub mod secrets;
 /// The accept loop: header and idle timeouts, connection caps, graceful shutdown.
 pub mod server;
+/// The rules between `http` and `store`: approvals (their lifecycle, expiry sweeps, key
+/// suspension after repeated denials) and API keys.
+pub mod service;
+/// The state every request shares (`AppState`).
+pub mod state;
 /// Where data is stored: one SQL code base for SQLite and PostgreSQL.
 pub mod store;
 /// Signed tokens: human sessions (HS256) and approval tokens (Ed25519, published as JWKS).

@@ -48,6 +48,32 @@ impl Status {
     }
 }
 
+/// Why a request can no longer be decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undecidable {
+    /// It lapsed while pending: nothing was decided.
+    Expired,
+    /// Someone decided it already (APPROVED or DENIED).
+    AlreadyDecided(Status),
+}
+
+impl Status {
+    /// The status as of `now` of a request stored as `self` that lapses at `expires_at`: a
+    /// pending request past its expiry is expired, whether or not it was recorded so yet.
+    pub fn at(self, expires_at: i64, now: i64) -> Status {
+        if self == Status::Pending && now >= expires_at { Status::Expired } else { self }
+    }
+
+    /// Whether a request in this (current) status may still be approved or denied.
+    pub fn decidable(self) -> Result<(), Undecidable> {
+        match self {
+            Status::Pending => Ok(()),
+            Status::Expired => Err(Undecidable::Expired),
+            s => Err(Undecidable::AlreadyDecided(s)),
+        }
+    }
+}
+
 /// What an agent asked for, checked: text present and bounded, context an object, lifetime clamped.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewApproval {
@@ -195,6 +221,16 @@ fn write_canonical(v: &Value, out: &mut String) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn only_a_current_pending_request_is_decidable() {
+        assert_eq!(Status::Pending.at(100, 99), Status::Pending);
+        assert_eq!(Status::Pending.at(100, 100), Status::Expired);
+        assert_eq!(Status::Denied.at(100, 200), Status::Denied);
+        assert_eq!(Status::Pending.decidable(), Ok(()));
+        assert_eq!(Status::Expired.decidable(), Err(Undecidable::Expired));
+        assert_eq!(Status::Approved.decidable(), Err(Undecidable::AlreadyDecided(Status::Approved)));
+    }
 
     #[test]
     fn lifetimes_are_clamped() {

@@ -67,6 +67,12 @@ id_type!(
     /// One row of the audit trail.
     AuditId, "evt");
 
+/// A WebAuthn credential ID as text (base64url, no padding), as stored and shown.
+pub fn credential_id_text(id: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

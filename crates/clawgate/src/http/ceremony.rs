@@ -1,18 +1,20 @@
 //! WebAuthn ceremonies shared by sign-in and approval: start one (state saved in the database),
-//! take it back exactly once, and check an assertion against it.
+//! take it back exactly once, and check an assertion against it. The shapes the passkey and
+//! approval routes share (`CeremonyStart`, `AssertionBody`) live here, as does the start of an
+//! approval ceremony, so neither route file imports the other.
 
 use super::error::{ApiError, ApiResult};
-use crate::app::AppState;
 use crate::clock::Millis;
 use crate::domain::ids::{CeremonyId, RequestId, UserId};
+use crate::service::approvals::{Approvals, ToApprove};
+use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::ceremonies::{CeremonyKind, NewCeremony};
 use crate::store::passkeys::StoredPasskey;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
+use utoipa::ToSchema;
 use webauthn_rs::prelude::{
     AuthenticationResult, Credential, DiscoverableAuthentication, PasskeyAuthentication, PublicKeyCredential,
     WebauthnError,
@@ -29,8 +31,58 @@ pub enum AssertionState {
     Discoverable(DiscoverableAuthentication),
 }
 
-pub fn credential_id_text(id: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(id)
+pub use crate::domain::ids::credential_id_text;
+
+/// A WebAuthn ceremony to hand to `navigator.credentials.create()` or `.get()`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CeremonyStart {
+    /// Send this back with the authenticator's response.
+    pub ceremony_id: String,
+    /// `register`, `login` or `approve`.
+    pub purpose: String,
+    /// WebAuthn options (`PublicKeyCredentialCreationOptions` or `…RequestOptions`), base64url binary fields.
+    #[schema(value_type = Object)]
+    pub public_key: serde_json::Value,
+}
+
+/// The `publicKey` member of webauthn-rs' challenge (`{"publicKey": {...}}`).
+pub fn public_key_options<T: Serialize>(challenge: &T) -> ApiResult<serde_json::Value> {
+    let mut value = serde_json::to_value(challenge).map_err(ApiError::internal)?;
+    Ok(value.get_mut("publicKey").map(serde_json::Value::take).unwrap_or_default())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AssertionBody {
+    #[schema(pattern = r"^cer_[0-9A-Za-z]{22}$")]
+    pub ceremony_id: String,
+    /// The `PublicKeyCredential` from `navigator.credentials.get()`, as JSON.
+    #[schema(value_type = Object)]
+    pub credential: PublicKeyCredential,
+}
+
+/// `authenticate/start` with a `requestId`: a ceremony that can only approve this request,
+/// answerable only by one of its owner's passkeys.
+pub async fn start_approval(app: &AppState, id: &RequestId) -> ApiResult<CeremonyStart> {
+    let ToApprove { record, passkeys, at } = Approvals::new(app).to_approve(id).await?;
+    let (challenge, state) =
+        app.webauthn.start_passkey_authentication(&passkeys).map_err(ApiError::internal)?;
+    let expires = (at + CEREMONY_TTL_MS).min(record.expires_at);
+    let id = save(
+        app,
+        CeremonyKind::Approve,
+        Some(record.user_id.clone()),
+        Some(record.id.clone()),
+        &AssertionState::Known(state),
+        expires,
+    )
+    .await?;
+    Ok(CeremonyStart {
+        ceremony_id: id.to_string(),
+        purpose: "approve".into(),
+        public_key: public_key_options(&challenge)?,
+    })
 }
 
 pub fn webauthn_failed(e: WebauthnError) -> ApiError {

@@ -3,6 +3,9 @@
 //! Codes are stable and meant for programs; messages are for people. A 5xx never carries
 //! internal detail: the cause is logged, the client gets a plain sentence.
 
+use crate::domain::approval::Undecidable;
+use crate::service::approvals::ApprovalError;
+use crate::service::keys::KeyError;
 use crate::store::StoreError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -132,6 +135,67 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Conflict => ApiError::conflict("conflict", "that already exists"),
             other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<ApprovalError> for ApiError {
+    fn from(e: ApprovalError) -> Self {
+        match e {
+            ApprovalError::NotFound => ApiError::not_found("approval request"),
+            ApprovalError::Undecidable(Undecidable::Expired) => ApiError::new(
+                StatusCode::GONE,
+                "request_expired",
+                "the request has expired; nothing was decided",
+            ),
+            ApprovalError::Undecidable(Undecidable::AlreadyDecided(s)) => ApiError::conflict(
+                "already_decided",
+                format!("the request was already decided: {}", s.as_str()),
+            ),
+            ApprovalError::KeyRevoked => super::extract::revoked_api_key(),
+            ApprovalError::KeySuspended => super::extract::suspended_api_key(),
+            ApprovalError::TooManyPending { max, retry_after_secs } => {
+                let mut e = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_pending",
+                    format!(
+                        "this key already has {max} requests waiting for a decision; wait for one to be decided or to lapse"
+                    ),
+                );
+                e.retry_after_secs = Some(retry_after_secs);
+                e
+            }
+            ApprovalError::IdempotencyKeyReused => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with a different body",
+            ),
+            ApprovalError::NoPasskey => {
+                ApiError::conflict("passkey_required", "the request's owner has no passkey to approve with")
+            }
+            ApprovalError::NotOwnersPasskey => ApiError::bad_request(
+                "unknown_passkey",
+                "that passkey does not belong to the request's owner",
+            ),
+            ApprovalError::Store(e) => e.into(),
+            ApprovalError::Internal(e) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::NotFound => ApiError::not_found("API key"),
+            KeyError::PasskeyRequired => ApiError::forbidden(
+                "passkey_required",
+                "add a passkey first: only a person who can approve may hold agent keys",
+            ),
+            KeyError::InvalidName(e) => ApiError::invalid(e.to_string()),
+            KeyError::NotSuspended => {
+                ApiError::conflict("not_suspended", "this key is not suspended (or was revoked)")
+            }
+            KeyError::Store(e) => e.into(),
         }
     }
 }

@@ -3,8 +3,8 @@
 
 use super::cookies;
 use super::error::ApiError;
-use crate::app::AppState;
 use crate::domain::api_key::ApiKeySecret;
+use crate::state::AppState;
 use crate::store::api_keys::ApiKeyRecord;
 use crate::store::users::User;
 use crate::tokens::session::{Session, SessionError, SignInMethod};

@@ -3,7 +3,7 @@
 
 use super::MAX_BODY_BYTES;
 use super::error::ApiError;
-use crate::app::AppState;
+use crate::state::AppState;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -9,8 +9,9 @@ pub mod middleware;
 pub mod rate_limit;
 pub mod routes;
 pub mod storage_watch;
+pub mod substates;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use axum::Router;
 use std::sync::Arc;
 use utoipa::OpenApi;

@@ -2,7 +2,7 @@
 //! answers: `/health` reports it until a write succeeds again (or its own probe does).
 
 use super::error::StorageFullMarker;
-use crate::app::AppState;
+use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;

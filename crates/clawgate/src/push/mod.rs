@@ -2,13 +2,14 @@
 //! (RFC 8292) and `aes128gcm` payload encryption (RFC 8291). Delivery runs after the request is
 //! committed, in the background: a slow or failing push service never delays or fails an agent.
 //!
-//! Where pushes may go is `endpoint`'s business, what they say `notice`'s, how often `pace`'s.
+//! Where pushes may go is [`crate::push_policy`]'s business, what they say `notice`'s, how often `pace`'s.
 
-mod endpoint;
 mod notice;
 mod pace;
 
-pub use endpoint::{DEFAULT_PUSH_HOSTS, EndpointError, MAX_ENDPOINT_CHARS, PushPolicy, check_endpoint};
+pub use crate::push_policy::{
+    DEFAULT_PUSH_HOSTS, EndpointError, MAX_ENDPOINT_CHARS, PushPolicy, check_endpoint,
+};
 
 use crate::domain::ids::SubscriptionId;
 use crate::store::Db;
@@ -74,7 +75,9 @@ impl PushSender {
             // No HTTPS_PROXY/ALL_PROXY: a proxy would make the connection to wherever the
             // endpoint names, out of reach of the public-address check below.
             .no_proxy()
-            .dns_resolver(Arc::new(endpoint::PublicOnly { allow_loopback: policy.allow_http_loopback }))
+            .dns_resolver(Arc::new(crate::push_policy::PublicOnly {
+                allow_loopback: policy.allow_http_loopback,
+            }))
             .build()
             .map_err(|e| anyhow::anyhow!("cannot build the Web Push HTTP client: {e}"))?;
         Ok(Self {

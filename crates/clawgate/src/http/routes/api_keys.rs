@@ -1,13 +1,11 @@
 //! Agent API keys: create (shown once), list, revoke.
 
-use crate::app::AppState;
 use crate::clock::to_rfc3339;
-use crate::domain::api_key::ApiKeySecret;
 use crate::domain::ids::ApiKeyId;
-use crate::domain::label;
-use crate::events::KeyEvent;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, Human};
+use crate::service::keys::Keys;
+use crate::state::AppState;
 use crate::store::api_keys::ApiKeyRecord;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -82,30 +80,12 @@ pub struct KeyList {
     ))]
 async fn create(
     State(app): State<Arc<AppState>>,
+    State(keys): State<Keys>,
     human: Human,
     AppJson(body): AppJson<CreateKeyBody>,
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
     let passkeys = human.require_step_up(&app).await?;
-    if passkeys == 0 {
-        return Err(ApiError::forbidden(
-            "passkey_required",
-            "add a passkey first: only a person who can approve may hold agent keys",
-        ));
-    }
-    let name = label::parse(body.name, "agent").map_err(|e| ApiError::invalid(e.to_string()))?;
-    let secret = ApiKeySecret::generate();
-    let record = ApiKeyRecord {
-        id: ApiKeyId::generate(),
-        user_id: human.user.id.clone(),
-        name,
-        display_prefix: secret.display_prefix(),
-        created_at: app.now(),
-        last_used_at: None,
-        revoked_at: None,
-        suspended_at: None,
-    };
-    app.db.insert_api_key(&record, &secret.hash(app.api_key_secret.expose())).await?;
-    tracing::info!(user.id = %record.user_id, key.id = %record.id, "API key created");
+    let (record, secret) = keys.create(&human.user.id, passkeys, body.name).await?;
     let info = ApiKeyView::from(&record);
     Ok((StatusCode::CREATED, Json(CreatedKey { info, key: secret.expose().to_owned() })))
 }
@@ -114,8 +94,8 @@ async fn create(
 #[utoipa::path(get, path = "/api/v1/auth/api-keys", tag = "api-keys",
     security(("session" = [])),
     responses((status = 200, body = KeyList), (status = 401, body = ErrorBody)))]
-async fn list(State(app): State<Arc<AppState>>, human: Human) -> ApiResult<Json<KeyList>> {
-    let keys = app.db.api_keys_of(&human.user.id).await?;
+async fn list(State(keys): State<Keys>, human: Human) -> ApiResult<Json<KeyList>> {
+    let keys = keys.list(&human.user.id).await?;
     Ok(Json(KeyList { api_keys: keys.iter().map(ApiKeyView::from).collect() }))
 }
 
@@ -128,19 +108,9 @@ async fn list(State(app): State<Arc<AppState>>, human: Human) -> ApiResult<Json<
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
     ))]
-async fn revoke(
-    State(app): State<Arc<AppState>>,
-    human: Human,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+async fn revoke(State(keys): State<Keys>, human: Human, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let id = ApiKeyId::parse(&id).ok_or_else(|| ApiError::not_found("API key"))?;
-    if !app.db.revoke_api_key(&human.user.id, &id, app.now()).await? {
-        return Err(ApiError::not_found("API key"));
-    }
-    tracing::info!(user.id = %human.user.id, key.id = %id, "API key revoked");
-    // Agents already waiting with it (here or on another instance) are told now, not at their
-    // next read: no token may reach it from here on.
-    app.announce_key(KeyEvent::revoked(id));
+    keys.revoke(&human.user.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -158,16 +128,12 @@ async fn revoke(
     ))]
 async fn resume(
     State(app): State<Arc<AppState>>,
+    State(keys): State<Keys>,
     human: Human,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ApiKeyView>> {
     human.require_step_up(&app).await?;
     let id = ApiKeyId::parse(&id).ok_or_else(|| ApiError::not_found("API key"))?;
-    let key = app.db.api_key_of(&human.user.id, &id).await?.ok_or_else(|| ApiError::not_found("API key"))?;
-    if !app.db.resume_api_key(&key, app.now()).await? {
-        return Err(ApiError::conflict("not_suspended", "this key is not suspended (or was revoked)"));
-    }
-    tracing::info!(user.id = %human.user.id, key.id = %id, "API key resumed");
-    let key = app.db.api_key_of(&human.user.id, &id).await?.ok_or_else(|| ApiError::not_found("API key"))?;
+    let key = keys.resume(&human.user.id, &id).await?;
     Ok(Json(ApiKeyView::from(&key)))
 }

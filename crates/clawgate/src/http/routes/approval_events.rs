@@ -1,10 +1,10 @@
 //! A live feed of the signed-in person's requests (Server-Sent Events), so the web app updates
 //! the moment an agent asks or a request is decided elsewhere.
 
-use crate::app::AppState;
 use crate::events::ApprovalEvent;
 use crate::http::error::ErrorBody;
 use crate::http::extract::Human;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;

@@ -4,13 +4,14 @@
 //! `/status/{id}/events` streams its changes. Both park on the instance's event hub: no task
 //! spins and no query runs in a loop while an agent waits.
 
-use crate::app::AppState;
 use crate::clock::{Millis, to_rfc3339};
 use crate::domain::approval::Status;
 use crate::domain::ids::RequestId;
 use crate::http::error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
-use crate::http::extract::{Agent, revoked_api_key, suspended_api_key};
-use crate::store::approvals::{ApprovalRecord, KeyStanding};
+use crate::http::extract::Agent;
+use crate::service::approvals::Approvals;
+use crate::state::AppState;
+use crate::store::approvals::ApprovalRecord;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -51,17 +52,6 @@ pub struct StatusView {
     pub binding_code: Option<String>,
 }
 
-/// The request's status as of `now`; a lapsed pending request is recorded as expired on the way.
-pub async fn current(app: &AppState, mut record: ApprovalRecord) -> ApiResult<ApprovalRecord> {
-    if record.status == Status::Pending && record.status_at(app.now()) == Status::Expired {
-        app.expire_lapsed(Some(&record.user_id)).await?;
-        if let Some(fresh) = app.db.approval(&record.id).await? {
-            record = fresh;
-        }
-    }
-    Ok(record)
-}
-
 pub fn status_view(r: &ApprovalRecord, now: Millis) -> StatusView {
     let status = r.status_at(now);
     let approved = status == Status::Approved;
@@ -75,78 +65,6 @@ pub fn status_view(r: &ApprovalRecord, now: Millis) -> StatusView {
         token: r.token.clone().filter(|_| approved),
         token_expires_at: r.token_expires_at.filter(|_| approved).map(to_rfc3339),
         binding_code: (status == Status::Pending).then(|| r.binding_code.clone()),
-    }
-}
-
-/// The request, current, if this key made it (unknown and foreign look the same) and the key is
-/// still live. Every answer to an agent is built from this read, so a key revoked or suspended
-/// after its extractor ran is refused here, as the extractor would refuse it, and gets no token.
-async fn own_request(app: &AppState, agent: &Agent, id: &RequestId) -> ApiResult<ApprovalRecord> {
-    let record = read_own(app, agent, id).await?;
-    if record.status == Status::Pending && record.status_at(app.now()) == Status::Expired {
-        app.expire_lapsed(Some(&record.user_id)).await?;
-        return read_own(app, agent, id).await;
-    }
-    Ok(record)
-}
-
-/// One statement reads the request and its key's standing together: no revocation committed
-/// before it can be missed, whichever instance made it.
-async fn read_own(app: &AppState, agent: &Agent, id: &RequestId) -> ApiResult<ApprovalRecord> {
-    let not_found = || ApiError::not_found("approval request");
-    let (record, key) = app.db.approval_with_key(id).await?.ok_or_else(not_found)?;
-    // Each key sees only the requests it made.
-    if record.api_key_id != agent.key.id {
-        return Err(not_found());
-    }
-    match key {
-        KeyStanding::Live => Ok(record),
-        KeyStanding::Suspended => Err(suspended_api_key()),
-        KeyStanding::Revoked => Err(revoked_api_key()),
-    }
-}
-
-/// How long a pending request may still be waited on: `limit`, or less if it expires first.
-fn wait_budget(record: &ApprovalRecord, now: Millis, limit: Duration) -> Duration {
-    let until_expiry = u64::try_from(record.expires_at.saturating_sub(now).max(0)).unwrap_or(0);
-    // One millisecond past expiry, so the expiry itself is what the agent sees.
-    limit.min(Duration::from_millis(until_expiry + 1))
-}
-
-/// Reads the request and, while it is pending, waits up to `limit` for it to change (a decision,
-/// its expiry, its key being revoked or suspended, or the server shutting down), then reads it
-/// again. A wake-up that changed nothing (every waiter is woken to re-read after the connection
-/// that hears other instances was lost) goes back to waiting for what is left of `limit`: only a
-/// change or the end of the wait answers PENDING's successor.
-async fn read_after_change(
-    app: &AppState,
-    agent: &Agent,
-    id: &RequestId,
-    limit: Duration,
-) -> ApiResult<ApprovalRecord> {
-    if limit.is_zero() {
-        // Nothing to wait for: no waiter is registered.
-        return own_request(app, agent, id).await;
-    }
-    let deadline = tokio::time::Instant::now() + limit;
-    // Registered before the first read: a decision or key change made in between still wakes us.
-    let (waiter, key_waiter) = (app.events.waiter(id), app.events.key_waiter(&agent.key.id));
-    loop {
-        let (changed, key_changed) = (waiter.changed(), key_waiter.changed());
-        tokio::pin!(changed, key_changed);
-        changed.as_mut().enable();
-        key_changed.as_mut().enable();
-        let record = own_request(app, agent, id).await?;
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if record.status_at(app.now()) != Status::Pending || left.is_zero() || app.events.is_closed() {
-            return Ok(record);
-        }
-        tokio::select! {
-            () = changed => {}
-            () = key_changed => {}
-            () = tokio::time::sleep(wait_budget(&record, app.now(), left)) => {}
-            () = app.events.closed() => {}
-        }
     }
 }
 
@@ -175,6 +93,7 @@ pub struct WaitQuery {
     ))]
 async fn status(
     State(app): State<Arc<AppState>>,
+    State(approvals): State<Approvals>,
     agent: Agent,
     Path(id): Path<String>,
     Query(q): Query<WaitQuery>,
@@ -195,7 +114,7 @@ async fn status(
         e.retry_after_secs = Some(retry_after);
         return Err(e);
     }
-    let record = read_after_change(&app, &agent, &id, limit).await?;
+    let record = approvals.read_after_change(&agent.key.id, &id, limit).await?;
     Ok(Json(status_view(&record, app.now())))
 }
 
@@ -222,39 +141,40 @@ fn error_event(e: &ApiError) -> Event {
         (status = 404, description = "Unknown, or made with another key", body = ErrorBody),
     ))]
 async fn status_events(
-    State(app): State<Arc<AppState>>,
+    State(approvals): State<Approvals>,
     agent: Agent,
     Path(id): Path<String>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let id = RequestId::parse(&id).ok_or_else(|| ApiError::not_found("approval request"))?;
     // Unknown or foreign requests are refused before the stream starts.
-    let first = own_request(&app, &agent, &id).await?;
-    let state = Some((app, agent, id, Some(first), None::<Status>));
+    let first = approvals.own(&agent.key.id, &id).await?;
+    let state = Some((approvals, agent, id, Some(first), None::<Status>));
     let stream = futures::stream::unfold(state, |state| async move {
-        let (app, agent, id, mut next, last) = state?;
+        let (approvals, agent, id, mut next, last) = state?;
         loop {
             let record = match next.take() {
                 Some(r) => r,
                 None => {
-                    match read_after_change(&app, &agent, &id, Duration::from_secs(MAX_WAIT_SECS)).await {
+                    let wait = Duration::from_secs(MAX_WAIT_SECS);
+                    match approvals.read_after_change(&agent.key.id, &id, wait).await {
                         Ok(r) => r,
                         // The key was revoked or suspended mid-stream (or the database failed):
                         // say why, in the API's error shape, and end the stream.
-                        Err(e) => return Some((Ok(error_event(&e)), None)),
+                        Err(e) => return Some((Ok(error_event(&e.into())), None)),
                     }
                 }
             };
-            let view = status_view(&record, app.now());
+            let view = status_view(&record, approvals.now());
             let finished = view.status != Status::Pending;
             if Some(view.status) == last {
-                if app.events.is_closed() {
+                if approvals.closing() {
                     return None;
                 }
                 continue;
             }
             let event = Event::default().event("status").json_data(&view).unwrap_or_default();
             let status = view.status;
-            let after = (!finished).then_some((app, agent, id, None, Some(status)));
+            let after = (!finished).then_some((approvals, agent, id, None, Some(status)));
             return Some((Ok(event), after));
         }
     });

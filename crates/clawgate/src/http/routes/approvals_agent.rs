@@ -1,12 +1,12 @@
 //! The agent's side of an approval: ask, then read the status (and the token once approved).
 
-use crate::app::AppState;
 use crate::clock::{Millis, to_rfc3339};
 use crate::domain::approval::{self, NewApproval, Status};
-use crate::domain::ids::RequestId;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::extract::{Agent, AppJson, ClientIp, revoked_api_key, suspended_api_key};
-use crate::store::approvals::{ApprovalRecord, InsertOutcome, KeyStanding};
+use crate::http::extract::{Agent, AppJson, ClientIp};
+use crate::service::approvals::Approvals;
+use crate::state::AppState;
+use crate::store::approvals::ApprovalRecord;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -92,7 +92,7 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
         (status = 429, description = "The key has too many requests waiting (see Retry-After)", body = ErrorBody),
     ))]
 async fn create(
-    State(app): State<Arc<AppState>>,
+    State(approvals): State<Approvals>,
     agent: Agent,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
@@ -108,76 +108,9 @@ async fn create(
         serde_json::from_value(raw).map_err(|e| ApiError::invalid(e.to_string()))?;
     let input = NewApproval::parse(body.action, body.agent_id, body.context, body.expires_in_seconds)
         .map_err(|e| ApiError::invalid(e.to_string()))?;
-    let now = app.now();
-    let id = RequestId::generate();
-    let context_text = input.context.as_ref().map(|c| serde_json::Value::Object(c.clone()).to_string());
-    let record = ApprovalRecord {
-        action_hash: approval::action_hash(
-            id.as_str(),
-            &input.action,
-            input.agent_id.as_deref(),
-            input.context.as_ref(),
-        ),
-        id,
-        user_id: agent.key.user_id.clone(),
-        api_key_id: agent.key.id.clone(),
-        agent_id: input.agent_id,
-        action: input.action,
-        context: context_text,
-        binding_code: approval::binding_code(),
-        status: Status::Pending,
-        created_at: now,
-        expires_at: now + input.lifetime_secs * 1000,
-        decided_at: None,
-        deny_reason: None,
-        token: None,
-        token_jti: None,
-        token_expires_at: None,
-        credential_id: None,
-        user_verified: None,
-    };
     let idempotency = idempotency.as_deref().map(|k| (k, body_hash.as_str()));
-    let ip = ip.to_string();
-    let outcome =
-        app.db.insert_approval(&record, idempotency, app.settings.max_pending_per_key, Some(&ip)).await?;
-    let (view, replayed) = match outcome {
-        InsertOutcome::Created => {
-            tracing::info!(request.id = %record.id, user.id = %record.user_id, key.id = %record.api_key_id, "approval requested");
-            // Committed: the owner's browsers may be told now (in the background).
-            app.push.notify_request_created(app.db.clone(), &record);
-            app.announce(record.event());
-            (created_view(&record, now), false)
-        }
-        InsertOutcome::KeyNotLive(KeyStanding::Suspended) => return Err(suspended_api_key()),
-        InsertOutcome::KeyNotLive(_) => return Err(revoked_api_key()),
-        InsertOutcome::TooManyPending { frees_at } => {
-            let max = app.settings.max_pending_per_key.unwrap_or_default();
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_pending",
-                format!(
-                    "this key already has {max} requests waiting for a decision; wait for one to be decided or to lapse"
-                ),
-            );
-            e.retry_after_secs = Some(u64::try_from((frees_at - now + 999) / 1000).unwrap_or(1).max(1));
-            return Err(e);
-        }
-        InsertOutcome::Replayed { request_id, body_hash: earlier } => {
-            if earlier != body_hash {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was used with a different body",
-                ));
-            }
-            let existing = app
-                .db
-                .approval(&request_id)
-                .await?
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("idempotency key points nowhere")))?;
-            (created_view(&existing, now), true)
-        }
-    };
+    let created = approvals.create(&agent.key, input, idempotency, ip).await?;
+    let (view, replayed) = (created_view(&created.record, created.at), created.replayed);
     let mut response = (StatusCode::CREATED, Json(&view)).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/approval/status/{}", view.request_id)) {
         response.headers_mut().insert(header::LOCATION, location);

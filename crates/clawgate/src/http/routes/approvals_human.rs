@@ -1,23 +1,18 @@
 //! The person's side of an approval: approve with a passkey, deny, list pending and history.
 
-use super::approval_status::current;
-use super::passkeys::{AssertionBody, CeremonyStart, public_key_options};
-use crate::app::AppState;
 use crate::clock::{Millis, to_rfc3339};
 use crate::domain::approval::{self, Status};
 use crate::domain::ids::RequestId;
-use crate::events::ApprovalEvent;
-use crate::http::ceremony::{self, AssertionState, CEREMONY_TTL_MS, credential_id_text};
+use crate::http::ceremony::{self, AssertionBody, AssertionState};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, ClientIp, Human, NotAnAgent};
+use crate::service::approvals::{Approvals, Decided};
+use crate::state::AppState;
 use crate::store::approvals::ApprovalRecord;
 use crate::store::ceremonies::CeremonyKind;
-use crate::store::decisions::ApprovalEvidence;
-use crate::tokens::approval::ApprovalFacts;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -80,54 +75,6 @@ pub fn approval_view(r: &ApprovalRecord, now: Millis) -> ApprovalView {
     }
 }
 
-/// Why a decision cannot be made any more.
-fn undecidable(r: &ApprovalRecord, now: Millis) -> ApiError {
-    match r.status_at(now) {
-        Status::Expired => {
-            ApiError::new(StatusCode::GONE, "request_expired", "the request has expired; nothing was decided")
-        }
-        s => {
-            ApiError::conflict("already_decided", format!("the request was already decided: {}", s.as_str()))
-        }
-    }
-}
-
-/// `authenticate/start` with a `requestId`: a ceremony that can only approve this request,
-/// answerable only by one of its owner's passkeys.
-pub async fn start_approval_ceremony(app: &AppState, id: &RequestId) -> ApiResult<CeremonyStart> {
-    let record = app.db.approval(id).await?.ok_or_else(|| ApiError::not_found("approval request"))?;
-    let record = current(app, record).await?;
-    let now = app.now();
-    if record.status_at(now) != Status::Pending {
-        return Err(undecidable(&record, now));
-    }
-    let passkeys: Vec<_> =
-        app.db.passkeys_of(&record.user_id).await?.into_iter().map(|p| p.passkey).collect();
-    if passkeys.is_empty() {
-        return Err(ApiError::conflict(
-            "passkey_required",
-            "the request's owner has no passkey to approve with",
-        ));
-    }
-    let (challenge, state) =
-        app.webauthn.start_passkey_authentication(&passkeys).map_err(ApiError::internal)?;
-    let expires = (now + CEREMONY_TTL_MS).min(record.expires_at);
-    let id = ceremony::save(
-        app,
-        CeremonyKind::Approve,
-        Some(record.user_id.clone()),
-        Some(record.id.clone()),
-        &AssertionState::Known(state),
-        expires,
-    )
-    .await?;
-    Ok(CeremonyStart {
-        ceremony_id: id.to_string(),
-        purpose: "approve".into(),
-        public_key: public_key_options(&challenge)?,
-    })
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DecisionResponse {
@@ -153,6 +100,7 @@ pub struct DecisionResponse {
     ))]
 async fn approve(
     State(app): State<Arc<AppState>>,
+    State(approvals): State<Approvals>,
     _: NotAnAgent,
     ClientIp(ip): ClientIp,
     Path(id): Path<String>,
@@ -167,75 +115,18 @@ async fn approve(
         Err(e) => {
             // A ceremony that lapsed with its request: say the request expired (or was decided),
             // which is what the person needs to know, rather than "invalid ceremony".
-            if let Some(record) = app.db.approval(&id).await? {
-                let record = current(&app, record).await?;
-                if record.status_at(app.now()) != Status::Pending {
-                    return Err(undecidable(&record, app.now()));
-                }
-            }
+            approvals.refuse_if_undecidable(&id).await?;
             return Err(e);
         }
     };
     let owner = owner.ok_or_else(ceremony::invalid_ceremony)?;
     let (passkey, result) = ceremony::finish_assertion(&app, ip, &body.credential, state).await?;
-    if passkey.user_id != owner {
-        return Err(ApiError::bad_request(
-            "unknown_passkey",
-            "that passkey does not belong to the request's owner",
-        ));
-    }
-    let record =
-        app.db.approval_of(&id, &owner).await?.ok_or_else(|| ApiError::not_found("approval request"))?;
-    let now = app.now();
-    if record.status_at(now) != Status::Pending {
-        let record = current(&app, record).await?;
-        return Err(undecidable(&record, now));
-    }
-    let context =
-        record.context.as_deref().and_then(|c| serde_json::from_str::<serde_json::Map<_, _>>(c).ok());
-    // Recomputed from what is stored, so the token states exactly what the person saw.
-    let action_hash =
-        approval::action_hash(id.as_str(), &record.action, record.agent_id.as_deref(), context.as_ref());
-    let credential_id = credential_id_text(result.cred_id());
-    let signed = app
-        .approvals
-        .sign(
-            ApprovalFacts {
-                user_id: owner.to_string(),
-                request_id: id.to_string(),
-                action: record.action.clone(),
-                action_hash,
-                agent_id: record.agent_id.clone(),
-                credential_id: credential_id.clone(),
-                user_verified: result.user_verified(),
-            },
-            now,
-        )
-        .map_err(ApiError::internal)?;
-    let evidence = ApprovalEvidence {
-        token: signed.token,
-        token_jti: signed.jti,
-        token_expires_at: signed.expires_at,
-        credential_id,
-        user_verified: result.user_verified(),
-        ip: Some(ip.to_string()),
-    };
-    if !app.db.approve(&id, &owner, now, &evidence).await? {
-        let record = app.db.approval(&id).await?.ok_or_else(|| ApiError::not_found("approval request"))?;
-        return Err(undecidable(&current(&app, record).await?, now));
-    }
-    tracing::info!(request.id = %id, user.id = %owner, passkey.id = %passkey.id, "request approved");
-    app.announce(ApprovalEvent {
-        user_id: owner.clone(),
-        api_key_id: record.api_key_id.clone(),
-        request_id: id.clone(),
-        status: Status::Approved,
-    });
-    Ok(Json(DecisionResponse {
-        request_id: id.to_string(),
-        status: Status::Approved,
-        decided_at: to_rfc3339(now),
-    }))
+    let decided = approvals.approve(&id, &owner, &passkey, &result, ip).await?;
+    Ok(Json(decision_response(&decided)))
+}
+
+fn decision_response(d: &Decided) -> DecisionResponse {
+    DecisionResponse { request_id: d.request_id.to_string(), status: d.status, decided_at: to_rfc3339(d.at) }
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -259,7 +150,7 @@ pub struct DenyBody {
         (status = 410, description = "Expired", body = ErrorBody),
     ))]
 async fn deny(
-    State(app): State<Arc<AppState>>,
+    State(approvals): State<Approvals>,
     human: Human,
     ClientIp(ip): ClientIp,
     Path(id): Path<String>,
@@ -275,32 +166,8 @@ async fn deny(
     };
     let reason = approval::check_reason(body.reason).map_err(|e| ApiError::invalid(e.to_string()))?;
     let id = RequestId::parse(&id).ok_or_else(|| ApiError::not_found("approval request"))?;
-    let now = app.now();
-    let ip = ip.to_string();
-    let Some(api_key_id) = app.db.deny(&id, &human.user.id, now, reason.as_deref(), Some(&ip)).await? else {
-        let record = app
-            .db
-            .approval_of(&id, &human.user.id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("approval request"))?;
-        return Err(undecidable(&current(&app, record).await?, now));
-    };
-    tracing::info!(request.id = %id, user.id = %human.user.id, "request denied");
-    app.announce(ApprovalEvent {
-        user_id: human.user.id.clone(),
-        api_key_id: api_key_id.clone(),
-        request_id: id.clone(),
-        status: Status::Denied,
-    });
-    // The denial stands whatever happens here; a failed check is logged, not reported.
-    if let Err(e) = app.suspend_if_denied_too_often(&human.user.id, &api_key_id).await {
-        tracing::warn!(key.id = %api_key_id, error = %e, "could not check the key for suspension");
-    }
-    Ok(Json(DecisionResponse {
-        request_id: id.to_string(),
-        status: Status::Denied,
-        decided_at: to_rfc3339(now),
-    }))
+    let decided = approvals.deny(&human.user.id, &id, reason.as_deref(), ip).await?;
+    Ok(Json(decision_response(&decided)))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -389,16 +256,11 @@ async fn history(
     params(("id" = String, Path, description = "Request id (`req_…`)")),
     responses((status = 200, body = ApprovalView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn one(
-    State(app): State<Arc<AppState>>,
+    State(approvals): State<Approvals>,
     human: Human,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ApprovalView>> {
     let id = RequestId::parse(&id).ok_or_else(|| ApiError::not_found("approval request"))?;
-    let record = app
-        .db
-        .approval_of(&id, &human.user.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("approval request"))?;
-    let record = current(&app, record).await?;
-    Ok(Json(approval_view(&record, app.now())))
+    let record = approvals.one_of(&human.user.id, &id).await?;
+    Ok(Json(approval_view(&record, approvals.now())))
 }

@@ -1,6 +1,5 @@
 //! Accounts: register with an email, read your profile.
 
-use crate::app::AppState;
 use crate::cli::RegistrationMode;
 use crate::clock::to_rfc3339;
 use crate::domain::ids::PasskeyId;
@@ -9,6 +8,7 @@ use crate::domain::random;
 use crate::http::cookies::{self, SessionDelivery};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, Human, NotAnAgent, bearer_in};
+use crate::state::AppState;
 use crate::store::sessions::NewSession;
 use crate::store::users::User;
 use crate::tokens::LEEWAY_SECS;

@@ -12,7 +12,7 @@ pub mod push;
 pub mod tokens;
 pub mod web_app;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 

@@ -1,16 +1,18 @@
 //! Passkeys: add one to your account, sign in with one, list, rename and delete them.
-//! `authenticate/start` with a `requestId` starts an approval instead (see approvals_human).
+//! `authenticate/start` with a `requestId` starts an approval instead (see `ceremony::start_approval`).
 
-use super::approvals_human::start_approval_ceremony;
 use super::auth::{SessionProof, SessionResponse, issue_session, parse_email};
-use crate::app::AppState;
 use crate::clock::to_rfc3339;
 use crate::domain::ids::{PasskeyId, RequestId};
 use crate::domain::label;
-use crate::http::ceremony::{self, AssertionState, CEREMONY_TTL_MS, credential_id_text, webauthn_failed};
+use crate::http::ceremony::{
+    self, AssertionBody, AssertionState, CEREMONY_TTL_MS, CeremonyStart, credential_id_text,
+    public_key_options, webauthn_failed,
+};
 use crate::http::cookies::SessionDelivery;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, ClientIp, Human, NotAnAgent, step_up_required};
+use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::ceremonies::CeremonyKind;
 use crate::store::passkeys::{PasskeyAdded, StoredPasskey};
@@ -22,7 +24,7 @@ use std::sync::Arc;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use webauthn_rs::prelude::{PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Uuid};
+use webauthn_rs::prelude::{PasskeyRegistration, RegisterPublicKeyCredential, Uuid};
 
 pub fn limited() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
@@ -57,25 +59,6 @@ impl From<&StoredPasskey> for PasskeyView {
             last_used_at: p.last_used_at.map(to_rfc3339),
         }
     }
-}
-
-/// A WebAuthn ceremony to hand to `navigator.credentials.create()` or `.get()`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CeremonyStart {
-    /// Send this back with the authenticator's response.
-    pub ceremony_id: String,
-    /// `register`, `login` or `approve`.
-    pub purpose: String,
-    /// WebAuthn options (`PublicKeyCredentialCreationOptions` or `…RequestOptions`), base64url binary fields.
-    #[schema(value_type = Object)]
-    pub public_key: serde_json::Value,
-}
-
-/// The `publicKey` member of webauthn-rs' challenge (`{"publicKey": {...}}`).
-pub fn public_key_options<T: Serialize>(challenge: &T) -> ApiResult<serde_json::Value> {
-    let mut value = serde_json::to_value(challenge).map_err(ApiError::internal)?;
-    Ok(value.get_mut("publicKey").map(serde_json::Value::take).unwrap_or_default())
 }
 
 /// Start adding a passkey to the signed-in account.
@@ -214,7 +197,7 @@ async fn authenticate_start(
 ) -> ApiResult<Json<CeremonyStart>> {
     if let Some(request_id) = body.request_id {
         let id = RequestId::parse(&request_id).ok_or_else(|| ApiError::not_found("approval request"))?;
-        return start_approval_ceremony(&app, &id).await.map(Json);
+        return ceremony::start_approval(&app, &id).await.map(Json);
     }
     // No email: a discoverable ceremony (the authenticator picks the account). Never refused:
     // failed attempts are counted where they come from, at completion.
@@ -278,16 +261,6 @@ fn decoy_credential_ids(key: &[u8], email: &str) -> ApiResult<Vec<String>> {
             Ok(credential_id_text(&bytes[..LENGTHS[usize::from(bytes[0]) % LENGTHS.len()]]))
         })
         .collect()
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AssertionBody {
-    #[schema(pattern = r"^cer_[0-9A-Za-z]{22}$")]
-    pub ceremony_id: String,
-    /// The `PublicKeyCredential` from `navigator.credentials.get()`, as JSON.
-    #[schema(value_type = Object)]
-    pub credential: PublicKeyCredential,
 }
 
 /// Finish signing in with a passkey; answers with a passkey session.

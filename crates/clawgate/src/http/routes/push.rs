@@ -1,9 +1,9 @@
 //! Web Push subscriptions (standard `PushSubscription` JSON) and the VAPID public key.
 
-use crate::app::AppState;
 use crate::domain::ids::SubscriptionId;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, Human};
+use crate::state::AppState;
 use crate::store::push::PushSubscription;
 use axum::Json;
 use axum::extract::State;

@@ -1,9 +1,9 @@
 //! Checking approval tokens: online (`verify-token`, optionally consuming) and the public keys
 //! for checking them offline (`/.well-known/jwks.json`).
 
-use crate::app::AppState;
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::AppJson;
+use crate::state::AppState;
 use crate::tokens::approval::{ApprovalClaims, InvalidReason};
 use axum::Json;
 use axum::extract::State;

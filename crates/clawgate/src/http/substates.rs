@@ -1,0 +1,20 @@
+//! Sub-states: parts of [`AppState`] a handler extracts with `State<_>` (axum `FromRef`), so it
+//! sees only what its service needs rather than the whole shared state.
+
+use crate::service::approvals::Approvals;
+use crate::service::keys::Keys;
+use crate::state::AppState;
+use axum::extract::FromRef;
+use std::sync::Arc;
+
+impl FromRef<Arc<AppState>> for Approvals {
+    fn from_ref(app: &Arc<AppState>) -> Self {
+        Approvals::new(app)
+    }
+}
+
+impl FromRef<Arc<AppState>> for Keys {
+    fn from_ref(app: &Arc<AppState>) -> Self {
+        Keys::new(app)
+    }
+}

@@ -1,0 +1,57 @@
+//! The state every request shares: settings, the database, WebAuthn, signing keys, limiters and
+//! the event hub. Built and served by [`crate::app`]; read by `http` and the services.
+
+use crate::clock::{Clock, DatabaseClock, Millis};
+use crate::config::{Secret, Settings};
+use crate::domain::ids::{ApiKeyId, UserId};
+use crate::events::{ApprovalEvent, Events, KeyEvent};
+use crate::push::PushSender;
+use crate::rate_limit::RateLimiter;
+use crate::store::Db;
+use crate::tokens::approval::ApprovalSigner;
+use crate::tokens::session::SessionKeys;
+use std::sync::Arc;
+use webauthn_rs::Webauthn;
+
+pub struct AppState {
+    pub settings: Settings,
+    pub db: Db,
+    pub webauthn: Webauthn,
+    pub sessions: SessionKeys,
+    pub approvals: Arc<ApprovalSigner>,
+    pub api_key_secret: Arc<Secret>,
+    pub vapid_public: String,
+    /// Sends Web Push messages signed with the VAPID key.
+    pub push: Arc<PushSender>,
+    pub clock: Arc<dyn Clock>,
+    /// When the clock is the database's: re-measured at every upkeep.
+    pub database_clock: Option<Arc<DatabaseClock>>,
+    pub auth_limiter: RateLimiter,
+    /// Status reads without `?wait=`, per API key.
+    pub poll_limiter: RateLimiter<ApiKeyId>,
+    /// Failed passkey assertions, per client IP (10 at once, then one a minute).
+    pub assertion_failures: RateLimiter,
+    /// Assertions whose signature verified but were refused (counter went back), per account.
+    pub cloned_assertions: RateLimiter<UserId>,
+    pub events: Arc<Events>,
+}
+
+impl AppState {
+    pub fn now(&self) -> Millis {
+        self.clock.now_ms()
+    }
+
+    /// Tells listeners here. Other instances were told by the transaction that committed the
+    /// change (see `store::Announcer`), so an agent waiting on one instance learns of a decision
+    /// made on another.
+    pub fn announce(&self, event: ApprovalEvent) {
+        self.events.publish(event);
+    }
+
+    /// Call once a key's revocation or suspension is committed: agents waiting with it here
+    /// re-check it now (other instances were told with the commit), so their waits and streams
+    /// end without a token.
+    pub fn announce_key(&self, event: KeyEvent) {
+        self.events.publish_key(&event);
+    }
+}
