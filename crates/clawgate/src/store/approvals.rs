@@ -137,13 +137,13 @@ impl Db {
                 }
                 // The fast path: a place under the cap, taken from the key's counter of pending
                 // requests (with the key's standing checked in the same statement).
-                if backend == Backend::Postgres {
-                    if create_counted(conn, &r, max_pending, ip.clone(), &announcer).await? {
-                        return Ok(InsertOutcome::Created);
+                let created = match backend {
+                    Backend::Postgres => {
+                        create_counted(conn, &r, max_pending, ip.clone(), &announcer).await?
                     }
-                } else if take_pending_place(conn, &r.api_key_id, max_pending).await? {
-                    insert_row(conn, &r).await?;
-                    audit_created(conn, &r, ip).await?;
+                    Backend::Sqlite => create_counted_sqlite(conn, &r, max_pending, ip.clone()).await?,
+                };
+                if created {
                     return Ok(InsertOutcome::Created);
                 }
                 create_after_counting(conn, backend, &r, max_pending, ip, &announcer).await
@@ -264,19 +264,46 @@ async fn claim_idempotency_key(
     }))
 }
 
-/// Bumps the key's count of pending requests if the key is live and the count is under `max`:
-/// the cap's fast path. False when the key is not live or its count has reached the cap (which
-/// may be only because lapsed requests are not marked expired yet).
-async fn take_pending_place(conn: &mut AnyConnection, key: &ApiKeyId, max: Option<i64>) -> StoreResult<bool> {
+/// SQLite's fast path in one round trip to the connection's thread: bump the key's counter of
+/// pending requests if the key is live and under `max`, then (only if that changed a row, told by
+/// `changes()`) insert the request and its audit row. False when the counter said no: nothing was
+/// written. The writer's savepoint around it makes the three one step.
+async fn create_counted_sqlite(
+    conn: &mut AnyConnection,
+    r: &ApprovalRecord,
+    max: Option<i64>,
+    ip: Option<String>,
+) -> StoreResult<bool> {
     let done = sqlx::query(
-        "UPDATE api_keys SET pending = pending + 1 WHERE id = $1 AND revoked_at IS NULL \
-         AND suspended_at IS NULL AND pending < $2",
+        "UPDATE api_keys SET pending = pending + 1 WHERE id = $3 AND revoked_at IS NULL \
+           AND suspended_at IS NULL AND pending < $12; \
+         INSERT INTO approval_requests (id, user_id, api_key_id, agent_id, action, context, \
+           binding_code, action_hash, status, created_at, expires_at) \
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 WHERE changes() = 1; \
+         INSERT INTO audit_events (id, at, event, user_id, request_id, api_key_id, ip) \
+           SELECT $13, $10, 'request.created', $2, $1, $3, $14 WHERE changes() = 1",
     )
-    .bind(key.as_str())
+    .bind(r.id.as_str())
+    .bind(r.user_id.as_str())
+    .bind(r.api_key_id.as_str())
+    .bind(r.agent_id.clone())
+    .bind(&r.action)
+    .bind(r.context.clone())
+    .bind(&r.binding_code)
+    .bind(&r.action_hash)
+    .bind(r.status.as_str())
+    .bind(r.created_at)
+    .bind(r.expires_at)
     .bind(max.unwrap_or(i64::MAX))
+    .bind(AuditId::generate().as_str())
+    .bind(ip)
     .execute(conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    match done.rows_affected() {
+        3 => Ok(true),
+        0 => Ok(false),
+        n => Err(StoreError::Corrupt(format!("a create changed {n} rows, not 0 or 3"))),
+    }
 }
 
 async fn audit_created(conn: &mut AnyConnection, r: &ApprovalRecord, ip: Option<String>) -> StoreResult<()> {

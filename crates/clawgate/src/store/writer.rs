@@ -140,8 +140,11 @@ async fn run(
             taken = jobs.recv_many(&mut batch, MAX_BATCH) => if taken == 0 { break },
             _ = closing.wait_for(|closing| *closing) => break,
         }
-        if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
+        // One round trip to the connection's thread begins the transaction and the first write's
+        // savepoint; each write after that costs one more (see `run_batch`).
+        if let Err(e) = conn.execute("BEGIN IMMEDIATE; SAVEPOINT one_write").await {
             let e = StoreError::from(e);
+            let _ = conn.execute("ROLLBACK").await;
             for job in batch.drain(..) {
                 job.fail(e.duplicate());
             }
@@ -172,26 +175,28 @@ async fn run(
     let _ = conn.close().await;
 }
 
-/// Runs each job in a savepoint of the open transaction. If a savepoint cannot be taken or
-/// undone, what the transaction holds is unknown: the whole batch is refused.
+/// Runs each job in a savepoint of the open transaction (the first is taken with BEGIN). After a
+/// job, one statement list ends its savepoint (kept, or rolled back and dropped) and takes the
+/// next one's: a write costs its own statements plus one round trip. If a savepoint cannot be
+/// taken or undone, what the transaction holds is unknown: the whole batch is refused.
 async fn run_batch(
     conn: &mut AnyConnection,
     batch: &mut Vec<Box<dyn Job>>,
 ) -> Result<Vec<Answer>, (Vec<Answer>, StoreError)> {
     let mut answers = Vec::with_capacity(batch.len());
-    let mut jobs = batch.drain(..);
+    let mut jobs = batch.drain(..).peekable();
     loop {
         let Some(job) = jobs.next() else { break };
-        if let Err(e) = conn.execute("SAVEPOINT one_write").await {
-            let e = StoreError::from(e);
-            job.fail(e.duplicate());
-            jobs.for_each(|j| j.fail(e.duplicate()));
-            return Err((answers, e));
-        }
         let (ok, answer) = job.run(conn).await;
         answers.push(answer);
-        let undone = if ok { Ok(()) } else { conn.execute("ROLLBACK TO one_write").await.map(|_| ()) };
-        if let Err(e) = undone.and(conn.execute("RELEASE one_write").await.map(|_| ())) {
+        let next = jobs.peek().is_some();
+        let between = match (ok, next) {
+            (true, true) => "RELEASE one_write; SAVEPOINT one_write",
+            (true, false) => "RELEASE one_write",
+            (false, true) => "ROLLBACK TO one_write; RELEASE one_write; SAVEPOINT one_write",
+            (false, false) => "ROLLBACK TO one_write; RELEASE one_write",
+        };
+        if let Err(e) = conn.execute(between).await {
             let e = StoreError::from(e);
             jobs.for_each(|j| j.fail(e.duplicate()));
             return Err((answers, e));
