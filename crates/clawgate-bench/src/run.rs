@@ -142,8 +142,8 @@ async fn measure(settings: &Settings, database_url: Option<&str>) -> anyhow::Res
     let pending = create_one.count - create_one.non2xx;
     let create_sixteen = drive("create-16-keys", wrk::create(&sixteen)?).await?;
     notes.push(format!(
-        "create runs with MAX_PENDING_PER_KEY={MAX_PENDING_PER_KEY}: the cap is on and its check (a COUNT of \
-         the key's pending requests, in the create's transaction) runs on every create; it is set above the \
+        "create runs with MAX_PENDING_PER_KEY={MAX_PENDING_PER_KEY}: the cap is on and its check (the key's \
+         counter of pending requests, read and bumped in the create's own statement) runs on every create; it is set above the \
          run's volume so that no create is refused (the default is 10 per key). Every request created stays \
          pending: the 1-key run started with 0 pending, the 16-key run with {pending}."
     ));

@@ -151,9 +151,23 @@ impl Announcer {
         self.send(conn, EVENTS_CHANNEL, event.to_wire(&self.instance_id)).await
     }
 
-    /// The channel and payload announcing `event`, for a statement that sends it itself.
-    pub(crate) fn approval_wire(&self, event: &ApprovalEvent) -> (&'static str, String) {
-        (EVENTS_CHANNEL, event.to_wire(&self.instance_id))
+    /// Tells other instances of `event`, committed already, by a NOTIFY of its own (in the
+    /// background; a failure is logged).
+    pub(crate) fn approval_after_commit(&self, pool: AnyPool, event: ApprovalEvent) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        let payload = event.to_wire(&self.instance_id);
+        tokio::spawn(async move {
+            let sent = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(EVENTS_CHANNEL)
+                .bind(payload)
+                .execute(&pool)
+                .await;
+            if let Err(e) = sent {
+                tracing::warn!(error = %e, "could not tell other instances of a new request");
+            }
+        });
     }
 
     pub(crate) async fn key(&self, conn: &mut AnyConnection, event: &KeyEvent) -> StoreResult<()> {
@@ -225,7 +239,9 @@ impl Db {
         }
         let backend = settings.backend;
         let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            // PostgreSQL groups the commits of concurrent transactions into one flush: enough
+            // connections let it (per instance; mind the server's max_connections).
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 32 })
             .min_connections(0)
             // Fail fast when the database is gone, so callers answer 503 instead of hanging.
             .acquire_timeout(Duration::from_secs(3))
