@@ -11,8 +11,10 @@
 //! own from the pool: PostgreSQL groups concurrent commits itself.
 
 use super::{StoreError, StoreResult};
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use sqlx::{AnyConnection, Connection, Executor};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -187,7 +189,18 @@ async fn run_batch(
     let mut jobs = batch.drain(..).peekable();
     loop {
         let Some(job) = jobs.next() else { break };
-        let (ok, answer) = job.run(conn).await;
+        // A write that panics must not take the writer (and every later write) down with it: its
+        // caller sees its reply dropped (503), and the batch is undone, since what the panic left
+        // in the transaction is unknown.
+        let (ok, answer) = match AssertUnwindSafe(job.run(conn)).catch_unwind().await {
+            Ok(ran) => ran,
+            Err(_) => {
+                tracing::error!("a database write panicked; its batch is rolled back");
+                let e = StoreError::Corrupt("a write in the same transaction failed unexpectedly".to_owned());
+                jobs.for_each(|j| j.fail(e.duplicate()));
+                return Err((answers, e));
+            }
+        };
         answers.push(answer);
         let next = jobs.peek().is_some();
         let between = match (ok, next) {
@@ -203,4 +216,55 @@ async fn run_batch(
         }
     }
     Ok(answers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn memory_writer() -> (Writer, tempfile::TempDir) {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("w.db").display());
+        let mut conn = AnyConnection::connect(&url).await.expect("connect");
+        conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)").await.expect("table");
+        (Writer::start(conn), dir)
+    }
+
+    fn insert(n: i64) -> Work<()> {
+        Box::new(move |conn| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO t (n) VALUES ($1)").bind(n).execute(conn).await?;
+                Ok(())
+            })
+        })
+    }
+
+    fn count() -> Work<i64> {
+        Box::new(|conn| {
+            Box::pin(async move { Ok(sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(conn).await?) })
+        })
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_undone_alone_and_the_others_commit() {
+        let (writer, _dir) = memory_writer().await;
+        // Sent together (usually one transaction, a savepoint each): the duplicate fails alone.
+        let (a, b, c) =
+            tokio::join!(writer.write(insert(1)), writer.write(insert(1)), writer.write(insert(2)));
+        let failed = [a.is_err(), b.is_err(), c.is_err()].iter().filter(|f| **f).count();
+        assert_eq!(failed, 1, "exactly the duplicate fails");
+        assert_eq!(writer.write(count()).await.expect("count"), 2);
+    }
+
+    #[tokio::test]
+    async fn a_write_that_panics_does_not_stop_the_writer() {
+        let (writer, _dir) = memory_writer().await;
+        let panics: Work<()> = Box::new(|_conn| Box::pin(async { panic!("a bug in a write") }));
+        assert!(writer.write(panics).await.is_err(), "its caller is answered with an error");
+        writer.write(insert(7)).await.expect("later writes still work");
+        assert_eq!(writer.write(count()).await.expect("count"), 1);
+        writer.close().await;
+        assert!(writer.write(insert(8)).await.is_err(), "closed: writes are refused");
+    }
 }
