@@ -12,19 +12,15 @@ pub struct Actors {
 }
 
 pub async fn post(http: &reqwest::Client, url: String, bearer: &str, body: Value) -> anyhow::Result<Value> {
-    let mut req = http.post(&url).json(&body);
-    if !bearer.is_empty() {
-        req = req.bearer_auth(bearer);
-    }
-    let r = req.send().await?;
-    let status = r.status();
-    let body: Value = r.json().await.unwrap_or(Value::Null);
-    anyhow::ensure!(status.is_success(), "{url} answered {status}: {body}");
-    Ok(body)
+    send(http.post(&url).json(&body), &url, bearer).await
 }
 
 pub async fn get(http: &reqwest::Client, url: String, bearer: &str) -> anyhow::Result<Value> {
-    let mut req = http.get(&url);
+    send(http.get(&url), &url, bearer).await
+}
+
+/// Sends with the bearer (if any); the JSON body of a 2xx answer, an error naming the URL otherwise.
+async fn send(mut req: reqwest::RequestBuilder, url: &str, bearer: &str) -> anyhow::Result<Value> {
     if !bearer.is_empty() {
         req = req.bearer_auth(bearer);
     }

@@ -1,4 +1,5 @@
 use super::audit::{self, AuditEvent};
+use super::writer::Statement;
 use super::{Db, StoreError, StoreResult, opt_i64};
 use crate::clock::Millis;
 use crate::config::Backend;
@@ -301,7 +302,7 @@ async fn create_counted_sqlite(
     max: Option<i64>,
     ip: Option<String>,
 ) -> StoreResult<bool> {
-    let done = sqlx::query(
+    let statement = sqlx::query(
         "UPDATE api_keys SET pending = pending + 1 WHERE id = $3 AND revoked_at IS NULL \
            AND suspended_at IS NULL AND pending < $12; \
          INSERT INTO approval_requests (id, user_id, api_key_id, agent_id, action, context, \
@@ -309,23 +310,8 @@ async fn create_counted_sqlite(
            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 WHERE changes() = 1; \
          INSERT INTO audit_events (id, at, event, user_id, request_id, api_key_id, ip) \
            SELECT $13, $10, 'request.created', $2, $1, $3, $14 WHERE changes() = 1",
-    )
-    .bind(r.id.as_str())
-    .bind(r.user_id.as_str())
-    .bind(r.api_key_id.as_str())
-    .bind(r.agent_id.clone())
-    .bind(&r.action)
-    .bind(r.context.clone())
-    .bind(&r.binding_code)
-    .bind(&r.action_hash)
-    .bind(r.status.as_str())
-    .bind(r.created_at)
-    .bind(r.expires_at)
-    .bind(max.unwrap_or(i64::MAX))
-    .bind(AuditId::generate().as_str())
-    .bind(ip)
-    .execute(conn)
-    .await?;
+    );
+    let done = bind_create(statement, r, max, ip).execute(conn).await?;
     match done.rows_affected() {
         3 => Ok(true),
         0 => Ok(false),
@@ -403,7 +389,7 @@ async fn create_counted(
     max_pending: Option<i64>,
     ip: Option<String>,
 ) -> StoreResult<bool> {
-    let row = sqlx::query(
+    let statement = sqlx::query(
         "WITH counted AS ( \
            UPDATE api_keys SET pending = pending + 1 WHERE id = $3 AND revoked_at IS NULL \
            AND suspended_at IS NULL AND pending < $12 RETURNING id), \
@@ -415,25 +401,30 @@ async fn create_counted(
            INSERT INTO audit_events (id, at, event, user_id, request_id, api_key_id, ip) \
            SELECT $13, $10, 'request.created', $2, id, $3, $14 FROM created RETURNING id) \
          SELECT (SELECT COUNT(*) FROM created) AS created, (SELECT COUNT(*) FROM audited) AS audited",
-    )
-    .bind(r.id.as_str())
-    .bind(r.user_id.as_str())
-    .bind(r.api_key_id.as_str())
-    .bind(r.agent_id.clone())
-    .bind(&r.action)
-    .bind(r.context.clone())
-    .bind(&r.binding_code)
-    .bind(&r.action_hash)
-    .bind(r.status.as_str())
-    .bind(r.created_at)
-    .bind(r.expires_at)
-    .bind(max_pending.unwrap_or(i64::MAX))
-    .bind(AuditId::generate().as_str())
-    .bind(ip)
-    .fetch_one(conn)
-    .await?;
+    );
+    let row = bind_create(statement, r, max_pending, ip).fetch_one(conn).await?;
     let created: i64 = row.try_get("created")?;
     Ok(created == 1)
+}
+
+/// The values of both fast-path create statements: $1–$11 the request's columns, $12 the cap,
+/// $13 the audit row's id, $14 the client's address.
+fn bind_create(statement: Statement, r: &ApprovalRecord, max: Option<i64>, ip: Option<String>) -> Statement {
+    statement
+        .bind(r.id.as_str())
+        .bind(r.user_id.as_str())
+        .bind(r.api_key_id.as_str())
+        .bind(r.agent_id.clone())
+        .bind(&r.action)
+        .bind(r.context.clone())
+        .bind(&r.binding_code)
+        .bind(&r.action_hash)
+        .bind(r.status.as_str())
+        .bind(r.created_at)
+        .bind(r.expires_at)
+        .bind(max.unwrap_or(i64::MAX))
+        .bind(AuditId::generate().as_str())
+        .bind(ip)
 }
 
 /// Inserts the request if its key is live as of this statement (whatever a cache in front of
