@@ -260,7 +260,13 @@ impl Db {
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database at {}: {e}", redact_url(&settings.url)))?;
         let writer = match &sqlite_file {
-            Some(_) => Some(Writer::start(open_writer(&settings.url).await?)),
+            Some(_) => {
+                let conn = open_writer(&settings.url).await?;
+                Some(
+                    Writer::start(conn)
+                        .map_err(|e| anyhow::anyhow!("cannot start the database writer: {e}"))?,
+                )
+            }
             None => None,
         };
         if let Some(file) = &sqlite_file {

@@ -17,7 +17,6 @@ use sqlx::{AnyConnection, Connection, Executor};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
 
 /// One statement, ready to run (its values bound).
 pub type Statement = sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>;
@@ -93,24 +92,37 @@ pub struct Writer {
     queue: mpsc::Sender<Box<dyn Job>>,
     /// Set by [`Writer::close`]: no write is taken any more.
     closing: watch::Sender<bool>,
-    task: Arc<Mutex<Option<JoinHandle<()>>>>,
+    /// Answered (or dropped) when the writer's thread has closed the connection.
+    stopped: Arc<Mutex<Option<oneshot::Receiver<()>>>>,
 }
 
 impl Writer {
-    /// Starts the writer task on `conn`, which must be the only connection that writes.
-    pub fn start(conn: AnyConnection) -> Self {
+    /// Starts the writer on `conn`, which must be the only connection that writes.
+    ///
+    /// The writer gets an OS thread and a runtime of its own. Each write is a few round trips to
+    /// the connection's thread, one after another; as a task among the server's, the writer would
+    /// wait behind every busy request at each of them (a wake-up from another thread lands in the
+    /// runtime's shared queue), and under load that wait, not the disk, set the create rate.
+    pub fn start(conn: AnyConnection) -> std::io::Result<Self> {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let closing = watch::Sender::new(false);
-        let task = tokio::spawn(run(conn, jobs, closing.subscribe()));
-        Self { queue, closing, task: Arc::new(Mutex::new(Some(task))) }
+        let (stopped_tx, stopped) = oneshot::channel();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let until_closed = closing.subscribe();
+        std::thread::Builder::new().name("sqlite-writer".to_owned()).spawn(move || {
+            runtime.block_on(run(conn, jobs, until_closed));
+            let _ = stopped_tx.send(());
+        })?;
+        Ok(Self { queue, closing, stopped: Arc::new(Mutex::new(Some(stopped))) })
     }
 
     /// Refuses further writes, lets the one in progress finish, and closes the connection.
     pub async fn close(&self) {
         self.closing.send_replace(true);
-        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(task) = task {
-            let _ = task.await;
+        let stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(stopped) = stopped {
+            // An error only means the thread ended without saying so (it panicked): stopped too.
+            let _ = stopped.await;
         }
     }
 
@@ -228,7 +240,7 @@ mod tests {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("w.db").display());
         let mut conn = AnyConnection::connect(&url).await.expect("connect");
         conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)").await.expect("table");
-        (Writer::start(conn), dir)
+        (Writer::start(conn).expect("writer"), dir)
     }
 
     fn insert(n: i64) -> Work<()> {

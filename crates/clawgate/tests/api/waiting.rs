@@ -201,6 +201,9 @@ async fn shutting_down_ends_waits_and_streams() {
     let key = app.api_key(&ada).await;
     let asked = app.ask(&key, "still pending at shutdown").await;
     let waiting = wait_in_background(&app, &key, &asked.id);
+    // Parked before the stream opens: the stream joins the same entry, so counting after it
+    // would not prove the long-poll had arrived.
+    until_waiting(&app, 1).await;
     let stream = app
         .http
         .get(app.url(&format!("/api/v1/approval/status/{}/events", asked.id)))
@@ -210,7 +213,6 @@ async fn shutting_down_ends_waits_and_streams() {
         .expect("stream");
     let mut events = sse_events(stream);
     assert_eq!(events.next().await.expect("first")["status"], "PENDING");
-    until_waiting(&app, 1).await;
     let started = Instant::now();
     let _db = app.stop().await;
     assert!(started.elapsed() < Duration::from_secs(20), "the stop did not wait for the 60 s wait");
