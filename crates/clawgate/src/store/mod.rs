@@ -261,11 +261,8 @@ impl Db {
             .map_err(|e| anyhow::anyhow!("cannot open the database at {}: {e}", redact_url(&settings.url)))?;
         let writer = match &sqlite_file {
             Some(_) => {
-                let conn = open_writer(&settings.url).await?;
-                Some(
-                    Writer::start(conn)
-                        .map_err(|e| anyhow::anyhow!("cannot start the database writer: {e}"))?,
-                )
+                let url = settings.url.clone();
+                Some(Writer::start(Box::new(move || Box::pin(async move { open_writer(&url).await }))).await?)
             }
             None => None,
         };

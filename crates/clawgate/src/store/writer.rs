@@ -56,6 +56,26 @@ pub type Work<T> = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c
 
 type Answer = Box<dyn FnOnce(StoreResult<()>) + Send>;
 
+/// Opens the writer's connection (on the writer's own thread).
+pub type Connect = Box<dyn FnOnce() -> BoxFuture<'static, anyhow::Result<AnyConnection>> + Send>;
+
+/// Keeps the calling thread, and the threads it starts from now on, to the core it is running
+/// on (different ones for different servers on one machine, most likely). Best effort: where
+/// that is refused, the writer runs unpinned, only slower.
+fn keep_to_one_core() {
+    use rustix::thread::{CpuSet, sched_getaffinity, sched_getcpu, sched_setaffinity};
+    let Ok(allowed) = sched_getaffinity(None) else { return };
+    let here = sched_getcpu();
+    if allowed.count() < 2 || !allowed.is_set(here) {
+        return;
+    }
+    let mut one = CpuSet::new();
+    one.set(here);
+    if let Err(e) = sched_setaffinity(None, &one) {
+        tracing::debug!("the database writer could not be kept to one core: {e}");
+    }
+}
+
 /// A queued write, its result type erased.
 trait Job: Send {
     /// Runs the work; whether to keep it, and how to answer once the commit is known.
@@ -97,22 +117,39 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer on `conn`, which must be the only connection that writes.
+    /// Starts the writer on the connection `connect` opens, which must be the only one that
+    /// writes.
     ///
     /// The writer gets an OS thread and a runtime of its own. Each write is a few round trips to
-    /// the connection's thread, one after another; as a task among the server's, the writer would
-    /// wait behind every busy request at each of them (a wake-up from another thread lands in the
-    /// runtime's shared queue), and under load that wait, not the disk, set the create rate.
-    pub fn start(conn: AnyConnection) -> std::io::Result<Self> {
+    /// the connection's own thread, one after another; as a task among the server's, the writer
+    /// would wait behind every busy request at each of them (a wake-up from another thread lands
+    /// in the runtime's shared queue). The connection is opened on the writer's thread after that
+    /// thread is kept to one core, so the connection's thread (which inherits this) runs on the
+    /// same core: each round trip is then a switch between two threads of one core, where waking
+    /// an idle core costs tens of microseconds on a virtual machine.
+    pub async fn start(connect: Connect) -> anyhow::Result<Self> {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let closing = watch::Sender::new(false);
         let (stopped_tx, stopped) = oneshot::channel();
+        let (opened_tx, opened) = oneshot::channel();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let until_closed = closing.subscribe();
         std::thread::Builder::new().name("sqlite-writer".to_owned()).spawn(move || {
-            runtime.block_on(run(conn, jobs, until_closed));
+            keep_to_one_core();
+            runtime.block_on(async move {
+                match connect().await {
+                    Ok(conn) => {
+                        let _ = opened_tx.send(Ok(()));
+                        run(conn, jobs, until_closed).await;
+                    }
+                    Err(e) => {
+                        let _ = opened_tx.send(Err(e));
+                    }
+                }
+            });
             let _ = stopped_tx.send(());
         })?;
+        opened.await.map_err(|_| anyhow::anyhow!("the database writer's thread ended while opening"))??;
         Ok(Self { queue, closing, stopped: Arc::new(Mutex::new(Some(stopped))) })
     }
 
@@ -238,9 +275,14 @@ mod tests {
         sqlx::any::install_default_drivers();
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("w.db").display());
-        let mut conn = AnyConnection::connect(&url).await.expect("connect");
-        conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)").await.expect("table");
-        (Writer::start(conn).expect("writer"), dir)
+        let connect: Connect = Box::new(move || {
+            Box::pin(async move {
+                let mut conn = AnyConnection::connect(&url).await?;
+                conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)").await?;
+                Ok(conn)
+            })
+        });
+        (Writer::start(connect).await.expect("writer"), dir)
     }
 
     fn insert(n: i64) -> Work<()> {
