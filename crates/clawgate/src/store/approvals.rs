@@ -65,6 +65,29 @@ pub enum InsertOutcome {
     },
 }
 
+/// PostgreSQL's create in one statement: a place under the cap ($12) taken from the key's counter,
+/// the request ($1–$11), its audit row ($13 its id, $14 the client's address); `$extra` is added
+/// to the counter's condition. Answers `created`, 1 or 0.
+macro_rules! create_counted_sql {
+    ($extra:literal) => {
+        concat!(
+            "WITH counted AS ( \
+               UPDATE api_keys SET pending = pending + 1 WHERE id = $3 AND revoked_at IS NULL \
+               AND suspended_at IS NULL AND pending < $12 ",
+            $extra,
+            " RETURNING id), \
+             created AS ( \
+               INSERT INTO approval_requests (id, user_id, api_key_id, agent_id, action, context, \
+                 binding_code, action_hash, status, created_at, expires_at) \
+               SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM counted RETURNING id), \
+             audited AS ( \
+               INSERT INTO audit_events (id, at, event, user_id, request_id, api_key_id, ip) \
+               SELECT $13, $10, 'request.created', $2, id, $3, $14 FROM created RETURNING id) \
+             SELECT (SELECT COUNT(*) FROM created) AS created, (SELECT COUNT(*) FROM audited) AS audited"
+        )
+    };
+}
+
 macro_rules! columns {
     () => {
         "id, user_id, api_key_id, agent_id, action, context, binding_code, action_hash, \
@@ -148,12 +171,17 @@ impl Db {
         let idempotency = idempotency.map(|(k, h)| (k.to_owned(), h.to_owned()));
         let backend = self.backend();
         self.last_used(&r.api_key_id, r.created_at);
-        // PostgreSQL without an Idempotency-Key: the fast path is one statement, atomic on its
-        // own, so it runs outside an explicit transaction (one round trip instead of three).
+        // PostgreSQL without an Idempotency-Key: the fast path is two statements, each atomic on
+        // its own (see `create_on_reserved_place`), outside an explicit transaction.
         let fast_path_tried = backend == Backend::Postgres && idempotency.is_none();
         if fast_path_tried {
             let mut conn = self.pool().acquire().await?;
-            if create_counted(&mut conn, &r, max_pending, ip.clone()).await? {
+            let created = if self.flush_barrier() {
+                create_counted_then_flushed(&mut conn, &r, max_pending, ip.clone()).await?
+            } else {
+                create_counted(&mut conn, &r, max_pending, ip.clone()).await?
+            };
+            if created {
                 return Ok(InsertOutcome::Created);
             }
         }
@@ -379,37 +407,58 @@ async fn create_after_counting(
     Ok(InsertOutcome::Created)
 }
 
-/// PostgreSQL's fast path in one statement (one round trip, not five): a place under the cap
-/// from the key's counter (the row lock on the key orders concurrent creates of one key, and
-/// PostgreSQL re-checks the condition after waiting for it), the insert, its audit row and the
-/// announcement to other instances. False when the counter said no; nothing was written.
+/// PostgreSQL's fast path in one statement (one round trip, not five), inside a transaction: a
+/// place under the cap from the key's counter (the row lock on the key orders concurrent creates
+/// of one key, and PostgreSQL re-checks the condition after waiting for it), the insert and its
+/// audit row. False when the counter said no; nothing was written.
 async fn create_counted(
     conn: &mut AnyConnection,
     r: &ApprovalRecord,
     max_pending: Option<i64>,
     ip: Option<String>,
 ) -> StoreResult<bool> {
-    let statement = sqlx::query(
-        "WITH counted AS ( \
-           UPDATE api_keys SET pending = pending + 1 WHERE id = $3 AND revoked_at IS NULL \
-           AND suspended_at IS NULL AND pending < $12 RETURNING id), \
-         created AS ( \
-           INSERT INTO approval_requests (id, user_id, api_key_id, agent_id, action, context, \
-             binding_code, action_hash, status, created_at, expires_at) \
-           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM counted RETURNING id), \
-         audited AS ( \
-           INSERT INTO audit_events (id, at, event, user_id, request_id, api_key_id, ip) \
-           SELECT $13, $10, 'request.created', $2, id, $3, $14 FROM created RETURNING id) \
-         SELECT (SELECT COUNT(*) FROM created) AS created, (SELECT COUNT(*) FROM audited) AS audited",
-    );
+    let statement = sqlx::query(create_counted_sql!(""));
     let row = bind_create(statement, r, max_pending, ip).fetch_one(conn).await?;
     let created: i64 = row.try_get("created")?;
     Ok(created == 1)
 }
 
-/// The values of both fast-path create statements: $1–$11 the request's columns, $12 the cap,
-/// $13 the audit row's id, $14 the client's address.
+/// PostgreSQL's fast path without an Idempotency-Key, outside an explicit transaction: the
+/// one-statement create committed asynchronously, then a barrier that waits until it is on disk.
+///
+/// A create holds the lock on its key's row (the counter of pending requests) until it commits;
+/// a durable commit includes the flush to disk, so the creates of one key waited for each
+/// other's flushes in turn. Committed asynchronously (`synchronous_commit` off for that one
+/// transaction), the lock is held while the statement runs only. The barrier is a transactional
+/// message into the log (`pg_logical_emit_message`), committed durably: PostgreSQL writes its log
+/// in order, so that flush carries the create's commit too, and only then is the agent answered.
+/// The counter and the request still commit together, so the slow path's exact count stays
+/// exact. Between the two, another session may see the request before it is on disk; a crash
+/// there loses a request its agent was never told of, as with any commit cut short.
+async fn create_counted_then_flushed(
+    conn: &mut AnyConnection,
+    r: &ApprovalRecord,
+    max_pending: Option<i64>,
+    ip: Option<String>,
+) -> StoreResult<bool> {
+    let statement =
+        sqlx::query(create_counted_sql!("AND set_config('synchronous_commit', 'off', true) = 'off'"));
+    let row = bind_create(statement, r, max_pending, ip).fetch_one(&mut *conn).await?;
+    let created: i64 = row.try_get("created")?;
+    if created == 1 {
+        sqlx::query(super::FLUSH_BARRIER).execute(conn).await?;
+    }
+    Ok(created == 1)
+}
+
+/// The values of both single-statement create statements: $1–$11 the request's columns (see
+/// [`bind_request`]), $12 the cap, $13 the audit row's id, $14 the client's address.
 fn bind_create(statement: Statement, r: &ApprovalRecord, max: Option<i64>, ip: Option<String>) -> Statement {
+    bind_request(statement, r).bind(max.unwrap_or(i64::MAX)).bind(AuditId::generate().as_str()).bind(ip)
+}
+
+/// $1–$11: the request's columns, in the order of the inserts' column lists.
+fn bind_request(statement: Statement, r: &ApprovalRecord) -> Statement {
     statement
         .bind(r.id.as_str())
         .bind(r.user_id.as_str())
@@ -422,33 +471,18 @@ fn bind_create(statement: Statement, r: &ApprovalRecord, max: Option<i64>, ip: O
         .bind(r.status.as_str())
         .bind(r.created_at)
         .bind(r.expires_at)
-        .bind(max.unwrap_or(i64::MAX))
-        .bind(AuditId::generate().as_str())
-        .bind(ip)
 }
 
 /// Inserts the request if its key is live as of this statement (whatever a cache in front of
 /// the key lookup believed); false if the key is revoked or suspended.
 async fn insert_row(conn: &mut AnyConnection, r: &ApprovalRecord) -> StoreResult<bool> {
-    let done = sqlx::query(
+    let statement = sqlx::query(
         "INSERT INTO approval_requests (id, user_id, api_key_id, agent_id, action, context, \
          binding_code, action_hash, status, created_at, expires_at) \
          SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 WHERE EXISTS (SELECT 1 FROM api_keys \
          WHERE id = $3 AND revoked_at IS NULL AND suspended_at IS NULL)",
-    )
-    .bind(r.id.as_str())
-    .bind(r.user_id.as_str())
-    .bind(r.api_key_id.as_str())
-    .bind(r.agent_id.clone())
-    .bind(&r.action)
-    .bind(r.context.clone())
-    .bind(&r.binding_code)
-    .bind(&r.action_hash)
-    .bind(r.status.as_str())
-    .bind(r.created_at)
-    .bind(r.expires_at)
-    .execute(conn)
-    .await?;
+    );
+    let done = bind_request(statement, r).execute(conn).await?;
     Ok(done.rows_affected() == 1)
 }
 

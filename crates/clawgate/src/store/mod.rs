@@ -203,6 +203,9 @@ pub struct Db {
     last_use: Arc<std::sync::Mutex<std::collections::HashMap<ApiKeyId, Millis>>>,
     /// Live API keys by HMAC (see `key_cache`).
     pub(crate) keys: Arc<key_cache::KeyCache>,
+    /// PostgreSQL lets this role write a message into its log (`pg_logical_emit_message`): a
+    /// create may then commit asynchronously and wait for the flush after (see `approvals`).
+    flush_barrier: bool,
 }
 
 /// Free space below which `/health` keeps reporting a full disk after a write failed for
@@ -219,6 +222,23 @@ async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
     conn.execute("PRAGMA journal_size_limit = 67108864").await?;
     Ok(())
 }
+
+/// Whether this role may write a message into PostgreSQL's log, the barrier that waits for an
+/// asynchronous commit to reach the disk. Some hosted services refuse it; creates then commit
+/// durably in their own statement, only slower with one busy key.
+async fn flush_barrier_works(pool: &AnyPool) -> bool {
+    match sqlx::query(FLUSH_BARRIER).execute(pool).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::info!("creates commit durably one by one: pg_logical_emit_message is refused ({e})");
+            false
+        }
+    }
+}
+
+/// A transactional message into PostgreSQL's log, committed durably: its flush carries every
+/// commit of this session before it.
+pub(crate) const FLUSH_BARRIER: &str = "SELECT pg_logical_emit_message(true, 'clawgate', 'flushed')::text";
 
 async fn open_writer(url: &str) -> anyhow::Result<AnyConnection> {
     let mut conn = AnyConnection::connect(url)
@@ -271,6 +291,7 @@ impl Db {
             files::secure_files(file)?;
         }
         let instance_id = crate::domain::random::base62_string(16).into();
+        let flush_barrier = backend == Backend::Postgres && flush_barrier_works(&pool).await;
         Ok(Self {
             pool,
             backend,
@@ -280,7 +301,13 @@ impl Db {
             instance_id,
             last_use: Arc::default(),
             keys: Arc::default(),
+            flush_barrier,
         })
+    }
+
+    /// See the field: whether a create may commit asynchronously and then wait for the flush.
+    pub(crate) fn flush_barrier(&self) -> bool {
+        self.flush_barrier
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {

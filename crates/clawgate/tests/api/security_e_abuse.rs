@@ -5,11 +5,13 @@
 use crate::harness::{Auth, TestApp, on_both_backends, on_both_databases};
 use clawgate::config::Backend;
 use clawgate::domain::ids::RequestId;
+use clawgate::store::writer::WriteStatement;
 use serde_json::json;
 
 on_both_databases!(
     e24_a_key_may_have_only_so_many_requests_waiting,
     e24_lapsed_requests_free_their_places_before_anything_sweeps_them,
+    e24_a_counter_that_counts_too_many_refuses_no_request_there_is_room_for,
     e25_a_key_denied_again_and_again_is_suspended_until_its_owner_resumes_it,
     e27_polling_too_fast_is_slowed_down_but_waiting_never_is,
 );
@@ -45,6 +47,24 @@ async fn e24_a_key_may_have_only_so_many_requests_waiting(app: TestApp) {
     .expect(201);
     let extra =
         app.post("/api/v1/approval/request", &Auth::Bearer(key), json!({ "action": "but no more" })).await;
+    extra.expect_error(429, "too_many_pending");
+}
+
+/// The key's counter of pending requests may count more than there are (a crash between taking a
+/// place and creating the request, on PostgreSQL), never fewer. At the cap the exact count
+/// decides: there is room, so the request gets in, and the cap still holds for real requests.
+async fn e24_a_counter_that_counts_too_many_refuses_no_request_there_is_room_for(app: TestApp) {
+    let ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    let agent = Auth::Bearer(key.clone());
+    let overcount = sqlx::query("UPDATE api_keys SET pending = 10");
+    overcount.written(&app.state.db).await.expect("the counter set past the cap");
+    for i in 0..10 {
+        let asked =
+            app.post("/api/v1/approval/request", &agent, json!({ "action": format!("real {i}") })).await;
+        asked.expect(201);
+    }
+    let extra = app.post("/api/v1/approval/request", &agent, json!({ "action": "the eleventh" })).await;
     extra.expect_error(429, "too_many_pending");
 }
 
