@@ -71,7 +71,12 @@ async fn park(
         if (i + 1) % 250 == 0 || i + 1 == n {
             let started = Instant::now();
             while open_files(pid)? < base + i + 1 {
-                anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "pid {pid} accepts no more");
+                anyhow::ensure!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "pid {pid} holds {} of {} waiting connections after 60 s",
+                    open_files(pid)?.saturating_sub(base),
+                    i + 1
+                );
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
