@@ -6,4 +6,5 @@ pub mod approval;
 pub mod ids;
 pub mod label;
 pub mod random;
+pub mod rules;
 pub mod text;

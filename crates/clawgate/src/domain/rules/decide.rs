@@ -1,0 +1,209 @@
+//! Deciding a call: each simple command of a Bash call on its own, the most severe outcome for
+//! the call, and what decided each part, in words for `gate --explain` and the app's dry-run.
+
+use super::Outcome;
+use super::ruleset::{Rule, RuleSet};
+use super::shell::{self, Part, SimpleCommand, UnclearWhy};
+use serde::Serialize;
+use serde_json::Value;
+
+/// A tool call as a gate reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub tool: String,
+    pub input: Value,
+    pub cwd: Option<String>,
+    pub agent_id: Option<String>,
+}
+
+/// Tools that name one file, and the input field that names it.
+pub const FILE_TOOLS: [(&str, &str); 5] = [
+    ("Write", "file_path"),
+    ("Edit", "file_path"),
+    ("MultiEdit", "file_path"),
+    ("NotebookEdit", "notebook_path"),
+    ("Read", "file_path"),
+];
+
+impl Call {
+    /// The Bash command, when this is a Bash call with one.
+    pub fn command(&self) -> Option<&str> {
+        (self.tool == "Bash").then(|| self.input.get("command").and_then(Value::as_str)).flatten()
+    }
+
+    /// The file a file tool names.
+    pub fn file(&self) -> Option<&str> {
+        let (_, field) = FILE_TOOLS.iter().find(|(tool, _)| *tool == self.tool)?;
+        self.input.get(*field).and_then(Value::as_str)
+    }
+
+    /// What a regex sees: the command, the file, the URL or query, else the input as JSON.
+    pub fn subject(&self) -> String {
+        let field = match self.tool.as_str() {
+            "Bash" => Some("command"),
+            "WebFetch" => Some("url"),
+            "WebSearch" => Some("query"),
+            _ => FILE_TOOLS.iter().find(|(tool, _)| *tool == self.tool).map(|(_, field)| *field),
+        };
+        match field.and_then(|f| self.input.get(f)).and_then(Value::as_str) {
+            Some(text) => text.to_owned(),
+            None => self.input.to_string(),
+        }
+    }
+}
+
+/// What decided one part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum DecidedBy {
+    /// `index` is the rule's position in `rules`, from 0.
+    Rule {
+        index: usize,
+        name: Option<String>,
+    },
+    Default,
+    /// The splitter could not be sure of this part; it is asked at least.
+    Unclear {
+        why: UnclearWhy,
+    },
+}
+
+/// One simple command (or the whole call for other tools) and its outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartDecision {
+    pub text: String,
+    pub outcome: Outcome,
+    pub decided_by: DecidedBy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Decision {
+    /// The most severe part's outcome.
+    pub outcome: Outcome,
+    /// What decided the first part with that outcome.
+    pub decided_by: DecidedBy,
+    /// That rule's `reason`.
+    pub reason: Option<String>,
+    pub parts: Vec<PartDecision>,
+}
+
+/// What one rule looks at for one part.
+struct Subject<'a> {
+    call: &'a Call,
+    text: &'a str,
+    command: Option<&'a SimpleCommand>,
+}
+
+fn any_glob(globs: &[super::pattern::Glob], text: &str) -> bool {
+    globs.iter().any(|g| g.matches(text))
+}
+
+impl Rule {
+    fn matches(&self, s: &Subject<'_>) -> bool {
+        self.tool.as_ref().is_none_or(|globs| any_glob(globs, &s.call.tool))
+            && self
+                .agent
+                .as_ref()
+                .is_none_or(|globs| s.call.agent_id.as_deref().is_some_and(|a| any_glob(globs, a)))
+            && self
+                .command
+                .as_ref()
+                .is_none_or(|pats| s.command.is_some_and(|c| pats.iter().any(|p| p.matches(c))))
+            && self.regex.as_ref().is_none_or(|re| re.is_match(s.text))
+            && self
+                .path
+                .as_ref()
+                .is_none_or(|cond| s.call.file().is_some_and(|f| cond.holds(f, s.call.cwd.as_deref())))
+    }
+}
+
+impl RuleSet {
+    /// The outcome for `call`: for Bash, every simple command is decided on its own (first
+    /// matching rule, else the default) and the most severe wins (deny > ask > allow); a part the
+    /// splitter is unsure of is asked at least. Other tools are one part.
+    pub fn decide(&self, call: &Call) -> Decision {
+        let text = call.subject();
+        let parts = if call.tool != "Bash" {
+            vec![self.decide_part(call, &text, format!("{} {}", call.tool, text), None, None)]
+        } else {
+            let split = call.command().map(shell::split);
+            let split = split.unwrap_or_else(|| {
+                vec![Part::Unclear(shell::Unclear {
+                    why: UnclearWhy::Syntax,
+                    near: "no `command` string".into(),
+                })]
+            });
+            let mut parts: Vec<PartDecision> = split
+                .iter()
+                .map(|part| match part {
+                    Part::Command(cmd) => self.decide_part(call, &text, cmd.display(), Some(cmd), None),
+                    Part::Unclear(u) => self.decide_part(call, &text, u.near.clone(), None, Some(u.why)),
+                })
+                .collect();
+            if parts.is_empty() {
+                // Nothing runs (empty, a comment, only assignments): only rules without a
+                // `command` pattern can match.
+                parts.push(self.decide_part(call, &text, text.clone(), None, None));
+            }
+            parts
+        };
+        let worst = parts.iter().map(|p| p.outcome).max().unwrap_or(Outcome::Ask);
+        let deciding = parts.iter().find(|p| p.outcome == worst);
+        let decided_by = deciding.map_or(DecidedBy::Default, |p| p.decided_by.clone());
+        let reason = match &decided_by {
+            DecidedBy::Rule { index, .. } => self.rules.get(*index).and_then(|r| r.reason.clone()),
+            _ => None,
+        };
+        Decision { outcome: worst, decided_by, reason, parts }
+    }
+
+    fn decide_part(
+        &self,
+        call: &Call,
+        text: &str,
+        shown: String,
+        command: Option<&SimpleCommand>,
+        unclear: Option<UnclearWhy>,
+    ) -> PartDecision {
+        let subject = Subject { call, text, command };
+        let (outcome, decided_by) = match self.rules.iter().position(|r| r.matches(&subject)) {
+            Some(index) => {
+                (self.rules[index].outcome, DecidedBy::Rule { index, name: self.rules[index].name.clone() })
+            }
+            None => (self.default, DecidedBy::Default),
+        };
+        let (outcome, decided_by) = match unclear {
+            Some(why) if outcome < Outcome::Ask => (Outcome::Ask, DecidedBy::Unclear { why }),
+            _ => (outcome, decided_by),
+        };
+        PartDecision { text: shown, outcome, decided_by }
+    }
+}
+
+impl Decision {
+    /// One line per part and a verdict, e.g. ``` `rm -rf build`: asked by rule 2 "rm -r/-f" ```.
+    pub fn explain(&self) -> String {
+        let mut lines: Vec<String> = self
+            .parts
+            .iter()
+            .map(|p| format!("`{}`: {} {}", shell::snippet(&p.text), p.outcome.past(), by(&p.decided_by)))
+            .collect();
+        let mut verdict = format!("=> {} ({})", self.outcome.as_str(), by(&self.decided_by));
+        if let Some(reason) = &self.reason {
+            verdict.push_str(&format!(": {reason}"));
+        }
+        lines.push(verdict);
+        lines.join("\n")
+    }
+}
+
+fn by(decided_by: &DecidedBy) -> String {
+    match decided_by {
+        DecidedBy::Rule { index, name: Some(name) } => format!("by rule {} {name:?}", index + 1),
+        DecidedBy::Rule { index, name: None } => format!("by rule {}", index + 1),
+        DecidedBy::Default => "by the default".into(),
+        DecidedBy::Unclear { why } => format!("because it holds {}", why.describe()),
+    }
+}

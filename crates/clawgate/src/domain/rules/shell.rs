@@ -1,0 +1,189 @@
+//! A shell-aware splitter: a command line into its simple commands, each as argv words.
+//!
+//! Rules match what a shell would run, not a substring of the text: `echo rm -rf /` runs `echo`,
+//! `ls; rm x` runs two programs, and `echo $(rm x)` runs `rm` too. What cannot be known without
+//! running the shell (heredocs, `eval`, a program named by a variable) is reported as
+//! [`Part::Unclear`] so callers never allow it automatically.
+
+use super::wrappers;
+
+/// Nesting deeper than this (`$( $( … ) )`, `bash -c` inside `bash -c` …) is Unclear: real
+/// commands rarely nest, and the bound keeps hostile input cheap.
+pub(super) const MAX_DEPTH: usize = 8;
+
+/// One word after quote removal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word {
+    /// The word with quotes and escapes removed; expansions stay as written (`$HOME`, `$(…)`).
+    pub text: String,
+    /// The word as written, for display.
+    pub raw: String,
+    /// Holds an expansion the shell resolves at run time, so `text` is not what runs.
+    pub dynamic: bool,
+}
+
+/// A redirection to or from a file (`> out`, `2>> log`, `< in`); fd duplications (`2>&1`) are
+/// not kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    pub op: String,
+    pub target: Word,
+}
+
+impl Redirect {
+    /// Writes somewhere other than `/dev/null`.
+    pub fn writes_a_file(&self) -> bool {
+        self.op.contains('>') && self.target.text != "/dev/null"
+    }
+}
+
+/// One program run with its words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimpleCommand {
+    /// Every word as written: leading assignments, wrappers (`sudo -u x`), program, arguments.
+    pub words: Vec<Word>,
+    /// Index in `words` of the real program, past assignments and wrappers.
+    pub program: usize,
+    pub redirects: Vec<Redirect>,
+    /// Inside `( … )`, `$( … )`, backticks, `<( … )` or a `sh -c` script, not at the top of the
+    /// line.
+    pub nested: bool,
+}
+
+impl SimpleCommand {
+    /// The program word as written (`/usr/bin/rm`).
+    pub fn program_word(&self) -> &Word {
+        &self.words[self.program]
+    }
+
+    /// The program's basename (`rm` for `/usr/bin/rm`), which rules compare.
+    pub fn program_name(&self) -> &str {
+        basename(&self.program_word().text)
+    }
+
+    /// The program's arguments.
+    pub fn args(&self) -> &[Word] {
+        &self.words[self.program + 1..]
+    }
+
+    /// The command as written, words joined by spaces.
+    pub fn display(&self) -> String {
+        let words = self.words.iter().map(|w| w.raw.as_str());
+        words.chain(self.redirects.iter().map(|r| r.target.raw.as_str())).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// Why a part of a command line cannot be known without running it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum UnclearWhy {
+    UnbalancedQuote,
+    /// An unmatched `(`, `)` or `${`.
+    Unbalanced,
+    Heredoc,
+    Eval,
+    /// The program is named by an expansion (`$CMD args`, `{rm,-rf}`).
+    DynamicProgram,
+    /// `bash -c "$SCRIPT"`, `env -S "…"`: a script the splitter cannot see.
+    DynamicScript,
+    /// Loops, `case`, functions, arithmetic commands: syntax the splitter does not model.
+    Syntax,
+    TooDeep,
+}
+
+impl UnclearWhy {
+    pub fn describe(self) -> &'static str {
+        match self {
+            UnclearWhy::UnbalancedQuote => "an unclosed quote",
+            UnclearWhy::Unbalanced => "an unbalanced bracket",
+            UnclearWhy::Heredoc => "a heredoc",
+            UnclearWhy::Eval => "eval",
+            UnclearWhy::DynamicProgram => "a program named by an expansion",
+            UnclearWhy::DynamicScript => "a script held in an expansion",
+            UnclearWhy::Syntax => "shell syntax that is not split (loop, case, function)",
+            UnclearWhy::TooDeep => "nesting too deep",
+        }
+    }
+}
+
+/// What the splitter could not be sure of, with the text near it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unclear {
+    pub why: UnclearWhy,
+    pub near: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    Command(SimpleCommand),
+    Unclear(Unclear),
+}
+
+/// Every simple command the line would run, in order; a command substitution's commands come
+/// before the command that uses them, a `bash -c` script's after the `bash` part.
+pub fn split(text: &str) -> Vec<Part> {
+    split_at_depth(text, 0)
+}
+
+pub(super) fn split_at_depth(text: &str, depth: usize) -> Vec<Part> {
+    let mut lexer = super::lexer::Lexer::new(text, depth);
+    if depth > MAX_DEPTH {
+        return vec![Part::Unclear(Unclear { why: UnclearWhy::TooDeep, near: snippet(text) })];
+    }
+    if let Err(why) = lexer.list(false) {
+        let near = lexer.near();
+        lexer.out.push(Part::Unclear(Unclear { why, near }));
+    }
+    lexer.out
+}
+
+/// A finished command's words into a part: the program found past assignments and wrappers, and
+/// `sh -c` scripts split too.
+pub(super) fn finish(words: Vec<Word>, redirects: Vec<Redirect>, depth: usize, out: &mut Vec<Part>) {
+    if words.is_empty() {
+        return;
+    }
+    let program = match wrappers::find_program(&words) {
+        Ok(Some(i)) => i,
+        Ok(None) => return, // only assignments: nothing runs
+        Err(why) => {
+            out.push(Part::Unclear(Unclear { why, near: join_raw(&words) }));
+            return;
+        }
+    };
+    let cmd = SimpleCommand { words, program, redirects, nested: depth > 0 };
+    if cmd.program_word().dynamic {
+        out.push(Part::Unclear(Unclear { why: UnclearWhy::DynamicProgram, near: cmd.display() }));
+        return;
+    }
+    if cmd.program_name() == "eval" {
+        out.push(Part::Unclear(Unclear { why: UnclearWhy::Eval, near: cmd.display() }));
+        return;
+    }
+    let script = wrappers::shell_script(&cmd);
+    out.push(Part::Command(cmd.clone()));
+    match script {
+        Some(script) if script.dynamic => {
+            out.push(Part::Unclear(Unclear { why: UnclearWhy::DynamicScript, near: cmd.display() }))
+        }
+        Some(script) => out.extend(split_at_depth(&script.text, depth + 1)),
+        None => {}
+    }
+}
+
+pub fn basename(word: &str) -> &str {
+    word.rsplit('/').next().unwrap_or(word)
+}
+
+fn join_raw(words: &[Word]) -> String {
+    words.iter().map(|w| w.raw.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+/// At most 80 characters of `text`, for messages.
+pub(super) fn snippet(text: &str) -> String {
+    let mut s: String = text.chars().take(80).collect();
+    if text.chars().nth(80).is_some() {
+        s.push('…');
+    }
+    s
+}

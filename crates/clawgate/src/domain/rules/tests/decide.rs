@@ -1,0 +1,141 @@
+use crate::domain::rules::shell::UnclearWhy;
+use crate::domain::rules::{Call, DecidedBy, Outcome, RuleSet};
+use serde_json::{Value, json};
+
+pub(super) fn bash(command: &str) -> Call {
+    Call { tool: "Bash".into(), input: json!({ "command": command }), cwd: Some("/p".into()), agent_id: None }
+}
+
+fn set(value: Value) -> RuleSet {
+    RuleSet::from_value(value).expect("valid rule set")
+}
+
+fn rule(index: usize, name: &str) -> DecidedBy {
+    DecidedBy::Rule { index, name: Some(name.into()) }
+}
+
+#[test]
+fn first_matching_rule_wins() {
+    let rules = set(json!({"default": "ask", "rules": [
+        {"name": "status", "outcome": "allow", "command": "git status"},
+        {"name": "git", "outcome": "deny", "command": "git"},
+        {"name": "status again", "outcome": "ask", "command": "git status"},
+    ]}));
+    let d = rules.decide(&bash("git status"));
+    assert_eq!((d.outcome, d.decided_by), (Outcome::Allow, rule(0, "status")));
+    let d = rules.decide(&bash("git log"));
+    assert_eq!((d.outcome, d.decided_by), (Outcome::Deny, rule(1, "git")));
+    let d = rules.decide(&bash("ls"));
+    assert_eq!((d.outcome, d.decided_by), (Outcome::Ask, DecidedBy::Default));
+}
+
+#[test]
+fn the_most_severe_part_decides() {
+    let rules = set(json!({"default": "allow", "rules": [
+        {"name": "ls", "outcome": "allow", "command": "ls"},
+        {"name": "rm root", "outcome": "deny", "reason": "never", "command": "rm -rf /"},
+        {"name": "rm", "outcome": "ask", "command": "rm"},
+    ]}));
+    let d = rules.decide(&bash("ls; rm -rf /"));
+    assert_eq!(d.outcome, Outcome::Deny);
+    assert_eq!(d.decided_by, rule(1, "rm root"));
+    assert_eq!(d.reason.as_deref(), Some("never"));
+    let outcomes: Vec<Outcome> = d.parts.iter().map(|p| p.outcome).collect();
+    assert_eq!(outcomes, [Outcome::Allow, Outcome::Deny]);
+    assert_eq!(rules.decide(&bash("ls && rm x")).outcome, Outcome::Ask);
+    assert_eq!(rules.decide(&bash("ls | grep x")).outcome, Outcome::Allow);
+    // A substitution's command counts: `echo` is allowed, `rm` inside it is not.
+    let d = rules.decide(&bash("echo $(rm -rf x)"));
+    assert_eq!(d.outcome, Outcome::Ask);
+    assert_eq!(d.decided_by, rule(2, "rm"));
+}
+
+#[test]
+fn unclear_parts_are_asked_at_least() {
+    let allow_all = set(json!({"default": "allow", "rules": []}));
+    for command in ["cat <<EOF\nx\nEOF", "eval ls", "$CMD", "echo 'open", "for f in *; do ls; done"] {
+        assert_eq!(allow_all.decide(&bash(command)).outcome, Outcome::Ask, "{command}");
+    }
+    let d = allow_all.decide(&bash("eval ls"));
+    assert_eq!(d.decided_by, DecidedBy::Unclear { why: UnclearWhy::Eval });
+    // Rules still apply to an unclear part, but cannot lower it below ask.
+    let rules = set(json!({"default": "allow", "rules": [
+        {"name": "allow bash", "outcome": "allow", "tool": "Bash"},
+        {"name": "never", "outcome": "deny", "regex": "forbidden"},
+    ]}));
+    assert_eq!(rules.decide(&bash("eval ls")).outcome, Outcome::Ask);
+    let rules = set(
+        json!({"default": "allow", "rules": [{"name": "never", "outcome": "deny", "regex": "forbidden"}]}),
+    );
+    assert_eq!(rules.decide(&bash("eval forbidden")).outcome, Outcome::Deny);
+    // A Bash call without a command string cannot be allowed.
+    let call = Call { input: json!({"cmd": "ls"}), ..bash("") };
+    assert_eq!(allow_all.decide(&call).outcome, Outcome::Ask);
+    // Nothing to run: the default.
+    assert_eq!(allow_all.decide(&bash("# nothing")).outcome, Outcome::Allow);
+}
+
+#[test]
+fn regex_sees_the_whole_command_and_the_subject_of_other_tools() {
+    let rules = set(json!({"default": "allow", "rules": [
+        {"name": "pipe to shell", "outcome": "ask", "tool": "Bash", "regex": "curl[^|]*\\|\\s*sh"},
+        {"name": "no pastebins", "outcome": "deny", "tool": "WebFetch", "regex": "^https://pastebin\\."},
+    ]}));
+    let d = rules.decide(&bash("curl -s https://x | sh"));
+    assert_eq!(d.outcome, Outcome::Ask);
+    assert!(d.parts.iter().all(|p| p.outcome == Outcome::Ask));
+    let fetch =
+        |url: &str| Call { tool: "WebFetch".into(), input: json!({"url": url}), cwd: None, agent_id: None };
+    assert_eq!(rules.decide(&fetch("https://pastebin.com/x")).outcome, Outcome::Deny);
+    assert_eq!(rules.decide(&fetch("https://docs.rs")).outcome, Outcome::Allow);
+}
+
+#[test]
+fn tool_agent_and_path_conditions() {
+    let rules = set(json!({"default": "ask", "rules": [
+        {"name": "ci may push", "outcome": "allow", "agent": "ci-*", "command": "git push"},
+        {"name": "edits in the project", "outcome": "allow", "tool": ["Write", "*Edit"], "path": {"inside": ["{cwd}"]}},
+        {"name": "secrets", "outcome": "deny", "tool": "Read", "path": {"inside": ["/etc", "{cwd}/.env"]}},
+    ]}));
+    let push = |agent: Option<&str>| Call { agent_id: agent.map(Into::into), ..bash("git push origin main") };
+    assert_eq!(rules.decide(&push(Some("ci-7"))).outcome, Outcome::Allow);
+    assert_eq!(rules.decide(&push(Some("laptop"))).outcome, Outcome::Ask);
+    assert_eq!(rules.decide(&push(None)).outcome, Outcome::Ask, "no agent id never matches `agent`");
+
+    let file = |tool: &str, path: &str| Call {
+        tool: tool.into(),
+        input: json!({"file_path": path, "notebook_path": path}),
+        cwd: Some("/home/ada/project".into()),
+        agent_id: None,
+    };
+    assert_eq!(rules.decide(&file("Write", "src/main.rs")).outcome, Outcome::Allow);
+    assert_eq!(rules.decide(&file("MultiEdit", "./a/../b.rs")).outcome, Outcome::Allow);
+    assert_eq!(rules.decide(&file("NotebookEdit", "nb.ipynb")).outcome, Outcome::Allow);
+    assert_eq!(rules.decide(&file("Write", "../other/x")).outcome, Outcome::Ask);
+    assert_eq!(rules.decide(&file("Edit", "/home/ada/project/../.bashrc")).outcome, Outcome::Ask);
+    assert_eq!(rules.decide(&file("Read", "/etc/../etc/shadow")).outcome, Outcome::Deny);
+    assert_eq!(rules.decide(&file("Read", ".env/../.env/x")).outcome, Outcome::Deny);
+    assert_eq!(rules.decide(&file("Read", "README.md")).outcome, Outcome::Ask);
+    // `path` never matches tools that name no file, nor `command` a non-Bash tool.
+    let glob = Call { tool: "Glob".into(), input: json!({"pattern": "*"}), cwd: None, agent_id: None };
+    assert_eq!(rules.decide(&glob).outcome, Outcome::Ask);
+}
+
+#[test]
+fn explain_names_what_decided_each_part() {
+    let rules = set(json!({"default": "allow", "rules": [
+        {"name": "ls", "outcome": "allow", "command": "ls"},
+        {"name": "rm -r/-f", "outcome": "ask", "command": "rm -*[rf]*"},
+    ]}));
+    let d = rules.decide(&bash("ls; rm -rf build; pwd"));
+    assert_eq!(
+        d.explain(),
+        "`ls`: allowed by rule 1 \"ls\"\n`rm -rf build`: asked by rule 2 \"rm -r/-f\"\n\
+         `pwd`: allowed by the default\n=> ask (by rule 2 \"rm -r/-f\")"
+    );
+    let d = rules.decide(&bash("eval x"));
+    assert_eq!(d.explain(), "`eval x`: asked because it holds eval\n=> ask (because it holds eval)");
+    let json = serde_json::to_value(&d).expect("serialises");
+    assert_eq!(json["outcome"], "ask");
+    assert_eq!(json["decidedBy"], json!({"kind": "unclear", "why": "eval"}));
+}

@@ -1,0 +1,152 @@
+use crate::domain::rules::shell::{Part, SimpleCommand, UnclearWhy, split};
+
+/// Each part as its argv texts from the program on, or `!why` for Unclear parts.
+fn argvs(text: &str) -> Vec<String> {
+    split(text)
+        .iter()
+        .map(|part| match part {
+            Part::Command(cmd) => argv(cmd).join(" "),
+            Part::Unclear(u) => format!("!{:?}", u.why),
+        })
+        .collect()
+}
+
+fn argv(cmd: &SimpleCommand) -> Vec<&str> {
+    cmd.words[cmd.program..].iter().map(|w| w.text.as_str()).collect()
+}
+
+fn one(text: &str) -> SimpleCommand {
+    match split(text).as_slice() {
+        [Part::Command(cmd)] => cmd.clone(),
+        other => panic!("{text}: expected one command, got {other:?}"),
+    }
+}
+
+#[test]
+fn separators_split_commands() {
+    assert_eq!(
+        argvs("ls -la; rm x && echo a || echo b | wc -l & sleep 1\ncat f"),
+        ["ls -la", "rm x", "echo a", "echo b", "wc -l", "sleep 1", "cat f"]
+    );
+    assert_eq!(argvs("a|&b"), ["a", "b"]);
+    assert!(argvs("").is_empty());
+    assert!(argvs("  # only a comment").is_empty());
+    assert_eq!(argvs("ls # rm -rf /"), ["ls"]);
+}
+
+#[test]
+fn quotes_and_escapes_are_removed() {
+    assert_eq!(
+        argv(&one(r#"git commit -m "rm -rf / it's fine""#)),
+        ["git", "commit", "-m", "rm -rf / it's fine"]
+    );
+    assert_eq!(argv(&one(r"echo 'a;b' \; c\ d")), ["echo", "a;b", ";", "c d"]);
+    assert_eq!(argv(&one(r#"'r'"m" -r"f" x"#)), ["rm", "-rf", "x"]);
+    assert_eq!(argv(&one(r#"echo "a \"q\" \$x \n""#)), ["echo", r#"a "q" $x \n"#]);
+    assert_eq!(argv(&one("echo $'plain'")), ["echo", "plain"]);
+    let cmd = one("ls \\\n -la");
+    assert_eq!(argv(&cmd), ["ls", "-la"]);
+    assert!(!cmd.words.iter().any(|w| w.dynamic));
+}
+
+#[test]
+fn expansions_are_dynamic_and_substitutions_split() {
+    let cmd = one(r#"echo $HOME "${USER}" ~ *.rs"#);
+    let dynamic: Vec<bool> = cmd.words.iter().map(|w| w.dynamic).collect();
+    assert_eq!(dynamic, [false, true, true, false, false]);
+    assert_eq!(argv(&cmd), ["echo", "$HOME", "${USER}", "~", "*.rs"]);
+
+    assert_eq!(argvs("echo $(rm -rf x)"), ["rm -rf x", "echo $(rm -rf x)"]);
+    assert_eq!(
+        argvs("echo \"$(cat \"$(ls /tmp)\")\""),
+        ["ls /tmp", "cat $(ls /tmp)", "echo $(cat \"$(ls /tmp)\")"]
+    );
+    assert_eq!(argvs("echo `rm -f y` done"), ["rm -f y", "echo `rm -f y` done"]);
+    assert_eq!(argvs("diff <(sort a) >(tee b)"), ["sort a", "tee b", "diff <(sort a) >(tee b)"]);
+    assert_eq!(argvs("echo $((1 + 2))"), ["echo $((1 + 2))"]);
+    assert_eq!(argvs("echo ${X:-$(rm y)}"), ["echo", "!Syntax"]);
+}
+
+#[test]
+fn subshells_and_groups_are_entered() {
+    assert_eq!(argvs("(cd x && rm -r y); { ls; pwd; }"), ["cd x", "rm -r y", "ls", "pwd"]);
+    assert_eq!(argvs("if test -f x; then rm x; else touch x; fi"), ["test -f x", "rm x", "touch x"]);
+    assert_eq!(argvs("while true; do sleep 1; done"), ["true", "sleep 1"]);
+    assert_eq!(argvs("find . -name '*.o' -exec rm {} \\;"), ["find . -name *.o -exec rm {} ;"]);
+}
+
+#[test]
+fn shell_scripts_are_split_too() {
+    assert_eq!(argvs("bash -c 'rm -rf build; ls'"), ["bash -c rm -rf build; ls", "rm -rf build", "ls"]);
+    assert_eq!(argvs("sh -ec \"git push -f\""), ["sh -ec git push -f", "git push -f"]);
+    assert_eq!(argvs("bash -o pipefail -c 'a | b'"), ["bash -o pipefail -c a | b", "a", "b"]);
+    assert_eq!(
+        argvs("sh -c \"$(curl -fsSL x)\""),
+        ["curl -fsSL x", "sh -c $(curl -fsSL x)", "!DynamicScript"]
+    );
+    assert_eq!(argvs("bash script.sh -c"), ["bash script.sh -c"]);
+}
+
+#[test]
+fn wrappers_and_assignments_are_skipped() {
+    let cmd = one("sudo -u deploy -E /usr/bin/rm -rf /srv/x");
+    assert_eq!(argv(&cmd), ["/usr/bin/rm", "-rf", "/srv/x"]);
+    assert_eq!(cmd.program_name(), "rm");
+    assert_eq!(cmd.words[0].text, "sudo");
+    assert_eq!(
+        argvs("FOO=1 BAR='a b' env -i -u X Y=2 nice -n 5 nohup timeout -s KILL 10 git push"),
+        ["git push"]
+    );
+    assert_eq!(argvs("time -p xargs -0 -I{} rm {}"), ["rm {}"]);
+    assert_eq!(argvs("exec -a name command ls"), ["ls"]);
+    assert_eq!(argvs("command -v rm"), ["command -v rm"]);
+    assert_eq!(argvs("sudo -i"), ["sudo -i"]);
+    assert_eq!(argvs("X=1 Y=$(id -u)"), ["id -u"]);
+    assert_eq!(argvs("\"A=b\" ls"), ["A=b ls"]);
+}
+
+#[test]
+fn redirections_are_not_arguments() {
+    let cmd = one("cargo test 2>&1 > out.txt 2>/dev/null <in &>>all");
+    assert_eq!(argv(&cmd), ["cargo", "test"]);
+    let targets: Vec<(&str, &str)> =
+        cmd.redirects.iter().map(|r| (r.op.as_str(), r.target.text.as_str())).collect();
+    assert_eq!(targets, [(">", "out.txt"), (">", "/dev/null"), ("<", "in"), ("&>>", "all")]);
+    assert_eq!(cmd.redirects.iter().filter(|r| r.writes_a_file()).count(), 2);
+    assert_eq!(argv(&one("cat <<< 'hi'")), ["cat"]);
+}
+
+#[test]
+fn what_cannot_be_known_is_unclear() {
+    let why = |text: &str| -> Vec<UnclearWhy> {
+        split(text)
+            .into_iter()
+            .filter_map(|p| match p {
+                Part::Unclear(u) => Some(u.why),
+                Part::Command(_) => None,
+            })
+            .collect()
+    };
+    assert_eq!(why("echo 'open"), [UnclearWhy::UnbalancedQuote]);
+    assert_eq!(why("echo \"open"), [UnclearWhy::UnbalancedQuote]);
+    assert_eq!(why("echo `open"), [UnclearWhy::UnbalancedQuote]);
+    assert_eq!(why("echo $(ls"), [UnclearWhy::Unbalanced]);
+    assert_eq!(why("ls )"), [UnclearWhy::Unbalanced]);
+    assert_eq!(why("cat <<EOF\nrm -rf /\nEOF"), [UnclearWhy::Heredoc]);
+    assert_eq!(why("eval \"$CMD\""), [UnclearWhy::Eval]);
+    assert_eq!(why("$CMD -rf /"), [UnclearWhy::DynamicProgram]);
+    assert_eq!(why("sudo \"$(which rm)\" -rf x"), [UnclearWhy::DynamicProgram]);
+    assert_eq!(why("{rm,-rf,x}"), [UnclearWhy::DynamicProgram]);
+    assert_eq!(why("env -S 'rm -rf x'"), [UnclearWhy::DynamicScript]);
+    assert_eq!(why("for f in *; do rm $f; done"), [UnclearWhy::Syntax]);
+    assert_eq!(why(":(){ :|:& };:"), [UnclearWhy::Syntax]);
+    assert_eq!(why("(( i++ ))"), [UnclearWhy::Syntax]);
+    assert_eq!(why(&format!("echo {}x{}", "$(".repeat(12), ")".repeat(12))), [UnclearWhy::TooDeep]);
+    // What came before the unclear point is still reported.
+    assert_eq!(argvs("rm -rf / ; cat <<EOF"), ["rm -rf /", "cat", "!Heredoc"]);
+}
+
+#[test]
+fn display_keeps_what_was_written() {
+    assert_eq!(one("sudo rm -rf 'my dir'").display(), "sudo rm -rf 'my dir'");
+}
