@@ -92,7 +92,6 @@ pub struct Decision {
 /// What one rule looks at for one part.
 struct Subject<'a> {
     call: &'a Call,
-    text: &'a str,
     command: Option<&'a SimpleCommand>,
 }
 
@@ -101,6 +100,7 @@ fn any_glob(globs: &[super::pattern::Glob], text: &str) -> bool {
 }
 
 impl Rule {
+    /// Every condition but `regex`, which is matched once per call (see [`RuleSet::decide`]).
     fn matches(&self, s: &Subject<'_>) -> bool {
         self.tool.as_ref().is_none_or(|globs| any_glob(globs, &s.call.tool))
             && self
@@ -111,7 +111,6 @@ impl Rule {
                 .command
                 .as_ref()
                 .is_none_or(|pats| s.command.is_some_and(|c| pats.iter().any(|p| p.matches(c))))
-            && self.regex.as_ref().is_none_or(|re| re.is_match(s.text))
             && self
                 .path
                 .as_ref()
@@ -125,8 +124,12 @@ impl RuleSet {
     /// splitter is unsure of is asked at least. Other tools are one part.
     pub fn decide(&self, call: &Call) -> Decision {
         let text = call.subject();
+        // A regex sees the same text for every part: match it once, not once per part.
+        let hits: Vec<bool> =
+            self.rules.iter().map(|r| r.regex.as_ref().is_none_or(|re| re.is_match(&text))).collect();
+        let hits = hits.as_slice();
         let parts = if call.tool != "Bash" {
-            vec![self.decide_part(call, &text, format!("{} {}", call.tool, text), None, None)]
+            vec![self.decide_part(call, hits, format!("{} {}", call.tool, text), None, None)]
         } else {
             let split = call.command().map(shell::split);
             let split = split.unwrap_or_else(|| {
@@ -138,14 +141,14 @@ impl RuleSet {
             let mut parts: Vec<PartDecision> = split
                 .iter()
                 .map(|part| match part {
-                    Part::Command(cmd) => self.decide_part(call, &text, cmd.display(), Some(cmd), None),
-                    Part::Unclear(u) => self.decide_part(call, &text, u.near.clone(), None, Some(u.why)),
+                    Part::Command(cmd) => self.decide_part(call, hits, cmd.display(), Some(cmd), None),
+                    Part::Unclear(u) => self.decide_part(call, hits, u.near.clone(), None, Some(u.why)),
                 })
                 .collect();
             if parts.is_empty() {
                 // Nothing runs (empty, a comment, only assignments): only rules without a
                 // `command` pattern can match.
-                parts.push(self.decide_part(call, &text, text.clone(), None, None));
+                parts.push(self.decide_part(call, hits, text.clone(), None, None));
             }
             parts
         };
@@ -162,18 +165,20 @@ impl RuleSet {
     fn decide_part(
         &self,
         call: &Call,
-        text: &str,
+        hits: &[bool],
         shown: String,
         command: Option<&SimpleCommand>,
         unclear: Option<UnclearWhy>,
     ) -> PartDecision {
-        let subject = Subject { call, text, command };
-        let (outcome, decided_by) = match self.rules.iter().position(|r| r.matches(&subject)) {
-            Some(index) => {
-                (self.rules[index].outcome, DecidedBy::Rule { index, name: self.rules[index].name.clone() })
-            }
-            None => (self.default, DecidedBy::Default),
-        };
+        let subject = Subject { call, command };
+        let (outcome, decided_by) =
+            match self.rules.iter().zip(hits).position(|(r, hit)| *hit && r.matches(&subject)) {
+                Some(index) => (
+                    self.rules[index].outcome,
+                    DecidedBy::Rule { index, name: self.rules[index].name.clone() },
+                ),
+                None => (self.default, DecidedBy::Default),
+            };
         let (outcome, decided_by) = match unclear {
             Some(why) if outcome < Outcome::Ask => (Outcome::Ask, DecidedBy::Unclear { why }),
             _ => (outcome, decided_by),

@@ -2,7 +2,7 @@
 //! redirections. Nested command text (`$(…)`, `<(…)`, `( … )`, backticks) is split into the same
 //! list of parts as the line around it.
 
-use super::shell::{MAX_DEPTH, Part, Redirect, UnclearWhy, Word, finish, snippet, split_at_depth};
+use super::shell::{MAX_DEPTH, Part, Redirect, UnclearWhy, Word, finish, snippet};
 
 /// Words that start or end a compound command and are skipped where a command starts.
 const SKIPPED_KEYWORDS: [&str; 12] =
@@ -11,28 +11,28 @@ const SKIPPED_KEYWORDS: [&str; 12] =
 const UNCLEAR_KEYWORDS: [&str; 6] = ["for", "case", "esac", "select", "function", "coproc"];
 
 pub(super) struct Lexer {
-    chars: Vec<char>,
-    pos: usize,
-    depth: usize,
+    pub(super) chars: Vec<char>,
+    pub(super) pos: usize,
+    pub(super) depth: usize,
     pub(super) out: Vec<Part>,
 }
 
-type Lexed<T> = Result<T, UnclearWhy>;
+pub(super) type Lexed<T> = Result<T, UnclearWhy>;
 
 impl Lexer {
     pub(super) fn new(text: &str, depth: usize) -> Self {
         Self { chars: text.chars().collect(), pos: 0, depth, out: Vec::new() }
     }
 
-    fn peek_at(&self, ahead: usize) -> Option<char> {
+    pub(super) fn peek_at(&self, ahead: usize) -> Option<char> {
         self.chars.get(self.pos + ahead).copied()
     }
 
-    fn peek(&self) -> Option<char> {
+    pub(super) fn peek(&self) -> Option<char> {
         self.peek_at(0)
     }
 
-    fn slice(&self, from: usize) -> String {
+    pub(super) fn slice(&self, from: usize) -> String {
         self.chars[from.min(self.pos)..self.pos].iter().collect()
     }
 
@@ -117,7 +117,7 @@ impl Lexer {
     }
 
     /// Runs `inner` one level deeper, refusing to nest past the limit.
-    fn nested(&mut self, inner: impl FnOnce(&mut Self) -> Lexed<()>) -> Lexed<()> {
+    pub(super) fn nested(&mut self, inner: impl FnOnce(&mut Self) -> Lexed<()>) -> Lexed<()> {
         self.depth += 1;
         let result = if self.depth > MAX_DEPTH { Err(UnclearWhy::TooDeep) } else { inner(self) };
         self.depth -= 1;
@@ -167,6 +167,7 @@ impl Lexer {
         let start = self.pos;
         let mut text = String::new();
         let mut dynamic = false;
+        let mut glob = false;
         while let Some(c) = self.peek() {
             match c {
                 ' ' | '\t' | '\r' | '\n' | ';' | '&' | '|' | '(' | ')' => break,
@@ -212,159 +213,12 @@ impl Lexer {
                     self.pos += 1;
                 }
                 _ => {
+                    glob |= "*?[".contains(c);
                     text.push(c);
                     self.pos += 1;
                 }
             }
         }
-        Ok(Word { text, raw: self.slice(start), dynamic })
-    }
-
-    /// Whether the `{` here opens a brace expansion (`{a,b}`, `{1..9}`) within this word.
-    fn brace_expansion(&self) -> bool {
-        let rest = self.chars[self.pos + 1..].iter().take_while(|c| !" \t\n;&|()<>'\"".contains(**c));
-        let inner: String = rest.take_while(|c| **c != '}').collect();
-        let closed = self.chars.get(self.pos + 1 + inner.chars().count()) == Some(&'}');
-        closed && (inner.contains(',') || inner.contains(".."))
-    }
-
-    fn double_quoted(&mut self, text: &mut String, dynamic: &mut bool) -> Lexed<()> {
-        self.pos += 1;
-        loop {
-            match self.peek() {
-                None => return Err(UnclearWhy::UnbalancedQuote),
-                Some('"') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                Some('\\') => {
-                    self.pos += 1;
-                    match self.peek() {
-                        Some('\n') => self.pos += 1,
-                        Some(c @ ('$' | '`' | '"' | '\\')) => {
-                            text.push(c);
-                            self.pos += 1;
-                        }
-                        _ => text.push('\\'),
-                    }
-                }
-                Some('$') => self.dollar(text, dynamic, true)?,
-                Some('`') => {
-                    self.backticks(text)?;
-                    *dynamic = true;
-                }
-                Some(c) => {
-                    text.push(c);
-                    self.pos += 1;
-                }
-            }
-        }
-    }
-
-    /// A backquoted command: its text (with `` \` `` and `\\` unescaped) is split on its own.
-    fn backticks(&mut self, text: &mut String) -> Lexed<()> {
-        let start = self.pos;
-        self.pos += 1;
-        let mut inner = String::new();
-        loop {
-            match self.peek() {
-                None => return Err(UnclearWhy::UnbalancedQuote),
-                Some('`') => break,
-                Some('\\') if matches!(self.peek_at(1), Some('`' | '\\' | '$')) => {
-                    inner.extend(self.peek_at(1));
-                    self.pos += 2;
-                }
-                Some(c) => {
-                    inner.push(c);
-                    self.pos += 1;
-                }
-            }
-        }
-        self.pos += 1;
-        let parts = split_at_depth(&inner, self.depth + 1);
-        self.out.extend(parts);
-        text.push_str(&self.slice(start));
-        Ok(())
-    }
-
-    /// `$…`: a command substitution (split), arithmetic, a parameter, or `$'…'` quoting.
-    fn dynamic_dollar(&mut self, text: &mut String, in_quotes: bool) -> Lexed<bool> {
-        let start = self.pos;
-        match self.peek_at(1) {
-            Some('(') if self.peek_at(2) == Some('(') => {
-                let inner = self.balanced(2, '(', ')')?;
-                if inner.contains("$(") || inner.contains('`') {
-                    return Err(UnclearWhy::Syntax);
-                }
-            }
-            Some('(') => {
-                self.pos += 2;
-                self.nested(|l| l.list(true))?;
-            }
-            Some('{') => {
-                let inner = self.balanced(2, '{', '}')?;
-                if inner.contains("$(") || inner.contains('`') || inner.contains("<(") {
-                    return Err(UnclearWhy::Syntax);
-                }
-            }
-            Some('\'') if !in_quotes => {
-                self.pos += 2;
-                let from = self.pos;
-                while let Some(c) = self.peek().filter(|c| *c != '\'') {
-                    self.pos += if c == '\\' { 2 } else { 1 };
-                }
-                if self.peek().is_none() {
-                    return Err(UnclearWhy::UnbalancedQuote);
-                }
-                let inner = self.slice(from);
-                self.pos += 1;
-                if !inner.contains('\\') {
-                    text.push_str(&inner);
-                    return Ok(false);
-                }
-            }
-            Some('"') if !in_quotes => {
-                self.pos += 1;
-                let mut dynamic = false;
-                self.double_quoted(text, &mut dynamic)?;
-                return Ok(dynamic);
-            }
-            Some(c) if c.is_ascii_alphabetic() || c == '_' => {
-                self.pos += 1;
-                while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    self.pos += 1;
-                }
-            }
-            Some(c) if c.is_ascii_digit() || "@*#?-$!".contains(c) => self.pos += 2,
-            _ => {
-                text.push('$');
-                self.pos += 1;
-                return Ok(false);
-            }
-        }
-        text.push_str(&self.slice(start));
-        Ok(true)
-    }
-
-    fn dollar(&mut self, text: &mut String, dynamic: &mut bool, in_quotes: bool) -> Lexed<()> {
-        *dynamic |= self.dynamic_dollar(text, in_quotes)?;
-        Ok(())
-    }
-
-    /// Skips `skip` characters, then up to the bracket that balances `open`; returns the inside.
-    fn balanced(&mut self, skip: usize, open: char, close: char) -> Lexed<String> {
-        self.pos += skip;
-        let from = self.pos;
-        let mut level = 1;
-        while level > 0 {
-            let c = self.peek().ok_or(UnclearWhy::Unbalanced)?;
-            self.pos += 1;
-            if c == open {
-                level += 1;
-            } else if c == close {
-                level -= 1;
-            }
-        }
-        Ok(self.chars[from..self.pos - 1].iter().collect())
+        Ok(Word { text, raw: self.slice(start), dynamic, glob })
     }
 }

@@ -26,6 +26,7 @@
 
 mod decide;
 pub mod defaults;
+mod expand;
 mod lexer;
 pub mod path;
 pub mod pattern;

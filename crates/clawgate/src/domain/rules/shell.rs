@@ -10,6 +10,9 @@ use super::wrappers;
 /// Nesting deeper than this (`$( $( … ) )`, `bash -c` inside `bash -c` …) is Unclear: real
 /// commands rarely nest, and the bound keeps hostile input cheap.
 pub(super) const MAX_DEPTH: usize = 8;
+/// Commands past this many in one line are not decided one by one (each costs every rule):
+/// the rest is one Unclear part, so the line is asked at least.
+pub const MAX_PARTS: usize = 256;
 
 /// One word after quote removal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +23,9 @@ pub struct Word {
     pub raw: String,
     /// Holds an expansion the shell resolves at run time, so `text` is not what runs.
     pub dynamic: bool,
+    /// Holds an unquoted `*`, `?` or `[`: fine for an argument, but a program named by a glob
+    /// (`/bin/r?`) is not known until the shell expands it.
+    pub glob: bool,
 }
 
 /// A redirection to or from a file (`> out`, `2>> log`, `< in`); fd duplications (`2>&1`) are
@@ -89,6 +95,8 @@ pub enum UnclearWhy {
     /// Loops, `case`, functions, arithmetic commands: syntax the splitter does not model.
     Syntax,
     TooDeep,
+    /// More than [`MAX_PARTS`] commands.
+    TooMany,
 }
 
 impl UnclearWhy {
@@ -102,6 +110,7 @@ impl UnclearWhy {
             UnclearWhy::DynamicScript => "a script held in an expansion",
             UnclearWhy::Syntax => "shell syntax that is not split (loop, case, function)",
             UnclearWhy::TooDeep => "nesting too deep",
+            UnclearWhy::TooMany => "too many commands to decide one by one",
         }
     }
 }
@@ -122,7 +131,16 @@ pub enum Part {
 /// Every simple command the line would run, in order; a command substitution's commands come
 /// before the command that uses them, a `bash -c` script's after the `bash` part.
 pub fn split(text: &str) -> Vec<Part> {
-    split_at_depth(text, 0)
+    let mut parts = split_at_depth(text, 0);
+    if parts.len() > MAX_PARTS {
+        let near = match &parts[MAX_PARTS] {
+            Part::Command(cmd) => cmd.display(),
+            Part::Unclear(u) => u.near.clone(),
+        };
+        parts.truncate(MAX_PARTS);
+        parts.push(Part::Unclear(Unclear { why: UnclearWhy::TooMany, near: snippet(&near) }));
+    }
+    parts
 }
 
 pub(super) fn split_at_depth(text: &str, depth: usize) -> Vec<Part> {
@@ -152,7 +170,7 @@ pub(super) fn finish(words: Vec<Word>, redirects: Vec<Redirect>, depth: usize, o
         }
     };
     let cmd = SimpleCommand { words, program, redirects, nested: depth > 0 };
-    if cmd.program_word().dynamic {
+    if cmd.program_word().dynamic || cmd.program_word().glob {
         out.push(Part::Unclear(Unclear { why: UnclearWhy::DynamicProgram, near: cmd.display() }));
         return;
     }
@@ -161,7 +179,11 @@ pub(super) fn finish(words: Vec<Word>, redirects: Vec<Redirect>, depth: usize, o
         return;
     }
     let script = wrappers::shell_script(&cmd);
+    let executed = wrappers::find_exec(&cmd);
     out.push(Part::Command(cmd.clone()));
+    for words in executed {
+        finish(words, Vec::new(), depth + 1, out);
+    }
     match script {
         Some(script) if script.dynamic => {
             out.push(Part::Unclear(Unclear { why: UnclearWhy::DynamicScript, near: cmd.display() }))

@@ -87,7 +87,7 @@ pub(super) fn find_program(words: &[Word]) -> Result<Option<usize>, UnclearWhy> 
             i += 1;
         }
         let Some(word) = words.get(i) else { return Ok(last_wrapper) };
-        if word.dynamic {
+        if word.dynamic || word.glob {
             return Ok(Some(i));
         }
         let name = basename(&word.text);
@@ -147,8 +147,42 @@ fn skip_options(wrapper: &Wrapper, words: &[Word], mut i: usize) -> Option<usize
     (i < words.len()).then_some(i)
 }
 
-/// The script of `sh -c 'script'` (also `bash -lc`, `bash -o pipefail -c`).
+/// The commands `find … -exec cmd args ;` (also `-execdir`, `-ok`, `-okdir`, `+`) runs.
+pub(super) fn find_exec(cmd: &SimpleCommand) -> Vec<Vec<Word>> {
+    let mut found = Vec::new();
+    if cmd.program_name() != "find" {
+        return found;
+    }
+    let mut args = cmd.args().iter();
+    while let Some(arg) = args.next() {
+        if ["-exec", "-execdir", "-ok", "-okdir"].contains(&arg.text.as_str()) {
+            found.push(args.by_ref().take_while(|w| w.text != ";" && w.text != "+").cloned().collect());
+        }
+    }
+    found
+}
+
+/// The command of `su -c 'command' user` / `su --command=…`.
+fn su_command(cmd: &SimpleCommand) -> Option<Word> {
+    let mut args = cmd.args().iter();
+    while let Some(arg) = args.next() {
+        if let Some(text) = arg.text.strip_prefix("--command=") {
+            return Some(Word { text: text.to_owned(), ..arg.clone() });
+        }
+        if arg.text == "--command"
+            || arg.text.starts_with('-') && !arg.text.starts_with("--") && arg.text.ends_with('c')
+        {
+            return args.next().cloned();
+        }
+    }
+    None
+}
+
+/// The script of `sh -c 'script'` (also `bash -lc`, `bash -o pipefail -c`, `su -c`).
 pub(super) fn shell_script(cmd: &SimpleCommand) -> Option<Word> {
+    if cmd.program_name() == "su" {
+        return su_command(cmd);
+    }
     if !SHELLS.contains(&cmd.program_name()) {
         return None;
     }

@@ -1,4 +1,4 @@
-use crate::domain::rules::shell::{Part, SimpleCommand, UnclearWhy, split};
+use crate::domain::rules::shell::{MAX_PARTS, Part, SimpleCommand, UnclearWhy, split};
 
 /// Each part as its argv texts from the program on, or `!why` for Unclear parts.
 fn argvs(text: &str) -> Vec<String> {
@@ -72,7 +72,6 @@ fn subshells_and_groups_are_entered() {
     assert_eq!(argvs("(cd x && rm -r y); { ls; pwd; }"), ["cd x", "rm -r y", "ls", "pwd"]);
     assert_eq!(argvs("if test -f x; then rm x; else touch x; fi"), ["test -f x", "rm x", "touch x"]);
     assert_eq!(argvs("while true; do sleep 1; done"), ["true", "sleep 1"]);
-    assert_eq!(argvs("find . -name '*.o' -exec rm {} \\;"), ["find . -name *.o -exec rm {} ;"]);
 }
 
 #[test]
@@ -149,4 +148,35 @@ fn what_cannot_be_known_is_unclear() {
 #[test]
 fn display_keeps_what_was_written() {
     assert_eq!(one("sudo rm -rf 'my dir'").display(), "sudo rm -rf 'my dir'");
+}
+
+#[test]
+fn find_exec_and_su_commands_are_split_too() {
+    assert_eq!(
+        argvs("find . -name '*.o' -exec rm -f {} \\; -print"),
+        ["find . -name *.o -exec rm -f {} ; -print", "rm -f {}"]
+    );
+    assert_eq!(argvs("find / -execdir sudo shred {} +"), ["find / -execdir sudo shred {} +", "shred {}"]);
+    assert_eq!(argvs("su -c 'rm -rf /srv' root"), ["su -c rm -rf /srv root", "rm -rf /srv"]);
+    assert_eq!(argvs("su --command=\"git push -f\""), ["su --command=git push -f", "git push -f"]);
+}
+
+#[test]
+fn a_program_named_by_a_glob_is_unclear() {
+    assert_eq!(argvs("/bin/r? -rf x"), ["!DynamicProgram"]);
+    assert_eq!(argvs("sudo /usr/bin/r[m] x"), ["!DynamicProgram"]);
+    assert_eq!(argvs("'/bin/r?' x"), ["/bin/r? x"], "a quoted glob is a literal name");
+    let cmd = one("ls *.rs");
+    assert!(cmd.words[1].glob && !cmd.words[1].dynamic);
+}
+
+#[test]
+fn hostile_input_stays_bounded() {
+    let many = "true;".repeat(1_000);
+    let parts = split(&many);
+    assert_eq!(parts.len(), MAX_PARTS + 1);
+    assert!(matches!(parts.last(), Some(Part::Unclear(u)) if u.why == UnclearWhy::TooMany));
+    // A word of many braces is scanned a bounded distance per brace.
+    let braces = format!("echo {}", "{".repeat(50_000));
+    assert_eq!(argvs(&braces).len(), 1);
 }
