@@ -5,7 +5,7 @@
 //! running the shell (heredocs, `eval`, a program named by a variable) is reported as
 //! [`Part::Unclear`] so callers never allow it automatically.
 
-use super::wrappers;
+use super::wrappers::{self, Script};
 
 /// Nesting deeper than this (`$( $( … ) )`, `bash -c` inside `bash -c` …) is Unclear: real
 /// commands rarely nest, and the bound keeps hostile input cheap.
@@ -92,6 +92,8 @@ pub enum UnclearWhy {
     DynamicProgram,
     /// `bash -c "$SCRIPT"`, `env -S "…"`: a script the splitter cannot see.
     DynamicScript,
+    /// A shell reading its script from stdin (`… | sh`, `sh <<< '…'`).
+    ShellOnStdin,
     /// Loops, `case`, functions, arithmetic commands: syntax the splitter does not model.
     Syntax,
     TooDeep,
@@ -108,6 +110,7 @@ impl UnclearWhy {
             UnclearWhy::Eval => "eval",
             UnclearWhy::DynamicProgram => "a program named by an expansion",
             UnclearWhy::DynamicScript => "a script held in an expansion",
+            UnclearWhy::ShellOnStdin => "a shell reading its script from stdin",
             UnclearWhy::Syntax => "shell syntax that is not split (loop, case, function)",
             UnclearWhy::TooDeep => "nesting too deep",
             UnclearWhy::TooMany => "too many commands to decide one by one",
@@ -185,11 +188,14 @@ pub(super) fn finish(words: Vec<Word>, redirects: Vec<Redirect>, depth: usize, o
         finish(words, Vec::new(), depth + 1, out);
     }
     match script {
-        Some(script) if script.dynamic => {
+        Script::Text(script) if script.dynamic => {
             out.push(Part::Unclear(Unclear { why: UnclearWhy::DynamicScript, near: cmd.display() }))
         }
-        Some(script) => out.extend(split_at_depth(&script.text, depth + 1)),
-        None => {}
+        Script::Text(script) => out.extend(split_at_depth(&script.text, depth + 1)),
+        Script::Stdin => {
+            out.push(Part::Unclear(Unclear { why: UnclearWhy::ShellOnStdin, near: cmd.display() }))
+        }
+        Script::None => {}
     }
 }
 

@@ -162,51 +162,75 @@ pub(super) fn find_exec(cmd: &SimpleCommand) -> Vec<Vec<Word>> {
     found
 }
 
-/// The command of `su -c 'command' user` / `su --command=…`.
-fn su_command(cmd: &SimpleCommand) -> Option<Word> {
+/// What a shell (or `su`) runs besides its own process.
+pub(super) enum Script {
+    /// Nothing beyond the program itself (a script file, `--version`, any other program).
+    None,
+    /// `-c 'script'`: split too; Unclear when the word is dynamic.
+    Text(Word),
+    /// No `-c` and no script file (or `-s`): the script comes from stdin (`… | sh`,
+    /// `sh <<< '…'`), which the splitter cannot see.
+    Stdin,
+}
+
+/// The command of `su -c 'command' user` / `su --command=…`; without one, su runs a shell on
+/// stdin.
+fn su_command(cmd: &SimpleCommand) -> Script {
     let mut args = cmd.args().iter();
     while let Some(arg) = args.next() {
         if let Some(text) = arg.text.strip_prefix("--command=") {
-            return Some(Word { text: text.to_owned(), ..arg.clone() });
+            return Script::Text(Word { text: text.to_owned(), ..arg.clone() });
         }
         if arg.text == "--command"
             || arg.text.starts_with('-') && !arg.text.starts_with("--") && arg.text.ends_with('c')
         {
-            return args.next().cloned();
+            return args.next().cloned().map_or(Script::None, Script::Text);
         }
     }
-    None
+    Script::Stdin
 }
 
 /// The script of `sh -c 'script'` (also `bash -lc`, `bash -o pipefail -c`, `su -c`).
-pub(super) fn shell_script(cmd: &SimpleCommand) -> Option<Word> {
+pub(super) fn shell_script(cmd: &SimpleCommand) -> Script {
     if cmd.program_name() == "su" {
         return su_command(cmd);
     }
     if !SHELLS.contains(&cmd.program_name()) {
-        return None;
+        return Script::None;
     }
-    let mut has_c = false;
+    let (mut has_c, mut has_s) = (false, false);
     let mut args = cmd.args().iter();
     while let Some(arg) = args.next() {
         let a = arg.text.as_str();
         if arg.dynamic {
-            return Some(arg.clone()); // an option or script the splitter cannot see
+            return Script::Text(arg.clone()); // an option or script the splitter cannot see
         }
         if a == "--" {
             break;
+        }
+        if a == "--version" || a == "--help" {
+            return Script::None;
         }
         if a.starts_with("--") {
             continue;
         }
         if (a.starts_with('-') || a.starts_with('+')) && a.len() > 1 {
             has_c |= a.starts_with('-') && a.contains('c');
+            has_s |= a.starts_with('-') && a.contains('s');
             if a.ends_with('o') || a.ends_with('O') {
                 args.next();
             }
             continue;
         }
-        return has_c.then(|| arg.clone());
+        return match (has_c, has_s) {
+            (true, _) => Script::Text(arg.clone()),
+            (false, true) => Script::Stdin,
+            (false, false) => Script::None, // a script file, like any program
+        };
     }
-    has_c.then(|| args.next().cloned()).flatten()
+    match (has_c, args.next()) {
+        (true, Some(script)) => Script::Text(script.clone()),
+        (true, None) => Script::None,
+        (false, _) => Script::Stdin,
+    }
 }

@@ -180,3 +180,40 @@ fn hostile_input_stays_bounded() {
     let braces = format!("echo {}", "{".repeat(50_000));
     assert_eq!(argvs(&braces).len(), 1);
 }
+
+#[test]
+fn a_shell_reading_stdin_is_unclear() {
+    assert_eq!(argvs("echo 'rm -rf ~' | sh"), ["echo rm -rf ~", "sh", "!ShellOnStdin"]);
+    assert_eq!(argvs("bash <<< 'rm x'"), ["bash", "!ShellOnStdin"]);
+    assert_eq!(argvs("sudo bash -s -- arg < script"), ["bash -s -- arg", "!ShellOnStdin"]);
+    assert_eq!(argvs("su root"), ["su root", "!ShellOnStdin"]);
+    assert_eq!(argvs("bash -x ./build.sh"), ["bash -x ./build.sh"]);
+    assert_eq!(argvs("bash --version"), ["bash --version"]);
+}
+
+/// Random shell-ish text from a fixed seed: the splitter never panics, and never reports a
+/// command whose program it could not know.
+#[test]
+fn random_input_never_panics_nor_hides_a_dynamic_program() {
+    let alphabet: Vec<char> = "ab $(){}`'\";|&<>\\\n#=*?[]-/~!c\t0".chars().collect();
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let rules = crate::domain::rules::RuleSet::defaults();
+    for _ in 0..20_000 {
+        let len = (next() % 24) as usize;
+        let text: String = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+        for part in split(&text) {
+            if let Part::Command(cmd) = part {
+                let program = cmd.program_word();
+                assert!(!program.dynamic && !program.glob, "{text:?} hid a dynamic program");
+            }
+        }
+        let call = super::decide::bash(&text);
+        assert!(!rules.decide(&call).parts.is_empty(), "{text:?}");
+    }
+}
