@@ -1,5 +1,5 @@
-//! The rules of the gate, free of I/O: identifiers, API key format, approval lifecycle, and how
-//! agent text is shown.
+//! The rules of the gate, free of I/O: identifiers, API key format, approval lifecycle, the rule
+//! engine (which calls pass, ask or are refused), and how agent text is shown.
 
 pub mod api_key;
 pub mod approval;

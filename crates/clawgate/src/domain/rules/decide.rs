@@ -134,8 +134,8 @@ impl RuleSet {
             let split = call.command().map(shell::split);
             let split = split.unwrap_or_else(|| {
                 vec![Part::Unclear(shell::Unclear {
-                    why: UnclearWhy::Syntax,
-                    near: "no `command` string".into(),
+                    why: UnclearWhy::NoCommand,
+                    near: shell::snippet(&text),
                 })]
             });
             let mut parts: Vec<PartDecision> = split

@@ -98,13 +98,14 @@ impl Lexer {
                 '<' | '>' if self.peek_at(1) != Some('(') => self.redirect(redirects)?,
                 _ => {
                     let word = self.word()?;
+                    // Unquoted, so a keyword or an fd number rather than an argument.
                     let plain = word.raw == word.text && !word.dynamic;
+                    let keyword = plain && words.is_empty();
                     if plain && word.text.bytes().all(|b| b.is_ascii_digit()) && self.at_redirect() {
                         self.redirect(redirects)?;
-                    } else if plain && words.is_empty() && SKIPPED_KEYWORDS.contains(&word.text.as_str()) {
-                    } else if plain && words.is_empty() && UNCLEAR_KEYWORDS.contains(&word.text.as_str()) {
+                    } else if keyword && UNCLEAR_KEYWORDS.contains(&word.text.as_str()) {
                         return Err(UnclearWhy::Syntax);
-                    } else {
+                    } else if !(keyword && SKIPPED_KEYWORDS.contains(&word.text.as_str())) {
                         words.push(word);
                     }
                 }

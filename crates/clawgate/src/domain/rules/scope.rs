@@ -143,8 +143,8 @@ impl Scope {
     /// The scope in words, for the approve page and the grant list.
     pub fn describe(&self) -> String {
         let what = match &self.argv_prefix {
-            Some(words) if self.exact => format!("exactly `{}`", words.join(" ")),
-            Some(words) => format!("commands starting `{}`", words.join(" ")),
+            Some(words) if self.exact => format!("exactly `{}`", shown(words)),
+            Some(words) => format!("commands starting `{}`", shown(words)),
             None => format!("any {} call", self.tool),
         };
         let agent =
@@ -152,4 +152,16 @@ impl Scope {
         let cwd = self.cwd.as_deref().map_or("any directory".into(), |c| format!("in {c}"));
         format!("{what}, by {agent}, {cwd}")
     }
+}
+
+/// Words joined by spaces, those with blanks or quotes single-quoted so word boundaries show.
+fn shown(words: &[String]) -> String {
+    let quote = |w: &String| {
+        if w.is_empty() || w.chars().any(|c| c.is_whitespace() || "'\"\\".contains(c)) {
+            format!("'{}'", w.replace('\'', r"'\''"))
+        } else {
+            w.clone()
+        }
+    };
+    words.iter().map(quote).collect::<Vec<_>>().join(" ")
 }

@@ -99,6 +99,8 @@ pub enum UnclearWhy {
     TooDeep,
     /// More than [`MAX_PARTS`] commands.
     TooMany,
+    /// A Bash call whose input has no `command` string.
+    NoCommand,
 }
 
 impl UnclearWhy {
@@ -114,6 +116,7 @@ impl UnclearWhy {
             UnclearWhy::Syntax => "shell syntax that is not split (loop, case, function)",
             UnclearWhy::TooDeep => "nesting too deep",
             UnclearWhy::TooMany => "too many commands to decide one by one",
+            UnclearWhy::NoCommand => "no command string",
         }
     }
 }

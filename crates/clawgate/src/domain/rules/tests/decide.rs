@@ -70,7 +70,8 @@ fn unclear_parts_are_asked_at_least() {
     assert_eq!(rules.decide(&bash("eval forbidden")).outcome, Outcome::Deny);
     // A Bash call without a command string cannot be allowed.
     let call = Call { input: json!({"cmd": "ls"}), ..bash("") };
-    assert_eq!(allow_all.decide(&call).outcome, Outcome::Ask);
+    let d = allow_all.decide(&call);
+    assert_eq!((d.outcome, d.decided_by), (Outcome::Ask, DecidedBy::Unclear { why: UnclearWhy::NoCommand }));
     // Nothing to run: the default.
     assert_eq!(allow_all.decide(&bash("# nothing")).outcome, Outcome::Allow);
 }

@@ -77,6 +77,8 @@ fn only_narrow_scopes_are_offered() {
     assert_eq!(Scope::from_call(&agent("", "a1"), Width::ExactCommand), Err(NotGrantable::Compound));
     let scope = Scope::from_call(&agent("git push origin main", "a1"), Width::ArgvPrefix(2)).expect("ok");
     assert_eq!(scope.describe(), "commands starting `git push`, by agent a1, in /p");
+    let scope = Scope::from_call(&agent("git commit -m 'a b' ''", "a1"), Width::ExactCommand).expect("ok");
+    assert_eq!(scope.describe(), "exactly `git commit -m 'a b' ''`, by agent a1, in /p");
 }
 
 #[test]
