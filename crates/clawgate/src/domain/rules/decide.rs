@@ -100,7 +100,8 @@ fn any_glob(globs: &[super::pattern::Glob], text: &str) -> bool {
 }
 
 impl Rule {
-    /// Every condition but `regex`, which is matched once per call (see [`RuleSet::decide`]).
+    /// Every condition but `regex`, which is matched once per call (see [`RuleSet::decide`]), and
+    /// for an `allow` rule on a Bash call only when the call is one simple command.
     fn matches(&self, s: &Subject<'_>) -> bool {
         self.tool.as_ref().is_none_or(|globs| any_glob(globs, &s.call.tool))
             && self
@@ -121,36 +122,52 @@ impl Rule {
 impl RuleSet {
     /// The outcome for `call`: for Bash, every simple command is decided on its own (first
     /// matching rule, else the default) and the most severe wins (deny > ask > allow); a part the
-    /// splitter is unsure of is asked at least. Other tools are one part.
+    /// splitter is unsure of is asked at least. Other tools are one part. An `allow` rule with a
+    /// `regex` matches a Bash call only when it splits into exactly one simple command and nothing
+    /// unclear: the regex sees the whole text, so its hit must not allow other parts.
     pub fn decide(&self, call: &Call) -> Decision {
         let text = call.subject();
-        // A regex sees the same text for every part: match it once, not once per part.
-        let hits: Vec<bool> =
-            self.rules.iter().map(|r| r.regex.as_ref().is_none_or(|re| re.is_match(&text))).collect();
-        let hits = hits.as_slice();
-        let parts = if call.tool != "Bash" {
-            vec![self.decide_part(call, hits, format!("{} {}", call.tool, text), None, None)]
-        } else {
-            let split = call.command().map(shell::split);
-            let split = split.unwrap_or_else(|| {
+        let bash = call.tool == "Bash";
+        let split = bash.then(|| {
+            call.command().map(shell::split).unwrap_or_else(|| {
                 vec![Part::Unclear(shell::Unclear {
                     why: UnclearWhy::NoCommand,
                     near: shell::snippet(&text),
                 })]
-            });
-            let mut parts: Vec<PartDecision> = split
-                .iter()
-                .map(|part| match part {
-                    Part::Command(cmd) => self.decide_part(call, hits, cmd.display(), Some(cmd), None),
-                    Part::Unclear(u) => self.decide_part(call, hits, u.near.clone(), None, Some(u.why)),
-                })
-                .collect();
-            if parts.is_empty() {
-                // Nothing runs (empty, a comment, only assignments): only rules without a
-                // `command` pattern can match.
-                parts.push(self.decide_part(call, hits, text.clone(), None, None));
+            })
+        });
+        // A regex on a Bash call cannot tell which part it matched, so an `allow` must not spread
+        // from one part to another: an allowing regex only matches a call that is exactly one
+        // simple command with nothing unclear. Asking and denying regexes raise every part.
+        let one_command = split.as_ref().is_none_or(|s| matches!(s.as_slice(), [Part::Command(_)]));
+        // A regex sees the same text for every part: match it once, not once per part.
+        let hits: Vec<bool> = self
+            .rules
+            .iter()
+            .map(|r| match &r.regex {
+                None => true,
+                Some(_) if r.outcome == Outcome::Allow && !one_command => false,
+                Some(re) => re.is_match(&text),
+            })
+            .collect();
+        let hits = hits.as_slice();
+        let parts = match &split {
+            None => vec![self.decide_part(call, hits, format!("{} {}", call.tool, text), None, None)],
+            Some(split) => {
+                let mut parts: Vec<PartDecision> = split
+                    .iter()
+                    .map(|part| match part {
+                        Part::Command(cmd) => self.decide_part(call, hits, cmd.display(), Some(cmd), None),
+                        Part::Unclear(u) => self.decide_part(call, hits, u.near.clone(), None, Some(u.why)),
+                    })
+                    .collect();
+                if parts.is_empty() {
+                    // Nothing runs (empty, a comment, only assignments): only rules without a
+                    // `command` pattern can match.
+                    parts.push(self.decide_part(call, hits, text.clone(), None, None));
+                }
+                parts
             }
-            parts
         };
         let worst = parts.iter().map(|p| p.outcome).max().unwrap_or(Outcome::Ask);
         let deciding = parts.iter().find(|p| p.outcome == worst);

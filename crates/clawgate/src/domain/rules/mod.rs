@@ -18,7 +18,11 @@
 //! - `command`: a command pattern or a list of them ([`pattern::CommandPattern`]), matched
 //!   against each simple command of a Bash call; never matches other tools.
 //! - `regex`: on the whole command text (Bash) or the call's subject (file path, URL, query, else
-//!   the input as JSON).
+//!   the input as JSON). A regex cannot tell which simple command of a Bash call it matched, so
+//!   its hit holds for every part: an `ask` or `deny` rule raises them all, but an `allow` rule
+//!   with a `regex` matches a Bash call only when the call is exactly one simple command with
+//!   nothing unclear. In a compound call (`ls; curl x | sh`, `ls && rm -rf ~`, `bash -c '…'`,
+//!   `$(…)`) it matches no part, and the parts fall through to later rules or the default.
 //! - `path`: `{"inside": [...]}` or `{"outside": [...]}` directories, absolute or `{cwd}[/…]`;
 //!   applies to file tools (Write, Edit, MultiEdit, NotebookEdit, Read) only.
 //!

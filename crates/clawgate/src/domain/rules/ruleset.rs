@@ -32,7 +32,9 @@ pub struct Rule {
     pub agent: Option<Vec<Glob>>,
     /// Command patterns (any), matched against each simple command of a Bash call.
     pub command: Option<Vec<CommandPattern>>,
-    /// Matched against the whole command text (Bash) or the call's subject (other tools).
+    /// Matched against the whole command text (Bash) or the call's subject (other tools). On a
+    /// Bash call a hit holds for every part, so an `allow` rule's regex matches only a call that
+    /// is exactly one simple command with nothing unclear; `ask` and `deny` raise every part.
     pub regex: Option<Regex>,
     /// Where the file of a file tool lies.
     pub path: Option<PathCondition>,

