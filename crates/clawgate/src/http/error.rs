@@ -6,6 +6,7 @@
 use crate::domain::approval::Undecidable;
 use crate::service::approvals::ApprovalError;
 use crate::service::keys::KeyError;
+use crate::service::rules::RulesError;
 use crate::store::StoreError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -196,6 +197,28 @@ impl From<KeyError> for ApiError {
                 ApiError::conflict("not_suspended", "this key is not suspended (or was revoked)")
             }
             KeyError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<RulesError> for ApiError {
+    fn from(e: RulesError) -> Self {
+        match e {
+            // The parser's message names the rule (number and name) and the field at fault.
+            RulesError::Invalid(e) => ApiError::bad_request("invalid_rules", e.to_string()),
+            RulesError::VersionConflict { current } => ApiError::conflict(
+                "version_conflict",
+                format!(
+                    "the rule set changed since it was read: it is at version {current}; read it again, \
+                     reapply the change and save with that version"
+                ),
+            ),
+            RulesError::PasskeyRequired => ApiError::forbidden(
+                "passkey_required",
+                "changing rules needs a session signed in with a passkey; add a passkey and sign in with it",
+            ),
+            RulesError::Unreadable { .. } => ApiError::internal(e),
+            RulesError::Store(e) => e.into(),
         }
     }
 }

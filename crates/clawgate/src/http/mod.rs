@@ -36,6 +36,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         (name = "approvals", description = "Approval requests"),
         (name = "tokens", description = "Approval token verification"),
         (name = "push", description = "Web Push"),
+        (name = "rules", description = "A person's rule set: which agent calls pass, ask or are refused"),
         (name = "health", description = "Health"),
     )
 )]

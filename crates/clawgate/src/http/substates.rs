@@ -3,6 +3,7 @@
 
 use crate::service::approvals::Approvals;
 use crate::service::keys::Keys;
+use crate::service::rules::Rules;
 use crate::state::AppState;
 use axum::extract::FromRef;
 use std::sync::Arc;
@@ -16,5 +17,11 @@ impl FromRef<Arc<AppState>> for Approvals {
 impl FromRef<Arc<AppState>> for Keys {
     fn from_ref(app: &Arc<AppState>) -> Self {
         Keys::new(app)
+    }
+}
+
+impl FromRef<Arc<AppState>> for Rules {
+    fn from_ref(app: &Arc<AppState>) -> Self {
+        Rules::new(app)
     }
 }

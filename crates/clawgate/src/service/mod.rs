@@ -5,3 +5,4 @@
 
 pub mod approvals;
 pub mod keys;
+pub mod rules;

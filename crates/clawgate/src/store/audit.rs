@@ -11,7 +11,7 @@ use sqlx::Row;
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
     /// `request.created`, `request.approved`, `request.denied`, `request.expired`,
-    /// `api_key.suspended`, `api_key.resumed`.
+    /// `api_key.suspended`, `api_key.resumed`, `rules.changed` (detail: the new version).
     pub event: &'static str,
     pub at: Millis,
     pub user_id: UserId,

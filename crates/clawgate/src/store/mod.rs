@@ -14,6 +14,7 @@ pub mod files;
 pub mod key_cache;
 pub mod passkeys;
 pub mod push;
+pub mod rules;
 pub mod secrets;
 pub mod sessions;
 pub mod tokens;

@@ -414,6 +414,10 @@ impl TestApp {
         self.call(Method::POST, path, auth, Some(&body)).await
     }
 
+    pub async fn put(&self, path: &str, auth: &Auth, body: Value) -> Resp {
+        self.call(Method::PUT, path, auth, Some(&body)).await
+    }
+
     pub async fn delete(&self, path: &str, auth: &Auth) -> Resp {
         self.call(Method::DELETE, path, auth, None).await
     }

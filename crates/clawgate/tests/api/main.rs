@@ -16,6 +16,7 @@ mod fuzz;
 mod mcp;
 mod openclaw;
 mod push_delivery;
+mod rules;
 
 mod schema;
 mod security_a_binding;

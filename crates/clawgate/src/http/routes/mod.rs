@@ -9,6 +9,7 @@ pub mod auth;
 pub mod health;
 pub mod passkeys;
 pub mod push;
+pub mod rules;
 pub mod tokens;
 pub mod web_app;
 
@@ -34,4 +35,5 @@ pub fn open() -> OpenApiRouter<Arc<AppState>> {
         .merge(approval_events::router())
         .merge(tokens::router())
         .merge(push::router())
+        .merge(rules::router())
 }

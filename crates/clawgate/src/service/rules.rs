@@ -1,0 +1,134 @@
+//! Each person's rule set: read (their saved set, else the built-in defaults at version 0),
+//! replaced whole over the version it was read at, and asked "what would happen to this call".
+
+use crate::clock::Clock;
+use crate::domain::ids::UserId;
+use crate::domain::rules::{Call, Decision, RuleSet, RuleSetError, defaults};
+use crate::state::AppState;
+use crate::store::rules::{NewRuleSet, Saved};
+use crate::store::{Db, StoreError};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Why a rule set operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    /// The set does not parse; nothing was stored.
+    #[error(transparent)]
+    Invalid(#[from] RuleSetError),
+    /// The set is not at the version the save names (`current`: 0 when none is saved).
+    #[error("the rule set is at version {current}")]
+    VersionConflict { current: i64 },
+    /// Saving needs a session made with a passkey.
+    #[error("a passkey session is required")]
+    PasskeyRequired,
+    /// A saved set no longer parses (stored by an older build, or changed by hand).
+    #[error("the saved rule set (version {version}) no longer parses: {error}")]
+    Unreadable { version: i64, error: RuleSetError },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type RulesResult<T> = Result<T, RulesError>;
+
+/// Where a person's rules come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Saved,
+    Defaults,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Saved => "saved",
+            Source::Defaults => "defaults",
+        }
+    }
+}
+
+/// A person's rules as JSON (as saved, or the defaults'), not necessarily parsed.
+#[derive(Debug, Clone)]
+pub struct RulesJson {
+    pub version: i64,
+    pub source: Source,
+    pub rules: Value,
+}
+
+/// A person's rules, parsed, with the version they have.
+#[derive(Debug, Clone)]
+pub struct Current {
+    pub rules: RuleSet,
+    pub version: i64,
+    pub source: Source,
+}
+
+/// The rules service: the part of the shared state rule sets need (see `http::substates`).
+#[derive(Clone)]
+pub struct Rules {
+    db: Db,
+    clock: Arc<dyn Clock>,
+}
+
+impl Rules {
+    pub fn new(app: &AppState) -> Self {
+        Self { db: app.db.clone(), clock: app.clock.clone() }
+    }
+
+    /// `user`'s rules as JSON, for reading and editing. A saved set is returned even if it no
+    /// longer parses, so its owner can see it and fix it.
+    pub async fn json(&self, user: &UserId) -> RulesResult<RulesJson> {
+        match self.db.rule_set_of(user).await? {
+            None => Ok(RulesJson { version: 0, source: Source::Defaults, rules: defaults::json() }),
+            Some(stored) => {
+                let rules = serde_json::from_str(&stored.rules).map_err(|e| {
+                    StoreError::Corrupt(format!("rule set version {} is not JSON: {e}", stored.version))
+                })?;
+                Ok(RulesJson { version: stored.version, source: Source::Saved, rules })
+            }
+        }
+    }
+
+    /// `user`'s rules, parsed: the saved set, else the defaults at version 0.
+    pub async fn current(&self, user: &UserId) -> RulesResult<Current> {
+        let Some(stored) = self.db.rule_set_of(user).await? else {
+            return Ok(Current { rules: RuleSet::defaults(), version: 0, source: Source::Defaults });
+        };
+        let rules = RuleSet::parse(&stored.rules)
+            .map_err(|error| RulesError::Unreadable { version: stored.version, error })?;
+        Ok(Current { rules, version: stored.version, source: Source::Saved })
+    }
+
+    /// Replaces `user`'s rules with `rules` if they are still at `expected_version` (0: none
+    /// saved yet). The set is parsed first: one that does not parse is refused whole and nothing
+    /// is stored. Returns the rules as now saved.
+    pub async fn replace(
+        &self,
+        user: &UserId,
+        rules: Value,
+        expected_version: i64,
+        ip: Option<String>,
+    ) -> RulesResult<RulesJson> {
+        RuleSet::from_value(rules.clone())?;
+        let new = NewRuleSet {
+            user: user.clone(),
+            rules: rules.to_string(),
+            expected_version,
+            at: self.clock.now_ms(),
+            ip,
+        };
+        match self.db.save_rule_set(new).await? {
+            Saved::Saved(stored) => {
+                tracing::info!(user.id = %user, rules.version = stored.version, "rule set saved");
+                Ok(RulesJson { version: stored.version, source: Source::Saved, rules })
+            }
+            Saved::Conflict { current } => Err(RulesError::VersionConflict { current }),
+        }
+    }
+
+    /// What `user`'s current rules would do with `call`, and the version that decided.
+    pub async fn explain(&self, user: &UserId, call: &Call) -> RulesResult<(Decision, i64)> {
+        let current = self.current(user).await?;
+        Ok((current.rules.decide(call), current.version))
+    }
+}
