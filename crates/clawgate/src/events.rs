@@ -149,16 +149,31 @@ impl<K: Eq + Hash + Clone> Waiters<K> {
         if let Some(notify) = notify {
             notify.notify_waiters();
         }
+        // The last waiter may have left while a wake-up held the entry (it then left it in place).
+        self.forget_if_unused(key);
     }
 
+    /// Entries someone still waits on.
     fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().values().filter(|w| w.strong_count() > 0).count()
     }
 
     fn wake_all(&self) {
         let all: Vec<_> = self.lock().values().filter_map(Weak::upgrade).collect();
-        for notify in all {
+        for notify in &all {
             notify.notify_waiters();
+        }
+        drop(all);
+        self.lock().retain(|_, w| w.strong_count() > 0);
+    }
+
+    /// Removes `key`'s entry if nobody waits on it any more. A waiter removes its entry when it
+    /// leaves last, but not while a wake-up holds the entry for a moment: the wake-up removes it
+    /// here after, so no entry outlives its waiters.
+    fn forget_if_unused(&self, key: &K) {
+        let mut map = self.lock();
+        if map.get(key).is_some_and(|w| w.strong_count() == 0) {
+            map.remove(key);
         }
     }
 
@@ -257,6 +272,26 @@ impl<K: Eq + Hash + Clone> Drop for Waiter<'_, K> {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_waiter_that_leaves_during_a_wake_up_leaves_no_entry_behind() {
+        let events = Events::default();
+        let request = RequestId::generate();
+        let waiter = events.waiter(&request);
+        // What a wake-up holds while it notifies: the waiter leaving then cannot remove the entry.
+        let held = events.requests.lock().get(&request).and_then(Weak::upgrade);
+        drop(waiter);
+        drop(held);
+        assert_eq!(events.requests.lock().len(), 1, "the entry outlived its waiter");
+        assert_eq!(events.waited_on(), 0, "but nobody is counted as waiting");
+        events.publish(ApprovalEvent {
+            user_id: UserId::generate(),
+            api_key_id: ApiKeyId::generate(),
+            request_id: request.clone(),
+            status: crate::domain::approval::Status::Denied,
+        });
+        assert!(events.requests.lock().is_empty(), "the next wake-up removed the entry");
+    }
 
     #[tokio::test]
     async fn wake_all_wakes_every_request_and_key_waiter() {
