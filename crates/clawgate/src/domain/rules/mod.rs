@@ -40,7 +40,7 @@ pub mod shell;
 mod wrappers;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use decide::{Call, DecidedBy, Decision, FILE_TOOLS, PartDecision};
 pub use ruleset::{MAX_PATTERN_CHARS, MAX_RULES, Rule, RuleSet, RuleSetError};
