@@ -171,8 +171,9 @@ impl Db {
         let idempotency = idempotency.map(|(k, h)| (k.to_owned(), h.to_owned()));
         let backend = self.backend();
         self.last_used(&r.api_key_id, r.created_at);
-        // PostgreSQL without an Idempotency-Key: the fast path is two statements, each atomic on
-        // its own (see `create_on_reserved_place`), outside an explicit transaction.
+        // PostgreSQL without an Idempotency-Key: the fast path is one statement, atomic on its
+        // own, outside an explicit transaction; committed asynchronously and then flushed where
+        // the database allows it (see `create_counted_then_flushed`).
         let fast_path_tried = backend == Backend::Postgres && idempotency.is_none();
         if fast_path_tried {
             let mut conn = self.pool().acquire().await?;
