@@ -66,6 +66,9 @@ id_type!(
 id_type!(
     /// One row of the audit trail.
     AuditId, "evt");
+id_type!(
+    /// A standing grant: calls a person allowed ahead of time, within a scope.
+    GrantId, "grt");
 
 /// A WebAuthn credential ID as text (base64url, no padding), as stored and shown.
 pub fn credential_id_text(id: &[u8]) -> String {

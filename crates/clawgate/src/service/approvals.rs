@@ -373,6 +373,9 @@ fn new_record(key: &ApiKeyRecord, input: NewApproval, now: Millis) -> ApprovalRe
         token_expires_at: None,
         credential_id: None,
         user_verified: None,
+        decided_by: None,
+        decision_ref: None,
+        gate_call: None,
     }
 }
 

@@ -31,6 +31,12 @@ pub struct ApprovalRecord {
     /// Evidence of an approval: the passkey used and whether the person was verified.
     pub credential_id: Option<String>,
     pub user_verified: Option<bool>,
+    /// What decided it, when not a person: `rule`, `grant` or `stop` (the kill switch).
+    pub decided_by: Option<String>,
+    /// Which rule (`v3#2`, `v3#default`) or grant (its id) decided it.
+    pub decision_ref: Option<String>,
+    /// For a request made through the gate: the call as made (`{"tool", "input", "cwd"}`).
+    pub gate_call: Option<String>,
 }
 
 impl ApprovalRecord {
@@ -66,8 +72,8 @@ pub enum InsertOutcome {
 }
 
 /// PostgreSQL's create in one statement: a place under the cap ($12) taken from the key's counter,
-/// the request ($1–$11), its audit row ($13 its id, $14 the client's address); `$extra` is added
-/// to the counter's condition. Answers `created`, 1 or 0.
+/// the request ($1–$11, $15 its gate call), its audit row ($13 its id, $14 the client's address);
+/// `$extra` is added to the counter's condition. Answers `created`, 1 or 0.
 macro_rules! create_counted_sql {
     ($extra:literal) => {
         concat!(
@@ -78,8 +84,8 @@ macro_rules! create_counted_sql {
             " RETURNING id), \
              created AS ( \
                INSERT INTO approval_requests (id, user_id, api_key_id, agent_id, action, context, \
-                 binding_code, action_hash, status, created_at, expires_at) \
-               SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM counted RETURNING id), \
+                 binding_code, action_hash, status, created_at, expires_at, gate_call) \
+               SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $15 FROM counted RETURNING id), \
              audited AS ( \
                INSERT INTO audit_events (id, at, event, user_id, request_id, api_key_id, ip) \
                SELECT $13, $10, 'request.created', $2, id, $3, $14 FROM created RETURNING id) \
@@ -92,7 +98,7 @@ macro_rules! columns {
     () => {
         "id, user_id, api_key_id, agent_id, action, context, binding_code, action_hash, \
          status, created_at, expires_at, decided_at, deny_reason, token, token_jti, \
-         token_expires_at, credential_id, user_verified"
+         token_expires_at, credential_id, user_verified, decided_by, decision_ref, gate_call"
     };
 }
 
@@ -133,6 +139,9 @@ fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<ApprovalRecord> {
         token_expires_at: opt_i64(row, "token_expires_at")?,
         credential_id: row.try_get("credential_id")?,
         user_verified: opt_i64(row, "user_verified")?.map(|v| v != 0),
+        decided_by: row.try_get("decided_by")?,
+        decision_ref: row.try_get("decision_ref")?,
+        gate_call: row.try_get("gate_call")?,
     })
 }
 
@@ -335,8 +344,8 @@ async fn create_counted_sqlite(
         "UPDATE api_keys SET pending = pending + 1 WHERE id = $3 AND revoked_at IS NULL \
            AND suspended_at IS NULL AND pending < $12; \
          INSERT INTO approval_requests (id, user_id, api_key_id, agent_id, action, context, \
-           binding_code, action_hash, status, created_at, expires_at) \
-           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 WHERE changes() = 1; \
+           binding_code, action_hash, status, created_at, expires_at, gate_call) \
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $15 WHERE changes() = 1; \
          INSERT INTO audit_events (id, at, event, user_id, request_id, api_key_id, ip) \
            SELECT $13, $10, 'request.created', $2, $1, $3, $14 WHERE changes() = 1",
     );
@@ -453,9 +462,14 @@ async fn create_counted_then_flushed(
 }
 
 /// The values of both single-statement create statements: $1–$11 the request's columns (see
-/// [`bind_request`]), $12 the cap, $13 the audit row's id, $14 the client's address.
+/// [`bind_request`]), $12 the cap, $13 the audit row's id, $14 the client's address, $15 the gate
+/// call.
 fn bind_create(statement: Statement, r: &ApprovalRecord, max: Option<i64>, ip: Option<String>) -> Statement {
-    bind_request(statement, r).bind(max.unwrap_or(i64::MAX)).bind(AuditId::generate().as_str()).bind(ip)
+    bind_request(statement, r)
+        .bind(max.unwrap_or(i64::MAX))
+        .bind(AuditId::generate().as_str())
+        .bind(ip)
+        .bind(r.gate_call.clone())
 }
 
 /// $1–$11: the request's columns, in the order of the inserts' column lists.
@@ -479,11 +493,11 @@ fn bind_request(statement: Statement, r: &ApprovalRecord) -> Statement {
 async fn insert_row(conn: &mut AnyConnection, r: &ApprovalRecord) -> StoreResult<bool> {
     let statement = sqlx::query(
         "INSERT INTO approval_requests (id, user_id, api_key_id, agent_id, action, context, \
-         binding_code, action_hash, status, created_at, expires_at) \
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 WHERE EXISTS (SELECT 1 FROM api_keys \
+         binding_code, action_hash, status, created_at, expires_at, gate_call) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE EXISTS (SELECT 1 FROM api_keys \
          WHERE id = $3 AND revoked_at IS NULL AND suspended_at IS NULL)",
     );
-    let done = bind_request(statement, r).execute(conn).await?;
+    let done = bind_request(statement, r).bind(r.gate_call.clone()).execute(conn).await?;
     Ok(done.rows_affected() == 1)
 }
 
