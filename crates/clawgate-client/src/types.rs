@@ -111,8 +111,18 @@ pub struct ApprovalClaims {
     /// SHA-256 (hex) of the canonical `{action, agentId, context, requestId}`.
     pub action_hash: String,
     pub agent_id: Option<String>,
-    pub credential_id: String,
+    /// What approved: `passkey` (a person, just now), `rule` or `grant`. Absent in tokens from
+    /// servers before the gate, which were all passkey approvals.
+    #[serde(default = "passkey")]
+    pub decided_by: String,
+    /// The passkey that approved, when `decided_by` is `passkey`.
+    #[serde(default)]
+    pub credential_id: Option<String>,
     pub user_verified: bool,
+}
+
+fn passkey() -> String {
+    "passkey".to_owned()
 }
 
 /// The answer of `verify-token`.

@@ -88,6 +88,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         assertion_failures: RateLimiter::with_burst(FAILED_ASSERTIONS_BURST, 1),
         cloned_assertions: RateLimiter::with_burst(CLONED_ASSERTIONS_BURST, 1),
         events: Arc::new(Events::default()),
+        rule_sets: Arc::default(),
         database_clock,
         db,
         clock,

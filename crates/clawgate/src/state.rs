@@ -34,6 +34,8 @@ pub struct AppState {
     /// Assertions whose signature verified but were refused (counter went back), per account.
     pub cloned_assertions: RateLimiter<UserId>,
     pub events: Arc<Events>,
+    /// Rule sets parsed once per version, shared by every request.
+    pub rule_sets: Arc<crate::service::rules::ParsedRuleSets>,
 }
 
 impl AppState {

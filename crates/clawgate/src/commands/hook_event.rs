@@ -1,5 +1,6 @@
 //! The PreToolUse event Claude Code sends a hook, and what the person is shown for it.
 
+use crate::domain::gate::{action_text, preview};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::io::Read;
@@ -7,8 +8,6 @@ use std::path::PathBuf;
 
 /// The most stdin we read: a `Write` carries the whole file.
 const MAX_EVENT_BYTES: u64 = 16 * 1024 * 1024;
-/// Characters of file content or edits shown to the person in the request's context.
-const PREVIEW_CHARS: usize = 1000;
 
 /// The part of a PreToolUse event we read.
 #[derive(Debug, Deserialize)]
@@ -48,18 +47,7 @@ pub fn project_dir(event: &HookEvent) -> PathBuf {
 
 /// What the person is asked to approve: the exact command, the file, or the tool and its input.
 pub fn action_of(event: &HookEvent) -> String {
-    let input = &event.tool_input;
-    let field = |f: &str| input[f].as_str().map(str::to_owned);
-    match event.tool_name.as_str() {
-        "Bash" => field("command").unwrap_or_else(|| input.to_string()),
-        "Write" | "Edit" | "MultiEdit" | "Read" => {
-            format!("{} {}", event.tool_name, field("file_path").unwrap_or_else(|| input.to_string()))
-        }
-        "NotebookEdit" => {
-            format!("NotebookEdit {}", field("notebook_path").unwrap_or_else(|| input.to_string()))
-        }
-        other => format!("{other} {input}"),
-    }
+    action_text(&event.tool_name, &event.tool_input)
 }
 
 /// What the person sees next to the action: where, why, and a preview of file changes.
@@ -79,16 +67,10 @@ pub fn context_of(event: &HookEvent, rule: &str) -> Value {
     context
 }
 
-fn preview(text: &str) -> String {
-    match text.char_indices().nth(PREVIEW_CHARS) {
-        Some((i, _)) => format!("{}… ({} characters in all)", &text[..i], text.chars().count()),
-        None => text.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::gate::PREVIEW_CHARS;
     use serde_json::json;
 
     fn event(tool: &str, input: Value) -> HookEvent {

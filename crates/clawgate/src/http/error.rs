@@ -166,6 +166,7 @@ impl From<ApprovalError> for ApiError {
                 e.retry_after_secs = Some(retry_after_secs);
                 e
             }
+            ApprovalError::Input(message) => ApiError::invalid(message),
             ApprovalError::IdempotencyKeyReused => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",

@@ -37,6 +37,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         (name = "tokens", description = "Approval token verification"),
         (name = "push", description = "Web Push"),
         (name = "rules", description = "A person's rule set: which agent calls pass, ask or are refused"),
+        (name = "gate", description = "For agents: one decision per tool call, by rule, standing grant or a person"),
         (name = "health", description = "Health"),
     )
 )]

@@ -2,6 +2,7 @@
 //! sees only what its service needs rather than the whole shared state.
 
 use crate::service::approvals::Approvals;
+use crate::service::gate::Gate;
 use crate::service::keys::Keys;
 use crate::service::rules::Rules;
 use crate::state::AppState;
@@ -23,5 +24,11 @@ impl FromRef<Arc<AppState>> for Keys {
 impl FromRef<Arc<AppState>> for Rules {
     fn from_ref(app: &Arc<AppState>) -> Self {
         Rules::new(app)
+    }
+}
+
+impl FromRef<Arc<AppState>> for Gate {
+    fn from_ref(app: &Arc<AppState>) -> Self {
+        Gate::new(app)
     }
 }

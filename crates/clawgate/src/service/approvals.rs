@@ -14,7 +14,7 @@ use crate::store::approvals::{ApprovalRecord, InsertOutcome, KeyStanding};
 use crate::store::decisions::ApprovalEvidence;
 use crate::store::passkeys::StoredPasskey;
 use crate::store::{Db, StoreError, StoreResult};
-use crate::tokens::approval::{ApprovalFacts, ApprovalSigner};
+use crate::tokens::approval::{ApprovalFacts, ApprovalSigner, DecidedBy};
 use std::net::IpAddr;
 use std::sync::Arc;
 use webauthn_rs::prelude::{AuthenticationResult, Passkey};
@@ -42,6 +42,9 @@ pub enum ApprovalError {
     /// The request's owner has no passkey to approve with.
     #[error("no passkey to approve with")]
     NoPasskey,
+    /// What the agent sent does not make a request (the gate's call, as a request).
+    #[error("{0}")]
+    Input(String),
     /// The assertion was made with a passkey of someone else.
     #[error("the passkey is not the owner's")]
     NotOwnersPasskey,
@@ -155,9 +158,21 @@ impl Approvals {
         idempotency: Option<(&str, &str)>,
         ip: IpAddr,
     ) -> ApprovalResult<Created> {
+        self.create_record(key, input, None, idempotency, ip).await
+    }
+
+    async fn create_record(
+        &self,
+        key: &ApiKeyRecord,
+        input: NewApproval,
+        gate_call: Option<String>,
+        idempotency: Option<(&str, &str)>,
+        ip: IpAddr,
+    ) -> ApprovalResult<Created> {
         let app = self;
         let now = self.now();
-        let record = new_record(key, input, now);
+        let mut record = new_record(key, input, now);
+        record.gate_call = gate_call;
         let ip = ip.to_string();
         let max = app.max_pending_per_key;
         match app.db.insert_approval(&record, idempotency, max, Some(&ip)).await? {
@@ -187,6 +202,18 @@ impl Approvals {
                 Ok(Created { record: existing, replayed: true, at: now })
             }
         }
+    }
+
+    /// Records a new request of `key` that the gate asks about: `gate_call` is the call as
+    /// made, which a grant offered on the approve page is scoped from.
+    pub async fn create_gated(
+        &self,
+        key: &ApiKeyRecord,
+        input: NewApproval,
+        gate_call: String,
+        ip: IpAddr,
+    ) -> ApprovalResult<Created> {
+        self.create_record(key, input, Some(gate_call), None, ip).await
     }
 
     /// The request as of now; a lapsed pending request is recorded as expired on the way.
@@ -276,7 +303,8 @@ impl Approvals {
                 action: record.action.clone(),
                 action_hash,
                 agent_id: record.agent_id.clone(),
-                credential_id: credential_id.clone(),
+                decided_by: DecidedBy::Passkey,
+                credential_id: Some(credential_id.clone()),
                 user_verified: assertion.user_verified(),
             },
             now,
@@ -346,7 +374,7 @@ impl AppState {
 }
 
 /// The record of a new pending request of `key`.
-fn new_record(key: &ApiKeyRecord, input: NewApproval, now: Millis) -> ApprovalRecord {
+pub(crate) fn new_record(key: &ApiKeyRecord, input: NewApproval, now: Millis) -> ApprovalRecord {
     let id = RequestId::generate();
     let context_text = input.context.as_ref().map(|c| serde_json::Value::Object(c.clone()).to_string());
     ApprovalRecord {

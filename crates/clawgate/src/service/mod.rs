@@ -4,5 +4,6 @@
 //! error enum, which `http::error` maps to status codes and messages.
 
 pub mod approvals;
+pub mod gate;
 pub mod keys;
 pub mod rules;

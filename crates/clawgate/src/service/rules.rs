@@ -8,7 +8,8 @@ use crate::state::AppState;
 use crate::store::rules::{NewRuleSet, Saved};
 use crate::store::{Db, StoreError};
 use serde_json::Value;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// Why a rule set operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -63,16 +64,69 @@ pub struct Current {
     pub source: Source,
 }
 
+/// Parsed rule sets by person, each under the version it was parsed at. A version names one
+/// text for good (saves only ever raise it), so a set found here at the version the database
+/// has now is the set in force, on every instance; only the version is read per call.
+#[derive(Default)]
+pub struct ParsedRuleSets {
+    sets: Mutex<HashMap<UserId, (i64, Arc<RuleSet>)>>,
+    defaults: OnceLock<Arc<RuleSet>>,
+}
+
+/// Parsed sets kept at most; past it the cache starts over (a parse is cheap next to a miss).
+const MAX_PARSED_SETS: usize = 10_000;
+
+impl ParsedRuleSets {
+    fn get(&self, user: &UserId, version: i64) -> Option<Arc<RuleSet>> {
+        let sets = self.sets.lock().unwrap_or_else(PoisonError::into_inner);
+        sets.get(user).filter(|(v, _)| *v == version).map(|(_, set)| set.clone())
+    }
+
+    fn put(&self, user: &UserId, version: i64, set: Arc<RuleSet>) {
+        let mut sets = self.sets.lock().unwrap_or_else(PoisonError::into_inner);
+        if sets.len() >= MAX_PARSED_SETS {
+            sets.clear();
+        }
+        sets.insert(user.clone(), (version, set));
+    }
+
+    fn defaults(&self) -> Arc<RuleSet> {
+        self.defaults.get_or_init(|| Arc::new(RuleSet::defaults())).clone()
+    }
+}
+
+/// The rule set in force for a call.
+#[derive(Debug, Clone)]
+pub struct InForce {
+    pub rules: Arc<RuleSet>,
+    pub version: i64,
+}
+
 /// The rules service: the part of the shared state rule sets need (see `http::substates`).
 #[derive(Clone)]
 pub struct Rules {
     db: Db,
     clock: Arc<dyn Clock>,
+    parsed: Arc<ParsedRuleSets>,
 }
 
 impl Rules {
     pub fn new(app: &AppState) -> Self {
-        Self { db: app.db.clone(), clock: app.clock.clone() }
+        Self { db: app.db.clone(), clock: app.clock.clone(), parsed: app.rule_sets.clone() }
+    }
+
+    /// `user`'s rules in force, parsed once per version (see [`ParsedRuleSets`]).
+    pub async fn in_force(&self, user: &UserId) -> RulesResult<InForce> {
+        let Some(version) = self.db.rule_set_version(user).await? else {
+            return Ok(InForce { rules: self.parsed.defaults(), version: 0 });
+        };
+        if let Some(rules) = self.parsed.get(user, version) {
+            return Ok(InForce { rules, version });
+        }
+        let current = self.current(user).await?;
+        let rules = Arc::new(current.rules);
+        self.parsed.put(user, current.version, rules.clone());
+        Ok(InForce { rules, version: current.version })
     }
 
     /// `user`'s rules as JSON, for reading and editing. A saved set is returned even if it no

@@ -501,7 +501,7 @@ async fn insert_row(conn: &mut AnyConnection, r: &ApprovalRecord) -> StoreResult
     Ok(done.rows_affected() == 1)
 }
 
-async fn key_standing(conn: &mut AnyConnection, key: &ApiKeyId) -> StoreResult<KeyStanding> {
+pub(crate) async fn key_standing(conn: &mut AnyConnection, key: &ApiKeyId) -> StoreResult<KeyStanding> {
     let row = sqlx::query("SELECT revoked_at, suspended_at FROM api_keys WHERE id = $1")
         .bind(key.as_str())
         .fetch_optional(conn)

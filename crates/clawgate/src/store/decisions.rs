@@ -182,10 +182,12 @@ impl Db {
         .await
     }
 
-    /// How many of this key's requests were denied since `since`.
+    /// How many of this key's requests a person denied since `since` (a rule's or the kill
+    /// switch's denials are not a person's patience running out).
     pub async fn denials_since(&self, key: &ApiKeyId, since: Millis) -> StoreResult<i64> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM approval_requests WHERE api_key_id = $1 AND status = 'DENIED' AND decided_at >= $2",
+            "SELECT COUNT(*) FROM approval_requests WHERE api_key_id = $1 AND status = 'DENIED' \
+             AND decided_at >= $2 AND decided_by IS NULL",
         )
         .bind(key.as_str())
         .bind(since)

@@ -130,7 +130,11 @@ pub(crate) async fn insert(conn: &mut AnyConnection, g: &GrantRecord) -> StoreRe
 
 /// Takes one use of grant `id` on `conn` if it is still live at `now`: the uses it has had
 /// since, this one included, or `None` if it allows nothing (revoked, lapsed or used up).
-pub(crate) async fn take_use(conn: &mut AnyConnection, id: &GrantId, now: Millis) -> StoreResult<Option<i64>> {
+pub(crate) async fn take_use(
+    conn: &mut AnyConnection,
+    id: &GrantId,
+    now: Millis,
+) -> StoreResult<Option<i64>> {
     let rows = sqlx::query(
         "UPDATE grants SET uses = uses + 1 WHERE id = $1 AND expires_at > $2 AND revoked_at IS NULL \
          AND (max_uses IS NULL OR uses < max_uses) RETURNING uses",

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod ceremonies;
 pub mod decisions;
 pub mod files;
+pub mod gate;
 pub mod grants;
 pub mod key_cache;
 pub mod passkeys;

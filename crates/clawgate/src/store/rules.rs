@@ -55,6 +55,16 @@ impl Db {
         .transpose()
     }
 
+    /// The version of `user`'s saved rule set, or `None` when they have never saved one: what a
+    /// cache of parsed sets is checked against.
+    pub async fn rule_set_version(&self, user: &UserId) -> StoreResult<Option<i64>> {
+        let version = sqlx::query_scalar("SELECT version FROM rule_sets WHERE user_id = $1")
+            .bind(user.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(version)
+    }
+
     /// Saves `new` if the current version is `new.expected_version`, with its `rules.changed`
     /// audit row, in one transaction. One conditional statement decides: of two saves over the
     /// same version exactly one writes, on either database.

@@ -40,10 +40,38 @@ pub struct ApprovalClaims {
     /// SHA-256 (hex) of the canonical `{action, agentId, context, requestId}`.
     pub action_hash: String,
     pub agent_id: Option<String>,
-    /// The passkey credential (base64url) that approved.
-    pub credential_id: String,
-    /// The authenticator verified the person (PIN or biometrics); always true here.
+    /// What approved: `passkey` (the person, just now), `rule` (one of their rules) or `grant`
+    /// (a standing grant they made with a passkey). Tokens from before the gate have none, and
+    /// were all passkey approvals. A tool that needs a person's tap for each action checks
+    /// `passkey`.
+    #[serde(default)]
+    pub decided_by: DecidedBy,
+    /// The passkey credential (base64url) that approved: only when `decidedBy` is `passkey`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<String>,
+    /// The authenticator verified the person (PIN or biometrics): true for every passkey
+    /// approval, false when a rule or grant decided.
     pub user_verified: bool,
+}
+
+/// What approved a token's action.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DecidedBy {
+    #[default]
+    Passkey,
+    Rule,
+    Grant,
+}
+
+impl DecidedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecidedBy::Passkey => "passkey",
+            DecidedBy::Rule => "rule",
+            DecidedBy::Grant => "grant",
+        }
+    }
 }
 
 /// What the approval is about; the signer adds issuer, times and identifiers.
@@ -54,7 +82,8 @@ pub struct ApprovalFacts {
     pub action: String,
     pub action_hash: String,
     pub agent_id: Option<String>,
-    pub credential_id: String,
+    pub decided_by: DecidedBy,
+    pub credential_id: Option<String>,
     pub user_verified: bool,
 }
 
@@ -147,6 +176,7 @@ impl ApprovalSigner {
             action: facts.action,
             action_hash: facts.action_hash,
             agent_id: facts.agent_id,
+            decided_by: facts.decided_by,
             credential_id: facts.credential_id,
             user_verified: facts.user_verified,
         };
@@ -218,7 +248,8 @@ mod tests {
             action: "deploy".into(),
             action_hash: "00".into(),
             agent_id: Some("bot".into()),
-            credential_id: "cred".into(),
+            decided_by: DecidedBy::Passkey,
+            credential_id: Some("cred".into()),
             user_verified: true,
         }
     }

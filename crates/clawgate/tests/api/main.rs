@@ -13,6 +13,7 @@ mod edges;
 mod faults;
 mod flows;
 mod fuzz;
+mod gate;
 mod mcp;
 mod openclaw;
 mod push_delivery;

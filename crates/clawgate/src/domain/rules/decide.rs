@@ -210,9 +210,11 @@ impl Decision {
         let mut lines: Vec<String> = self
             .parts
             .iter()
-            .map(|p| format!("`{}`: {} {}", shell::snippet(&p.text), p.outcome.past(), by(&p.decided_by)))
+            .map(|p| {
+                format!("`{}`: {} {}", shell::snippet(&p.text), p.outcome.past(), by_words(&p.decided_by))
+            })
             .collect();
-        let mut verdict = format!("=> {} ({})", self.outcome.as_str(), by(&self.decided_by));
+        let mut verdict = format!("=> {} ({})", self.outcome.as_str(), by_words(&self.decided_by));
         if let Some(reason) = &self.reason {
             verdict.push_str(&format!(": {reason}"));
         }
@@ -221,7 +223,8 @@ impl Decision {
     }
 }
 
-fn by(decided_by: &DecidedBy) -> String {
+/// What decided a part, in words: `by rule 2 "name"`, `by the default`, `because it holds …`.
+pub fn by_words(decided_by: &DecidedBy) -> String {
     match decided_by {
         DecidedBy::Rule { index, name: Some(name) } => format!("by rule {} {name:?}", index + 1),
         DecidedBy::Rule { index, name: None } => format!("by rule {}", index + 1),

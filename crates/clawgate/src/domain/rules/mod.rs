@@ -42,7 +42,7 @@ mod wrappers;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use decide::{Call, DecidedBy, Decision, FILE_TOOLS, PartDecision};
+pub use decide::{Call, DecidedBy, Decision, FILE_TOOLS, PartDecision, by_words};
 pub use ruleset::{MAX_PATTERN_CHARS, MAX_RULES, Rule, RuleSet, RuleSetError};
 pub use scope::{NotGrantable, Scope, Width};
 

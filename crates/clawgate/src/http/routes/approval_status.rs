@@ -50,6 +50,9 @@ pub struct StatusView {
     /// While PENDING: the code the approval page shows, to show your user.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub binding_code: Option<String>,
+    /// What decided it when not a person: `rule`, `grant` or `stop` (the kill switch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
 }
 
 pub fn status_view(r: &ApprovalRecord, now: Millis) -> StatusView {
@@ -65,6 +68,7 @@ pub fn status_view(r: &ApprovalRecord, now: Millis) -> StatusView {
         token: r.token.clone().filter(|_| approved),
         token_expires_at: r.token_expires_at.filter(|_| approved).map(to_rfc3339),
         binding_code: (status == Status::Pending).then(|| r.binding_code.clone()),
+        decided_by: r.decided_by.clone(),
     }
 }
 

@@ -56,6 +56,12 @@ pub struct ApprovalView {
     pub deny_reason: Option<String>,
     /// The passkey that approved (base64url credential ID).
     pub approved_with: Option<String>,
+    /// What decided it when not a person: `rule`, `grant` or `stop` (the kill switch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    /// Which rule (`v3#2`: rule 2 of version 3) or grant (its id) decided it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_ref: Option<String>,
 }
 
 pub fn approval_view(r: &ApprovalRecord, now: Millis) -> ApprovalView {
@@ -72,6 +78,8 @@ pub fn approval_view(r: &ApprovalRecord, now: Millis) -> ApprovalView {
         decided_at: r.decided_at.map(to_rfc3339),
         deny_reason: r.deny_reason.clone(),
         approved_with: r.credential_id.clone(),
+        decided_by: r.decided_by.clone(),
+        decision_ref: r.decision_ref.clone(),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod approval_status;
 pub mod approvals_agent;
 pub mod approvals_human;
 pub mod auth;
+pub mod gate;
 pub mod health;
 pub mod passkeys;
 pub mod push;
@@ -36,4 +37,5 @@ pub fn open() -> OpenApiRouter<Arc<AppState>> {
         .merge(tokens::router())
         .merge(push::router())
         .merge(rules::router())
+        .merge(gate::router())
 }

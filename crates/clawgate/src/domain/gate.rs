@@ -1,0 +1,207 @@
+//! A tool call an agent brings to the gate, checked at the edge, and what its person is shown
+//! when the call asks: the action (the exact command, the file, or the tool and its input) and a
+//! context with previews. The rule engine and grants see the call exactly as it will run.
+
+use super::approval::{ApprovalInputError, MAX_AGENT_ID_CHARS, NewApproval};
+use super::rules::Call;
+use serde_json::{Map, Value, json};
+
+pub const MAX_TOOL_CHARS: usize = 128;
+/// The whole input as JSON: a `Write` carries its file.
+pub const MAX_INPUT_BYTES: usize = 256 * 1024;
+pub const MAX_CWD_CHARS: usize = 4096;
+/// Characters of file content or edits shown to the person in the request's context.
+pub const PREVIEW_CHARS: usize = 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GateInputError {
+    #[error("`tool` must be 1 to {MAX_TOOL_CHARS} characters without control characters")]
+    BadTool,
+    #[error("`input` must be a JSON object of at most {MAX_INPUT_BYTES} bytes")]
+    BadInput,
+    #[error(
+        "`cwd` must be an absolute path of at most {MAX_CWD_CHARS} characters without control characters"
+    )]
+    BadCwd,
+    #[error("`agentId` must be 1 to {MAX_AGENT_ID_CHARS} characters without control characters")]
+    BadAgentId,
+    #[error(transparent)]
+    Request(#[from] ApprovalInputError),
+}
+
+/// A call brought to the gate, checked: the call itself, the agent's extra context, and how long
+/// a request it asks may wait.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateCall {
+    pub call: Call,
+    pub context: Option<Map<String, Value>>,
+    pub lifetime_secs: i64,
+}
+
+fn bounded_text(text: &str, max: usize) -> bool {
+    let n = text.chars().count();
+    n > 0 && n <= max && !text.chars().any(char::is_control)
+}
+
+impl GateCall {
+    pub fn parse(
+        tool: String,
+        input: Value,
+        cwd: Option<String>,
+        agent_id: Option<String>,
+        context: Option<Value>,
+        expires_in_seconds: Option<f64>,
+    ) -> Result<Self, GateInputError> {
+        if !bounded_text(&tool, MAX_TOOL_CHARS) {
+            return Err(GateInputError::BadTool);
+        }
+        let size = serde_json::to_vec(&input).map(|v| v.len()).unwrap_or(usize::MAX);
+        if !input.is_object() || size > MAX_INPUT_BYTES {
+            return Err(GateInputError::BadInput);
+        }
+        if let Some(cwd) = &cwd
+            && (!bounded_text(cwd, MAX_CWD_CHARS) || !cwd.starts_with('/'))
+        {
+            return Err(GateInputError::BadCwd);
+        }
+        if let Some(agent) = &agent_id
+            && !bounded_text(agent, MAX_AGENT_ID_CHARS)
+        {
+            return Err(GateInputError::BadAgentId);
+        }
+        // The context's own checks (an object, at most 32 KiB) are the request's.
+        let checked = NewApproval::parse("-".into(), None, context, expires_in_seconds)?;
+        Ok(Self {
+            call: Call { tool, input, cwd, agent_id },
+            context: checked.context,
+            lifetime_secs: checked.lifetime_secs,
+        })
+    }
+
+    /// The request a call that asks becomes: its action, and a context of the agent's fields
+    /// overlaid with the server's (`tool`, `cwd`, why it asks, previews), so an agent's context
+    /// can never pass for what the server determined.
+    pub fn to_request(&self, why: &str) -> Result<NewApproval, ApprovalInputError> {
+        let call = &self.call;
+        let mut context = self.context.clone().unwrap_or_default();
+        context.insert("tool".into(), Value::String(call.tool.clone()));
+        context.insert("asks because".into(), Value::String(why.to_owned()));
+        context.insert("via".into(), Value::String("clawgate gate".into()));
+        if let Some(cwd) = &call.cwd {
+            context.insert("cwd".into(), Value::String(cwd.clone()));
+        }
+        for key in ["description", "content", "old_string", "new_string", "new_source"] {
+            if let Some(text) = call.input.get(key).and_then(Value::as_str) {
+                context.insert(key.into(), Value::String(preview(text)));
+            }
+        }
+        let mut request = NewApproval::parse(
+            action_text(&call.tool, &call.input),
+            call.agent_id.clone(),
+            Some(Value::Object(context)),
+            None,
+        )?;
+        request.lifetime_secs = self.lifetime_secs;
+        Ok(request)
+    }
+
+    /// The call as stored with the request it asks (the approve page scopes grants from it).
+    pub fn stored(&self) -> String {
+        json!({"tool": self.call.tool, "input": self.call.input, "cwd": self.call.cwd}).to_string()
+    }
+}
+
+/// A stored gate call back as a [`Call`] (with the request's agent id).
+pub fn call_from_stored(stored: &str, agent_id: Option<String>) -> Option<Call> {
+    let v: Value = serde_json::from_str(stored).ok()?;
+    Some(Call {
+        tool: v.get("tool")?.as_str()?.to_owned(),
+        input: v.get("input").filter(|i| i.is_object())?.clone(),
+        cwd: v.get("cwd").and_then(Value::as_str).map(str::to_owned),
+        agent_id,
+    })
+}
+
+/// What the person is asked to approve: the exact command, the file, or the tool and its input.
+pub fn action_text(tool: &str, input: &Value) -> String {
+    let field = |f: &str| input.get(f).and_then(Value::as_str).map(str::to_owned);
+    match tool {
+        "Bash" => field("command").unwrap_or_else(|| input.to_string()),
+        "Write" | "Edit" | "MultiEdit" | "Read" => {
+            format!("{tool} {}", field("file_path").unwrap_or_else(|| input.to_string()))
+        }
+        "NotebookEdit" => {
+            format!("NotebookEdit {}", field("notebook_path").unwrap_or_else(|| input.to_string()))
+        }
+        other => format!("{other} {input}"),
+    }
+}
+
+/// At most [`PREVIEW_CHARS`] of `text`, saying how long it was when cut.
+pub fn preview(text: &str) -> String {
+    match text.char_indices().nth(PREVIEW_CHARS) {
+        Some((i, _)) => format!("{}… ({} characters in all)", &text[..i], text.chars().count()),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(tool: &str, input: Value) -> Result<GateCall, GateInputError> {
+        GateCall::parse(tool.into(), input, Some("/srv/app".into()), Some("bot".into()), None, None)
+    }
+
+    #[test]
+    fn a_call_is_checked_at_the_edge() {
+        assert!(call("Bash", json!({"command": "ls"})).is_ok());
+        assert_eq!(call("", json!({})), Err(GateInputError::BadTool));
+        assert_eq!(call("Ba\u{7}sh", json!({})), Err(GateInputError::BadTool));
+        assert_eq!(call("Bash", json!("ls")), Err(GateInputError::BadInput));
+        let relative = GateCall::parse("Bash".into(), json!({}), Some("srv".into()), None, None, None);
+        assert_eq!(relative, Err(GateInputError::BadCwd));
+        let huge = json!({"content": "x".repeat(MAX_INPUT_BYTES)});
+        assert_eq!(call("Write", huge), Err(GateInputError::BadInput));
+    }
+
+    #[test]
+    fn the_servers_context_overrides_the_agents() -> Result<(), GateInputError> {
+        let mut c = call("Bash", json!({"command": "rm -rf build", "description": "clean"}))?;
+        c.context = Some(
+            json!({"asks because": "trust me", "tool": "Read", "ticket": 7})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        let request = c.to_request("rule 2 asks")?;
+        assert_eq!(request.action, "rm -rf build");
+        let context = request.context.unwrap_or_default();
+        assert_eq!(context["asks because"], "rule 2 asks");
+        assert_eq!(context["tool"], "Bash");
+        assert_eq!(context["ticket"], 7);
+        assert_eq!(context["description"], "clean");
+        assert_eq!(context["cwd"], "/srv/app");
+        Ok(())
+    }
+
+    #[test]
+    fn a_stored_call_reads_back_as_made() -> Result<(), GateInputError> {
+        let c = call("Bash", json!({"command": "cargo test"}))?;
+        let back = call_from_stored(&c.stored(), Some("bot".into()));
+        assert_eq!(back, Some(c.call));
+        assert_eq!(call_from_stored("{\"tool\": 3}", None), None);
+        Ok(())
+    }
+
+    #[test]
+    fn actions_name_the_command_or_the_file() {
+        assert_eq!(action_text("Bash", &json!({"command": "ls -la"})), "ls -la");
+        assert_eq!(action_text("Write", &json!({"file_path": "/a/b"})), "Write /a/b");
+        assert_eq!(action_text("WebFetch", &json!({"url": "u"})), "WebFetch {\"url\":\"u\"}");
+        assert!(
+            preview(&"é".repeat(PREVIEW_CHARS + 5))
+                .ends_with(&format!("({} characters in all)", PREVIEW_CHARS + 5))
+        );
+    }
+}

@@ -1,0 +1,183 @@
+//! The gate, for agents: bring a tool call, get `allow` (with a token), `deny` or `ask`; and the
+//! same as a dry-run.
+
+use super::approval_status::MAX_WAIT_SECS;
+use crate::clock::to_rfc3339;
+use crate::domain::approval::Status;
+use crate::domain::gate::GateCall;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::{Agent, AppJson, ClientIp};
+use crate::service::gate::{Gate, GateAnswer};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(gate)).routes(routes!(explain))
+}
+
+/// A tool call, as the agent is about to make it. Unknown fields are ignored.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GateBody {
+    /// The tool's name, e.g. `Bash`, `Write`, `WebFetch` (at most 128 characters).
+    #[schema(min_length = 1, max_length = 128)]
+    pub tool: String,
+    /// The tool's input exactly as it will run, e.g. `{"command": "cargo test"}` (at most 256 KiB).
+    #[schema(value_type = Object)]
+    pub input: Value,
+    /// The absolute working directory the call runs in.
+    pub cwd: Option<String>,
+    /// Which agent makes the call (at most 128 characters).
+    pub agent_id: Option<String>,
+    /// Anything else worth showing the person if the call asks, as a JSON object (at most 32 KiB).
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<Value>,
+    /// If the call asks: how long the request may wait for the person (default 300, 30–600 s).
+    pub expires_in_seconds: Option<f64>,
+}
+
+impl GateBody {
+    fn parse(self) -> ApiResult<GateCall> {
+        GateCall::parse(self.tool, self.input, self.cwd, self.agent_id, self.context, self.expires_in_seconds)
+            .map_err(|e| ApiError::invalid(e.to_string()))
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GateQuery {
+    /// If the call asks: wait up to this many seconds (at most 60) for the person's decision.
+    pub wait: Option<u64>,
+}
+
+/// The gate's decision.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GateView {
+    /// What to do now: `allow` (run the call), `deny` (do not), or `ask` (a person is asked:
+    /// wait on `/api/v1/approval/status/{requestId}?wait=60`).
+    pub decision: String,
+    /// `rule`, `grant`, `passkey` (the person approved), `person` (the person denied), `stop`
+    /// (the kill switch); absent while pending or when the request expired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    /// The request the call was recorded as (every decision is).
+    pub request_id: String,
+    pub status: Status,
+    /// When allowed: a signed approval token for the call, whose `decidedBy` claim says what
+    /// allowed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_expires_at: Option<String>,
+    /// Why it was denied, or why it asks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The version of the rule set that decided (0: the built-in defaults).
+    pub rule_version: i64,
+    /// When a rule decided: which (`v3#2` is rule 2 of version 3; `v3#default` the default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// When a standing grant allowed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+    /// While asking: the code the approval page shows, to show your user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binding_code: Option<String>,
+    /// While asking: when the request lapses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// What the rules made of the call, in words.
+    pub explanation: String,
+}
+
+fn gate_view(a: GateAnswer) -> GateView {
+    let r = &a.record;
+    let status = r.status_at(a.at);
+    let asking = status == Status::Pending;
+    let allowed = status == Status::Approved;
+    GateView {
+        decision: a.outcome.as_str().to_owned(),
+        decided_by: a.decided_by.map(str::to_owned),
+        request_id: r.id.to_string(),
+        status,
+        token: r.token.clone().filter(|_| allowed),
+        token_expires_at: r.token_expires_at.filter(|_| allowed).map(to_rfc3339),
+        reason: a.reason,
+        rule_version: a.rule_version,
+        rule: r.decision_ref.clone().filter(|_| r.decided_by.as_deref() == Some("rule")),
+        grant_id: a.grant.map(|g| g.to_string()),
+        binding_code: asking.then(|| r.binding_code.clone()),
+        expires_at: asking.then(|| to_rfc3339(r.expires_at)),
+        explanation: a.explanation,
+    }
+}
+
+/// Decide a tool call: the key owner's rules first (a `deny` is final), then their standing
+/// grants (for a call the rules ask about), else a person is asked. Every decision is recorded
+/// as a request with what decided it.
+#[utoipa::path(post, path = "/api/v1/gate", tag = "gate",
+    security(("apiKey" = []), ("apiKeyHeader" = [])),
+    params(GateQuery),
+    request_body = GateBody,
+    responses(
+        (status = 200, body = GateView),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "The key is suspended (`api_key_suspended`)", body = ErrorBody),
+        (status = 429, description = "The key has too many requests waiting (see Retry-After)", body = ErrorBody),
+    ))]
+async fn gate(
+    State(gate): State<Gate>,
+    agent: Agent,
+    ClientIp(ip): ClientIp,
+    Query(q): Query<GateQuery>,
+    AppJson(body): AppJson<GateBody>,
+) -> ApiResult<Json<GateView>> {
+    let call = body.parse()?;
+    let wait = Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_SECS));
+    let answer = gate.decide(&agent.key, call, ip, wait).await?;
+    Ok(Json(gate_view(answer)))
+}
+
+/// What the gate would do with a call: nothing is recorded, no grant is used.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GateExplainView {
+    /// The rules' outcome: `allow`, `ask` or `deny`.
+    pub decision: String,
+    pub rule_version: i64,
+    /// A live standing grant that would allow a call the rules ask about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+    /// One line per part of the call and a verdict.
+    pub explanation: String,
+}
+
+/// A dry-run of the gate for the key's owner's rules and grants.
+#[utoipa::path(post, path = "/api/v1/gate/explain", tag = "gate",
+    security(("apiKey" = []), ("apiKeyHeader" = [])),
+    request_body = GateBody,
+    responses((status = 200, body = GateExplainView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn explain(
+    State(gate): State<Gate>,
+    agent: Agent,
+    AppJson(body): AppJson<GateBody>,
+) -> ApiResult<Json<GateExplainView>> {
+    let call = body.parse()?;
+    let e = gate.explain(&agent.key, &call).await?;
+    Ok(Json(GateExplainView {
+        decision: e.outcome.as_str().to_owned(),
+        rule_version: e.rule_version,
+        grant_id: e.grant.map(|g| g.to_string()),
+        explanation: e.explanation,
+    }))
+}
