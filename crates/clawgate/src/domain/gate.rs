@@ -79,14 +79,18 @@ impl GateCall {
     }
 
     /// The request a call that asks becomes: its action, and a context of the agent's fields
-    /// overlaid with the server's (`tool`, `cwd`, why it asks, previews), so an agent's context
-    /// can never pass for what the server determined.
-    pub fn to_request(&self, why: &str) -> Result<NewApproval, ApprovalInputError> {
+    /// overlaid with the server's (`tool`, `cwd`, why it asks and the asking rule's name,
+    /// previews), so an agent's context can never pass for what the server determined.
+    pub fn to_request(&self, why: &str, rule: Option<&str>) -> Result<NewApproval, ApprovalInputError> {
         let call = &self.call;
         let mut context = self.context.clone().unwrap_or_default();
         context.insert("tool".into(), Value::String(call.tool.clone()));
         context.insert("asks because".into(), Value::String(why.to_owned()));
         context.insert("via".into(), Value::String("clawgate gate".into()));
+        match rule {
+            Some(rule) => context.insert("rule".into(), Value::String(rule.to_owned())),
+            None => context.remove("rule"),
+        };
         if let Some(cwd) = &call.cwd {
             context.insert("cwd".into(), Value::String(cwd.clone()));
         }
@@ -174,12 +178,13 @@ mod tests {
                 .cloned()
                 .unwrap_or_default(),
         );
-        let request = c.to_request("rule 2 asks")?;
+        let request = c.to_request("rule 2 asks", Some("rm"))?;
         assert_eq!(request.action, "rm -rf build");
         let context = request.context.unwrap_or_default();
         assert_eq!(context["asks because"], "rule 2 asks");
         assert_eq!(context["tool"], "Bash");
         assert_eq!(context["ticket"], 7);
+        assert_eq!(context["rule"], "rm");
         assert_eq!(context["description"], "clean");
         assert_eq!(context["cwd"], "/srv/app");
         Ok(())

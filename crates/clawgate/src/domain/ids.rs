@@ -69,6 +69,9 @@ id_type!(
 id_type!(
     /// A standing grant: calls a person allowed ahead of time, within a scope.
     GrantId, "grt");
+id_type!(
+    /// A decision the gate made alone, by a rule or a standing grant.
+    DecisionId, "dec");
 
 /// A WebAuthn credential ID as text (base64url, no padding), as stored and shown.
 pub fn credential_id_text(id: &[u8]) -> String {

@@ -167,6 +167,9 @@ impl From<ApprovalError> for ApiError {
                 e
             }
             ApprovalError::Input(message) => ApiError::invalid(message),
+            ApprovalError::GrantSpent => {
+                ApiError::internal(anyhow::anyhow!("a spent grant reached the answer"))
+            }
             ApprovalError::IdempotencyKeyReused => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",

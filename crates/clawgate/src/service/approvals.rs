@@ -42,6 +42,9 @@ pub enum ApprovalError {
     /// The request's owner has no passkey to approve with.
     #[error("no passkey to approve with")]
     NoPasskey,
+    /// The standing grant was revoked, lapsed or used up just now (the gate tries the next).
+    #[error("the grant has no use left")]
+    GrantSpent,
     /// What the agent sent does not make a request (the gate's call, as a request).
     #[error("{0}")]
     Input(String),

@@ -2,45 +2,51 @@
 //! final, whatever grants exist); a call they would ask about passes under a standing grant whose
 //! scope covers the call as made; anything else becomes a pending request for the person.
 //!
-//! Every decision is recorded as a request (decided at once when a rule or grant decided), with
-//! its audit row naming what decided; an allowed call gets a signed token saying so.
+//! A decision made alone is recorded (with its audit row) as a gate decision; an allowed call
+//! gets a signed token saying what allowed it. A call that asks is an approval request like any.
 
-use super::approvals::{ApprovalError, ApprovalResult, Approvals, new_record};
+use super::approvals::{ApprovalError, ApprovalResult, Approvals};
 use super::rules::{Rules, RulesError};
 use crate::clock::Millis;
 use crate::domain::approval::{self, Status};
-use crate::domain::gate::GateCall;
-use crate::domain::ids::GrantId;
+use crate::domain::gate::{GateCall, action_text};
+use crate::domain::ids::{DecisionId, GrantId};
 use crate::domain::rules::{self, Decision, Outcome};
 use crate::state::AppState;
 use crate::store::Db;
 use crate::store::api_keys::ApiKeyRecord;
 use crate::store::approvals::{ApprovalRecord, KeyStanding};
-use crate::store::gate::{AutoDecision, Recorded};
-use crate::tokens::approval::{ApprovalFacts, ApprovalSigner, DecidedBy};
+use crate::store::gate::{GateDecision, Recorded};
+use crate::tokens::approval::{ApprovalFacts, ApprovalSigner, DecidedBy, SignedApproval};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// What the gate answered, and why.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct GateAnswer {
     /// What the agent must do now: `allow` (run it), `deny` (do not), `ask` (still waiting for
     /// the person: read the request's status).
     pub outcome: Outcome,
-    /// Who decided: a rule, a grant, the person (`passkey` for an approval, `person` for a
+    /// Who decided: `rule`, `grant`, the person (`passkey` for an approval, `person` for a
     /// denial) or the kill switch (`stop`); `None` while pending or when it expired.
     pub decided_by: Option<&'static str>,
-    /// The request the call was recorded as.
-    pub record: ApprovalRecord,
+    /// A decision made alone.
+    pub decision: Option<DecisionId>,
+    /// The request a call that asked became.
+    pub request: Option<ApprovalRecord>,
+    /// An allow's token and when it expires.
+    pub token: Option<(String, Millis)>,
     /// The version of the person's rule set that decided (0: the built-in defaults).
     pub rule_version: i64,
-    /// What the rules made of the call, in words.
-    pub explanation: String,
-    /// Why it was denied, or why it asks.
-    pub reason: Option<String>,
+    /// Which rule decided (`v3#2`, `v3#default`), when one did.
+    pub rule: Option<String>,
     /// The grant that allowed it.
     pub grant: Option<GrantId>,
+    /// Why it was denied, or why it asks.
+    pub reason: Option<String>,
+    /// What the rules made of the call, in words.
+    pub explanation: String,
     pub at: Millis,
 }
 
@@ -66,9 +72,45 @@ pub struct Gate {
 
 /// The rules' verdict on a call, with the version that gave it.
 struct Ruled {
+    /// `None` when the saved set no longer parses: the call asks.
     decision: Option<Decision>,
     version: i64,
     explanation: String,
+}
+
+impl Ruled {
+    fn outcome(&self) -> Outcome {
+        self.decision.as_ref().map_or(Outcome::Ask, |d| d.outcome)
+    }
+
+    /// Which rule decided: `v3#2` (rule 2 of version 3) or `v3#default`.
+    fn rule_ref(&self) -> String {
+        match self.decision.as_ref().map(|d| &d.decided_by) {
+            Some(rules::DecidedBy::Rule { index, .. }) => format!("v{}#{}", self.version, index + 1),
+            _ => format!("v{}#default", self.version),
+        }
+    }
+
+    /// The name of the rule that asks, for the person.
+    fn asking_rule(&self) -> Option<String> {
+        let d = self.decision.as_ref()?;
+        let part = d.parts.iter().find(|p| p.outcome == Outcome::Ask)?;
+        match &part.decided_by {
+            rules::DecidedBy::Rule { name, index } => {
+                Some(name.clone().unwrap_or_else(|| format!("rule {}", index + 1)))
+            }
+            _ => None,
+        }
+    }
+
+    /// Why the call asks, for the person: the part that asks and what made it ask.
+    fn ask_reason(&self) -> String {
+        let Some(d) = &self.decision else { return self.explanation.clone() };
+        d.parts.iter().find(|p| p.outcome == Outcome::Ask).map_or_else(
+            || d.explain(),
+            |p| format!("`{}` is asked about {}", p.text, rules::by_words(&p.decided_by)),
+        )
+    }
 }
 
 impl Gate {
@@ -102,6 +144,23 @@ impl Gate {
         }
     }
 
+    /// What would happen to `call` of `key`, without recording or using anything: the rules'
+    /// outcome, the version and explanation, and the grant that would allow a call they ask.
+    pub async fn explain(&self, key: &ApiKeyRecord, call: &GateCall) -> ApprovalResult<Explained> {
+        let ruled = self.rule(key, call).await?;
+        let mut grant = None;
+        if ruled.outcome() == Outcome::Ask {
+            let grants = self.db.live_grants_of_key(&key.id, self.approvals.now()).await?;
+            grant = grants.into_iter().find(|g| g.scope.covers(&call.call)).map(|g| g.id);
+        }
+        Ok(Explained {
+            outcome: ruled.outcome(),
+            rule_version: ruled.version,
+            explanation: ruled.explanation,
+            grant,
+        })
+    }
+
     /// Decides `call` of `key` (made from `ip`); a call that asks waits up to `wait` for the
     /// person's decision.
     pub async fn decide(
@@ -112,58 +171,28 @@ impl Gate {
         wait: Duration,
     ) -> ApprovalResult<GateAnswer> {
         let ruled = self.rule(key, &call).await?;
-        let outcome = ruled.decision.as_ref().map_or(Outcome::Ask, |d| d.outcome);
-        let rule_ref = match ruled.decision.as_ref().map(|d| &d.decided_by) {
-            Some(rules::DecidedBy::Rule { index, .. }) => format!("v{}#{}", ruled.version, index + 1),
-            _ => format!("v{}#default", ruled.version),
-        };
-        match outcome {
+        match ruled.outcome() {
             Outcome::Deny => {
                 let reason = ruled
                     .decision
                     .as_ref()
                     .and_then(|d| d.reason.clone())
-                    .unwrap_or_else(|| format!("denied by your rules ({rule_ref})"));
-                let mut record = self.decided_record(key, &call, &reason, Status::Denied, "rule")?;
-                record.deny_reason = Some(reason.clone());
-                record.decision_ref = Some(rule_ref.clone());
-                let detail = format!("rule {rule_ref}: deny");
-                self.record(record.clone(), detail, ip).await?;
-                Ok(self.answer(record, Outcome::Deny, Some("rule"), ruled, Some(reason), None))
+                    .unwrap_or_else(|| format!("denied by your rules ({})", ruled.rule_ref()));
+                let mut d = self.decision(key, &call, Outcome::Deny, "rule", ruled.rule_ref());
+                d.reason = Some(reason);
+                self.record(d, None, ruled, ip).await
             }
             Outcome::Allow => {
-                let mut record =
-                    self.decided_record(key, &call, "allowed by a rule", Status::Approved, "rule")?;
-                record.decision_ref = Some(rule_ref.clone());
-                self.sign(&mut record, DecidedBy::Rule)?;
-                self.record(record.clone(), format!("rule {rule_ref}: allow"), ip).await?;
-                Ok(self.answer(record, Outcome::Allow, Some("rule"), ruled, None, None))
+                let d = self.decision(key, &call, Outcome::Allow, "rule", ruled.rule_ref());
+                self.record(d, None, ruled, ip).await
             }
             Outcome::Ask => {
-                let why = ruled.decision.as_ref().map_or_else(|| ruled.explanation.clone(), ask_reason);
                 if let Some(answer) = self.by_grant(key, &call, &ruled, ip).await? {
                     return Ok(answer);
                 }
-                let request = call.to_request(&why).map_err(|e| ApprovalError::Input(e.to_string()))?;
-                let created = self.approvals.create_gated(key, request, call.stored(), ip).await?;
-                let record = self.approvals.read_after_change(&key.id, &created.record.id, wait).await?;
-                Ok(self.after_asking(record, ruled, why))
+                self.ask(key, &call, ruled, ip, wait).await
             }
         }
-    }
-
-    /// What would happen to `call` of `key`, without recording or using anything: the rules'
-    /// outcome, the version and explanation, and the grant that would allow a call they ask.
-    pub async fn explain(&self, key: &ApiKeyRecord, call: &GateCall) -> ApprovalResult<Explained> {
-        let ruled = self.rule(key, call).await?;
-        let outcome = ruled.decision.as_ref().map_or(Outcome::Ask, |d| d.outcome);
-        let mut grant = None;
-        if outcome == Outcome::Ask {
-            let now = self.approvals.now();
-            let grants = self.db.live_grants_of_key(&key.id, now).await?;
-            grant = grants.into_iter().find(|g| g.scope.covers(&call.call)).map(|g| g.id);
-        }
-        Ok(Explained { outcome, rule_version: ruled.version, explanation: ruled.explanation, grant })
     }
 
     /// Allows `call` under the first live grant of `key` that covers it and still has a use.
@@ -179,120 +208,32 @@ impl Gate {
             if !grant.scope.covers(&call.call) {
                 continue;
             }
-            let mut record =
-                self.decided_record(key, call, "allowed by a standing grant", Status::Approved, "grant")?;
-            record.decision_ref = Some(grant.id.to_string());
-            self.sign(&mut record, DecidedBy::Grant)?;
-            let detail = format!("grant {}: {}", grant.id, grant.description);
-            let decided = AutoDecision {
-                record: record.clone(),
-                grant: Some(grant.id.clone()),
-                detail,
-                ip: Some(ip.to_string()),
-            };
-            match self.db.record_auto_decision(decided).await? {
-                Recorded::Recorded { .. } => {
-                    let ruled = Ruled {
-                        decision: None,
-                        version: ruled.version,
-                        explanation: ruled.explanation.clone(),
-                    };
-                    return Ok(Some(self.answer(
-                        record,
-                        Outcome::Allow,
-                        Some("grant"),
-                        ruled,
-                        None,
-                        Some(grant.id),
-                    )));
-                }
-                Recorded::GrantSpent => continue,
-                Recorded::KeyNotLive(standing) => return Err(not_live(standing)),
+            let d = self.decision(key, call, Outcome::Allow, "grant", grant.id.to_string());
+            let ruled =
+                Ruled { decision: None, version: ruled.version, explanation: ruled.explanation.clone() };
+            match self.record(d, Some(grant.id), ruled, ip).await {
+                Err(ApprovalError::GrantSpent) => continue,
+                answer => return answer.map(Some),
             }
         }
         Ok(None)
     }
 
-    /// A request for `call`, decided as it is made.
-    fn decided_record(
+    /// Asks the person: a pending request holding the call as made, then waits up to `wait`.
+    async fn ask(
         &self,
         key: &ApiKeyRecord,
         call: &GateCall,
-        why: &str,
-        status: Status,
-        by: &str,
-    ) -> ApprovalResult<ApprovalRecord> {
-        let request = call.to_request(why).map_err(|e| ApprovalError::Input(e.to_string()))?;
-        let now = self.approvals.now();
-        let mut record = new_record(key, request, now);
-        record.status = status;
-        record.expires_at = now;
-        record.decided_at = Some(now);
-        record.decided_by = Some(by.to_owned());
-        record.gate_call = Some(call.stored());
-        Ok(record)
-    }
-
-    /// Signs the token of an automatic approval into `record`.
-    fn sign(&self, record: &mut ApprovalRecord, by: DecidedBy) -> ApprovalResult<()> {
-        let context = record.context.as_deref().and_then(|c| serde_json::from_str(c).ok());
-        let signed = self.signer.sign(
-            ApprovalFacts {
-                user_id: record.user_id.to_string(),
-                request_id: record.id.to_string(),
-                action: record.action.clone(),
-                action_hash: approval::action_hash(
-                    record.id.as_str(),
-                    &record.action,
-                    record.agent_id.as_deref(),
-                    context.as_ref(),
-                ),
-                agent_id: record.agent_id.clone(),
-                decided_by: by,
-                credential_id: None,
-                user_verified: false,
-            },
-            record.created_at,
-        )?;
-        record.token = Some(signed.token);
-        record.token_jti = Some(signed.jti);
-        record.token_expires_at = Some(signed.expires_at);
-        Ok(())
-    }
-
-    /// Records a rule's decision.
-    async fn record(&self, record: ApprovalRecord, detail: String, ip: IpAddr) -> ApprovalResult<()> {
-        let decided = AutoDecision { record, grant: None, detail, ip: Some(ip.to_string()) };
-        match self.db.record_auto_decision(decided).await? {
-            Recorded::Recorded { .. } => Ok(()),
-            Recorded::KeyNotLive(standing) => Err(not_live(standing)),
-            Recorded::GrantSpent => Err(anyhow::anyhow!("a rule's decision found a grant spent").into()),
-        }
-    }
-
-    fn answer(
-        &self,
-        record: ApprovalRecord,
-        outcome: Outcome,
-        decided_by: Option<&'static str>,
         ruled: Ruled,
-        reason: Option<String>,
-        grant: Option<GrantId>,
-    ) -> GateAnswer {
-        GateAnswer {
-            outcome,
-            decided_by,
-            at: record.created_at,
-            record,
-            rule_version: ruled.version,
-            explanation: ruled.explanation,
-            reason,
-            grant,
-        }
-    }
-
-    /// The answer for a call that asked, as its request stands after the wait.
-    fn after_asking(&self, record: ApprovalRecord, ruled: Ruled, why: String) -> GateAnswer {
+        ip: IpAddr,
+        wait: Duration,
+    ) -> ApprovalResult<GateAnswer> {
+        let why = ruled.ask_reason();
+        let request = call
+            .to_request(&why, ruled.asking_rule().as_deref())
+            .map_err(|e| ApprovalError::Input(e.to_string()))?;
+        let created = self.approvals.create_gated(key, request, call.stored(), ip).await?;
+        let record = self.approvals.read_after_change(&key.id, &created.record.id, wait).await?;
         let now = self.approvals.now();
         let (outcome, decided_by, reason) = match record.status_at(now) {
             Status::Pending => (Outcome::Ask, None, Some(why)),
@@ -307,30 +248,97 @@ impl Gate {
             ),
             Status::Expired => (Outcome::Deny, None, Some("the request expired without a decision".into())),
         };
-        GateAnswer {
+        let token = record.token.clone().zip(record.token_expires_at).filter(|_| outcome == Outcome::Allow);
+        Ok(GateAnswer {
             outcome,
             decided_by,
-            at: now,
-            record,
+            decision: None,
+            request: Some(record),
+            token,
             rule_version: ruled.version,
-            explanation: ruled.explanation,
-            reason,
+            rule: None,
             grant: None,
+            reason,
+            explanation: ruled.explanation,
+            at: now,
+        })
+    }
+
+    /// A decision of `call` made now, not yet recorded.
+    fn decision(
+        &self,
+        key: &ApiKeyRecord,
+        call: &GateCall,
+        outcome: Outcome,
+        by: &'static str,
+        decision_ref: String,
+    ) -> GateDecision {
+        let c = &call.call;
+        GateDecision {
+            id: DecisionId::generate(),
+            user_id: key.user_id.clone(),
+            api_key_id: key.id.clone(),
+            agent_id: c.agent_id.clone(),
+            tool: c.tool.clone(),
+            action: action_text(&c.tool, &c.input),
+            cwd: c.cwd.clone(),
+            outcome,
+            decided_by: by,
+            decision_ref,
+            reason: None,
+            token_jti: None,
+            at: self.approvals.now(),
         }
     }
-}
 
-/// Why a call asks, for the person: the part that asks and what made it ask.
-fn ask_reason(d: &Decision) -> String {
-    d.parts.iter().find(|p| p.outcome == Outcome::Ask).map_or_else(
-        || d.explain(),
-        |p| format!("`{}` is asked about {}", p.text, rules::by_words(&p.decided_by)),
-    )
-}
+    /// The token of an allow: the decision's id stands for the request id, and `decidedBy` says
+    /// a rule or a grant allowed it (no passkey, nobody verified).
+    fn sign(&self, d: &GateDecision) -> ApprovalResult<SignedApproval> {
+        let by = if d.decided_by == "grant" { DecidedBy::Grant } else { DecidedBy::Rule };
+        Ok(self.signer.sign(
+            ApprovalFacts {
+                user_id: d.user_id.to_string(),
+                request_id: d.id.to_string(),
+                action: d.action.clone(),
+                action_hash: approval::action_hash(d.id.as_str(), &d.action, d.agent_id.as_deref(), None),
+                agent_id: d.agent_id.clone(),
+                decided_by: by,
+                credential_id: None,
+                user_verified: false,
+            },
+            d.at,
+        )?)
+    }
 
-fn not_live(standing: KeyStanding) -> ApprovalError {
-    match standing {
-        KeyStanding::Suspended => ApprovalError::KeySuspended,
-        _ => ApprovalError::KeyRevoked,
+    /// Signs (for an allow) and records `d`, and answers with it.
+    async fn record(
+        &self,
+        mut d: GateDecision,
+        grant: Option<GrantId>,
+        ruled: Ruled,
+        ip: IpAddr,
+    ) -> ApprovalResult<GateAnswer> {
+        let signed = (d.outcome == Outcome::Allow).then(|| self.sign(&d)).transpose()?;
+        d.token_jti = signed.as_ref().map(|s| s.jti.clone());
+        match self.db.record_gate_decision(d.clone(), grant.clone(), Some(ip.to_string())).await? {
+            Recorded::Recorded { .. } => {}
+            Recorded::KeyNotLive(KeyStanding::Suspended) => return Err(ApprovalError::KeySuspended),
+            Recorded::KeyNotLive(_) => return Err(ApprovalError::KeyRevoked),
+            Recorded::GrantSpent => return Err(ApprovalError::GrantSpent),
+        }
+        let rule = (d.decided_by == "rule").then(|| d.decision_ref.clone());
+        Ok(GateAnswer {
+            outcome: d.outcome,
+            decided_by: Some(d.decided_by),
+            decision: Some(d.id),
+            request: None,
+            token: signed.map(|s| (s.token, s.expires_at)),
+            rule_version: ruled.version,
+            rule,
+            grant,
+            reason: d.reason,
+            explanation: ruled.explanation,
+            at: d.at,
+        })
     }
 }

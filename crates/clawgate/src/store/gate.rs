@@ -1,26 +1,39 @@
-//! Decisions the gate makes without asking (by a rule or a standing grant): recorded as requests
-//! already decided, so history, the audit trail and online token checks treat them as any other,
-//! in one transaction with their audit row and, for a grant, the use it took.
+//! Decisions the gate makes alone (by a rule or a standing grant): one row each in
+//! `gate_decisions`, in one transaction with its audit row and, for a grant, the use it took.
+//! They are not requests: nobody was asked.
 
-use super::approvals::{ApprovalRecord, KeyStanding, key_standing};
+use super::approvals::{KeyStanding, key_standing};
 use super::audit::{self, AuditEvent};
-use super::{Db, StoreError, StoreResult, grants};
-use crate::domain::approval::Status;
-use crate::domain::ids::GrantId;
+use super::{Db, StoreError, StoreResult, grants, opt_i64};
+use crate::clock::Millis;
+use crate::domain::ids::{ApiKeyId, DecisionId, GrantId, UserId};
+use crate::domain::rules::Outcome;
+use sqlx::Row;
 
-/// A request decided as it was made.
-#[derive(Debug, Clone)]
-pub struct AutoDecision {
-    /// APPROVED (with its token) or DENIED (with its reason), `decided_by` and `decision_ref` set.
-    pub record: ApprovalRecord,
-    /// The grant whose use allows it.
-    pub grant: Option<GrantId>,
-    /// For the audit row: what decided, in words.
-    pub detail: String,
-    pub ip: Option<String>,
+/// A decision the gate made alone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateDecision {
+    pub id: DecisionId,
+    pub user_id: UserId,
+    pub api_key_id: ApiKeyId,
+    pub agent_id: Option<String>,
+    pub tool: String,
+    /// What the call does, as a person would be shown it.
+    pub action: String,
+    pub cwd: Option<String>,
+    /// `Allow` or `Deny`.
+    pub outcome: Outcome,
+    /// `rule` or `grant`.
+    pub decided_by: &'static str,
+    /// `v3#2` (rule 2 of version 3), `v3#default`, or the grant's id.
+    pub decision_ref: String,
+    pub reason: Option<String>,
+    /// The id of an allow's token.
+    pub token_jti: Option<String>,
+    pub at: Millis,
 }
 
-/// What became of recording an automatic decision.
+/// What became of recording a decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
     /// Committed; for a grant, the uses it has had, this one included.
@@ -32,61 +45,56 @@ pub enum Recorded {
 }
 
 impl Db {
-    /// Records `d` if its key is live (and its grant, if any, still has a use) as of the write.
-    pub async fn record_auto_decision(&self, d: AutoDecision) -> StoreResult<Recorded> {
-        self.last_used(&d.record.api_key_id, d.record.created_at);
+    /// Records `d` (from `ip`) if its key is live, and its grant (if one allowed it) still has a
+    /// use, as of the write.
+    pub async fn record_gate_decision(
+        &self,
+        d: GateDecision,
+        grant: Option<GrantId>,
+        ip: Option<String>,
+    ) -> StoreResult<Recorded> {
+        self.last_used(&d.api_key_id, d.at);
         let written = self
             .write(Box::new(move |conn| {
                 Box::pin(async move {
-                    let r = &d.record;
-                    let event = match r.status {
-                        Status::Approved => "request.approved",
-                        Status::Denied => "request.denied",
-                        other => return Err(StoreError::Corrupt(format!("an automatic decision of {other:?}"))),
-                    };
                     let inserted = sqlx::query(
-                        "INSERT INTO approval_requests (id, user_id, api_key_id, agent_id, action, context, \
-                         binding_code, action_hash, status, created_at, expires_at, decided_at, deny_reason, \
-                         token, token_jti, token_expires_at, user_verified, decided_by, decision_ref, gate_call) \
-                         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $12, $13, $14, $15, 0, $16, \
-                         $17, $18 WHERE EXISTS (SELECT 1 FROM api_keys WHERE id = $3 AND revoked_at IS NULL \
-                         AND suspended_at IS NULL)",
+                        "INSERT INTO gate_decisions (id, user_id, api_key_id, agent_id, tool, action, cwd, \
+                         outcome, decided_by, decision_ref, reason, token_jti, at) \
+                         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 WHERE EXISTS \
+                         (SELECT 1 FROM api_keys WHERE id = $3 AND revoked_at IS NULL AND suspended_at IS NULL)",
                     )
-                    .bind(r.id.as_str())
-                    .bind(r.user_id.as_str())
-                    .bind(r.api_key_id.as_str())
-                    .bind(r.agent_id.clone())
-                    .bind(r.action.clone())
-                    .bind(r.context.clone())
-                    .bind(r.binding_code.clone())
-                    .bind(r.action_hash.clone())
-                    .bind(r.status.as_str())
-                    .bind(r.created_at)
-                    .bind(r.expires_at)
-                    .bind(r.deny_reason.clone())
-                    .bind(r.token.clone())
-                    .bind(r.token_jti.clone())
-                    .bind(r.token_expires_at)
-                    .bind(r.decided_by.clone())
-                    .bind(r.decision_ref.clone())
-                    .bind(r.gate_call.clone())
+                    .bind(d.id.as_str())
+                    .bind(d.user_id.as_str())
+                    .bind(d.api_key_id.as_str())
+                    .bind(d.agent_id.clone())
+                    .bind(d.tool.clone())
+                    .bind(d.action.clone())
+                    .bind(d.cwd.clone())
+                    .bind(d.outcome.as_str())
+                    .bind(d.decided_by)
+                    .bind(d.decision_ref.clone())
+                    .bind(d.reason.clone())
+                    .bind(d.token_jti.clone())
+                    .bind(d.at)
                     .execute(&mut *conn)
                     .await?;
                     if inserted.rows_affected() != 1 {
-                        return Ok(Recorded::KeyNotLive(key_standing(conn, &r.api_key_id).await?));
+                        return Ok(Recorded::KeyNotLive(key_standing(conn, &d.api_key_id).await?));
                     }
                     let mut grant_uses = None;
-                    if let Some(grant) = &d.grant {
-                        // Spent since it was read: undo the insert (the error rolls this write
-                        // back alone) and say so below.
-                        grant_uses = Some(grants::take_use(conn, grant, r.created_at).await?.ok_or(StoreError::Conflict)?);
+                    if let Some(grant) = &grant {
+                        // Spent since it was read: the error undoes this write alone (see below).
+                        grant_uses = Some(grants::take_use(conn, grant, d.at).await?.ok_or(StoreError::Conflict)?);
                     }
+                    let event = match d.outcome {
+                        Outcome::Allow => "gate.allowed",
+                        _ => "gate.denied",
+                    };
                     let audit = AuditEvent {
-                        request_id: Some(r.id.clone()),
-                        api_key_id: Some(r.api_key_id.clone()),
-                        ip: d.ip.clone(),
-                        detail: Some(d.detail.clone()),
-                        ..AuditEvent::new(event, r.created_at, &r.user_id)
+                        api_key_id: Some(d.api_key_id.clone()),
+                        ip,
+                        detail: Some(format!("{} by {} {}", d.id, d.decided_by, d.decision_ref)),
+                        ..AuditEvent::new(event, d.at, &d.user_id)
                     };
                     audit::append(conn, &audit).await?;
                     Ok(Recorded::Recorded { grant_uses })
@@ -98,5 +106,42 @@ impl Db {
             Err(StoreError::Conflict) => Ok(Recorded::GrantSpent),
             other => other,
         }
+    }
+
+    /// `user`'s most recent gate decisions, newest first (at most `limit`).
+    pub async fn gate_decisions_of(&self, user: &UserId, limit: i64) -> StoreResult<Vec<GateDecision>> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, api_key_id, agent_id, tool, action, cwd, outcome, decided_by, decision_ref, \
+             reason, token_jti, at FROM gate_decisions WHERE user_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
+        )
+        .bind(user.as_str())
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let outcome: String = row.try_get("outcome")?;
+                let decided_by: String = row.try_get("decided_by")?;
+                Ok(GateDecision {
+                    id: DecisionId::from_trusted(row.try_get("id")?),
+                    user_id: UserId::from_trusted(row.try_get("user_id")?),
+                    api_key_id: ApiKeyId::from_trusted(row.try_get("api_key_id")?),
+                    agent_id: row.try_get("agent_id")?,
+                    tool: row.try_get("tool")?,
+                    action: row.try_get("action")?,
+                    cwd: row.try_get("cwd")?,
+                    outcome: match outcome.as_str() {
+                        "allow" => Outcome::Allow,
+                        "deny" => Outcome::Deny,
+                        other => return Err(StoreError::Corrupt(format!("a gate decision of {other}"))),
+                    },
+                    decided_by: if decided_by == "grant" { "grant" } else { "rule" },
+                    decision_ref: row.try_get("decision_ref")?,
+                    reason: row.try_get("reason")?,
+                    token_jti: row.try_get("token_jti")?,
+                    at: opt_i64(row, "at")?.unwrap_or_default(),
+                })
+            })
+            .collect()
     }
 }

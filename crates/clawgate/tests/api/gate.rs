@@ -1,7 +1,8 @@
 //! The gate over the API (issue 10): a call passes or is refused by the key owner's rules at once,
 //! with a token saying a rule allowed it; a call they ask about becomes a pending request the
-//! person decides (and the gate can wait for); every decision is recorded with what decided it;
-//! a rule's denials never suspend a key; bad input is refused; the dry-run records nothing.
+//! person decides (and the gate can wait for); a decision made alone is recorded and audited with
+//! what decided it, and is not a request; a rule's denials never suspend a key; bad input is
+//! refused; the dry-run records nothing.
 
 use crate::harness::{Auth, Person, TestApp, on_both_databases};
 use serde_json::{Value, json};
@@ -50,7 +51,7 @@ async fn routine_calls_pass_by_the_default_rules_with_a_token_that_says_so(app: 
     let b = &allowed.body;
     assert_eq!(b["decision"], "allow", "{b}");
     assert_eq!(b["decidedBy"], "rule");
-    assert_eq!(b["status"], "APPROVED");
+    assert!(b.get("requestId").is_none() && b.get("status").is_none(), "nobody was asked: {b}");
     assert_eq!(b["ruleVersion"], 0);
     assert_eq!(b["rule"], "v0#default");
     assert!(b.get("bindingCode").is_none(), "nothing to show a person: {b}");
@@ -65,22 +66,23 @@ async fn routine_calls_pass_by_the_default_rules_with_a_token_that_says_so(app: 
     assert_eq!(claims["userVerified"], false);
     assert_eq!(claims["agentId"], "claude");
 
-    // It is recorded: in the person's history, with what decided it, and in the audit trail.
+    // It is recorded as a decision (with what decided it) and audited; it is not a request.
+    let id = b["decisionId"].as_str().expect("decisionId");
+    assert_eq!(claims["requestId"], id, "the token names the decision");
     let history = app.get("/api/v1/approval/history", &ada.auth()).await.expect(200);
-    let row = &history.body["requests"][0];
-    assert_eq!(row["action"], "ls -la");
-    assert_eq!(row["status"], "APPROVED");
-    assert_eq!(row["decidedBy"], "rule");
-    assert_eq!(row["decisionRef"], "v0#default");
+    assert_eq!(history.body["requests"], json!([]));
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM approval_requests").await, 0);
+    let recorded = app
+        .scalar_i64(
+            "SELECT COUNT(*) FROM gate_decisions WHERE outcome = 'allow' AND decided_by = 'rule' \
+             AND decision_ref = 'v0#default' AND action = 'ls -la' AND token_jti IS NOT NULL",
+        )
+        .await;
+    assert_eq!(recorded, 1);
     let audited = app
-        .scalar_i64("SELECT COUNT(*) FROM audit_events WHERE event = 'request.approved' AND detail = 'rule v0#default: allow'")
+        .scalar_i64("SELECT COUNT(*) FROM audit_events WHERE event = 'gate.allowed' AND detail LIKE '% by rule v0#default'")
         .await;
     assert_eq!(audited, 1);
-    // The agent reads the same through the status endpoint.
-    let id = b["requestId"].as_str().expect("requestId");
-    let status = app.status(&key, id).await.expect(200);
-    assert_eq!(status.body["decidedBy"], "rule");
-    assert_eq!(status.body["token"], token);
 }
 
 async fn a_risky_call_asks_and_the_gate_waits_for_the_persons_passkey(app: TestApp) {
@@ -145,7 +147,7 @@ async fn a_deny_rule_refuses_a_call_even_inside_a_compound_command(app: TestApp)
         let b = &denied.body;
         assert_eq!(b["decision"], "deny", "{command}: {b}");
         assert_eq!(b["decidedBy"], "rule");
-        assert_eq!(b["status"], "DENIED");
+        assert!(b["decisionId"].is_string(), "{b}");
         assert_eq!(b["rule"], "v1#1");
         assert_eq!(b["reason"], "downloads are not allowed here");
         assert!(b.get("token").is_none());
@@ -156,7 +158,7 @@ async fn a_deny_rule_refuses_a_call_even_inside_a_compound_command(app: TestApp)
     assert_eq!(allowed.body["rule"], "v1#default");
     let denials = app
         .scalar_i64(
-            "SELECT COUNT(*) FROM audit_events WHERE event = 'request.denied' AND detail = 'rule v1#1: deny'",
+            "SELECT COUNT(*) FROM audit_events WHERE event = 'gate.denied' AND detail LIKE '% by rule v1#1'",
         )
         .await;
     assert_eq!(denials, 3, "each denial is audited with the rule that decided");
@@ -184,9 +186,9 @@ async fn only_the_key_owners_rules_apply(app: TestApp) {
     let denied = gate(&app, &bob_key, bash("ls")).await.expect(200);
     assert_eq!(denied.body["decision"], "deny");
     assert_eq!(denied.body["rule"], "v1#default");
-    // Each person's history has only their own agent's calls.
-    let history = app.get("/api/v1/approval/history", &ada.auth()).await.expect(200);
-    assert_eq!(history.body["requests"].as_array().map(Vec::len), Some(1));
+    // Each person's decisions are their own.
+    let bobs = app.scalar_i64("SELECT COUNT(*) FROM gate_decisions WHERE outcome = 'deny'").await;
+    assert_eq!(bobs, 1);
 }
 
 async fn a_saved_rule_set_that_no_longer_parses_asks_about_everything(app: TestApp) {
@@ -218,7 +220,7 @@ async fn a_suspended_or_revoked_key_gets_no_decision(app: TestApp) {
     gate(&app, &key, bash("ls")).await.expect_error(403, "api_key_suspended");
     app.delete(&format!("/api/v1/auth/api-keys/{key_id}"), &ada.auth()).await;
     gate(&app, &key, bash("ls")).await.expect_error(401, "invalid_api_key");
-    let recorded = app.scalar_i64("SELECT COUNT(*) FROM approval_requests").await;
+    let recorded = app.scalar_i64("SELECT COUNT(*) FROM gate_decisions").await;
     assert_eq!(recorded, 0, "nothing was decided for a key that is not live");
 }
 
@@ -258,6 +260,7 @@ async fn the_dry_run_records_nothing(app: TestApp) {
     assert_eq!(explained.body["ruleVersion"], 1);
     let words = explained.body["explanation"].as_str().expect("explanation");
     assert!(words.contains("no downloads") && words.contains("`ls`"), "{words}");
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM gate_decisions").await, 0);
     assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM approval_requests").await, 0);
     // A person's session is not an agent key.
     app.post("/api/v1/gate/explain", &ada.auth(), bash("ls")).await.expect(401);

@@ -69,9 +69,15 @@ pub struct GateView {
     /// (the kill switch); absent while pending or when the request expired.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decided_by: Option<String>,
-    /// The request the call was recorded as (every decision is).
-    pub request_id: String,
-    pub status: Status,
+    /// A decision made by a rule or grant alone (`dec_…`; the token's `requestId` names it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_id: Option<String>,
+    /// When a person was asked: the request (read it at `/api/v1/approval/status/{requestId}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The request's status, when a person was asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
     /// When allowed: a signed approval token for the call, whose `decidedBy` claim says what
     /// allowed it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,30 +106,29 @@ pub struct GateView {
 }
 
 fn gate_view(a: GateAnswer) -> GateView {
-    let r = &a.record;
-    let status = r.status_at(a.at);
-    let asking = status == Status::Pending;
-    let allowed = status == Status::Approved;
+    let status = a.request.as_ref().map(|r| r.status_at(a.at));
+    let asking = a.request.as_ref().filter(|_| status == Some(Status::Pending));
     GateView {
         decision: a.outcome.as_str().to_owned(),
         decided_by: a.decided_by.map(str::to_owned),
-        request_id: r.id.to_string(),
+        decision_id: a.decision.map(|d| d.to_string()),
+        request_id: a.request.as_ref().map(|r| r.id.to_string()),
         status,
-        token: r.token.clone().filter(|_| allowed),
-        token_expires_at: r.token_expires_at.filter(|_| allowed).map(to_rfc3339),
+        token_expires_at: a.token.as_ref().map(|(_, at)| to_rfc3339(*at)),
+        token: a.token.map(|(t, _)| t),
         reason: a.reason,
         rule_version: a.rule_version,
-        rule: r.decision_ref.clone().filter(|_| r.decided_by.as_deref() == Some("rule")),
+        rule: a.rule,
         grant_id: a.grant.map(|g| g.to_string()),
-        binding_code: asking.then(|| r.binding_code.clone()),
-        expires_at: asking.then(|| to_rfc3339(r.expires_at)),
+        binding_code: asking.map(|r| r.binding_code.clone()),
+        expires_at: asking.map(|r| to_rfc3339(r.expires_at)),
         explanation: a.explanation,
     }
 }
 
 /// Decide a tool call: the key owner's rules first (a `deny` is final), then their standing
-/// grants (for a call the rules ask about), else a person is asked. Every decision is recorded
-/// as a request with what decided it.
+/// grants (for a call the rules ask about), else a person is asked (a pending request). A rule's
+/// or grant's decision is recorded and audited with what decided it.
 #[utoipa::path(post, path = "/api/v1/gate", tag = "gate",
     security(("apiKey" = []), ("apiKeyHeader" = [])),
     params(GateQuery),
