@@ -37,6 +37,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         (name = "tokens", description = "Approval token verification"),
         (name = "push", description = "Web Push"),
         (name = "rules", description = "A person's rule set: which agent calls pass, ask or are refused"),
+        (name = "stop", description = "The kill switch: stop every agent at once"),
         (name = "health", description = "Health"),
     )
 )]

@@ -4,6 +4,7 @@
 use crate::service::approvals::Approvals;
 use crate::service::keys::Keys;
 use crate::service::rules::Rules;
+use crate::service::stop::Stop;
 use crate::state::AppState;
 use axum::extract::FromRef;
 use std::sync::Arc;
@@ -23,5 +24,11 @@ impl FromRef<Arc<AppState>> for Keys {
 impl FromRef<Arc<AppState>> for Rules {
     fn from_ref(app: &Arc<AppState>) -> Self {
         Rules::new(app)
+    }
+}
+
+impl FromRef<Arc<AppState>> for Stop {
+    fn from_ref(app: &Arc<AppState>) -> Self {
+        Stop::new(app)
     }
 }

@@ -6,3 +6,4 @@
 pub mod approvals;
 pub mod keys;
 pub mod rules;
+pub mod stop;

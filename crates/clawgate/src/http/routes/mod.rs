@@ -10,6 +10,7 @@ pub mod health;
 pub mod passkeys;
 pub mod push;
 pub mod rules;
+pub mod stop;
 pub mod tokens;
 pub mod web_app;
 
@@ -36,4 +37,5 @@ pub fn open() -> OpenApiRouter<Arc<AppState>> {
         .merge(tokens::router())
         .merge(push::router())
         .merge(rules::router())
+        .merge(stop::router())
 }
