@@ -271,3 +271,22 @@ async fn concurrent_stops_stop_each_thing_once(app: TestApp) {
     assert_eq!(denials, 9, "each request denied once");
     assert_eq!(count(&app, "SELECT CAST(COALESCE(SUM(pending), 0) AS BIGINT) FROM api_keys", &[]).await, 0);
 }
+
+/// Several instances on one PostgreSQL: a stop on A reaches an agent waiting on B at once, and B,
+/// which remembered the key from its last use, refuses it from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_on_one_instance_stops_the_agents_waiting_on_another() {
+    let Some(a) = TestApp::spawn(clawgate::config::Backend::Postgres).await else { return };
+    let b = a.second_instance().await;
+    let ada = a.person("ada@example.com").await;
+    let key = a.api_key(&ada).await;
+    // Asked on B: B now remembers the key.
+    let asked = b.ask(&key, "migrate the database").await;
+    let waiting = long_poll(&b, &key, &asked.id);
+    until_waiting(&b, 1).await;
+    assert_counts(&stop(&a, &ada).await.expect(200), 1, 0, 1);
+    let answer = tokio::time::timeout(PROMPT, waiting).await.expect("answered at once").expect("poll");
+    assert_eq!(answer.expect(200).body["status"], "DENIED", "B's waiting agent learns of A's stop");
+    refused_as_suspended(&b, &key).await;
+    b.status(&key, &asked.id).await.expect_error(403, "api_key_suspended");
+}
