@@ -7,6 +7,7 @@ use crate::domain::approval::Undecidable;
 use crate::service::approvals::ApprovalError;
 use crate::service::keys::KeyError;
 use crate::service::rules::RulesError;
+use crate::service::stop::StopError;
 use crate::store::StoreError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -223,6 +224,18 @@ impl From<RulesError> for ApiError {
             ),
             RulesError::Unreadable { .. } => ApiError::internal(e),
             RulesError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<StopError> for ApiError {
+    fn from(e: StopError) -> Self {
+        match e {
+            StopError::PasskeyRequired => ApiError::forbidden(
+                "passkey_required",
+                "stopping every agent needs a session signed in with a passkey; add a passkey and sign in with it",
+            ),
+            StopError::Store(e) => e.into(),
         }
     }
 }

@@ -190,7 +190,8 @@ pub fn revoked_api_key() -> ApiError {
 pub fn suspended_api_key() -> ApiError {
     ApiError::forbidden(
         "api_key_suspended",
-        "this API key is suspended after repeated denials; its owner can resume it in the clawgate app (API keys)",
+        "this API key is suspended (after repeated denials, or its owner stopped every agent); its owner can resume it \
+         in the clawgate app (API keys)",
     )
 }
 

@@ -5,6 +5,7 @@ use crate::service::approvals::Approvals;
 use crate::service::gate::Gate;
 use crate::service::keys::Keys;
 use crate::service::rules::Rules;
+use crate::service::stop::Stop;
 use crate::state::AppState;
 use axum::extract::FromRef;
 use std::sync::Arc;
@@ -30,5 +31,11 @@ impl FromRef<Arc<AppState>> for Rules {
 impl FromRef<Arc<AppState>> for Gate {
     fn from_ref(app: &Arc<AppState>) -> Self {
         Gate::new(app)
+    }
+}
+
+impl FromRef<Arc<AppState>> for Stop {
+    fn from_ref(app: &Arc<AppState>) -> Self {
+        Stop::new(app)
     }
 }

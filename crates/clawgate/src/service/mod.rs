@@ -7,3 +7,4 @@ pub mod approvals;
 pub mod gate;
 pub mod keys;
 pub mod rules;
+pub mod stop;

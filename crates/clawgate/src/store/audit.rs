@@ -11,7 +11,8 @@ use sqlx::Row;
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
     /// `request.created`, `request.approved`, `request.denied`, `request.expired`,
-    /// `api_key.suspended`, `api_key.resumed`, `rules.changed` (detail: the new version).
+    /// `api_key.suspended`, `api_key.resumed`, `rules.changed` (detail: the new version),
+    /// `agents.stopped` (the kill switch; detail: what it denied, revoked and suspended).
     pub event: &'static str,
     pub at: Millis,
     pub user_id: UserId,

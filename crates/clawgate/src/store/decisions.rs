@@ -199,7 +199,11 @@ impl Db {
 
 /// Gives back `n` places under the key's pending cap (see `approvals::take_pending_place`): its
 /// requests left PENDING in this transaction.
-async fn release_pending_places(conn: &mut sqlx::AnyConnection, key: &ApiKeyId, n: i64) -> StoreResult<()> {
+pub(crate) async fn release_pending_places(
+    conn: &mut sqlx::AnyConnection,
+    key: &ApiKeyId,
+    n: i64,
+) -> StoreResult<()> {
     sqlx::query("UPDATE api_keys SET pending = pending - $1 WHERE id = $2")
         .bind(n)
         .bind(key.as_str())

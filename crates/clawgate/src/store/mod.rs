@@ -19,6 +19,7 @@ pub mod push;
 pub mod rules;
 pub mod secrets;
 pub mod sessions;
+pub mod stop;
 pub mod tokens;
 pub mod users;
 pub mod writer;

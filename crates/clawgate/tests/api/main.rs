@@ -32,4 +32,5 @@ mod security_r_server;
 mod security_r_streams;
 mod security_r_text;
 mod startup;
+mod stop;
 mod waiting;

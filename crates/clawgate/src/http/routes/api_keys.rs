@@ -36,7 +36,8 @@ pub struct ApiKeyView {
     pub created_at: String,
     pub last_used_at: Option<String>,
     pub revoked_at: Option<String>,
-    /// Set when the key was suspended after repeated denials; resume it to use it again.
+    /// Set when the key was suspended (after repeated denials, or by `POST /api/v1/stop`); resume it
+    /// to use it again.
     pub suspended_at: Option<String>,
 }
 
@@ -114,8 +115,8 @@ async fn revoke(State(keys): State<Keys>, human: Human, Path(id): Path<String>) 
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Resume a key suspended after repeated denials. Needs a passkey session (once the account has a
-/// passkey), like creating one.
+/// Resume a key suspended after repeated denials or by stopping every agent (`POST /api/v1/stop`).
+/// Needs a passkey session (once the account has a passkey), like creating one.
 #[utoipa::path(post, path = "/api/v1/auth/api-keys/{id}/resume", tag = "api-keys",
     security(("session" = [])),
     params(("id" = String, Path, description = "API key id (`key_…`)")),

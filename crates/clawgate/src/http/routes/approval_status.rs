@@ -91,7 +91,7 @@ pub struct WaitQuery {
         (status = 200, body = StatusView),
         (status = 400, body = ErrorBody),
         (status = 401, description = "Unknown or revoked API key (`invalid_api_key`), also when revoked during the wait", body = ErrorBody),
-        (status = 403, description = "The key is suspended after repeated denials (`api_key_suspended`)", body = ErrorBody),
+        (status = 403, description = "The key is suspended, after repeated denials or by its owner's stop (`api_key_suspended`)", body = ErrorBody),
         (status = 404, description = "Unknown, or made with another key", body = ErrorBody),
         (status = 429, description = "Polling too fast without `wait` (`slow_down`, see Retry-After)", body = ErrorBody),
     ))]
@@ -141,7 +141,7 @@ fn error_event(e: &ApiError) -> Event {
     responses(
         (status = 200, description = "An event stream (text/event-stream) of `status` events", content_type = "text/event-stream"),
         (status = 401, description = "Unknown or revoked API key (`invalid_api_key`), also when revoked during the wait", body = ErrorBody),
-        (status = 403, description = "The key is suspended after repeated denials (`api_key_suspended`)", body = ErrorBody),
+        (status = 403, description = "The key is suspended, after repeated denials or by its owner's stop (`api_key_suspended`)", body = ErrorBody),
         (status = 404, description = "Unknown, or made with another key", body = ErrorBody),
     ))]
 async fn status_events(

@@ -11,6 +11,7 @@ pub mod health;
 pub mod passkeys;
 pub mod push;
 pub mod rules;
+pub mod stop;
 pub mod tokens;
 pub mod web_app;
 
@@ -38,4 +39,5 @@ pub fn open() -> OpenApiRouter<Arc<AppState>> {
         .merge(push::router())
         .merge(rules::router())
         .merge(gate::router())
+        .merge(stop::router())
 }

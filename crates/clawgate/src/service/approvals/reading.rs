@@ -31,6 +31,11 @@ impl Approvals {
         }
         match standing {
             KeyStanding::Live => Ok(record),
+            // A denial carries no token: an agent that was waiting when its owner stopped every
+            // agent (which suspends the key in the same transaction) learns it was denied.
+            // Mostly waits already under way get here: a new read is refused at the door
+            // (`http::extract::Agent`) unless this instance has not heard of the suspension yet.
+            KeyStanding::Suspended if record.status == Status::Denied => Ok(record),
             KeyStanding::Suspended => Err(ApprovalError::KeySuspended),
             KeyStanding::Revoked => Err(ApprovalError::KeyRevoked),
         }
