@@ -21,7 +21,10 @@ mod offline;
 mod types;
 
 pub use offline::{OfflineError, verify_offline};
-pub use types::{ApprovalClaims, ApprovalRequest, Created, Status, StatusView, Verification};
+pub use types::{
+    ApprovalClaims, ApprovalRequest, Created, GateAnswer, GateCall, GateExplained, Status, StatusView,
+    Verification,
+};
 
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
@@ -141,6 +144,23 @@ impl Client {
                 .json(request)
         })
         .await
+    }
+
+    /// Brings a tool call to the gate: `allow` (with a token), `deny`, or `ask` (a pending
+    /// request; wait on it with [`Client::wait`]).
+    pub async fn gate(&self, call: &GateCall) -> Result<GateAnswer, Error> {
+        let key = call.idempotency_key.clone().unwrap_or_else(new_idempotency_key);
+        let url = self.url("api/v1/gate")?;
+        self.with_retries(|| {
+            self.http.post(url.clone()).bearer_auth(&self.api_key).header("idempotency-key", &key).json(call)
+        })
+        .await
+    }
+
+    /// What the gate would do with a call, without recording or using anything.
+    pub async fn explain_gate(&self, call: &GateCall) -> Result<GateExplained, Error> {
+        let url = self.url("api/v1/gate/explain")?;
+        self.with_retries(|| self.http.post(url.clone()).bearer_auth(&self.api_key).json(call)).await
     }
 
     /// The request's status now.

@@ -79,6 +79,77 @@ pub struct Created {
     pub binding_code: String,
 }
 
+/// A tool call to bring to the gate (`POST /api/v1/gate`), exactly as it will run.
+#[derive(Debug, Clone, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct GateCall {
+    /// The tool's name: `Bash`, `Write`, `WebFetch`, …
+    pub tool: String,
+    /// The tool's input, e.g. `{"command": "cargo test"}`: a JSON object.
+    pub input: Value,
+    /// The absolute working directory the call runs in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// Details worth showing the person if the call asks: a JSON object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<Value>,
+    /// If the call asks: how long the person has (default 300, held to 30–600 seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in_seconds: Option<u32>,
+    /// Reuse to make a retried call that asks return the same request; one is made up if absent.
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
+}
+
+/// The gate's answer.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GateAnswer {
+    /// `allow`, `deny` or `ask` (a person is asked: wait on `request_id`).
+    pub decision: String,
+    /// `rule`, `grant`, `passkey`, `person` or `stop`; none while asking.
+    pub decided_by: Option<String>,
+    pub decision_id: Option<String>,
+    pub request_id: Option<String>,
+    pub status: Option<Status>,
+    pub token: Option<String>,
+    pub token_expires_at: Option<String>,
+    pub reason: Option<String>,
+    pub rule_version: i64,
+    pub rule: Option<String>,
+    pub grant_id: Option<String>,
+    pub binding_code: Option<String>,
+    pub expires_at: Option<String>,
+    /// What the rules made of the call, in words.
+    pub explanation: String,
+}
+
+impl GateAnswer {
+    /// The request a call that asks became, as [`Client::wait`](crate::Client::wait) needs it.
+    pub fn asked(&self) -> Option<Created> {
+        Some(Created {
+            request_id: self.request_id.clone()?,
+            status: self.status?,
+            expires_at: self.expires_at.clone()?,
+            binding_code: self.binding_code.clone()?,
+        })
+    }
+}
+
+/// What the gate would do with a call (`POST /api/v1/gate/explain`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GateExplained {
+    /// The rules' outcome: `allow`, `ask` or `deny`.
+    pub decision: String,
+    pub rule_version: i64,
+    /// A live standing grant that would allow a call the rules ask about.
+    pub grant_id: Option<String>,
+    pub explanation: String,
+}
+
 /// A request's status; `token` once approved.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -9,12 +9,12 @@
 //! Any other exit code, a crash, or being killed at the hook's `timeout` lets the call proceed,
 //! so every failure here ends in exit 2 (fail closed), panics included.
 
-use super::hook_event::{HookEvent, action_of, context_of, project_dir, read_event};
+use super::hook_event::{HookEvent, project_dir, read_event};
 use super::hook_rules::{Policy, default_rules, parse_rules};
 use super::{Outcome, ServerArgs, wait_for_decision};
 use clap::Args;
 use clap::builder::BoolishValueParser;
-use clawgate_client::ApprovalRequest;
+use clawgate_client::{Client, Created, GateAnswer, GateCall};
 use serde_json::json;
 use std::io::Write;
 use std::process::ExitCode;
@@ -118,6 +118,8 @@ async fn decide(args: &ClaudeHookArgs) -> Decision {
             event.hook_event_name
         ));
     }
+    // The local rules are checked even when the server decides: a broken one could miss
+    // anything on the day the server cannot be reached.
     let policy = match policy(args) {
         Ok(p) => p,
         Err(e) => {
@@ -126,14 +128,35 @@ async fn decide(args: &ClaudeHookArgs) -> Decision {
             ));
         }
     };
-    let project = project_dir(&event);
-    match policy.needs_approval(&event.tool_name, &event.tool_input, &project) {
-        None => Decision::PassThrough,
-        Some(rule) => ask(args, &event, &rule).await,
+    let client = match args.server.client() {
+        Ok(c) => c,
+        Err(e) => {
+            return Decision::Block(format!(
+                "clawgate hook is misconfigured ({e}); this tool call is blocked"
+            ));
+        }
+    };
+    match client.gate(&gate_call(args, &event)).await {
+        Ok(answer) => follow(args, &client, answer).await,
+        // The server cannot decide: the local rules block what they match (never allow).
+        Err(e) if e.is_transient() => {
+            let project = project_dir(&event);
+            match policy.needs_approval(&event.tool_name, &event.tool_input, &project) {
+                None => Decision::PassThrough,
+                Some(rule) => Decision::Block(format!(
+                    "clawgate could not decide ({e}), and this tool call matches the local rule \"{rule}\", \
+                     so it is blocked. {ADVICE}"
+                )),
+            }
+        }
+        Err(e) => {
+            Decision::Block(format!("clawgate refused to decide this tool call, so it is blocked: {e}"))
+        }
     }
 }
 
-/// The rules in force: the built-in ones unless turned off, then the configured ones.
+/// The local rules: the built-in ones unless turned off, then the configured ones. They decide
+/// only when the server cannot, and then they only block.
 fn policy(args: &ClaudeHookArgs) -> Result<Policy, String> {
     let mut rules = if args.no_default_patterns { Vec::new() } else { default_rules()? };
     if let Some(text) = &args.patterns {
@@ -155,35 +178,58 @@ fn rules_text(value: &str) -> Result<String, String> {
     }
 }
 
-async fn ask(args: &ClaudeHookArgs, event: &HookEvent, rule: &str) -> Decision {
-    let client = match args.server.client() {
-        Ok(c) => c,
-        Err(e) => {
-            return Decision::Block(format!(
-                "clawgate hook is misconfigured ({e}); this tool call is blocked"
-            ));
-        }
-    };
-    let expires = u32::try_from(args.timeout.clamp(30, 600)).unwrap_or(300);
-    let mut request = ApprovalRequest::new(action_of(event))
-        .agent(args.agent.clone())
-        .context(context_of(event, rule))
-        .expires_in(expires);
-    if let Some(id) = &event.tool_use_id {
-        // The same tool call asked twice (a re-run hook) is the same request.
-        request = request.idempotency_key(format!("claude-code:{id}"));
+/// The tool call as the gate sees it: exactly as Claude Code will run it.
+fn gate_call(args: &ClaudeHookArgs, event: &HookEvent) -> GateCall {
+    let mut context = json!({ "via": "Claude Code PreToolUse hook" });
+    if let Some(session) = &event.session_id {
+        context["sessionId"] = json!(session);
     }
-    let created = match client.request(&request).await {
-        Ok(c) => c,
-        Err(e) => {
-            return Decision::Block(format!(
-                "clawgate could not ask for approval, so this tool call is blocked: {e}"
-            ));
-        }
-    };
+    GateCall {
+        tool: event.tool_name.clone(),
+        input: event.tool_input.clone(),
+        cwd: event.cwd.clone(),
+        agent_id: Some(args.agent.clone()),
+        context: Some(context),
+        expires_in_seconds: Some(u32::try_from(args.timeout.clamp(30, 600)).unwrap_or(300)),
+        // The same tool call asked twice (a re-run hook) is the same request.
+        idempotency_key: event.tool_use_id.as_ref().map(|id| format!("claude-code:{id}")),
+    }
+}
+
+/// What the gate's answer means for Claude Code. A rule's `allow` leaves the call to Claude
+/// Code's own permission flow (as a call no rule matched always did); a grant's or a person's
+/// approval allows it.
+async fn follow(args: &ClaudeHookArgs, client: &Client, answer: GateAnswer) -> Decision {
+    let by = answer.decided_by.as_deref().unwrap_or("");
+    match (answer.decision.as_str(), by) {
+        ("allow", "rule") => Decision::PassThrough,
+        ("allow", "grant") => Decision::Allow(format!(
+            "allowed by a standing grant in clawgate (grant {})",
+            answer.grant_id.as_deref().unwrap_or("?")
+        )),
+        ("allow", _) => Decision::Allow(format!(
+            "approved with a passkey in clawgate (request {})",
+            answer.request_id.as_deref().unwrap_or("?")
+        )),
+        ("ask", _) => match answer.asked() {
+            Some(created) => ask(args, client, &created, answer.reason.as_deref().unwrap_or("asked")).await,
+            None => Decision::Block(format!(
+                "clawgate answered ask without a request, so this tool call is blocked. {ADVICE}"
+            )),
+        },
+        _ => Decision::Block(format!(
+            "clawgate: this tool call is denied ({}): {}. {ADVICE}",
+            answer.rule.as_deref().or(answer.decided_by.as_deref()).unwrap_or("denied"),
+            answer.reason.as_deref().unwrap_or("no reason given")
+        )),
+    }
+}
+
+/// Waits for the person's decision on the request the gate made.
+async fn ask(args: &ClaudeHookArgs, client: &Client, created: &Created, why: &str) -> Decision {
     let id = &created.request_id;
-    let outcome = wait_for_decision(&client, &created, Duration::from_secs(args.timeout), false).await;
-    let blocked = |why: String| Decision::Block(format!("clawgate: {why} (rule: {rule}). {}", ADVICE));
+    let outcome = wait_for_decision(client, created, Duration::from_secs(args.timeout), false).await;
+    let blocked = |what: String| Decision::Block(format!("clawgate: {what} ({why}). {ADVICE}"));
     match outcome {
         Outcome::Approved { .. } => Decision::Allow(format!(
             "approved with a passkey in clawgate (request {id}, binding code {})",

@@ -214,9 +214,10 @@ impl Approvals {
         key: &ApiKeyRecord,
         input: NewApproval,
         gate_call: String,
+        idempotency: Option<(&str, &str)>,
         ip: IpAddr,
     ) -> ApprovalResult<Created> {
-        self.create_record(key, input, Some(gate_call), None, ip).await
+        self.create_record(key, input, Some(gate_call), idempotency, ip).await
     }
 
     /// The request as of now; a lapsed pending request is recorded as expired on the way.

@@ -163,12 +163,14 @@ impl Gate {
 
     /// Decides `call` of `key` (made from `ip`); a call that asks waits up to `wait` for the
     /// person's decision.
+    /// With `idempotency` (key, body hash), a retried call that asks gives the same request.
     pub async fn decide(
         &self,
         key: &ApiKeyRecord,
         call: GateCall,
         ip: IpAddr,
         wait: Duration,
+        idempotency: Option<(&str, &str)>,
     ) -> ApprovalResult<GateAnswer> {
         let ruled = self.rule(key, &call).await?;
         match ruled.outcome() {
@@ -190,7 +192,7 @@ impl Gate {
                 if let Some(answer) = self.by_grant(key, &call, &ruled, ip).await? {
                     return Ok(answer);
                 }
-                self.ask(key, &call, ruled, ip, wait).await
+                self.ask(key, &call, ruled, ip, wait, idempotency).await
             }
         }
     }
@@ -227,12 +229,13 @@ impl Gate {
         ruled: Ruled,
         ip: IpAddr,
         wait: Duration,
+        idempotency: Option<(&str, &str)>,
     ) -> ApprovalResult<GateAnswer> {
         let why = ruled.ask_reason();
         let request = call
             .to_request(&why, ruled.asking_rule().as_deref())
             .map_err(|e| ApprovalError::Input(e.to_string()))?;
-        let created = self.approvals.create_gated(key, request, call.stored(), ip).await?;
+        let created = self.approvals.create_gated(key, request, call.stored(), idempotency, ip).await?;
         let record = self.approvals.read_after_change(&key.id, &created.record.id, wait).await?;
         let now = self.approvals.now();
         let (outcome, decided_by, reason) = match record.status_at(now) {

@@ -60,7 +60,7 @@ fn created_view(r: &ApprovalRecord, now: Millis) -> CreatedApproval {
     }
 }
 
-fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
     let key = value
         .to_str()
@@ -73,6 +73,14 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
             ))
         })?;
     Ok(Some(key.to_owned()))
+}
+
+/// The hash a retry's body is compared with: only a retry (a request with an Idempotency-Key)
+/// needs one.
+pub(crate) fn body_hash(idempotency: Option<&str>, raw: &serde_json::Value) -> String {
+    idempotency
+        .map(|_| hex::encode(Sha256::digest(approval::canonical_json(raw).as_bytes())))
+        .unwrap_or_default()
 }
 
 /// Ask a person to approve an action.
@@ -100,10 +108,7 @@ async fn create(
 ) -> ApiResult<Response> {
     let idempotency = idempotency_key(&headers)?;
     // Only a retry needs to be compared with what it retries.
-    let body_hash = idempotency
-        .as_ref()
-        .map(|_| hex::encode(Sha256::digest(approval::canonical_json(&raw).as_bytes())))
-        .unwrap_or_default();
+    let body_hash = body_hash(idempotency.as_deref(), &raw);
     let body: CreateApprovalBody =
         serde_json::from_value(raw).map_err(|e| ApiError::invalid(e.to_string()))?;
     let input = NewApproval::parse(body.action, body.agent_id, body.context, body.expires_in_seconds)

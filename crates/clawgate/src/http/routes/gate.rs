@@ -2,6 +2,7 @@
 //! same as a dry-run.
 
 use super::approval_status::MAX_WAIT_SECS;
+use super::approvals_agent::{body_hash, idempotency_key};
 use crate::clock::to_rfc3339;
 use crate::domain::approval::Status;
 use crate::domain::gate::GateCall;
@@ -11,6 +12,7 @@ use crate::service::gate::{Gate, GateAnswer};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
@@ -131,13 +133,14 @@ fn gate_view(a: GateAnswer) -> GateView {
 /// or grant's decision is recorded and audited with what decided it.
 #[utoipa::path(post, path = "/api/v1/gate", tag = "gate",
     security(("apiKey" = []), ("apiKeyHeader" = [])),
-    params(GateQuery),
+    params(GateQuery, ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a call that asks, retried with the same key and body, gives the same request")),
     request_body = GateBody,
     responses(
         (status = 200, body = GateView),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "The key is suspended (`api_key_suspended`)", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody),
         (status = 429, description = "The key has too many requests waiting (see Retry-After)", body = ErrorBody),
     ))]
 async fn gate(
@@ -145,11 +148,16 @@ async fn gate(
     agent: Agent,
     ClientIp(ip): ClientIp,
     Query(q): Query<GateQuery>,
-    AppJson(body): AppJson<GateBody>,
+    headers: HeaderMap,
+    AppJson(raw): AppJson<Value>,
 ) -> ApiResult<Json<GateView>> {
+    let idempotency = idempotency_key(&headers)?;
+    let body_hash = body_hash(idempotency.as_deref(), &raw);
+    let body: GateBody = serde_json::from_value(raw).map_err(|e| ApiError::invalid(e.to_string()))?;
     let call = body.parse()?;
     let wait = Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_SECS));
-    let answer = gate.decide(&agent.key, call, ip, wait).await?;
+    let idempotency = idempotency.as_deref().map(|k| (k, body_hash.as_str()));
+    let answer = gate.decide(&agent.key, call, ip, wait, idempotency).await?;
     Ok(Json(gate_view(answer)))
 }
 
