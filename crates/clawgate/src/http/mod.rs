@@ -38,6 +38,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         (name = "push", description = "Web Push"),
         (name = "rules", description = "A person's rule set: which agent calls pass, ask or are refused"),
         (name = "gate", description = "For agents: one decision per tool call, by rule, standing grant or a person"),
+        (name = "grants", description = "Standing grants: calls a person allowed ahead of time with a passkey, listed and revoked"),
         (name = "health", description = "Health"),
     )
 )]

@@ -3,6 +3,7 @@
 
 use crate::service::approvals::Approvals;
 use crate::service::gate::Gate;
+use crate::service::grants::Grants;
 use crate::service::keys::Keys;
 use crate::service::rules::Rules;
 use crate::state::AppState;
@@ -30,5 +31,11 @@ impl FromRef<Arc<AppState>> for Rules {
 impl FromRef<Arc<AppState>> for Gate {
     fn from_ref(app: &Arc<AppState>) -> Self {
         Gate::new(app)
+    }
+}
+
+impl FromRef<Arc<AppState>> for Grants {
+    fn from_ref(app: &Arc<AppState>) -> Self {
+        Grants::new(app)
     }
 }

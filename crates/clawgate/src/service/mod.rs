@@ -5,5 +5,6 @@
 
 pub mod approvals;
 pub mod gate;
+pub mod grants;
 pub mod keys;
 pub mod rules;
