@@ -155,3 +155,33 @@ impl Grants {
         Ok(revoked)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn widths(tool: &str, input: serde_json::Value) -> Vec<Width> {
+        let call =
+            Call { tool: tool.into(), input, cwd: Some("/srv/app".into()), agent_id: Some("claude".into()) };
+        options_for(&call).into_iter().map(|(w, _)| w).collect()
+    }
+
+    fn bash(command: &str) -> Vec<Width> {
+        widths("Bash", json!({ "command": command }))
+    }
+
+    #[test]
+    fn offered_widths_are_exact_then_each_shorter_prefix_that_reaches_the_program() {
+        use Width::*;
+        assert_eq!(bash("cargo test --release"), vec![ExactCommand, ArgvPrefix(1), ArgvPrefix(2)]);
+        assert_eq!(bash("ls"), vec![ExactCommand]);
+        // The program is the second word: no prefix stops short of it.
+        assert_eq!(bash("sudo cargo test"), vec![ExactCommand, ArgvPrefix(2)]);
+        // Nothing for what cannot be granted.
+        assert_eq!(bash("cargo test && curl x"), vec![]);
+        assert_eq!(bash("echo $HOME"), vec![]);
+        assert_eq!(bash("cargo test > out.txt"), vec![]);
+        assert_eq!(widths("Write", json!({"file_path": "/srv/app/a", "content": "x"})), vec![ToolInCwd]);
+    }
+}

@@ -11,7 +11,9 @@ use sqlx::Row;
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
     /// `request.created`, `request.approved`, `request.denied`, `request.expired`,
-    /// `api_key.suspended`, `api_key.resumed`, `rules.changed` (detail: the new version).
+    /// `api_key.suspended`, `api_key.resumed`, `rules.changed` (detail: the new version),
+    /// `grant.created` (with the approval that made it; detail: the grant, its scope in words,
+    /// duration and uses), `grant.revoked`.
     pub event: &'static str,
     pub at: Millis,
     pub user_id: UserId,

@@ -15,6 +15,7 @@ on_both_databases!(
     a_revoked_grant_allows_nothing_after_the_answer,
     grants_are_refused_unless_offered_and_kept_to_their_owner,
     a_deny_rule_wins_over_a_grant,
+    a_ceremony_saved_before_grants_existed_still_approves,
 );
 
 on_both_backends!(
@@ -135,7 +136,7 @@ async fn a_grant_chosen_with_the_approval_lets_calls_within_it_pass(app: TestApp
     );
     assert!(options.iter().all(|o| o["description"].as_str().is_some_and(|d| d.contains("/srv/app"))));
     assert!(
-        options[2]["description"].as_str().unwrap().contains("commands starting `cargo test`"),
+        options[2]["description"].as_str().expect("description").contains("commands starting `cargo test`"),
         "{options:?}"
     );
     assert_eq!(one.body["grantDurations"], json!([900, 3600, 28800]));
@@ -462,4 +463,44 @@ async fn a_deny_rule_wins_over_a_grant(app: TestApp) {
     let r = gate(&app, &key, bash("cargo test --lib")).await;
     assert_eq!(r.body["decision"], "deny", "{}", r.text);
     assert_eq!(grant_listed(&app, &ada, &grant).await["uses"], 1);
+}
+
+async fn a_ceremony_saved_before_grants_existed_still_approves(app: TestApp) {
+    let (mut ada, key) = asking_person(&app, "ada@example.com").await;
+    let state_of = |ceremony: String| {
+        let pool = app.state.db.pool().clone();
+        async move {
+            let text: String = sqlx::query_scalar("SELECT state FROM ceremonies WHERE id = $1")
+                .bind(ceremony)
+                .fetch_one(&pool)
+                .await
+                .expect("ceremony state");
+            serde_json::from_str::<Value>(&text).expect("JSON state")
+        }
+    };
+    // Without a grant, the state is stored exactly as before grants existed: `{"Known": …}`.
+    let plain = asked(&app, &key, bash("cargo test --release")).await;
+    let start = app.approval_ceremony(&plain).await.expect(200);
+    let ceremony = start.body["ceremonyId"].as_str().expect("ceremonyId").to_owned();
+    let state = state_of(ceremony.clone()).await;
+    let keys: Vec<&String> = state.as_object().expect("an object").keys().collect();
+    assert_eq!(keys, vec!["Known"], "{state}");
+    // With one, the choice rides along; a state without it (an older build's) still finishes.
+    let id = asked(&app, &key, bash("cargo test --lib")).await;
+    let start = start_with(&app, &id, json!({"width": "exactCommand", "ttlSeconds": 900})).await.expect(200);
+    let ceremony = start.body["ceremonyId"].as_str().expect("ceremonyId").to_owned();
+    let mut state = state_of(ceremony.clone()).await;
+    assert_eq!(state["grant"], json!({"width": "exactCommand", "ttlSeconds": 900}), "{state}");
+    state.as_object_mut().expect("an object").remove("grant");
+    sqlx::query("UPDATE ceremonies SET state = $1 WHERE id = $2")
+        .bind(state.to_string())
+        .bind(ceremony)
+        .execute(app.state.db.pool())
+        .await
+        .expect("rewritten");
+    let credential = ada.key.get(&start.body["publicKey"]).await;
+    let approved = app.send_approval(&id, &start.body["ceremonyId"], &credential).await.expect(200);
+    assert!(approved.body.get("grantId").is_none(), "{}", approved.text);
+    let listed = app.get("/api/v1/grants", &ada.auth()).await.expect(200);
+    assert_eq!(listed.body["grants"], json!([]));
 }
