@@ -7,6 +7,7 @@ use super::error::{ApiError, ApiResult};
 use crate::clock::Millis;
 use crate::domain::ids::{CeremonyId, RequestId, UserId};
 use crate::service::approvals::{Approvals, ToApprove};
+use crate::service::grants::{self, GrantChoice};
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::ceremonies::{CeremonyKind, NewCeremony};
@@ -29,6 +30,17 @@ pub const CEREMONY_TTL_MS: Millis = 300_000;
 pub enum AssertionState {
     Known(PasskeyAuthentication),
     Discoverable(DiscoverableAuthentication),
+}
+
+/// The state of an approval ceremony: the assertion against the owner's passkeys and the
+/// standing grant chosen with it, if any. Stored as `{"Known": …, "grant": …}`, so a state saved
+/// before grants existed (`AssertionState::Known`, `{"Known": …}`) reads as one without a grant.
+#[derive(Serialize, Deserialize)]
+pub struct ApprovalState {
+    #[serde(rename = "Known")]
+    pub assertion: PasskeyAuthentication,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<GrantChoice>,
 }
 
 pub use crate::domain::ids::credential_id_text;
@@ -63,9 +75,18 @@ pub struct AssertionBody {
 }
 
 /// `authenticate/start` with a `requestId`: a ceremony that can only approve this request,
-/// answerable only by one of its owner's passkeys.
-pub async fn start_approval(app: &AppState, id: &RequestId) -> ApiResult<CeremonyStart> {
+/// answerable only by one of its owner's passkeys. With `grant`, the standing grant chosen on
+/// the approve page, checked now (400 `not_grantable`) and kept with the ceremony, so the
+/// approval that finishes it creates exactly that grant.
+pub async fn start_approval(
+    app: &AppState,
+    id: &RequestId,
+    grant: Option<GrantChoice>,
+) -> ApiResult<CeremonyStart> {
     let ToApprove { record, passkeys, at } = Approvals::new(app).to_approve(id).await?;
+    if let Some(choice) = &grant {
+        grants::check_choice(&record, choice)?;
+    }
     let (challenge, state) =
         app.webauthn.start_passkey_authentication(&passkeys).map_err(ApiError::internal)?;
     let expires = (at + CEREMONY_TTL_MS).min(record.expires_at);
@@ -74,7 +95,7 @@ pub async fn start_approval(app: &AppState, id: &RequestId) -> ApiResult<Ceremon
         CeremonyKind::Approve,
         Some(record.user_id.clone()),
         Some(record.id.clone()),
-        &AssertionState::Known(state),
+        &ApprovalState { assertion: state, grant },
         expires,
     )
     .await?;

@@ -5,6 +5,7 @@
 
 use crate::domain::approval::Undecidable;
 use crate::service::approvals::ApprovalError;
+use crate::service::grants::GrantError;
 use crate::service::keys::KeyError;
 use crate::service::rules::RulesError;
 use crate::service::stop::StopError;
@@ -183,8 +184,24 @@ impl From<ApprovalError> for ApiError {
                 "unknown_passkey",
                 "that passkey does not belong to the request's owner",
             ),
+            ApprovalError::NotGrantable(why) => not_grantable(why),
             ApprovalError::Store(e) => e.into(),
             ApprovalError::Internal(e) => ApiError::internal(e),
+        }
+    }
+}
+
+/// A standing grant that cannot be made as asked: 400 `not_grantable`, with why.
+pub fn not_grantable(why: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request("not_grantable", format!("this grant cannot be made: {why}"))
+}
+
+impl From<GrantError> for ApiError {
+    fn from(e: GrantError) -> Self {
+        match e {
+            GrantError::NotFound => ApiError::not_found("grant"),
+            GrantError::NotGrantable(why) => not_grantable(why),
+            GrantError::Store(e) => e.into(),
         }
     }
 }

@@ -39,6 +39,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         (name = "rules", description = "A person's rule set: which agent calls pass, ask or are refused"),
         (name = "gate", description = "For agents: one decision per tool call, by rule, standing grant or a person"),
         (name = "stop", description = "The kill switch: stop every agent at once"),
+        (name = "grants", description = "Standing grants: calls a person allowed ahead of time with a passkey, listed and revoked"),
         (name = "health", description = "Health"),
     )
 )]

@@ -3,6 +3,7 @@
 
 use crate::service::approvals::Approvals;
 use crate::service::gate::Gate;
+use crate::service::grants::Grants;
 use crate::service::keys::Keys;
 use crate::service::rules::Rules;
 use crate::service::stop::Stop;
@@ -37,5 +38,11 @@ impl FromRef<Arc<AppState>> for Gate {
 impl FromRef<Arc<AppState>> for Stop {
     fn from_ref(app: &Arc<AppState>) -> Self {
         Stop::new(app)
+    }
+}
+
+impl FromRef<Arc<AppState>> for Grants {
+    fn from_ref(app: &Arc<AppState>) -> Self {
+        Grants::new(app)
     }
 }

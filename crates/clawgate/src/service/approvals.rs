@@ -5,13 +5,15 @@
 
 use crate::clock::{Clock, Millis};
 use crate::domain::approval::{self, NewApproval, Status, Undecidable};
-use crate::domain::ids::{ApiKeyId, RequestId, UserId, credential_id_text};
+use crate::domain::ids::{ApiKeyId, GrantId, RequestId, UserId, credential_id_text};
 use crate::events::{ApprovalEvent, Events, KeyEvent};
 use crate::push::PushSender;
+use crate::service::grants::{self, GrantChoice, GrantError};
 use crate::state::AppState;
 use crate::store::api_keys::ApiKeyRecord;
 use crate::store::approvals::{ApprovalRecord, InsertOutcome, KeyStanding};
 use crate::store::decisions::ApprovalEvidence;
+use crate::store::grants::GrantRecord;
 use crate::store::passkeys::StoredPasskey;
 use crate::store::{Db, StoreError, StoreResult};
 use crate::tokens::approval::{ApprovalFacts, ApprovalSigner, DecidedBy};
@@ -51,6 +53,9 @@ pub enum ApprovalError {
     /// The assertion was made with a passkey of someone else.
     #[error("the passkey is not the owner's")]
     NotOwnersPasskey,
+    /// The standing grant chosen with the approval cannot be made (the words say why).
+    #[error("{0}")]
+    NotGrantable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -73,6 +78,8 @@ pub struct Decided {
     pub request_id: RequestId,
     pub status: Status,
     pub at: Millis,
+    /// The standing grant created with an approval.
+    pub grant_id: Option<GrantId>,
 }
 
 /// A pending request a person may approve, with the passkeys that may approve it.
@@ -277,6 +284,8 @@ impl Approvals {
 
     /// Approves `owner`'s request `id` with a verified assertion of `passkey` (made at `ip`):
     /// signs the approval token over what is stored, records it with the evidence, announces it.
+    /// With `grant` (chosen when the ceremony started), the standing grant is created in the
+    /// same transaction: only a passkey assertion ever creates one.
     pub async fn approve(
         &self,
         id: &RequestId,
@@ -284,6 +293,7 @@ impl Approvals {
         passkey: &StoredPasskey,
         assertion: &AuthenticationResult,
         ip: IpAddr,
+        grant: Option<&GrantChoice>,
     ) -> ApprovalResult<Decided> {
         let app = self;
         if &passkey.user_id != owner {
@@ -300,6 +310,30 @@ impl Approvals {
         let action_hash =
             approval::action_hash(id.as_str(), &record.action, record.agent_id.as_deref(), context.as_ref());
         let credential_id = credential_id_text(assertion.cred_id());
+        let grant = match grant {
+            None => None,
+            Some(choice) => {
+                let scope = grants::check_choice(&record, choice).map_err(|e| match e {
+                    GrantError::NotGrantable(why) => ApprovalError::NotGrantable(why),
+                    GrantError::Store(e) => ApprovalError::Store(e),
+                    GrantError::NotFound => ApprovalError::NotFound,
+                })?;
+                Some(GrantRecord {
+                    id: GrantId::generate(),
+                    user_id: owner.clone(),
+                    api_key_id: record.api_key_id.clone(),
+                    description: scope.describe(),
+                    scope,
+                    request_id: id.clone(),
+                    credential_id: credential_id.clone(),
+                    created_at: now,
+                    expires_at: now + choice.ttl_seconds * 1000,
+                    max_uses: choice.max_uses,
+                    uses: 0,
+                    revoked_at: None,
+                })
+            }
+        };
         let signed = app.signer.sign(
             ApprovalFacts {
                 user_id: owner.to_string(),
@@ -321,18 +355,26 @@ impl Approvals {
             user_verified: assertion.user_verified(),
             ip: Some(ip.to_string()),
         };
-        if !app.db.approve(id, owner, now, &evidence).await? {
+        if !app.db.approve(id, owner, now, &evidence, grant.as_ref()).await? {
             let record = app.db.approval(id).await?.ok_or(ApprovalError::NotFound)?;
             return Err(self.undecidable(record, now).await);
         }
         tracing::info!(request.id = %id, user.id = %owner, passkey.id = %passkey.id, "request approved");
+        if let Some(g) = &grant {
+            tracing::info!(request.id = %id, user.id = %owner, grant.id = %g.id, grant = %g.description, "grant created");
+        }
         app.events.publish(ApprovalEvent {
             user_id: owner.clone(),
             api_key_id: record.api_key_id.clone(),
             request_id: id.clone(),
             status: Status::Approved,
         });
-        Ok(Decided { request_id: id.clone(), status: Status::Approved, at: now })
+        Ok(Decided {
+            request_id: id.clone(),
+            status: Status::Approved,
+            at: now,
+            grant_id: grant.map(|g| g.id),
+        })
     }
 
     /// Denies `user`'s request `id` (from `ip`), announces it, and suspends the key that asked
@@ -362,7 +404,7 @@ impl Approvals {
         if let Err(e) = app.suspend_if_denied_too_often(user, &api_key_id).await {
             tracing::warn!(key.id = %api_key_id, error = %e, "could not check the key for suspension");
         }
-        Ok(Decided { request_id: id.clone(), status: Status::Denied, at: now })
+        Ok(Decided { request_id: id.clone(), status: Status::Denied, at: now, grant_id: None })
     }
 }
 

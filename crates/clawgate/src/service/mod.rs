@@ -5,6 +5,7 @@
 
 pub mod approvals;
 pub mod gate;
+pub mod grants;
 pub mod keys;
 pub mod rules;
 pub mod stop;

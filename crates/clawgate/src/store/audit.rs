@@ -12,7 +12,10 @@ use sqlx::Row;
 pub struct AuditEvent {
     /// `request.created`, `request.approved`, `request.denied`, `request.expired`,
     /// `api_key.suspended`, `api_key.resumed`, `rules.changed` (detail: the new version),
-    /// `agents.stopped` (the kill switch; detail: what it denied, revoked and suspended).
+    /// `agents.stopped` (the kill switch; detail: what it denied, revoked and suspended),
+    /// `grant.created` (with the approval that made it; detail: the grant, its scope in words,
+    /// duration and uses), `grant.revoked`, `gate.allowed` and `gate.denied` (a decision the
+    /// gate made alone; detail: `dec_… by rule v3#2` or `dec_… by grant grt_…`).
     pub event: &'static str,
     pub at: Millis,
     pub user_id: UserId,

@@ -3,7 +3,8 @@
 //! exactly once; the audit row is written in the same transaction.
 
 use super::audit::{self, AuditEvent};
-use super::{Db, StoreResult};
+use super::grants::{self, GrantRecord};
+use super::{Db, StoreError, StoreResult};
 use crate::clock::Millis;
 use crate::domain::approval::Status;
 use crate::domain::ids::{ApiKeyId, RequestId, UserId};
@@ -42,14 +43,18 @@ impl ExpiredRequest {
 
 impl Db {
     /// PENDING → APPROVED, only if still pending and unexpired at `now`. True if this call decided it.
+    /// With `grant`, the standing grant the person chose is created in the same transaction
+    /// (with its `grant.created` audit row): it exists if and only if the approval does.
     pub async fn approve(
         &self,
         id: &RequestId,
         user: &UserId,
         now: Millis,
         evidence: &ApprovalEvidence,
+        grant: Option<&GrantRecord>,
     ) -> StoreResult<bool> {
         let (id, user, evidence, announcer) = (id.clone(), user.clone(), evidence.clone(), self.announcer());
+        let grant = grant.cloned();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
                 let rows = sqlx::query(
@@ -80,6 +85,22 @@ impl Db {
                     ..AuditEvent::new("request.approved", now, &user)
                 };
                 audit::append(conn, &event).await?;
+                if let Some(g) = &grant {
+                    if g.api_key_id != key || g.user_id != user || g.request_id != id {
+                        return Err(StoreError::Corrupt("a grant for another request's key or owner".into()));
+                    }
+                    grants::insert(conn, g).await?;
+                    let created = AuditEvent {
+                        request_id: Some(id.clone()),
+                        api_key_id: Some(key.clone()),
+                        credential_id: Some(g.credential_id.clone()),
+                        user_verified: Some(evidence.user_verified),
+                        ip: evidence.ip.clone(),
+                        detail: Some(grants::created_detail(g)),
+                        ..AuditEvent::new("grant.created", now, &user)
+                    };
+                    audit::append(conn, &created).await?;
+                }
                 let decided = ApprovalEvent {
                     user_id: user,
                     api_key_id: key,

@@ -3,6 +3,7 @@
 //! transaction that records the decision it allows, so N uses means N on every instance, and a
 //! grant revoked (or lapsed) before that statement allows nothing.
 
+use super::audit::{self, AuditEvent};
 use super::{Db, StoreError, StoreResult, opt_i64};
 use crate::clock::Millis;
 use crate::domain::ids::{ApiKeyId, GrantId, RequestId, UserId};
@@ -101,6 +102,35 @@ impl Db {
             .await?;
         row.as_ref().map(from_row).transpose()
     }
+
+    /// Revokes `g` at `now` with its audit row (`grant.revoked`), in one write. False if it was
+    /// already revoked or had expired (nothing is written then).
+    pub async fn revoke_grant(&self, g: &GrantRecord, now: Millis, ip: Option<String>) -> StoreResult<bool> {
+        let g = g.clone();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                if revoke(conn, &g.user_id, Some(&g.id), now).await? == 0 {
+                    return Ok(false);
+                }
+                let event = AuditEvent {
+                    request_id: Some(g.request_id.clone()),
+                    api_key_id: Some(g.api_key_id.clone()),
+                    ip,
+                    detail: Some(format!("grant {}: {}", g.id, g.description)),
+                    ..AuditEvent::new("grant.revoked", now, &g.user_id)
+                };
+                audit::append(conn, &event).await?;
+                Ok(true)
+            })
+        }))
+        .await
+    }
+}
+
+/// The audit detail of a new grant: which, what it covers, for how long, how many uses.
+pub(crate) fn created_detail(g: &GrantRecord) -> String {
+    let uses = g.max_uses.map_or("any number of uses".to_owned(), |n| format!("at most {n} uses"));
+    format!("grant {}: {}; for {} s; {uses}", g.id, g.description, (g.expires_at - g.created_at) / 1000)
 }
 
 /// Inserts `g` on `conn`: inside the transaction of the approval that creates it.

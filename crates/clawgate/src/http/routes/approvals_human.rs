@@ -3,10 +3,11 @@
 use crate::clock::{Millis, to_rfc3339};
 use crate::domain::approval::{self, Status};
 use crate::domain::ids::RequestId;
-use crate::http::ceremony::{self, AssertionBody, AssertionState};
+use crate::http::ceremony::{self, ApprovalState, AssertionBody, AssertionState};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, ClientIp, Human, NotAnAgent};
 use crate::service::approvals::{Approvals, Decided};
+use crate::service::grants::{self, GRANT_DURATIONS};
 use crate::state::AppState;
 use crate::store::approvals::ApprovalRecord;
 use crate::store::ceremonies::CeremonyKind;
@@ -62,6 +63,23 @@ pub struct ApprovalView {
     /// Which rule (`v3#2`: rule 2 of version 3) or grant (its id) decided it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision_ref: Option<String>,
+    /// For a pending request made through the gate: the standing grants that may be chosen
+    /// with the approval (send one as `grant` to `authenticate/start`). Absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub grant_options: Vec<GrantOption>,
+    /// The durations a grant may be chosen for, in seconds; with `grantOptions` only.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub grant_durations: Vec<i64>,
+}
+
+/// One width a standing grant may have, and what it would cover, in words.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantOption {
+    /// `"exactCommand"`, `{"argvPrefix": n}` or `"toolInCwd"`.
+    #[schema(value_type = Object)]
+    pub width: crate::domain::rules::Width,
+    pub description: String,
 }
 
 pub fn approval_view(r: &ApprovalRecord, now: Millis) -> ApprovalView {
@@ -80,6 +98,22 @@ pub fn approval_view(r: &ApprovalRecord, now: Millis) -> ApprovalView {
         approved_with: r.credential_id.clone(),
         decided_by: r.decided_by.clone(),
         decision_ref: r.decision_ref.clone(),
+        grant_options: Vec::new(),
+        grant_durations: Vec::new(),
+    }
+    .with_grant_options(r, now)
+}
+
+impl ApprovalView {
+    fn with_grant_options(mut self, r: &ApprovalRecord, now: Millis) -> Self {
+        self.grant_options = grants::options_of(r, now)
+            .into_iter()
+            .map(|(width, scope)| GrantOption { width, description: scope.describe() })
+            .collect();
+        if !self.grant_options.is_empty() {
+            self.grant_durations = GRANT_DURATIONS.to_vec();
+        }
+        self
     }
 }
 
@@ -89,6 +123,9 @@ pub struct DecisionResponse {
     pub request_id: String,
     pub status: Status,
     pub decided_at: String,
+    /// The standing grant created with this approval (`grt_…`), when one was chosen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
 }
 
 /// Approve a request with a passkey assertion from its approval ceremony.
@@ -100,7 +137,7 @@ pub struct DecisionResponse {
     request_body = AssertionBody,
     responses(
         (status = 200, body = DecisionResponse),
-        (status = 400, description = "Invalid ceremony or failed passkey verification", body = ErrorBody),
+        (status = 400, description = "Invalid ceremony, failed passkey verification, or the grant chosen can no longer be made (`not_grantable`)", body = ErrorBody),
         (status = 401, description = "An agent key was presented: agents cannot approve", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "Already decided", body = ErrorBody),
@@ -116,7 +153,7 @@ async fn approve(
 ) -> ApiResult<Json<DecisionResponse>> {
     let id = RequestId::parse(&id).ok_or_else(|| ApiError::not_found("approval request"))?;
     let taken = ceremony::take(&app, &body.ceremony_id, CeremonyKind::Approve, None, Some(&id)).await;
-    let (owner, state): (_, AssertionState) = match taken {
+    let (owner, state): (_, ApprovalState) = match taken {
         Ok(taken) => taken,
         // The database is unavailable: say so at once, without asking it again.
         Err(e) if e.status.is_server_error() => return Err(e),
@@ -128,13 +165,20 @@ async fn approve(
         }
     };
     let owner = owner.ok_or_else(ceremony::invalid_ceremony)?;
-    let (passkey, result) = ceremony::finish_assertion(&app, ip, &body.credential, state).await?;
-    let decided = approvals.approve(&id, &owner, &passkey, &result, ip).await?;
+    let ApprovalState { assertion, grant } = state;
+    let (passkey, result) =
+        ceremony::finish_assertion(&app, ip, &body.credential, AssertionState::Known(assertion)).await?;
+    let decided = approvals.approve(&id, &owner, &passkey, &result, ip, grant.as_ref()).await?;
     Ok(Json(decision_response(&decided)))
 }
 
 fn decision_response(d: &Decided) -> DecisionResponse {
-    DecisionResponse { request_id: d.request_id.to_string(), status: d.status, decided_at: to_rfc3339(d.at) }
+    DecisionResponse {
+        request_id: d.request_id.to_string(),
+        status: d.status,
+        decided_at: to_rfc3339(d.at),
+        grant_id: d.grant_id.as_ref().map(ToString::to_string),
+    }
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

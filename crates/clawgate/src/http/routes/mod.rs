@@ -7,6 +7,7 @@ pub mod approvals_agent;
 pub mod approvals_human;
 pub mod auth;
 pub mod gate;
+pub mod grants;
 pub mod health;
 pub mod passkeys;
 pub mod push;
@@ -40,4 +41,5 @@ pub fn open() -> OpenApiRouter<Arc<AppState>> {
         .merge(rules::router())
         .merge(gate::router())
         .merge(stop::router())
+        .merge(grants::router())
 }

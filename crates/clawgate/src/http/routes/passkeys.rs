@@ -12,6 +12,7 @@ use crate::http::ceremony::{
 use crate::http::cookies::SessionDelivery;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, ClientIp, Human, NotAnAgent, step_up_required};
+use crate::service::grants::GrantChoice;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::ceremonies::CeremonyKind;
@@ -178,6 +179,11 @@ pub struct AuthenticateStartBody {
     /// Approve: the request to approve. The ceremony can only approve this request.
     #[schema(pattern = r"^req_[0-9A-Za-z]{22}$")]
     pub request_id: Option<String>,
+    /// Approve with a standing grant (only with `requestId`, for a request that offers
+    /// `grantOptions`): later calls of the same key within the chosen width pass without
+    /// asking until the grant expires, is used up or is revoked. Checked here: 400
+    /// `not_grantable` if the request has no such option or the duration or use limit is wrong.
+    pub grant: Option<GrantChoice>,
 }
 
 /// Start a passkey assertion: to sign in, or with `requestId` to approve that request.
@@ -185,6 +191,7 @@ pub struct AuthenticateStartBody {
     request_body = AuthenticateStartBody,
     responses(
         (status = 200, body = CeremonyStart),
+        (status = 400, description = "Invalid body, or a `grant` that cannot be made (`not_grantable`)", body = ErrorBody),
         (status = 401, description = "An agent key was presented", body = ErrorBody),
         (status = 404, description = "Unknown request", body = ErrorBody),
         (status = 409, description = "The request was already decided", body = ErrorBody),
@@ -197,7 +204,10 @@ async fn authenticate_start(
 ) -> ApiResult<Json<CeremonyStart>> {
     if let Some(request_id) = body.request_id {
         let id = RequestId::parse(&request_id).ok_or_else(|| ApiError::not_found("approval request"))?;
-        return ceremony::start_approval(&app, &id).await.map(Json);
+        return ceremony::start_approval(&app, &id, body.grant).await.map(Json);
+    }
+    if body.grant.is_some() {
+        return Err(ApiError::invalid("`grant` is only for an approval: send it with `requestId`"));
     }
     // No email: a discoverable ceremony (the authenticator picks the account). Never refused:
     // failed attempts are counted where they come from, at completion.

@@ -1,0 +1,187 @@
+//! Standing grants as a person sees them: the widths the approve page offers for a call the
+//! gate asked about, the check of the one they chose (at the start of the approval ceremony and
+//! again when it finishes), their list, and revocation.
+//!
+//! A grant is only ever created by an approval made with a passkey assertion (see
+//! `Approvals::approve`), in the transaction that records the approval; nothing else creates one.
+
+use crate::clock::{Clock, Millis};
+use crate::domain::approval::Status;
+use crate::domain::gate::call_from_stored;
+use crate::domain::ids::{GrantId, UserId};
+use crate::domain::rules::{Call, Scope, Width};
+use crate::state::AppState;
+use crate::store::approvals::ApprovalRecord;
+use crate::store::grants::GrantRecord;
+use crate::store::{Db, StoreError};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// The durations a grant may be chosen for, in seconds (15 minutes, an hour, eight hours).
+pub const GRANT_DURATIONS: [i64; 3] = [900, 3600, 28800];
+/// The most uses a grant may be limited to.
+pub const MAX_USES: i64 = 1000;
+/// The most grants the list shows.
+pub const LIST_LIMIT: i64 = 200;
+
+/// Why a grant operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    /// Unknown, or not the caller's (the two look the same).
+    #[error("grant not found")]
+    NotFound,
+    /// The grant asked for cannot be made for this request (the words say why).
+    #[error("{0}")]
+    NotGrantable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type GrantResult<T> = Result<T, GrantError>;
+
+/// The grant a person chose on the approve page, kept with the approval ceremony until it
+/// finishes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GrantChoice {
+    /// One of the request's `grantOptions` widths: `"exactCommand"`, `{"argvPrefix": n}` or
+    /// `"toolInCwd"`.
+    #[schema(value_type = Object)]
+    pub width: Width,
+    /// 900, 3600 or 28800.
+    pub ttl_seconds: i64,
+    /// 1–1000; absent: any number of uses until it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 1000)]
+    pub max_uses: Option<i64>,
+}
+
+/// The widths offered for `call`, each with the scope it makes: this exact command, then each
+/// strictly shorter prefix of its words that still reaches the program (`Scope::from_call`
+/// judges), and for other tools any call of the tool in this cwd.
+pub fn options_for(call: &Call) -> Vec<(Width, Scope)> {
+    let mut options = Vec::new();
+    if let Ok(exact) = Scope::from_call(call, Width::ExactCommand) {
+        let words = exact.argv_prefix.as_ref().map_or(0, Vec::len);
+        options.push((Width::ExactCommand, exact));
+        // Prefixes too short to reach the program are refused by `from_call`.
+        for n in 1..words {
+            if let Ok(scope) = Scope::from_call(call, Width::ArgvPrefix(n)) {
+                options.push((Width::ArgvPrefix(n), scope));
+            }
+        }
+    }
+    if let Ok(scope) = Scope::from_call(call, Width::ToolInCwd) {
+        options.push((Width::ToolInCwd, scope));
+    }
+    options
+}
+
+/// The call a request was made by through the gate, if it was.
+pub fn call_of(record: &ApprovalRecord) -> Option<Call> {
+    record.gate_call.as_deref().and_then(|c| call_from_stored(c, record.agent_id.clone()))
+}
+
+/// The widths offered for a request, if it is pending (as of `now`) and came through the gate.
+pub fn options_of(record: &ApprovalRecord, now: Millis) -> Vec<(Width, Scope)> {
+    if record.status_at(now) != Status::Pending {
+        return Vec::new();
+    }
+    call_of(record).map(|call| options_for(&call)).unwrap_or_default()
+}
+
+/// Checks `choice` for `record` (which the caller found pending): the scope it makes.
+pub fn check_choice(record: &ApprovalRecord, choice: &GrantChoice) -> GrantResult<Scope> {
+    let refuse = |why: &str| Err(GrantError::NotGrantable(why.to_owned()));
+    if !GRANT_DURATIONS.contains(&choice.ttl_seconds) {
+        return refuse("`ttlSeconds` must be 900, 3600 or 28800");
+    }
+    if choice.max_uses.is_some_and(|m| !(1..=MAX_USES).contains(&m)) {
+        return refuse("`maxUses` must be between 1 and 1000");
+    }
+    let Some(call) = call_of(record) else {
+        return refuse("only a call made through the gate can be granted; this request was not");
+    };
+    let scope = Scope::from_call(&call, choice.width).map_err(|e| GrantError::NotGrantable(e.to_string()))?;
+    if !options_for(&call).iter().any(|(w, _)| *w == choice.width) {
+        return refuse("this width is not among the request's grant options");
+    }
+    Ok(scope)
+}
+
+/// What a grant is now: `live`, `expired`, `usedUp` or `revoked`.
+pub fn state_of(g: &GrantRecord, now: Millis) -> &'static str {
+    if g.revoked_at.is_some() {
+        "revoked"
+    } else if now >= g.expires_at {
+        "expired"
+    } else if g.max_uses.is_some_and(|max| g.uses >= max) {
+        "usedUp"
+    } else {
+        "live"
+    }
+}
+
+/// The grants service (see `http::substates`).
+#[derive(Clone)]
+pub struct Grants {
+    db: Db,
+    clock: Arc<dyn Clock>,
+}
+
+impl Grants {
+    pub fn new(app: &AppState) -> Self {
+        Self { db: app.db.clone(), clock: app.clock.clone() }
+    }
+
+    pub fn now(&self) -> Millis {
+        self.clock.now_ms()
+    }
+
+    /// `user`'s grants, newest first (at most [`LIST_LIMIT`]).
+    pub async fn list(&self, user: &UserId) -> GrantResult<Vec<GrantRecord>> {
+        Ok(self.db.grants_of(user, LIST_LIMIT).await?)
+    }
+
+    /// Revokes `user`'s grant `id` (idempotent: one already revoked or lapsed stays as it is).
+    /// True if this call revoked it.
+    pub async fn revoke(&self, user: &UserId, id: &GrantId, ip: Option<String>) -> GrantResult<bool> {
+        let grant = self.db.grant_of(user, id).await?.ok_or(GrantError::NotFound)?;
+        let revoked = self.db.revoke_grant(&grant, self.now(), ip).await?;
+        if revoked {
+            tracing::info!(user.id = %user, grant.id = %id, "grant revoked");
+        }
+        Ok(revoked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn widths(tool: &str, input: serde_json::Value) -> Vec<Width> {
+        let call =
+            Call { tool: tool.into(), input, cwd: Some("/srv/app".into()), agent_id: Some("claude".into()) };
+        options_for(&call).into_iter().map(|(w, _)| w).collect()
+    }
+
+    fn bash(command: &str) -> Vec<Width> {
+        widths("Bash", json!({ "command": command }))
+    }
+
+    #[test]
+    fn offered_widths_are_exact_then_each_shorter_prefix_that_reaches_the_program() {
+        use Width::*;
+        assert_eq!(bash("cargo test --release"), vec![ExactCommand, ArgvPrefix(1), ArgvPrefix(2)]);
+        assert_eq!(bash("ls"), vec![ExactCommand]);
+        // The program is the second word: no prefix stops short of it.
+        assert_eq!(bash("sudo cargo test"), vec![ExactCommand, ArgvPrefix(2)]);
+        // Nothing for what cannot be granted.
+        assert_eq!(bash("cargo test && curl x"), vec![]);
+        assert_eq!(bash("echo $HOME"), vec![]);
+        assert_eq!(bash("cargo test > out.txt"), vec![]);
+        assert_eq!(widths("Write", json!({"file_path": "/srv/app/a", "content": "x"})), vec![ToolInCwd]);
+    }
+}

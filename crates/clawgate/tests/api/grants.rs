@@ -1,0 +1,506 @@
+//! Standing grants over the API (issue 10, part 3): a request the gate asks about offers grant
+//! widths; the person picks one when approving with their passkey; later calls of the same key
+//! within that width pass (`decidedBy: "grant"`) exactly as many times as allowed, on every
+//! instance, until the grant expires or is revoked; a deny rule still wins; only the owner sees
+//! and revokes their grants, and a grant is only made from a gate call, at an offered width.
+
+use crate::harness::{Auth, Person, Resp, TestApp, into_resp, on_both_backends, on_both_databases};
+use clawgate::config::Backend;
+use serde_json::{Value, json};
+
+on_both_databases!(
+    a_grant_chosen_with_the_approval_lets_calls_within_it_pass,
+    a_grant_allows_exactly_its_uses_under_concurrency,
+    a_grant_expires_at_its_expiry_to_the_millisecond,
+    a_revoked_grant_allows_nothing_after_the_answer,
+    grants_are_refused_unless_offered_and_kept_to_their_owner,
+    a_deny_rule_wins_over_a_grant,
+    a_ceremony_saved_before_grants_existed_still_approves,
+);
+
+on_both_backends!(
+    a_grant_allows_exactly_its_uses_across_instances,
+    a_revoke_racing_calls_leaves_no_use_after_it
+);
+
+const GATE: &str = "/api/v1/gate";
+const START: &str = "/api/v1/passkey/authenticate/start";
+
+fn bash_in(command: &str, cwd: &str, agent: &str) -> Value {
+    json!({"tool": "Bash", "input": {"command": command}, "cwd": cwd, "agentId": agent})
+}
+
+fn bash(command: &str) -> Value {
+    bash_in(command, "/srv/app", "claude")
+}
+
+async fn gate(app: &TestApp, key: &str, call: Value) -> Resp {
+    app.post(GATE, &Auth::Bearer(key.to_owned()), call).await.expect(200)
+}
+
+async fn save_rules(app: &TestApp, who: &Person, rules: Value) {
+    let current = app.get("/api/v1/rules", &who.auth()).await.expect(200);
+    let version = current.body["version"].clone();
+    app.put("/api/v1/rules", &who.auth(), json!({"rules": rules, "expectedVersion": version}))
+        .await
+        .expect(200);
+}
+
+/// A person whose rules ask about everything, and an agent key of theirs.
+async fn asking_person(app: &TestApp, email: &str) -> (Person, String) {
+    let person = app.person(email).await;
+    let key = app.api_key(&person).await;
+    save_rules(app, &person, json!({"default": "ask"})).await;
+    (person, key)
+}
+
+/// The gate asks about `call`: the pending request's id.
+async fn asked(app: &TestApp, key: &str, call: Value) -> String {
+    let r = gate(app, key, call).await;
+    assert_eq!(r.body["decision"], "ask", "{}", r.text);
+    r.body["requestId"].as_str().expect("requestId").to_owned()
+}
+
+/// `authenticate/start` for `request_id` with `grant`.
+async fn start_with(app: &TestApp, request_id: &str, grant: Value) -> Resp {
+    app.post(START, &Auth::None, json!({"requestId": request_id, "grant": grant})).await
+}
+
+/// Approves `request_id` with the person's passkey, choosing `grant`: the approval's answer.
+async fn approve_with_grant(app: &TestApp, person: &mut Person, request_id: &str, grant: Value) -> Resp {
+    let start = start_with(app, request_id, grant).await.expect(200);
+    assert_eq!(start.body["purpose"], "approve");
+    let credential = person.key.get(&start.body["publicKey"]).await;
+    app.send_approval(request_id, &start.body["ceremonyId"], &credential).await
+}
+
+/// The gate asks about `command`; the person approves it with `grant`: the grant's id.
+async fn granted(app: &TestApp, person: &mut Person, key: &str, command: &str, grant: Value) -> String {
+    let id = asked(app, key, bash(command)).await;
+    let approved = approve_with_grant(app, person, &id, grant).await.expect(200);
+    assert_eq!(approved.body["status"], "APPROVED");
+    approved.body["grantId"].as_str().expect("grantId").to_owned()
+}
+
+fn allowed_by(r: &Value, grant: &str) -> bool {
+    r["decision"] == "allow" && r["decidedBy"] == "grant" && r["grantId"] == grant
+}
+
+/// `n` gate calls of `command` sent at once, spread over `apps`: their bodies.
+async fn at_once(apps: &[&TestApp], key: &str, n: usize, command: &str) -> Vec<Value> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let app = apps[i % apps.len()];
+            let req = app.http.post(app.url(GATE)).bearer_auth(key).json(&bash(command));
+            tokio::spawn(async move { into_resp(req.send().await.expect("sent")).await })
+        })
+        .collect();
+    let mut bodies = Vec::new();
+    for t in tasks {
+        let r = t.await.expect("joined");
+        assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+        bodies.push(r.body);
+    }
+    bodies
+}
+
+async fn grant_listed(app: &TestApp, person: &Person, id: &str) -> Value {
+    let list = app.get("/api/v1/grants", &person.auth()).await.expect(200);
+    list.body["grants"]
+        .as_array()
+        .and_then(|a| a.iter().find(|g| g["id"] == id).cloned())
+        .unwrap_or_else(|| panic!("grant {id} listed: {}", list.text))
+}
+
+async fn count(app: &TestApp, sql: &'static str, binds: &[&str]) -> i64 {
+    let mut q = sqlx::query_scalar::<_, i64>(sql);
+    for b in binds {
+        q = q.bind(b.to_string());
+    }
+    q.fetch_one(app.state.db.pool()).await.expect("query")
+}
+
+async fn a_grant_chosen_with_the_approval_lets_calls_within_it_pass(app: TestApp) {
+    let (mut ada, key) = asking_person(&app, "ada@example.com").await;
+    let id = asked(&app, &key, bash("cargo test --release")).await;
+
+    // The pending request offers: this exact command, `cargo`, `cargo test`; and the durations.
+    let one = app.get(&format!("/api/v1/approval/{id}"), &ada.auth()).await.expect(200);
+    let options = one.body["grantOptions"].as_array().expect("grantOptions").clone();
+    let widths: Vec<Value> = options.iter().map(|o| o["width"].clone()).collect();
+    assert_eq!(
+        widths,
+        vec![json!("exactCommand"), json!({"argvPrefix": 1}), json!({"argvPrefix": 2})],
+        "{}",
+        one.text
+    );
+    assert!(options.iter().all(|o| o["description"].as_str().is_some_and(|d| d.contains("/srv/app"))));
+    assert!(
+        options[2]["description"].as_str().expect("description").contains("commands starting `cargo test`"),
+        "{options:?}"
+    );
+    assert_eq!(one.body["grantDurations"], json!([900, 3600, 28800]));
+    let pending = app.get("/api/v1/approval/pending", &ada.auth()).await.expect(200);
+    assert_eq!(pending.body["requests"][0]["grantOptions"], json!(options));
+
+    // A file tool's call offers "any call of this tool here"; a compound command offers nothing.
+    let write = json!({"tool": "Write", "input": {"file_path": "/srv/app/notes.txt", "content": "x"}, "cwd": "/srv/app", "agentId": "claude"});
+    let write_id = asked(&app, &key, write).await;
+    let w = app.get(&format!("/api/v1/approval/{write_id}"), &ada.auth()).await.expect(200);
+    let w_widths: Vec<Value> =
+        w.body["grantOptions"].as_array().expect("options").iter().map(|o| o["width"].clone()).collect();
+    assert_eq!(w_widths, vec![json!("toolInCwd")], "{}", w.text);
+    let compound_id = asked(&app, &key, bash("cargo test && curl x")).await;
+    let c = app.get(&format!("/api/v1/approval/{compound_id}"), &ada.auth()).await.expect(200);
+    assert!(c.body.get("grantOptions").is_none() && c.body.get("grantDurations").is_none(), "{}", c.text);
+    for other in [&write_id, &compound_id] {
+        app.deny(&ada, other).await.expect(200);
+    }
+
+    // Approved with "commands starting `cargo test`", an hour, three uses.
+    let approved = approve_with_grant(
+        &app,
+        &mut ada,
+        &id,
+        json!({"width": {"argvPrefix": 2}, "ttlSeconds": 3600, "maxUses": 3}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(approved.body["status"], "APPROVED");
+    let grant = approved.body["grantId"].as_str().expect("grantId").to_owned();
+    assert!(grant.starts_with("grt_"), "{grant}");
+    let after = app.get(&format!("/api/v1/approval/{id}"), &ada.auth()).await.expect(200);
+    assert!(after.body.get("grantOptions").is_none(), "a decided request offers nothing: {}", after.text);
+    let created = count(
+        &app,
+        "SELECT COUNT(*) FROM audit_events WHERE event = 'grant.created' AND request_id = $1 AND credential_id IS NOT NULL AND detail LIKE $2",
+        &[&id, &format!("grant {grant}: commands starting `cargo test`%; for 3600 s; at most 3 uses")],
+    )
+    .await;
+    assert_eq!(created, 1);
+
+    // Within the grant: allowed by it, with a token that says so.
+    let ok = gate(&app, &key, bash("cargo test --lib")).await;
+    assert!(allowed_by(&ok.body, &grant), "{}", ok.text);
+    assert_eq!(ok.body["status"], "APPROVED");
+    let token = ok.body["token"].as_str().expect("a token");
+    let verified = app.verify(json!({"token": token, "action": "cargo test --lib"})).await;
+    assert_eq!(verified.body["valid"], true, "{}", verified.text);
+    assert_eq!(verified.body["claims"]["decidedBy"], "grant");
+    assert!(verified.body["claims"].get("credentialId").is_none(), "{}", verified.text);
+
+    // Outside it: another command, another directory, another agent, a wrapper: asked.
+    for call in [
+        bash("cargo build"),
+        bash_in("cargo test --lib", "/srv/other", "claude"),
+        bash_in("cargo test --lib", "/srv/app", "someone-else"),
+        bash("sudo cargo test"),
+    ] {
+        let r = gate(&app, &key, call.clone()).await;
+        assert_eq!(r.body["decision"], "ask", "{call}: {}", r.text);
+    }
+
+    // Listed with what it covers and its use so far.
+    let listed = grant_listed(&app, &ada, &grant).await;
+    assert_eq!(listed["state"], "live");
+    assert_eq!(listed["uses"], 1);
+    assert_eq!(listed["maxUses"], 3);
+    assert_eq!(listed["requestId"], id.as_str());
+    assert_eq!(listed["agentId"], "claude");
+    assert_eq!(listed["scope"]["argvPrefix"], json!(["cargo", "test"]));
+    assert_eq!(listed["scope"]["exact"], false);
+    assert!(listed["createdAt"].as_str().is_some() && listed["expiresAt"].as_str().is_some());
+    assert!(listed.get("revokedAt").is_none());
+
+    // Exactly three uses: two more pass, the next asks.
+    for _ in 0..2 {
+        let r = gate(&app, &key, bash("cargo test")).await;
+        assert!(allowed_by(&r.body, &grant), "{}", r.text);
+    }
+    let r = gate(&app, &key, bash("cargo test")).await;
+    assert_eq!(r.body["decision"], "ask", "{}", r.text);
+    let listed = grant_listed(&app, &ada, &grant).await;
+    assert_eq!((listed["state"].clone(), listed["uses"].clone()), (json!("usedUp"), json!(3)));
+}
+
+async fn a_grant_allows_exactly_its_uses_under_concurrency(app: TestApp) {
+    let (mut ada, key) = asking_person(&app, "ada@example.com").await;
+    let grant = granted(
+        &app,
+        &mut ada,
+        &key,
+        "cargo test --release",
+        json!({"width": {"argvPrefix": 2}, "ttlSeconds": 900, "maxUses": 3}),
+    )
+    .await;
+    let bodies = at_once(&[&app], &key, 10, "cargo test --lib").await;
+    let by_grant = bodies.iter().filter(|b| allowed_by(b, &grant)).count();
+    assert_eq!(by_grant, 3, "{bodies:?}");
+    assert!(bodies.iter().filter(|b| !allowed_by(b, &grant)).all(|b| b["decision"] == "ask"), "{bodies:?}");
+    assert_eq!(grant_listed(&app, &ada, &grant).await["uses"], 3);
+}
+
+async fn a_grant_allows_exactly_its_uses_across_instances(backend: Backend) {
+    let Some(a) = TestApp::spawn(backend).await else { return };
+    let b = a.second_instance().await;
+    let (mut ada, key) = asking_person(&a, "ada@example.com").await;
+    let grant = granted(
+        &a,
+        &mut ada,
+        &key,
+        "cargo test --release",
+        json!({"width": {"argvPrefix": 2}, "ttlSeconds": 900, "maxUses": 4}),
+    )
+    .await;
+    let bodies = at_once(&[&a, &b], &key, 10, "cargo test --doc").await;
+    let by_grant = bodies.iter().filter(|body| allowed_by(body, &grant)).count();
+    assert_eq!(by_grant, 4, "{bodies:?}");
+    let recorded =
+        count(&a, "SELECT COUNT(*) FROM approval_requests WHERE decision_ref = $1", &[&grant]).await;
+    assert_eq!(recorded, 4);
+}
+
+async fn a_grant_expires_at_its_expiry_to_the_millisecond(app: TestApp) {
+    let (mut ada, key) = asking_person(&app, "ada@example.com").await;
+    let grant =
+        granted(&app, &mut ada, &key, "make check", json!({"width": "exactCommand", "ttlSeconds": 900}))
+            .await;
+    let listed = grant_listed(&app, &ada, &grant).await;
+    assert!(listed.get("maxUses").is_none(), "no limit chosen: {listed}");
+    // The test server runs on a manual clock: the grant was made at its "now".
+    app.clock.advance_ms(900_000 - 1);
+    let last = gate(&app, &key, bash("make check")).await;
+    assert!(allowed_by(&last.body, &grant), "1 ms before expiry: {}", last.text);
+    // Exact means exact: an extra word is asked about.
+    let longer = gate(&app, &key, bash("make check -j4")).await;
+    assert_eq!(longer.body["decision"], "ask", "{}", longer.text);
+    app.clock.advance_ms(1);
+    let lapsed = gate(&app, &key, bash("make check")).await;
+    assert_eq!(lapsed.body["decision"], "ask", "at expiry: {}", lapsed.text);
+    assert_eq!(grant_listed(&app, &ada, &grant).await["state"], "expired");
+    // Revoking a lapsed grant is a no-op that answers 204 (idempotent), and writes no audit row.
+    app.delete(&format!("/api/v1/grants/{grant}"), &ada.auth()).await.expect(204);
+    assert_eq!(grant_listed(&app, &ada, &grant).await["state"], "expired");
+    let revoked = count(&app, "SELECT COUNT(*) FROM audit_events WHERE event = 'grant.revoked'", &[]).await;
+    assert_eq!(revoked, 0);
+}
+
+async fn a_revoked_grant_allows_nothing_after_the_answer(app: TestApp) {
+    let (mut ada, key) = asking_person(&app, "ada@example.com").await;
+    let grant = granted(
+        &app,
+        &mut ada,
+        &key,
+        "npm run lint --quiet",
+        json!({"width": {"argvPrefix": 3}, "ttlSeconds": 28800}),
+    )
+    .await;
+    let r = gate(&app, &key, bash("npm run lint -- --fix")).await;
+    assert!(allowed_by(&r.body, &grant), "{}", r.text);
+    // Someone else's session, even with the grant's id, finds nothing to revoke.
+    let (email_session, _) = app.register("bob@example.com").await;
+    let bob = Auth::Bearer(email_session);
+    app.delete(&format!("/api/v1/grants/{grant}"), &bob).await.expect_error(404, "not_found");
+
+    app.delete(&format!("/api/v1/grants/{grant}"), &ada.auth()).await.expect(204);
+    let r = gate(&app, &key, bash("npm run lint -- --fix")).await;
+    assert_eq!(r.body["decision"], "ask", "{}", r.text);
+    let listed = grant_listed(&app, &ada, &grant).await;
+    assert_eq!(listed["state"], "revoked");
+    assert!(listed["revokedAt"].as_str().is_some(), "{listed}");
+    // Again: 204, nothing more written.
+    app.delete(&format!("/api/v1/grants/{grant}"), &ada.auth()).await.expect(204);
+    let audited = count(
+        &app,
+        "SELECT COUNT(*) FROM audit_events WHERE event = 'grant.revoked' AND detail LIKE $1",
+        &[&format!("grant {grant}:%")],
+    )
+    .await;
+    assert_eq!(audited, 1);
+}
+
+async fn a_revoke_racing_calls_leaves_no_use_after_it(backend: Backend) {
+    // No cap on pending requests: every call that is not allowed asks.
+    let Some(app) = TestApp::spawn_with(backend, |a| a.max_pending_per_key = 0).await else { return };
+    let (mut ada, key) = asking_person(&app, "ada@example.com").await;
+    let grant = granted(
+        &app,
+        &mut ada,
+        &key,
+        "cargo test --release",
+        json!({"width": {"argvPrefix": 2}, "ttlSeconds": 3600}),
+    )
+    .await;
+    let calls = {
+        let app_calls: Vec<_> = (0..12)
+            .map(|_| {
+                let req = app.http.post(app.url(GATE)).bearer_auth(&key).json(&bash("cargo test --lib"));
+                tokio::spawn(async move { into_resp(req.send().await.expect("sent")).await })
+            })
+            .collect();
+        app_calls
+    };
+    // Calls that read the clock from here on see a later millisecond than those before.
+    app.clock.advance_ms(1);
+    app.delete(&format!("/api/v1/grants/{grant}"), &ada.auth()).await.expect(204);
+    // Every call after the answer asks.
+    for _ in 0..3 {
+        let r = gate(&app, &key, bash("cargo test --lib")).await;
+        assert_eq!(r.body["decision"], "ask", "{}", r.text);
+    }
+    let mut by_grant = 0;
+    for c in calls {
+        let r = c.await.expect("joined");
+        assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+        if allowed_by(&r.body, &grant) {
+            by_grant += 1;
+        } else {
+            assert_eq!(r.body["decision"], "ask", "{}", r.text);
+        }
+    }
+    // Each call the grant allowed was recorded, with its use, before the revocation.
+    let revoked_at: i64 = sqlx::query_scalar("SELECT revoked_at FROM grants WHERE id = $1")
+        .bind(grant.clone())
+        .fetch_one(app.state.db.pool())
+        .await
+        .expect("revoked_at");
+    let later = sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM audit_events WHERE event = 'request.approved' AND detail LIKE $1 AND at > $2",
+    )
+    .bind(format!("grant {grant}:%"))
+    .bind(revoked_at)
+    .fetch_one(app.state.db.pool())
+    .await
+    .expect("query");
+    assert_eq!(later, 0);
+    let recorded =
+        count(&app, "SELECT COUNT(*) FROM approval_requests WHERE decision_ref = $1", &[&grant]).await;
+    assert_eq!(recorded, by_grant, "every call it allowed is recorded as allowed by it");
+    let uses = grant_listed(&app, &ada, &grant).await["uses"].as_i64().expect("uses");
+    assert_eq!(uses, by_grant);
+}
+
+async fn grants_are_refused_unless_offered_and_kept_to_their_owner(app: TestApp) {
+    let (mut ada, key) = asking_person(&app, "ada@example.com").await;
+    let id = asked(&app, &key, bash("cargo test --release")).await;
+    for (grant, why) in [
+        (json!({"width": "toolInCwd", "ttlSeconds": 900}), "toolInCwd on Bash"),
+        (json!({"width": {"argvPrefix": 0}, "ttlSeconds": 900}), "a prefix short of the program"),
+        (json!({"width": {"argvPrefix": 3}, "ttlSeconds": 900}), "a prefix as long as the command"),
+        (json!({"width": {"argvPrefix": 9}, "ttlSeconds": 900}), "a prefix past the command"),
+        (json!({"width": "exactCommand", "ttlSeconds": 999}), "a duration not offered"),
+        (json!({"width": "exactCommand", "ttlSeconds": 900, "maxUses": 0}), "no uses"),
+        (json!({"width": "exactCommand", "ttlSeconds": 900, "maxUses": 1001}), "too many uses"),
+    ] {
+        let r = start_with(&app, &id, grant).await;
+        assert_eq!(r.status.as_u16(), 400, "{why}: {}", r.text);
+        assert_eq!(r.code(), "not_grantable", "{why}: {}", r.text);
+    }
+    // Not a width at all, or a grant without a request: a bad body.
+    let r = start_with(&app, &id, json!({"width": "everything", "ttlSeconds": 900})).await;
+    assert_eq!(r.status.as_u16(), 400, "{}", r.text);
+    let r =
+        app.post(START, &Auth::None, json!({"grant": {"width": "exactCommand", "ttlSeconds": 900}})).await;
+    assert_eq!(r.status.as_u16(), 400, "{}", r.text);
+
+    // A request made through `POST /approval/request` was no gate call: nothing to scope a grant on.
+    let plain = app.ask(&key, "deploy to production").await;
+    let shown = app.get(&format!("/api/v1/approval/{}", plain.id), &ada.auth()).await.expect(200);
+    assert!(shown.body.get("grantOptions").is_none(), "{}", shown.text);
+    start_with(&app, &plain.id, json!({"width": "exactCommand", "ttlSeconds": 900}))
+        .await
+        .expect_error(400, "not_grantable");
+
+    // A plain approval makes no grant.
+    let approved = app.approve(&plain.id, &mut ada.key).await.expect(200);
+    assert!(approved.body.get("grantId").is_none(), "{}", approved.text);
+    // An already decided request offers nothing to grant.
+    start_with(&app, &plain.id, json!({"width": "exactCommand", "ttlSeconds": 900})).await.expect(409);
+
+    let grant = approve_with_grant(&app, &mut ada, &id, json!({"width": "exactCommand", "ttlSeconds": 900}))
+        .await
+        .expect(200)
+        .body["grantId"]
+        .as_str()
+        .expect("grantId")
+        .to_owned();
+
+    // An agent key can neither list nor revoke.
+    let agent = Auth::Bearer(key.clone());
+    assert_eq!(app.get("/api/v1/grants", &agent).await.status.as_u16(), 401);
+    assert_eq!(app.delete(&format!("/api/v1/grants/{grant}"), &agent).await.status.as_u16(), 401);
+    assert_eq!(app.get("/api/v1/grants", &Auth::None).await.status.as_u16(), 401);
+
+    // Another person sees none of them and cannot revoke them.
+    let bob = app.person("bob@example.com").await;
+    let theirs = app.get("/api/v1/grants", &bob.auth()).await.expect(200);
+    assert_eq!(theirs.body["grants"], json!([]), "{}", theirs.text);
+    app.delete(&format!("/api/v1/grants/{grant}"), &bob.auth()).await.expect_error(404, "not_found");
+    app.delete("/api/v1/grants/grt_unknown", &ada.auth()).await.expect_error(404, "not_found");
+    assert_eq!(grant_listed(&app, &ada, &grant).await["state"], "live");
+    let r = gate(&app, &key, bash("cargo test --release")).await;
+    assert!(allowed_by(&r.body, &grant), "{}", r.text);
+}
+
+async fn a_deny_rule_wins_over_a_grant(app: TestApp) {
+    let (mut ada, key) = asking_person(&app, "ada@example.com").await;
+    let grant = granted(
+        &app,
+        &mut ada,
+        &key,
+        "cargo test --release",
+        json!({"width": {"argvPrefix": 2}, "ttlSeconds": 3600}),
+    )
+    .await;
+    let r = gate(&app, &key, bash("cargo test --lib")).await;
+    assert!(allowed_by(&r.body, &grant), "{}", r.text);
+    save_rules(
+        &app,
+        &ada,
+        json!({"default": "ask", "rules": [{"outcome": "deny", "tool": "Bash", "command": "cargo test*"}]}),
+    )
+    .await;
+    let r = gate(&app, &key, bash("cargo test --lib")).await;
+    assert_eq!(r.body["decision"], "deny", "{}", r.text);
+    assert_eq!(grant_listed(&app, &ada, &grant).await["uses"], 1);
+}
+
+async fn a_ceremony_saved_before_grants_existed_still_approves(app: TestApp) {
+    let (mut ada, key) = asking_person(&app, "ada@example.com").await;
+    let state_of = |ceremony: String| {
+        let pool = app.state.db.pool().clone();
+        async move {
+            let text: String = sqlx::query_scalar("SELECT state FROM ceremonies WHERE id = $1")
+                .bind(ceremony)
+                .fetch_one(&pool)
+                .await
+                .expect("ceremony state");
+            serde_json::from_str::<Value>(&text).expect("JSON state")
+        }
+    };
+    // Without a grant, the state is stored exactly as before grants existed: `{"Known": …}`.
+    let plain = asked(&app, &key, bash("cargo test --release")).await;
+    let start = app.approval_ceremony(&plain).await.expect(200);
+    let ceremony = start.body["ceremonyId"].as_str().expect("ceremonyId").to_owned();
+    let state = state_of(ceremony.clone()).await;
+    let keys: Vec<&String> = state.as_object().expect("an object").keys().collect();
+    assert_eq!(keys, vec!["Known"], "{state}");
+    // With one, the choice rides along; a state without it (an older build's) still finishes.
+    let id = asked(&app, &key, bash("cargo test --lib")).await;
+    let start = start_with(&app, &id, json!({"width": "exactCommand", "ttlSeconds": 900})).await.expect(200);
+    let ceremony = start.body["ceremonyId"].as_str().expect("ceremonyId").to_owned();
+    let mut state = state_of(ceremony.clone()).await;
+    assert_eq!(state["grant"], json!({"width": "exactCommand", "ttlSeconds": 900}), "{state}");
+    state.as_object_mut().expect("an object").remove("grant");
+    sqlx::query("UPDATE ceremonies SET state = $1 WHERE id = $2")
+        .bind(state.to_string())
+        .bind(ceremony)
+        .execute(app.state.db.pool())
+        .await
+        .expect("rewritten");
+    let credential = ada.key.get(&start.body["publicKey"]).await;
+    let approved = app.send_approval(&id, &start.body["ceremonyId"], &credential).await.expect(200);
+    assert!(approved.body.get("grantId").is_none(), "{}", approved.text);
+    let listed = app.get("/api/v1/grants", &ada.auth()).await.expect(200);
+    assert_eq!(listed.body["grants"], json!([]));
+}
