@@ -182,7 +182,7 @@ async fn a_grant_chosen_with_the_approval_lets_calls_within_it_pass(app: TestApp
     // Within the grant: allowed by it, with a token that says so.
     let ok = gate(&app, &key, bash("cargo test --lib")).await;
     assert!(allowed_by(&ok.body, &grant), "{}", ok.text);
-    assert_eq!(ok.body["status"], "APPROVED");
+    assert!(ok.body["decisionId"].is_string() && ok.body.get("requestId").is_none(), "{}", ok.text);
     let token = ok.body["token"].as_str().expect("a token");
     let verified = app.verify(json!({"token": token, "action": "cargo test --lib"})).await;
     assert_eq!(verified.body["valid"], true, "{}", verified.text);
@@ -255,8 +255,12 @@ async fn a_grant_allows_exactly_its_uses_across_instances(backend: Backend) {
     let bodies = at_once(&[&a, &b], &key, 10, "cargo test --doc").await;
     let by_grant = bodies.iter().filter(|body| allowed_by(body, &grant)).count();
     assert_eq!(by_grant, 4, "{bodies:?}");
-    let recorded =
-        count(&a, "SELECT COUNT(*) FROM approval_requests WHERE decision_ref = $1", &[&grant]).await;
+    let recorded = count(
+        &a,
+        "SELECT COUNT(*) FROM gate_decisions WHERE decided_by = 'grant' AND decision_ref = $1",
+        &[&grant],
+    )
+    .await;
     assert_eq!(recorded, 4);
 }
 
@@ -365,16 +369,20 @@ async fn a_revoke_racing_calls_leaves_no_use_after_it(backend: Backend) {
         .await
         .expect("revoked_at");
     let later = sqlx::query_scalar::<_, i64>(
-        "SELECT COUNT(*) FROM audit_events WHERE event = 'request.approved' AND detail LIKE $1 AND at > $2",
+        "SELECT COUNT(*) FROM audit_events WHERE event = 'gate.allowed' AND detail LIKE $1 AND at > $2",
     )
-    .bind(format!("grant {grant}:%"))
+    .bind(format!("% by grant {grant}"))
     .bind(revoked_at)
     .fetch_one(app.state.db.pool())
     .await
     .expect("query");
     assert_eq!(later, 0);
-    let recorded =
-        count(&app, "SELECT COUNT(*) FROM approval_requests WHERE decision_ref = $1", &[&grant]).await;
+    let recorded = count(
+        &app,
+        "SELECT COUNT(*) FROM gate_decisions WHERE decided_by = 'grant' AND decision_ref = $1",
+        &[&grant],
+    )
+    .await;
     assert_eq!(recorded, by_grant, "every call it allowed is recorded as allowed by it");
     let uses = grant_listed(&app, &ada, &grant).await["uses"].as_i64().expect("uses");
     assert_eq!(uses, by_grant);
