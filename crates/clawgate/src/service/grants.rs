@@ -58,19 +58,19 @@ pub struct GrantChoice {
 }
 
 /// The widths offered for `call`, each with the scope it makes: this exact command, then each
-/// strictly shorter prefix of its words that still reaches the program (`Scope::from_call`
-/// judges), and for other tools any call of the tool in this cwd.
+/// strictly shorter prefix of its words that goes at least one word past the program
+/// (`Scope::from_call` judges what reaches it), and for other tools any call of the tool in this
+/// cwd. The bare program is never offered: "any `cargo` command" would let `cargo publish` pass
+/// on a grant made for `cargo test`, wider than anyone reads it to be.
 pub fn options_for(call: &Call) -> Vec<(Width, Scope)> {
     let mut options = Vec::new();
     if let Ok(exact) = Scope::from_call(call, Width::ExactCommand) {
         let words = exact.argv_prefix.as_ref().map_or(0, Vec::len);
         options.push((Width::ExactCommand, exact));
-        // Prefixes too short to reach the program are refused by `from_call`.
-        for n in 1..words {
-            if let Ok(scope) = Scope::from_call(call, Width::ArgvPrefix(n)) {
-                options.push((Width::ArgvPrefix(n), scope));
-            }
-        }
+        // The shortest prefix `from_call` accepts ends at the program: it is skipped.
+        let prefixes = (1..words)
+            .filter_map(|n| Some((Width::ArgvPrefix(n), Scope::from_call(call, Width::ArgvPrefix(n)).ok()?)));
+        options.extend(prefixes.skip(1));
     }
     if let Ok(scope) = Scope::from_call(call, Width::ToolInCwd) {
         options.push((Width::ToolInCwd, scope));
@@ -172,12 +172,15 @@ mod tests {
     }
 
     #[test]
-    fn offered_widths_are_exact_then_each_shorter_prefix_that_reaches_the_program() {
+    fn offered_widths_are_exact_then_each_shorter_prefix_past_the_program() {
         use Width::*;
-        assert_eq!(bash("cargo test --release"), vec![ExactCommand, ArgvPrefix(1), ArgvPrefix(2)]);
+        assert_eq!(bash("cargo test --release"), vec![ExactCommand, ArgvPrefix(2)]);
+        assert_eq!(bash("git push origin main"), vec![ExactCommand, ArgvPrefix(2), ArgvPrefix(3)]);
         assert_eq!(bash("ls"), vec![ExactCommand]);
-        // The program is the second word: no prefix stops short of it.
-        assert_eq!(bash("sudo cargo test"), vec![ExactCommand, ArgvPrefix(2)]);
+        assert_eq!(bash("ls -la"), vec![ExactCommand]);
+        // The program is the second word: `sudo cargo` is the bare program, never offered.
+        assert_eq!(bash("sudo cargo test"), vec![ExactCommand]);
+        assert_eq!(bash("sudo cargo test --lib"), vec![ExactCommand, ArgvPrefix(3)]);
         // Nothing for what cannot be granted.
         assert_eq!(bash("cargo test && curl x"), vec![]);
         assert_eq!(bash("echo $HOME"), vec![]);
