@@ -1,6 +1,7 @@
 //! The command line. Every setting is a flag and an environment variable (also read from `.env`).
 
 use crate::commands::exec::ExecArgs;
+use crate::commands::gate::GateArgs;
 use crate::commands::hook_claude::ClaudeHookArgs;
 use crate::commands::mcp::McpArgs;
 use crate::commands::request::RequestArgs;
@@ -35,6 +36,7 @@ pub enum Command {
     // The agent's commands; their help is in crate::commands.
     Request(RequestArgs),
     Exec(ExecArgs),
+    Gate(GateArgs),
     Verify(VerifyArgs),
     /// Hooks that put clawgate in front of an agent tool's actions.
     #[command(subcommand)]

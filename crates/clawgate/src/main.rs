@@ -77,6 +77,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         // The agent's commands say what went wrong themselves and choose their exit codes.
         Command::Request(args) => Ok(commands::request::run(args).await),
         Command::Exec(args) => Ok(commands::exec::run(args).await),
+        Command::Gate(args) => Ok(commands::gate::run(args).await),
         Command::Verify(args) => Ok(commands::verify::run(args).await),
         Command::Hook(HookCommand::ClaudeCode(args)) => Ok(commands::hook_claude::run(args).await),
         Command::Mcp(args) => commands::mcp::run(args).await.map(|()| ExitCode::SUCCESS),

@@ -3,7 +3,7 @@
 
 use super::{EXIT_ERROR, ServerArgs, after_help, fail, say, wait_for_decision};
 use clap::Args;
-use clawgate_client::ApprovalRequest;
+use clawgate_client::{ApprovalRequest, GateCall};
 use serde_json::json;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -14,13 +14,15 @@ const EXIT_NOT_EXECUTABLE: u8 = 126;
 
 const EXAMPLES: &str = "\
 Once approved, the command runs with CLAWGATE_TOKEN (the approval token) and CLAWGATE_REQUEST_ID
-in its environment, and clawgate exits with the command's own exit code (128+N when a signal N
+(with --gate and a rule's or grant's decision: the decision's id) in its environment, and clawgate exits with the command's own exit code (128+N when a signal N
 ended it; 127 or 126 when it cannot be started). Denied, expired, timed out or failed: the
 command never runs, and clawgate exits 3, 4 or 1 with the reason on stderr.
 
 Examples:
   clawgate exec -- rm -rf ./old-data
   clawgate exec --agent deployer --timeout 120 -- ./deploy.sh production
+  # Let your rules decide first: routine commands run at once, risky ones ask:
+  clawgate exec --gate -- cargo test
   # The command can check its own approval before acting:
   clawgate exec -- sh -c 'clawgate verify \"$CLAWGATE_TOKEN\" --consume >/dev/null && make release'
 
@@ -45,6 +47,12 @@ pub struct ExecArgs {
     #[arg(long, env = "CLAWGATE_AGENT_ID", value_name = "ID")]
     pub agent: Option<String>,
 
+    /// Let the key owner's rules and standing grants decide first (`POST /api/v1/gate`, as tool
+    /// Bash): a command they allow runs at once, one they deny never runs, and only one they ask
+    /// about waits for the person. Without it, every command asks.
+    #[arg(long, env = "CLAWGATE_EXEC_GATE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub gate: bool,
+
     /// How long the person has to decide, in seconds (the server holds it to 30–600).
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub expires: u32,
@@ -67,6 +75,25 @@ pub async fn run(args: ExecArgs) -> ExitCode {
         Err(e) => return fail(EXIT_ERROR, &e.to_string()),
     };
     let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
+    let timeout = Duration::from_secs(args.timeout.unwrap_or(u64::from(args.expires)));
+    if args.gate {
+        let call = GateCall {
+            tool: "Bash".into(),
+            input: json!({ "command": shell_quote(&args.command) }),
+            cwd: Some(cwd).filter(|c| !c.is_empty()),
+            agent_id: args.agent.clone(),
+            context: Some(json!({ "argv": args.command, "via": "clawgate exec --gate" })),
+            expires_in_seconds: Some(args.expires),
+            idempotency_key: None,
+        };
+        return match super::gate::decide(&client, &call, timeout).await {
+            Ok(allowed) => {
+                say(&format!("{}; running it", allowed.words));
+                run_approved(&args.command, &allowed.token, &allowed.id)
+            }
+            Err((code, message)) => fail(code, &format!("{message}; the command was not run")),
+        };
+    }
     let action = args.action.clone().unwrap_or_else(|| shell_quote(&args.command));
     let mut request = ApprovalRequest::new(action)
         .expires_in(args.expires)
@@ -77,7 +104,6 @@ pub async fn run(args: ExecArgs) -> ExitCode {
         Err(e) => return fail(EXIT_ERROR, &format!("cannot ask for approval; not running it: {e}")),
     };
     say(&format!("asked for approval: {} (binding code {})", created.request_id, created.binding_code));
-    let timeout = Duration::from_secs(args.timeout.unwrap_or(u64::from(args.expires)));
     match wait_for_decision(&client, &created, timeout, true).await.into_token(&created.request_id) {
         Ok(token) => {
             say(&format!("request {} was APPROVED; running it", created.request_id));

@@ -1,10 +1,11 @@
-//! The agent's side of the command line: `request`, `exec`, `verify` and `hook claude-code`.
+//! The agent's side of the command line: `request`, `exec`, `gate`, `verify` and `hook claude-code`.
 //!
 //! Shared here: the exit codes every command uses (one table), the client built from flags and
 //! environment, waiting with a live line on a terminal, and printing. Results go to stdout,
 //! everything meant for a person goes to stderr.
 
 pub mod exec;
+pub mod gate;
 pub mod hook_claude;
 pub mod hook_event;
 pub mod hook_rules;
@@ -33,10 +34,10 @@ pub const EXIT_INVALID: u8 = 5;
 
 /// Every exit code of the agent commands, in one place; `--help` prints this table.
 pub const EXIT_CODES: [(u8, &str); 6] = [
-    (EXIT_OK, "approved (request --wait), created (request), valid (verify)"),
+    (EXIT_OK, "approved (request --wait), allowed (gate), created (request), valid (verify)"),
     (EXIT_ERROR, "error: server unreachable, refused or misconfigured, or bad input"),
     (EXIT_USAGE, "usage error: unknown flag or missing argument"),
-    (EXIT_DENIED, "denied by the person"),
+    (EXIT_DENIED, "denied by the person, or by their rules (gate, exec --gate)"),
     (EXIT_NO_DECISION, "no decision: the request expired, or --timeout ran out"),
     (EXIT_INVALID, "verify: the token is not valid (the reason is on stderr)"),
 ];

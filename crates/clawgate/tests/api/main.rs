@@ -14,6 +14,7 @@ mod faults;
 mod flows;
 mod fuzz;
 mod gate;
+mod gate_cli;
 mod grants;
 mod mcp;
 mod openclaw;
