@@ -13,6 +13,11 @@ use std::sync::Arc;
 
 /// Where the no-DB ceiling is read: the smallest file the server serves (343 bytes, compiled in).
 const NO_DB_PATH: &str = "/icon.svg";
+/// Two calls the built-in rules decide at once: an allow (by the default) and a deny.
+const GATE_ALLOWED: &str = "cargo test --lib";
+const GATE_DENIED: &str = "rm -rf /";
+/// The issue's target: p99 ≤ 5 ms at this many decisions a second (open loop).
+const GATE_RATE: u32 = 1000;
 /// Rate label of the no-DB ceiling in the table.
 const NO_DB: &str = "no-DB ceiling";
 
@@ -148,6 +153,40 @@ async fn measure(settings: &Settings, database_url: Option<&str>) -> anyhow::Res
          pending: the 1-key run started with 0 pending, the 16-key run with {pending}."
     ));
 
+    // The gate: an allow and a deny by the built-in rules, in turn (each recorded with its audit
+    // row through the writer's group commit; the allow signs a token).
+    let gater = actors.key(&server, "gate").await?;
+    let calls = [GATE_ALLOWED, GATE_DENIED].map(|command| {
+        json!({"tool": "Bash", "input": {"command": command}, "cwd": "/srv/app", "agentId": "bench"})
+            .to_string()
+    });
+    for (call, expected) in calls.iter().zip(["allow", "deny"]) {
+        let answer =
+            post(&server.http, server.url("/api/v1/gate"), &gater, serde_json::from_str(call)?).await?;
+        anyhow::ensure!(answer["decision"] == expected, "the gate answered {answer} to {call}");
+    }
+    let gate = drive("gate", wrk::gate(&calls, &gater)?).await?;
+    println!(
+        "running the gate at {GATE_RATE} decisions/s (reqwest, paced, {} s)",
+        settings.seconds.as_secs()
+    );
+    let gate_paced = {
+        let (http, url, key, calls) =
+            (server.http.clone(), server.url("/api/v1/gate"), gater.clone(), calls.clone());
+        let n = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        scenario::paced(GATE_RATE, settings.seconds, move || {
+            let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let (http, url, key) = (http.clone(), url.clone(), key.clone());
+            let body: serde_json::Value = serde_json::from_str(&calls[i % calls.len()]).unwrap_or_default();
+            async move {
+                let answer = post(&http, url, &key, body).await?;
+                anyhow::ensure!(answer["decision"] == "allow" || answer["decision"] == "deny", "{answer}");
+                anyhow::Ok(())
+            }
+        })
+        .await?
+    };
+
     let agent = actors.key(&server, "agent").await?;
     let ids = ask_many(&server, &agent, 100, "bench status").await?;
     let status = drive("status", wrk::status(&ids, &agent)?).await?;
@@ -218,6 +257,10 @@ async fn measure(settings: &Settings, database_url: Option<&str>) -> anyhow::Res
          client-side, one signature at a time): not comparable with the wrk ceiling, so no ratio.",
         settings.concurrency
     ));
+    notes.push(format!(
+        "gate at {GATE_RATE}/s: one call started every millisecond whatever the earlier ones do (open \
+         loop, reqwest in the bench process); latency counts from when a call was due. Target: p99 <= 5 ms."
+    ));
     notes.push(
         "wrk counts answers >= 400 as errors; verify-token answers 200 for an invalid token too, so the \
          token was checked valid before and after its run."
@@ -238,6 +281,11 @@ async fn measure(settings: &Settings, database_url: Option<&str>) -> anyhow::Res
             create_sixteen.against("durable commits", commit_rate).against(NO_DB, no_db_rate),
         ),
         named("status, 100 ids, no wait", status.against(NO_DB, no_db_rate)),
+        named(
+            "gate: rule allow + deny",
+            gate.against("durable commits", commit_rate).against(NO_DB, no_db_rate),
+        ),
+        from_figures(&format!("gate at {GATE_RATE}/s (paced)"), "reqwest", &gate_paced),
         named("verify-token (no consume)", verify.against("Ed25519 on 1 core", ed_rate)),
         from_figures("ask + approve (passkey ceremony)", "reqwest", &approvals),
     ];

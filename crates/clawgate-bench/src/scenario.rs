@@ -1,5 +1,6 @@
 //! The reqwest driver: runs one operation from many concurrent clients in the bench process for
-//! a while and sums up how it went. Only the passkey ceremony uses it (it signs client-side).
+//! a while (the passkey ceremony, which signs client-side), or starts it at a fixed rate (the
+//! gate's decisions at the 1,000/s), and sums up how it went.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -38,7 +39,38 @@ where
     for client in futures::future::join_all(clients).await {
         all.extend(client??);
     }
-    let elapsed = started.elapsed();
+    figures(all, started.elapsed())
+}
+
+/// Starts `op` `rate` times a second for `duration`, each on its own task, whether or not the
+/// earlier ones have finished (open loop). A latency counts from when the operation was due, not
+/// from when it started: a server that falls behind shows as late answers, not as a lower rate.
+pub async fn paced<F, Fut>(rate: u32, duration: Duration, op: F) -> anyhow::Result<Figures>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let period = Duration::from_secs(1) / rate.max(1);
+    let started = Instant::now();
+    let total = (duration.as_secs_f64() * f64::from(rate)) as u32;
+    let mut tasks = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let due = started + period * i;
+        tokio::time::sleep_until(due.into()).await;
+        let work = op();
+        tasks.push(tokio::spawn(async move {
+            work.await?;
+            anyhow::Ok(due.elapsed())
+        }));
+    }
+    let mut all = Vec::with_capacity(tasks.len());
+    for task in futures::future::join_all(tasks).await {
+        all.push(task??);
+    }
+    figures(all, started.elapsed())
+}
+
+fn figures(mut all: Vec<Duration>, elapsed: Duration) -> anyhow::Result<Figures> {
     anyhow::ensure!(!all.is_empty(), "nothing completed");
     all.sort();
     Ok(Figures {

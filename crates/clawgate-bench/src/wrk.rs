@@ -159,3 +159,25 @@ end
         lua_str(api_key)?
     ))
 }
+
+/// `POST /api/v1/gate` with `api_key`, the `bodies` (JSON tool calls) taken in turn.
+pub fn gate(bodies: &[String], api_key: &str) -> anyhow::Result<String> {
+    Ok(format!(
+        r#"local bodies = {}
+local requests = {{}}
+local n = 0
+function init(args)
+  local headers = {{["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. {}}}
+  for i, body in ipairs(bodies) do
+    requests[i] = wrk.format("POST", "/api/v1/gate", headers, body)
+  end
+end
+function request()
+  n = n + 1
+  return requests[(n + tid) % #requests + 1]
+end
+"#,
+        lua_list(bodies)?,
+        lua_str(api_key)?
+    ))
+}
