@@ -37,7 +37,7 @@ export function grantChoice(r, approve) {
   const box = h(
     'fieldset',
     { class: 'grant', id: 'grant-choice' },
-    h('legend', {}, 'Or approve and allow this for a while'),
+    h('legend', {}, 'Or: approve and allow this for …'),
     h('p', { class: 'muted small' }, 'Later calls of this agent key that fit what you choose pass without asking, until the time is up, the uses run out or you revoke it on the Grants page.'),
     r.grantOptions.map((option, i) =>
       h('div', { class: 'choice' }, radios[i], h('label', { for: `grant-width-${i}`, class: 'agent-inline' }, visibleText(option.description))),
