@@ -596,6 +596,17 @@ async fn an_afternoon_with_the_gate() {
     assert_eq!(tab.text("#rules-version").await, "1");
     assert!(tab.text("#rules-source").await.contains("saved"));
 
+    // Saved elsewhere meanwhile (another tab, here the page's own API helper): saving over it
+    // is refused in words, and reopening the page shows the newer version.
+    let elsewhere = "import('/app.js').then(m => m.api('PUT', '/rules', { rules: { default: 'ask' }, expectedVersion: 1 })).then(r => r.version)";
+    assert_eq!(tab.eval(elsewhere).await, json!(2));
+    save_rules_in_page(&tab, r#"{"default": "ask", "rules": []}"#).await;
+    let conflict =
+        tab.wait("document.querySelector('#rules-form .notice.error')?.textContent", "the conflict").await;
+    assert!(conflict.as_str().is_some_and(|c| c.contains("changed elsewhere")), "{conflict}");
+    tab.click("nav a[href='/rules']").await;
+    tab.wait("document.querySelector('#rules-version')?.textContent === '2'", "the newer version").await;
+
     // "What would happen?": `cargo test --release` would now be asked about, and why.
     tab.type_into("#explain-target", "cargo test --release").await;
     tab.type_into("#explain-cwd", "/srv/app").await;
@@ -623,6 +634,11 @@ async fn an_afternoon_with_the_gate() {
     assert_eq!(durations, json!("15 min|1 h|8 h"));
     tab.click("#grant-width-1").await;
     tab.eval("const s = document.querySelector('#grant-ttl'); s.value = '3600'; s.dispatchEvent(new Event('change'))")
+        .await;
+    tab.type_into("#grant-max-uses", "10").await;
+    let limited = tab.text("#approve-grant").await;
+    assert!(limited.ends_with("for 1 h, at most 10 uses"), "{limited}");
+    tab.eval("const u = document.querySelector('#grant-max-uses'); u.value = ''; u.dispatchEvent(new Event('input'))")
         .await;
     let label = tab.text("#approve-grant").await;
     assert!(
