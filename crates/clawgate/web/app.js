@@ -4,6 +4,7 @@
 // (never parsed as HTML), with invisible and direction-changing characters shown as code points.
 
 import './text-rule.js';
+import { grantChoice, viewGrants, viewRules, viewStop } from './pages.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -219,8 +220,9 @@ async function signInWithPasskey(email) {
   return api('POST', '/passkey/authenticate/complete', { ceremonyId: start.ceremonyId, credential: credentialJson(credential) });
 }
 
-async function approveWithPasskey(id) {
-  const start = await api('POST', '/passkey/authenticate/start', { requestId: id });
+/** Approves request `id` with one passkey prompt; with `grant`, the approval also makes that grant. */
+async function approveWithPasskey(id, grant) {
+  const start = await api('POST', '/passkey/authenticate/start', grant ? { requestId: id, grant } : { requestId: id });
   const credential = await navigator.credentials.get({ publicKey: requestOptions(start.publicKey) });
   return api('POST', `/approval/approve/${id}`, { ceremonyId: start.ceremonyId, credential: credentialJson(credential) });
 }
@@ -252,6 +254,7 @@ function timeLeft(expiresAt) {
   const ms = Date.parse(expiresAt) - serverNow();
   if (ms <= 0) return 'expired';
   const s = Math.ceil(ms / 1000);
+  if (s >= 3600) return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min left`;
   return s >= 60 ? `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s left` : `${s} s left`;
 }
 
@@ -328,8 +331,10 @@ async function viewPending() {
 }
 
 async function viewApproval(id) {
-  const render = async () => {
-    const r = await api('GET', `/approval/${id}`);
+  let shownStatus = null;
+  const render = async (fetched) => {
+    const r = fetched || (await api('GET', `/approval/${id}`));
+    shownStatus = r.status;
     const box = h('section', { class: 'card', 'aria-labelledby': 'approval-title' });
     const pending = r.status === 'PENDING';
     fill(
@@ -372,10 +377,24 @@ async function viewApproval(id) {
         }),
       );
       box.append(h('label', { for: 'deny-reason' }, 'Reason for denying (optional)'), reason, h('div', { class: 'decide' }, approve, deny));
+      if (r.grantOptions && r.grantOptions.length) {
+        box.append(
+          grantChoice(r, async (grant) => {
+            const done = await approveWithPasskey(id, grant);
+            toast(done && done.grantId ? 'Approved, and allowed for the time you chose.' : 'Approved.');
+            await render();
+          }),
+        );
+      }
     }
     main.replaceChildren(box, h('p', {}, h('a', { href: '/', 'data-link': true }, '← All pending requests')));
   };
-  onApproval = () => render().catch((e) => main.append(errorBox(e)));
+  // A live update re-renders only when the request changed state, so a half-made choice stays.
+  const refresh = async () => {
+    const r = await api('GET', `/approval/${id}`);
+    if (r.status !== shownStatus) await render(r);
+  };
+  onApproval = () => refresh().catch((e) => main.append(errorBox(e)));
   await render();
 }
 
@@ -662,6 +681,9 @@ const ROUTES = [
   [/^\/keys$/, viewKeys],
   [/^\/passkeys$/, viewPasskeys],
   [/^\/notifications$/, viewNotifications],
+  [/^\/grants$/, viewGrants],
+  [/^\/rules$/, viewRules],
+  [/^\/stop$/, viewStop],
 ];
 
 async function render() {
@@ -677,6 +699,7 @@ async function render() {
     return;
   }
   const [pattern, view] = route;
+  onApproval = null; // a view that follows live updates sets it again
   try {
     await view(...path.match(pattern).slice(1));
   } catch (error) {
@@ -735,6 +758,9 @@ async function start() {
   }
   await render();
 }
+
+// For the gate's pages (pages.js), which build on the same helpers.
+export { h, fill, show, agentBlock, toast, errorBox, busy, api, ApiError, withStepUp, timeLeft, when, sentence };
 
 pushRegistration().catch(() => {});
 start();

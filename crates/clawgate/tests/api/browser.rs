@@ -538,3 +538,161 @@ async fn the_page_marks_exactly_what_the_server_marks() {
     assert_eq!(tab.eval("document.querySelectorAll('pre.action .esc').length").await, json!(hidden.len()));
     tab.screenshot("approval-tag-characters").await;
 }
+
+/// `POST /api/v1/gate` with an agent key: a Bash call in /srv/app by agent `claude`.
+async fn gate(app: &TestApp, key: &str, command: &str) -> crate::harness::Resp {
+    let call = json!({"tool": "Bash", "input": {"command": command}, "cwd": "/srv/app", "agentId": "claude"});
+    app.post("/api/v1/gate", &Auth::Bearer(key.to_owned()), call).await
+}
+
+/// Replaces the rules editor's text by typing `text` into it, then saves in the page.
+async fn save_rules_in_page(tab: &Tab, text: &str) {
+    tab.eval("document.querySelector('#rules-editor').value = ''").await;
+    tab.type_into("#rules-editor", text).await;
+    tab.click("#rules-save").await;
+}
+
+/// Issue 10 in the page: an agent passes the gate, the rules are edited and tried in the page, a
+/// request is approved with a standing grant that then lets a narrower call through, the grant is
+/// listed with its use and revoked there, and "Stop all agents" denies what waits and suspends
+/// the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_afternoon_with_the_gate() {
+    let Some(chrome) = chrome().await else { return };
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("server");
+    let tab = Tab::open(&chrome, &app.origin).await;
+
+    // Sign up and make the agent's key.
+    tab.wait("document.querySelector('#signup')", "the sign-up form").await;
+    tab.type_into("#signup-email", "ada@example.com").await;
+    tab.click("#signup").await;
+    tab.wait("document.querySelector('h1')?.textContent === 'Waiting for you'", "the pending page").await;
+    tab.click("nav a[href='/keys']").await;
+    tab.type_into("#key-name", "claude").await;
+    tab.click("form button[type=submit]").await;
+    let key = tab.wait("document.querySelector('#new-key-value')?.value", "the new API key").await;
+    let key = key.as_str().expect("key").to_owned();
+
+    // The built-in rules let `ls -la` pass: nothing to decide in the app.
+    let ls = gate(&app, &key, "ls -la").await.expect(200);
+    assert_eq!(ls.body["decision"], "allow", "{}", ls.text);
+    tab.click("nav a[href='/']").await;
+    tab.wait("document.querySelector('#nothing-pending')", "the empty pending list").await;
+
+    // The rules page: the defaults, version 0; a set that does not parse is refused in words
+    // next to the editor, and nothing changes; then `{"default": "ask"}` is saved.
+    tab.click("nav a[href='/rules']").await;
+    tab.wait("document.querySelector('#rules-editor')?.value.includes('default')", "the rules editor").await;
+    assert_eq!(tab.text("#rules-version").await, "0");
+    assert!(tab.text("#rules-source").await.contains("defaults"));
+    tab.screenshot("rules").await;
+    save_rules_in_page(&tab, r#"{"default": "maybe"}"#).await;
+    let error =
+        tab.wait("document.querySelector('#rules-form .notice.error')?.textContent", "the rules error").await;
+    assert!(error.as_str().is_some_and(|e| e.contains("default")), "the error names the field: {error}");
+    assert_eq!(tab.text("#rules-version").await, "0", "nothing was saved");
+    save_rules_in_page(&tab, r#"{"default": "ask"}"#).await;
+    tab.wait("document.querySelector('#rules-saved')", "the rules to be saved").await;
+    assert_eq!(tab.text("#rules-version").await, "1");
+    assert!(tab.text("#rules-source").await.contains("saved"));
+
+    // Saved elsewhere meanwhile (another tab, here the page's own API helper): saving over it
+    // is refused in words, and reopening the page shows the newer version.
+    let elsewhere = "import('/app.js').then(m => m.api('PUT', '/rules', { rules: { default: 'ask' }, expectedVersion: 1 })).then(r => r.version)";
+    assert_eq!(tab.eval(elsewhere).await, json!(2));
+    save_rules_in_page(&tab, r#"{"default": "ask", "rules": []}"#).await;
+    let conflict =
+        tab.wait("document.querySelector('#rules-form .notice.error')?.textContent", "the conflict").await;
+    assert!(conflict.as_str().is_some_and(|c| c.contains("changed elsewhere")), "{conflict}");
+    tab.click("nav a[href='/rules']").await;
+    tab.wait("document.querySelector('#rules-version')?.textContent === '2'", "the newer version").await;
+
+    // "What would happen?": `cargo test --release` would now be asked about, and why.
+    tab.type_into("#explain-target", "cargo test --release").await;
+    tab.type_into("#explain-cwd", "/srv/app").await;
+    tab.type_into("#explain-agent", "claude").await;
+    tab.click("#explain-run").await;
+    let outcome = tab.wait("document.querySelector('#explain-outcome')?.textContent", "the dry run").await;
+    assert_eq!(outcome, json!("ask"));
+    assert!(!tab.text("#explain-result pre.explanation").await.trim().is_empty(), "the explanation shows");
+    tab.screenshot("rules-explained").await;
+
+    // The agent asks about `cargo test --release`; it is approved in the page with a grant for
+    // commands starting `cargo test`, for 1 hour, with one passkey prompt.
+    let asked = gate(&app, &key, "cargo test --release").await.expect(200);
+    assert_eq!(asked.body["decision"], "ask", "{}", asked.text);
+    let request = asked.body["requestId"].as_str().expect("requestId").to_owned();
+    tab.click("nav a[href='/']").await;
+    tab.click(&format!("[data-request={request:?}] a")).await;
+    tab.wait("document.querySelector('#grant-choice')", "the grant choice").await;
+    let prefix = tab.text("label[for='grant-width-1']").await;
+    assert!(prefix.contains("commands starting `cargo test`"), "the server's words: {prefix}");
+    assert!(tab.text("label[for='grant-width-0']").await.contains("exactly `cargo test --release`"));
+    let durations = tab
+        .eval("[...document.querySelectorAll('#grant-ttl option')].map(o => o.textContent).join('|')")
+        .await;
+    assert_eq!(durations, json!("15 min|1 h|8 h"));
+    tab.click("#grant-width-1").await;
+    tab.eval("const s = document.querySelector('#grant-ttl'); s.value = '3600'; s.dispatchEvent(new Event('change'))")
+        .await;
+    tab.type_into("#grant-max-uses", "10").await;
+    let limited = tab.text("#approve-grant").await;
+    assert!(limited.ends_with("for 1 h, at most 10 uses"), "{limited}");
+    tab.eval("const u = document.querySelector('#grant-max-uses'); u.value = ''; u.dispatchEvent(new Event('input'))")
+        .await;
+    let label = tab.text("#approve-grant").await;
+    assert!(
+        label.contains("Approve and allow commands starting `cargo test`") && label.ends_with("for 1 h"),
+        "the button says what will be allowed: {label}"
+    );
+    tab.screenshot("approval-with-grant").await;
+    tab.click("#approve-grant").await;
+    tab.wait("document.querySelector('.badge.APPROVED')", "the approved badge").await;
+
+    // A narrower call within the grant passes without asking.
+    let lib = gate(&app, &key, "cargo test --lib").await.expect(200);
+    assert_eq!(
+        (&lib.body["decision"], &lib.body["decidedBy"]),
+        (&json!("allow"), &json!("grant")),
+        "{}",
+        lib.text
+    );
+    let grant = lib.body["grantId"].as_str().expect("grantId").to_owned();
+
+    // The grants page lists it with its one use and time left; revoking it there takes effect.
+    tab.click("nav a[href='/grants']").await;
+    let card = format!("#grants [data-grant={grant:?}]");
+    tab.wait(&format!("document.querySelector({card:?})"), "the grant in the list").await;
+    let shown = tab.text(&card).await;
+    assert!(shown.contains("commands starting `cargo test`, by agent claude, in /srv/app"), "{shown}");
+    assert!(shown.contains("Used 1") && !shown.contains("Used 1 of"), "one use, no limit: {shown}");
+    assert!(shown.contains("59 min") && shown.contains(" s left"), "the time left: {shown}");
+    tab.screenshot("grants").await;
+    tab.click(&format!("{card} .revoke")).await;
+    tab.wait(&format!("document.querySelector({card:?})?.dataset.state === 'revoked'"), "the revoked grant")
+        .await;
+    let again = gate(&app, &key, "cargo test --lib").await.expect(200);
+    assert_eq!(again.body["decision"], "ask", "a revoked grant allows nothing: {}", again.text);
+    let waiting = again.body["requestId"].as_str().expect("requestId").to_owned();
+
+    // Stop all agents, with a confirm step: the waiting request is denied, the key suspended.
+    tab.click("#stop-all").await;
+    tab.wait("document.querySelector('#stop-confirm')", "the confirm step").await;
+    tab.screenshot("stop-confirm").await;
+    tab.click("#stop-confirm").await;
+    let counts = tab.wait("document.querySelector('#stop-counts')?.textContent", "what the stop did").await;
+    let counts = counts.as_str().expect("text");
+    assert!(
+        counts.contains("Denied 1 pending request,") && counts.contains("suspended 1 API key"),
+        "{counts}"
+    );
+    assert!(counts.contains("revoked 0 grants"), "the only grant was already revoked: {counts}");
+    tab.screenshot("stopped").await;
+    gate(&app, &key, "ls -la").await.expect_error(403, "api_key_suspended");
+
+    // The answer points to the keys page, where the key can be resumed.
+    tab.click("#stop-to-keys").await;
+    tab.wait("document.querySelector('#keys .resume')", "the Resume button of the suspended key").await;
+    tab.navigate(&format!("{}/approve/{waiting}", app.origin)).await;
+    tab.wait("document.querySelector('.badge.DENIED')", "the denied request").await;
+}

@@ -30,6 +30,7 @@ macro_rules! asset {
 
 const ASSETS: &[Asset] = &[
     asset!("/app.js", "app.js", "text/javascript; charset=utf-8"),
+    asset!("/pages.js", "pages.js", "text/javascript; charset=utf-8"),
     asset!("/style.css", "style.css", "text/css; charset=utf-8"),
     asset!("/sw.js", "sw.js", "text/javascript; charset=utf-8"),
     asset!("/manifest.webmanifest", "manifest.webmanifest", "application/manifest+json"),
@@ -45,7 +46,8 @@ const INDEX: &[u8] = include_bytes!("../../../web/index.html");
 static TEXT_RULE: LazyLock<String> = LazyLock::new(crate::domain::text::page_script);
 
 /// Paths the page itself routes; each is answered with `index.html`.
-const PAGES: &[&str] = &["/", "/history", "/keys", "/passkeys", "/notifications"];
+const PAGES: &[&str] =
+    &["/", "/history", "/keys", "/passkeys", "/notifications", "/grants", "/rules", "/stop"];
 
 fn respond(content_type: &'static str, body: &'static [u8]) -> Response {
     let mut response = (StatusCode::OK, body).into_response();
@@ -94,6 +96,32 @@ mod tests {
             let text = String::from_utf8_lossy(asset.body);
             assert!(!text.contains("innerHTML"), "{} builds DOM from text nodes only", asset.path);
             assert!(!text.contains("eval("), "{}", asset.path);
+        }
+    }
+
+    /// Every link in the page's nav opens a page the server answers, and every module the page
+    /// imports is served.
+    #[test]
+    fn every_nav_link_and_module_is_served() {
+        let index = String::from_utf8_lossy(super::INDEX);
+        let links: Vec<&str> = index
+            .split("href=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .filter(|href| href.starts_with('/') && !href.contains('.'))
+            .collect();
+        for page in ["/grants", "/rules", "/stop", "/keys"] {
+            assert!(links.contains(&page), "{page} is in the nav");
+        }
+        for link in links {
+            assert!(super::PAGES.contains(&link), "{link} is answered with the page");
+        }
+        for asset in super::ASSETS.iter().filter(|a| a.path.ends_with(".js")) {
+            let text = String::from_utf8_lossy(asset.body);
+            for import in text.split("from './").skip(1).filter_map(|rest| rest.split('\'').next()) {
+                let path = format!("/{import}");
+                assert!(super::ASSETS.iter().any(|a| a.path == path), "{} imports {path}", asset.path);
+            }
         }
     }
 }
