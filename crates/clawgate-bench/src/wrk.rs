@@ -116,7 +116,7 @@ pub fn fixed(
         lua += &format!("wrk.headers[{}] = {}\n", lua_str(name)?, lua_str(value)?);
     }
     if let Some(body) = body {
-        lua += &format!("wrk.body = [==[{body}]==]\n");
+        lua += &format!("wrk.body = {}\n", lua_long(body)?);
     }
     Ok(lua)
 }
@@ -160,8 +160,15 @@ end
     ))
 }
 
+/// A Lua long string (`[==[…]==]`) of JSON: quotes and backslashes stay as they are.
+fn lua_long(s: &str) -> anyhow::Result<String> {
+    anyhow::ensure!(!s.contains("]==]") && !s.contains('\n'), "not quoted for Lua: {s}");
+    Ok(format!("[==[{s}]==]"))
+}
+
 /// `POST /api/v1/gate` with `api_key`, the `bodies` (JSON tool calls) taken in turn.
 pub fn gate(bodies: &[String], api_key: &str) -> anyhow::Result<String> {
+    let quoted: anyhow::Result<Vec<String>> = bodies.iter().map(|b| lua_long(b)).collect();
     Ok(format!(
         r#"local bodies = {}
 local requests = {{}}
@@ -177,7 +184,7 @@ function request()
   return requests[(n + tid) % #requests + 1]
 end
 "#,
-        lua_list(bodies)?,
+        format!("{{{}}}", quoted?.join(", ")),
         lua_str(api_key)?
     ))
 }

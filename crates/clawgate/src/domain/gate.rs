@@ -19,6 +19,8 @@ pub enum GateInputError {
     BadTool,
     #[error("`input` must be a JSON object of at most {MAX_INPUT_BYTES} bytes")]
     BadInput,
+    #[error("a `shell` call's `input` must have `command`, the command line as text")]
+    ShellWithoutCommand,
     #[error(
         "`cwd` must be an absolute path of at most {MAX_CWD_CHARS} characters without control characters"
     )]
@@ -33,7 +35,11 @@ pub enum GateInputError {
 /// a request it asks may wait.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GateCall {
+    /// The call as the rules and grants see it: a shell tool of another name (OpenClaw's
+    /// `exec`) is a `Bash` call here, so the person's shell-aware rules apply to it.
     pub call: Call,
+    /// The tool's name as the agent's runtime calls it, for what the person is shown.
+    pub agent_tool: String,
     pub context: Option<Map<String, Value>>,
     pub lifetime_secs: i64,
 }
@@ -44,8 +50,10 @@ fn bounded_text(text: &str, max: usize) -> bool {
 }
 
 impl GateCall {
+    /// `shell`: the tool runs `input.command` in a shell, whatever its name (`Bash` always does).
     pub fn parse(
         tool: String,
+        shell: bool,
         input: Value,
         cwd: Option<String>,
         agent_id: Option<String>,
@@ -59,6 +67,9 @@ impl GateCall {
         if !input.is_object() || size > MAX_INPUT_BYTES {
             return Err(GateInputError::BadInput);
         }
+        if shell && !input.get("command").is_some_and(Value::is_string) {
+            return Err(GateInputError::ShellWithoutCommand);
+        }
         if let Some(cwd) = &cwd
             && (!bounded_text(cwd, MAX_CWD_CHARS) || !cwd.starts_with('/'))
         {
@@ -71,8 +82,10 @@ impl GateCall {
         }
         // The context's own checks (an object, at most 32 KiB) are the request's.
         let checked = NewApproval::parse("-".into(), None, context, expires_in_seconds)?;
+        let rules_tool = if shell { "Bash".to_owned() } else { tool.clone() };
         Ok(Self {
-            call: Call { tool, input, cwd, agent_id },
+            call: Call { tool: rules_tool, input, cwd, agent_id },
+            agent_tool: tool,
             context: checked.context,
             lifetime_secs: checked.lifetime_secs,
         })
@@ -84,7 +97,7 @@ impl GateCall {
     pub fn to_request(&self, why: &str, rule: Option<&str>) -> Result<NewApproval, ApprovalInputError> {
         let call = &self.call;
         let mut context = self.context.clone().unwrap_or_default();
-        context.insert("tool".into(), Value::String(call.tool.clone()));
+        context.insert("tool".into(), Value::String(self.agent_tool.clone()));
         context.insert("asks because".into(), Value::String(why.to_owned()));
         context.insert("via".into(), Value::String("clawgate gate".into()));
         match rule {
@@ -99,14 +112,17 @@ impl GateCall {
                 context.insert(key.into(), Value::String(preview(text)));
             }
         }
-        let mut request = NewApproval::parse(
-            action_text(&call.tool, &call.input),
-            call.agent_id.clone(),
-            Some(Value::Object(context)),
-            None,
-        )?;
+        let mut request =
+            NewApproval::parse(self.action(), call.agent_id.clone(), Some(Value::Object(context)), None)?;
         request.lifetime_secs = self.lifetime_secs;
         Ok(request)
+    }
+
+    /// What the person is shown: the exact command (prefixed by the agent's name for a shell tool
+    /// of another name: `exec: rm -rf ./old-data`), the file, or the tool and its input.
+    pub fn action(&self) -> String {
+        let text = action_text(&self.call.tool, &self.call.input);
+        if self.agent_tool == self.call.tool { text } else { format!("{}: {text}", self.agent_tool) }
     }
 
     /// The call as stored with the request it asks (the approve page scopes grants from it).
@@ -154,7 +170,7 @@ mod tests {
     use super::*;
 
     fn call(tool: &str, input: Value) -> Result<GateCall, GateInputError> {
-        GateCall::parse(tool.into(), input, Some("/srv/app".into()), Some("bot".into()), None, None)
+        GateCall::parse(tool.into(), false, input, Some("/srv/app".into()), Some("bot".into()), None, None)
     }
 
     #[test]
@@ -163,7 +179,7 @@ mod tests {
         assert_eq!(call("", json!({})), Err(GateInputError::BadTool));
         assert_eq!(call("Ba\u{7}sh", json!({})), Err(GateInputError::BadTool));
         assert_eq!(call("Bash", json!("ls")), Err(GateInputError::BadInput));
-        let relative = GateCall::parse("Bash".into(), json!({}), Some("srv".into()), None, None, None);
+        let relative = GateCall::parse("Bash".into(), false, json!({}), Some("srv".into()), None, None, None);
         assert_eq!(relative, Err(GateInputError::BadCwd));
         let huge = json!({"content": "x".repeat(MAX_INPUT_BYTES)});
         assert_eq!(call("Write", huge), Err(GateInputError::BadInput));
@@ -187,6 +203,19 @@ mod tests {
         assert_eq!(context["rule"], "rm");
         assert_eq!(context["description"], "clean");
         assert_eq!(context["cwd"], "/srv/app");
+        Ok(())
+    }
+
+    #[test]
+    fn a_shell_tool_of_another_name_is_decided_as_bash_and_shown_by_its_name() -> Result<(), GateInputError> {
+        let input = json!({"command": "rm -rf ./old-data"});
+        let exec = GateCall::parse("exec".into(), true, input.clone(), None, None, None, None)?;
+        assert_eq!(exec.call.tool, "Bash");
+        assert_eq!(exec.call.command(), Some("rm -rf ./old-data"));
+        assert_eq!(exec.action(), "exec: rm -rf ./old-data");
+        assert_eq!(exec.to_request("why", None)?.context.unwrap_or_default()["tool"], "exec");
+        let no_command = GateCall::parse("exec".into(), true, json!({"cmd": "ls"}), None, None, None, None);
+        assert_eq!(no_command, Err(GateInputError::ShellWithoutCommand));
         Ok(())
     }
 

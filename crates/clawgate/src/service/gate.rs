@@ -9,7 +9,7 @@ use super::approvals::{ApprovalError, ApprovalResult, Approvals};
 use super::rules::{Rules, RulesError};
 use crate::clock::Millis;
 use crate::domain::approval::{self, Status};
-use crate::domain::gate::{GateCall, action_text};
+use crate::domain::gate::GateCall;
 use crate::domain::ids::{DecisionId, GrantId};
 use crate::domain::rules::{self, Decision, Outcome};
 use crate::state::AppState;
@@ -282,8 +282,8 @@ impl Gate {
             user_id: key.user_id.clone(),
             api_key_id: key.id.clone(),
             agent_id: c.agent_id.clone(),
-            tool: c.tool.clone(),
-            action: action_text(&c.tool, &c.input),
+            tool: call.agent_tool.clone(),
+            action: call.action(),
             cwd: c.cwd.clone(),
             outcome,
             decided_by: by,

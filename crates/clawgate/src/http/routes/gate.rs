@@ -32,6 +32,10 @@ pub struct GateBody {
     /// The tool's name, e.g. `Bash`, `Write`, `WebFetch` (at most 128 characters).
     #[schema(min_length = 1, max_length = 128)]
     pub tool: String,
+    /// The tool runs `input.command` in a shell (OpenClaw's `exec`, say): it is decided as a
+    /// `Bash` call, so rules for Bash apply, and shown by its own name. `Bash` always is.
+    #[serde(default)]
+    pub shell: bool,
     /// The tool's input exactly as it will run, e.g. `{"command": "cargo test"}` (at most 256 KiB).
     #[schema(value_type = Object)]
     pub input: Value,
@@ -48,8 +52,16 @@ pub struct GateBody {
 
 impl GateBody {
     fn parse(self) -> ApiResult<GateCall> {
-        GateCall::parse(self.tool, self.input, self.cwd, self.agent_id, self.context, self.expires_in_seconds)
-            .map_err(|e| ApiError::invalid(e.to_string()))
+        GateCall::parse(
+            self.tool,
+            self.shell,
+            self.input,
+            self.cwd,
+            self.agent_id,
+            self.context,
+            self.expires_in_seconds,
+        )
+        .map_err(|e| ApiError::invalid(e.to_string()))
     }
 }
 
