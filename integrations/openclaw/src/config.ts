@@ -135,8 +135,8 @@ export function resolveSettings(pluginConfig: unknown, env: Record<string, strin
     }
     const specs = [...base, ...extra].filter((p) => !disabled.has(idOf(p) as string));
     const patterns = compilePatterns(specs);
-    if (patterns.length === 0) warnings.push("no patterns are active: no tool call will ask for approval");
-    if (!apiKey) warnings.push(`no apiKey (nor ${API_KEY_ENV}): every risky tool call will be blocked`);
+    if (patterns.length === 0) warnings.push("no patterns are active: when clawgate cannot decide, every tool call runs");
+    if (!apiKey) warnings.push(`no apiKey (nor ${API_KEY_ENV}): clawgate cannot decide, so every call matching a risk pattern will be blocked`);
 
     const settings: Settings = { serverUrl, expiresInSeconds, timeoutSeconds, waitSeconds, patterns };
     if (apiKey) settings.apiKey = apiKey;

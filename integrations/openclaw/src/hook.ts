@@ -1,16 +1,19 @@
-// The `before_tool_call` handler: a risky call waits for a person's decision on clawgate and runs
-// only when it is APPROVED. Everything else (denied, expired, no answer in time, cancelled,
-// unreachable server, an error answer, a bad config) blocks the call: it fails closed.
+// The `before_tool_call` handler: every tool call is brought to clawgate's gate
+// (`POST /api/v1/gate`), where the person's rules and standing grants decide at once (`allow` or
+// `deny`) or a person is asked (`ask`: the hook waits for the passkey decision and runs the call
+// only when it is APPROVED). When clawgate cannot decide (unreachable, 5xx, no answer in time) the
+// local risk patterns decide, and they only block. A refusal (4xx), a denial, an expired request,
+// no decision in time, a cancelled run or a bad config block the call.
 
 import { createHash } from "node:crypto";
 import type { Resolved, Settings } from "./config.js";
 import type { BeforeToolCallContext, BeforeToolCallEvent, BeforeToolCallHandler, BeforeToolCallResult, PluginLogger } from "./openclaw-types.js";
 import { findRisks, type RiskMatch } from "./patterns.js";
-import { charCount, describeAction, MAX_ACTION_CHARS, stableJson } from "./summary.js";
+import { charCount, commandOf, describeAction, MAX_ACTION_CHARS, stableJson } from "./summary.js";
 
 /** Never ask for a status more often than this, even when the server answers at once. */
 export const MIN_POLL_INTERVAL_MS = 1000;
-/** How long the request that creates the approval may take. */
+/** How long the gate request may take (then the local patterns decide). */
 const CREATE_TIMEOUT_MS = 15_000;
 /** Extra time a status request may take beyond its `wait`, for the network. */
 const RESPONSE_GRACE_MS = 5_000;
@@ -19,10 +22,16 @@ const MAX_CONTEXT_BYTES = 30 * 1024;
 /** Longest pause asked for by `Retry-After` that is honoured (the plugin's deadline still rules). */
 const MAX_RETRY_AFTER_MS = 30_000;
 
-/** What the plugin knows after an approval, token included. */
+/** What the plugin knows after an allow that carries a token (a passkey approval, a rule, a grant). */
 export interface Approval {
+  /** The request the person approved, or for a rule's or grant's allow the decision (`dec_…`). */
   requestId: string;
-  bindingCode: string;
+  /** What allowed it: `passkey`, `rule` or `grant`. */
+  decidedBy?: string;
+  /** A rule's or grant's decision. */
+  decisionId?: string;
+  /** Only when a person was asked. */
+  bindingCode?: string;
   action: string;
   toolName: string;
   toolCallId?: string;
@@ -33,7 +42,7 @@ export interface Approval {
 
 export interface HookDeps {
   logger?: PluginLogger;
-  /** Called with the approval token before the call is let through (it is never logged). */
+  /** Called with the token of an allowed call before it is let through (it is never logged). */
   onApproved?: (approval: Approval) => void;
 }
 
@@ -154,7 +163,44 @@ export function idempotencyKey(runId: string | undefined, toolCallId: string | u
   return `openclaw-${digest}`;
 }
 
-/** The `context` sent with the request: the tool, its params (when they fit) and the call's ids. */
+/** What a shell call is sent to clawgate's gate as; other tools go as they are. */
+export interface GateCall {
+  /** `Bash` for a call with a command line (OpenClaw's `exec` …), else OpenClaw's tool name. */
+  tool: string;
+  /** `{command}` for a shell call, else the tool's params. */
+  input: Record<string, unknown>;
+  /** A shell call's absolute `workdir` (or `cwd`), when it has one. */
+  cwd?: string;
+}
+
+const MAX_CWD_CHARS = 4096;
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * The call as clawgate's gate reads it. The server maps tool names the Claude Code way, so a
+ * call with a command line (OpenClaw's `exec`, or any tool whose params carry `command`, `cmd`,
+ * `commandLine`, `command_line` or `script`, as a string or an argv list) is sent as
+ * `Bash {command}`: the person's shell-aware rules apply to it. Other tools are sent as they are.
+ */
+export function gateCall(toolName: string, params: Record<string, unknown>): GateCall {
+  const found = commandOf(params);
+  if (!found) return { tool: toolName, input: params };
+  const call: GateCall = { tool: "Bash", input: { command: found.text } };
+  for (const key of ["workdir", "cwd"]) {
+    const dir = params[key];
+    if (typeof dir === "string" && dir.startsWith("/") && charCount(dir) <= MAX_CWD_CHARS && !CONTROL_CHARS.test(dir)) {
+      call.cwd = dir;
+      break;
+    }
+  }
+  return call;
+}
+
+/**
+ * The `context` sent to the gate: OpenClaw's tool name (`openclawTool`; the server sets `tool`
+ * itself), its params (when they fit), the local patterns the call matched, and the call's ids.
+ */
 export function buildContext(
   event: BeforeToolCallEvent,
   ctx: BeforeToolCallContext,
@@ -162,10 +208,10 @@ export function buildContext(
 ): Record<string, unknown> {
   const context: Record<string, unknown> = {
     source: "openclaw",
-    tool: event.toolName,
+    openclawTool: event.toolName,
     params: event.params,
-    matched: risks.map((r) => ({ id: r.id, description: r.description })),
   };
+  if (risks.length > 0) context.matched = risks.map((r) => ({ id: r.id, description: r.description }));
   const runId = event.runId ?? ctx.runId;
   const toolCallId = event.toolCallId ?? ctx.toolCallId;
   if (runId) context.runId = runId;
@@ -186,6 +232,11 @@ function block(reason: string): BeforeToolCallResult {
   return { block: true, blockReason: `clawgate: ${reason}` };
 }
 
+/** An action as shown in a log line or a block reason (what the person approves is never cut). */
+function shown(action: string): string {
+  return charCount(action) <= MAX_ACTION_CHARS ? action : `${[...action].slice(0, MAX_ACTION_CHARS).join("")}… (${charCount(action)} characters in all)`;
+}
+
 /** Builds the handler for `api.on("before_tool_call", …)`. */
 export function createBeforeToolCallHandler(resolved: Resolved, deps: HookDeps = {}): BeforeToolCallHandler {
   const log = deps.logger;
@@ -196,9 +247,56 @@ export function createBeforeToolCallHandler(resolved: Resolved, deps: HookDeps =
     const settings = resolved.settings;
     const params: Record<string, unknown> = isRecord(event.params) ? event.params : {};
     const risks = findRisks(event.toolName, params, settings.patterns);
-    if (risks.length === 0) return undefined;
     return await gate(settings, event, ctx, params, risks, deps, log);
   };
+}
+
+/** The gate's answer, as far as the plugin reads it. */
+interface GateAnswer {
+  decision: string;
+  decidedBy?: string;
+  decisionId?: string;
+  requestId?: string;
+  status?: string;
+  token?: string;
+  tokenExpiresAt?: string;
+  reason?: string;
+  ruleVersion?: number;
+  rule?: string;
+  grantId?: string;
+  bindingCode?: string;
+  expiresAt?: string;
+  explanation?: string;
+}
+
+function parseGateAnswer(body: unknown): GateAnswer | undefined {
+  if (!isRecord(body) || typeof body.decision !== "string") return undefined;
+  const out: Record<string, unknown> = { decision: body.decision };
+  for (const key of ["decidedBy", "decisionId", "requestId", "status", "token", "tokenExpiresAt", "reason", "rule", "grantId", "bindingCode", "expiresAt", "explanation"]) {
+    if (typeof body[key] === "string") out[key] = body[key];
+  }
+  if (typeof body.ruleVersion === "number") out.ruleVersion = body.ruleVersion;
+  return out as unknown as GateAnswer;
+}
+
+/** What decided, in words: `rule v3#2`, `standing grant grt_…`, `the person` … */
+function decider(a: GateAnswer): string {
+  switch (a.decidedBy) {
+    case "rule":
+      return `your rule ${a.rule ?? "(unnamed)"}${a.ruleVersion !== undefined ? ` of rule set version ${a.ruleVersion}` : ""}`;
+    case "grant":
+      return `standing grant ${a.grantId ?? "(unnamed)"}`;
+    case "passkey":
+      return `the person's passkey approval${a.requestId ? ` of ${a.requestId}` : ""}`;
+    case "person":
+      return `the person${a.requestId ? ` (request ${a.requestId})` : ""}`;
+    case "stop":
+      return `the kill switch${a.requestId ? ` (request ${a.requestId})` : ""}`;
+    case undefined:
+      return a.requestId ? `no one (request ${a.requestId})` : "clawgate";
+    default:
+      return `${a.decidedBy}${a.rule ? ` (rule ${a.rule})` : ""}`;
+  }
 }
 
 async function gate(
@@ -213,13 +311,19 @@ async function gate(
   const tool = event.toolName;
   const why = risks.map((r) => r.id).join(", ");
   const call = `this ${tool} call`;
-  if (!settings.apiKey) {
-    return block(`${call} needs a person's approval (matched: ${why}), but the plugin has no apiKey configured (plugins.entries.clawgate.config.apiKey or CLAWGATE_API_KEY), so it was blocked`);
-  }
   const action = describeAction(tool, params);
-  const length = charCount(action);
-  if (length > MAX_ACTION_CHARS) {
-    return block(`${call} needs a person's approval (matched: ${why}), but its description is ${length} characters and clawgate accepts at most ${MAX_ACTION_CHARS}; it is never shortened, so the call was blocked`);
+
+  // clawgate cannot decide: the local patterns do, and they only block.
+  const fallback = (problem: string): BeforeToolCallResult | undefined => {
+    if (risks.length === 0) {
+      log?.warn(`clawgate: ${problem}, so clawgate could not decide on ${call}; it matches no local risk pattern, so it runs`);
+      return undefined;
+    }
+    return block(`${problem}, so clawgate could not decide on ${call}; it matches the local risk patterns (${why}), so it was blocked`);
+  };
+
+  if (!settings.apiKey) {
+    return fallback(`the plugin has no apiKey configured (plugins.entries.clawgate.config.apiKey or CLAWGATE_API_KEY)`);
   }
 
   const signal = ctx.abortSignal;
@@ -232,18 +336,21 @@ async function gate(
     accept: "application/json",
   };
   const key = idempotencyKey(runId, toolCallId, ctx.sessionKey);
+  const sent = gateCall(tool, params);
   const body: Record<string, unknown> = {
-    action,
+    tool: sent.tool,
+    input: sent.input,
     context: buildContext(event, ctx, risks),
     expiresInSeconds: settings.expiresInSeconds,
   };
+  if (sent.cwd) body.cwd = sent.cwd;
   if (agentId) body.agentId = agentId;
 
-  // 1. Ask.
-  let created: { requestId: string; bindingCode: string; expiresAt?: string };
+  // 1. Ask the gate: the person's rules, then their standing grants, else a pending request.
+  let answer: HttpAnswer;
   try {
-    const answer = await exchange(
-      `${settings.serverUrl}/api/v1/approval/request`,
+    answer = await exchange(
+      `${settings.serverUrl}/api/v1/gate`,
       {
         method: "POST",
         headers: { ...headers, "content-type": "application/json", ...(key ? { "idempotency-key": key } : {}) },
@@ -252,33 +359,70 @@ async function gate(
       signal,
       Math.min(CREATE_TIMEOUT_MS, Math.max(1000, deadline - Date.now())),
     );
-    const b = answer.body as { requestId?: unknown; bindingCode?: unknown; expiresAt?: unknown } | undefined;
-    if (answer.status !== 201 && answer.status !== 200) {
-      return block(`${call} needs a person's approval (matched: ${why}), but clawgate at ${settings.serverUrl} did not accept the request (${serverError(answer)}), so it was blocked`);
-    }
-    if (typeof b?.requestId !== "string" || typeof b.bindingCode !== "string") {
-      return block(`${call} needs a person's approval, but clawgate at ${settings.serverUrl} answered without a request id, so it was blocked`);
-    }
-    created = { requestId: b.requestId, bindingCode: b.bindingCode };
-    if (typeof b.expiresAt === "string") created.expiresAt = b.expiresAt;
   } catch (e) {
-    if (e instanceof Cancelled) return block(`${call} was cancelled before its approval was asked for`);
-    if (e instanceof TimedOut) {
-      return block(`${call} needs a person's approval (matched: ${why}), but clawgate at ${settings.serverUrl} did not answer in time, so it was blocked`);
+    if (e instanceof Cancelled) return block(`${call} was cancelled before clawgate decided on it`);
+    if (e instanceof TimedOut) return fallback(`clawgate at ${settings.serverUrl} did not answer in time`);
+    return fallback(`clawgate at ${settings.serverUrl} could not be reached (${networkError(e)})`);
+  }
+  if (answer.status >= 500) return fallback(`clawgate at ${settings.serverUrl} answered ${serverError(answer)}`);
+  if (answer.status !== 200) {
+    return block(`clawgate at ${settings.serverUrl} refused to decide on ${call} (${serverError(answer)}), so it was blocked`);
+  }
+  const decided = parseGateAnswer(answer.body);
+  if (!decided) return block(`clawgate at ${settings.serverUrl} sent an unreadable decision on ${call}, so it was blocked`);
+
+  switch (decided.decision) {
+    case "allow": {
+      const by = decider(decided);
+      const message = `clawgate: ${by} allows "${shown(action)}"${decided.tokenExpiresAt ? ` (token valid until ${decided.tokenExpiresAt})` : ""}`;
+      if (decided.decidedBy === "rule") log?.debug?.(message);
+      else log?.info(message);
+      if (decided.token) {
+        const approval: Approval = {
+          requestId: decided.requestId ?? decided.decisionId ?? "",
+          action,
+          toolName: tool,
+          token: decided.token,
+        };
+        if (decided.decidedBy) approval.decidedBy = decided.decidedBy;
+        if (decided.decisionId) approval.decisionId = decided.decisionId;
+        if (decided.bindingCode) approval.bindingCode = decided.bindingCode;
+        if (toolCallId) approval.toolCallId = toolCallId;
+        if (decided.tokenExpiresAt) approval.tokenExpiresAt = decided.tokenExpiresAt;
+        deps.onApproved?.(approval);
+      }
+      return undefined;
     }
-    return block(`${call} needs a person's approval (matched: ${why}), but clawgate at ${settings.serverUrl} could not be reached (${networkError(e)}), so it was blocked`);
+    case "deny": {
+      const reason = decided.reason?.trim();
+      const said = reason ? `: ${JSON.stringify(reason)}` : ", giving no reason";
+      if (decided.decidedBy === "person") {
+        return block(`a person denied "${shown(action)}" on clawgate (request ${decided.requestId ?? "?"})${reason ? ` with the reason${said}` : said}; the ${tool} call was not run`);
+      }
+      return block(`${decider(decided)} denied "${shown(action)}"${said} (decided by ${decided.decidedBy ?? "no one"}); the ${tool} call was not run`);
+    }
+    case "ask":
+      break;
+    default:
+      return block(`clawgate at ${settings.serverUrl} answered an unknown decision "${decided.decision}" on ${call}, so it was blocked`);
   }
 
-  const { requestId, bindingCode } = created;
+  if (typeof decided.requestId !== "string" || typeof decided.bindingCode !== "string") {
+    return block(`clawgate asks a person about ${call}, but answered without a request id or binding code, so it was blocked`);
+  }
+  const requestId = decided.requestId;
+  const bindingCode = decided.bindingCode;
+  // What the person is shown as the action: the exact command for a shell call.
+  const serverAction = sent.tool === "Bash" ? (sent.input.command as string) : undefined;
   const ref = `request ${requestId}, binding code ${bindingCode}`;
   log?.info(
-    `clawgate: waiting up to ${settings.timeoutSeconds} s for a person to approve "${action}" (${ref}; approve at ${settings.serverUrl}/approve/${encodeURIComponent(requestId)})`,
+    `clawgate: waiting up to ${settings.timeoutSeconds} s for a person to approve "${shown(action)}"${decided.reason ? ` (asked because ${decided.reason})` : ""} (${ref}; approve at ${settings.serverUrl}/approve/${encodeURIComponent(requestId)})`,
   );
 
   // 2. Wait for the decision: long-polls of up to `waitSeconds`, at most one a second.
   const statusUrl = `${settings.serverUrl}/api/v1/approval/status/${encodeURIComponent(requestId)}`;
   const timedOut = () =>
-    block(`no decision on "${action}" within ${settings.timeoutSeconds} s (${ref}), so the ${tool} call was blocked; the request stays pending on clawgate until it expires, and approving it later will not run this call`);
+    block(`no decision on "${shown(action)}" within ${settings.timeoutSeconds} s (${ref}), so the ${tool} call was blocked; the request stays pending on clawgate until it expires, and approving it later will not run this call`);
   for (;;) {
     const remaining = deadline - Date.now();
     const wait = Math.max(0, Math.min(settings.waitSeconds, Math.floor(remaining / 1000)));
@@ -314,7 +458,7 @@ async function gate(
     if (!status || status.requestId !== requestId) {
       return block(`clawgate at ${settings.serverUrl} sent an unreadable status for ${ref}, so the ${tool} call was blocked`);
     }
-    if (status.action !== undefined && status.action !== action) {
+    if (serverAction !== undefined && status.action !== undefined && status.action !== serverAction) {
       return block(`clawgate's status for ${ref} is about another action, so the ${tool} call was blocked`);
     }
 
@@ -324,9 +468,9 @@ async function gate(
           return block(`clawgate said ${requestId} is APPROVED but sent no approval token, so the ${tool} call was blocked`);
         }
         log?.info(
-          `clawgate: ${requestId} approved${status.decidedAt ? ` at ${status.decidedAt}` : ""}; running "${action}"${status.tokenExpiresAt ? ` (approval token valid until ${status.tokenExpiresAt})` : ""}`,
+          `clawgate: ${requestId} approved${status.decidedAt ? ` at ${status.decidedAt}` : ""}; running "${shown(action)}"${status.tokenExpiresAt ? ` (approval token valid until ${status.tokenExpiresAt})` : ""}`,
         );
-        const approval: Approval = { requestId, bindingCode, action, toolName: tool, token: status.token };
+        const approval: Approval = { requestId, bindingCode, action, toolName: tool, token: status.token, decidedBy: "passkey" };
         if (toolCallId) approval.toolCallId = toolCallId;
         if (status.tokenExpiresAt) approval.tokenExpiresAt = status.tokenExpiresAt;
         if (status.decidedAt) approval.decidedAt = status.decidedAt;
@@ -336,11 +480,11 @@ async function gate(
       case "DENIED": {
         const reason = [status.reason, status.denyReason].find((r) => typeof r === "string" && r.trim() !== "");
         return block(
-          `a person denied "${action}" on clawgate (${ref}${status.decidedAt ? `, at ${status.decidedAt}` : ""})${reason ? ` with the reason: ${JSON.stringify(reason)}` : ", giving no reason"}; the ${tool} call was not run`,
+          `a person denied "${shown(action)}" on clawgate (${ref}${status.decidedAt ? `, at ${status.decidedAt}` : ""})${reason ? ` with the reason: ${JSON.stringify(reason)}` : ", giving no reason"}; the ${tool} call was not run`,
         );
       }
       case "EXPIRED":
-        return block(`nobody decided on "${action}" before the request expired${status.expiresAt ? ` at ${status.expiresAt}` : ""} (${ref}); the ${tool} call was not run`);
+        return block(`nobody decided on "${shown(action)}" before the request expired${status.expiresAt ? ` at ${status.expiresAt}` : ""} (${ref}); the ${tool} call was not run`);
       case "PENDING":
         break;
       default:

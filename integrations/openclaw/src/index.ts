@@ -1,6 +1,7 @@
-// ClawGate for OpenClaw: a `before_tool_call` hook that makes risky tool calls (deleting files,
-// wiping disks, publishing packages, force-pushing, dropping tables …) wait for a person's
-// passkey approval on a clawgate server, and blocks them unless that person approves.
+// ClawGate for OpenClaw: a `before_tool_call` hook that brings every tool call to a clawgate
+// server's gate, where the person's rules and standing grants allow or deny it at once, or the
+// person is asked and the call waits for their passkey approval. When clawgate cannot decide, the
+// plugin's local risk patterns block risky calls (deleting files, wiping disks, publishing …).
 
 import { hookBudgetMs, resolveSettings } from "./config.js";
 import { createBeforeToolCallHandler } from "./hook.js";
@@ -21,7 +22,7 @@ export const HOOK_PRIORITY = -100;
 const plugin: OpenClawPluginDefinition = {
   id: PLUGIN_ID,
   name: "ClawGate",
-  description: "Risky tool calls wait for a person's passkey approval on a clawgate server; anything else blocks them.",
+  description: "Every tool call is decided by the person's rules, standing grants or passkey approval on a clawgate server; when clawgate cannot decide, risky calls are blocked.",
   register(api) {
     const resolved = resolveSettings(api.pluginConfig, process.env);
     if (!resolved.ok) {
@@ -38,7 +39,7 @@ const plugin: OpenClawPluginDefinition = {
     if (resolved.ok) {
       const s = resolved.settings;
       api.logger.info(
-        `clawgate: gating ${s.patterns.length} risk patterns through ${s.serverUrl} (wait up to ${s.timeoutSeconds} s per call; hook budget ${timeoutMs} ms)`,
+        `clawgate: gating tool calls through ${s.serverUrl} (${s.patterns.length} local risk patterns for when it cannot decide; wait up to ${s.timeoutSeconds} s per call; hook budget ${timeoutMs} ms)`,
       );
     }
   },

@@ -34,7 +34,7 @@ export function oneLine(text: string): string {
 }
 
 /** The command line in `params`, if the tool has one, and the key it was under. */
-function commandOf(params: Record<string, unknown>): { key: string; text: string } | undefined {
+export function commandOf(params: Record<string, unknown>): { key: string; text: string } | undefined {
   for (const key of COMMAND_KEYS) {
     const value = params[key];
     if (typeof value === "string" && value.trim() !== "") return { key, text: value };

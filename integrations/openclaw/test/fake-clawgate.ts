@@ -1,5 +1,7 @@
-// A tiny stand-in for the clawgate API on a loopback port (node:http): it records every request
-// and answers with whatever the test scripts, including held (long-poll) answers.
+// A tiny stand-in for the clawgate API on a loopback port (node:http): the gate
+// (`POST /api/v1/gate`) and the status long-poll (`GET /api/v1/approval/status/:id`); it records
+// every request and answers with whatever the test scripts, including held (long-poll) answers.
+// Any other route is a 404.
 
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -27,11 +29,58 @@ export const REQUEST_ID = "req_0123456789abcdefghij";
 export const BINDING_CODE = "482-913";
 export const TOKEN = "eyJhbGciOiJFZERTQSJ9.test.token";
 
-/** What clawgate answers to a new request. */
-export function created(): Reply {
+export const DECISION_ID = "dec_0123456789abcdefghij";
+
+/** The gate's answer when it asks a person: a pending request. */
+export function asked(extra: Record<string, unknown> = {}): Reply {
   return {
-    status: 201,
-    json: { requestId: REQUEST_ID, status: "PENDING", expiresAt: "2030-01-01T00:05:00Z", bindingCode: BINDING_CODE },
+    status: 200,
+    json: {
+      decision: "ask",
+      requestId: REQUEST_ID,
+      status: "PENDING",
+      expiresAt: "2030-01-01T00:05:00Z",
+      bindingCode: BINDING_CODE,
+      reason: "`rm -rf ./old-data` is asked about by rule rm -r/-f",
+      ruleVersion: 0,
+      explanation: "rm -rf ./old-data: ask (rule rm -r/-f)",
+      ...extra,
+    },
+  };
+}
+
+/** The gate's answer when a rule (or a grant) allows the call. */
+export function allowed(extra: Record<string, unknown> = {}): Reply {
+  return {
+    status: 200,
+    json: {
+      decision: "allow",
+      decidedBy: "rule",
+      decisionId: DECISION_ID,
+      token: TOKEN,
+      tokenExpiresAt: "2030-01-01T00:02:00Z",
+      ruleVersion: 0,
+      rule: "v0#default",
+      explanation: "allowed by default",
+      ...extra,
+    },
+  };
+}
+
+/** The gate's answer when a rule denies the call. */
+export function denied(extra: Record<string, unknown> = {}): Reply {
+  return {
+    status: 200,
+    json: {
+      decision: "deny",
+      decidedBy: "rule",
+      decisionId: DECISION_ID,
+      reason: "downloads are not allowed here",
+      ruleVersion: 3,
+      rule: "v3#1",
+      explanation: "denied by rule no downloads",
+      ...extra,
+    },
   };
 }
 
@@ -57,9 +106,9 @@ export class FakeClawgate {
   private statusCount = 0;
   url = "";
 
-  /** `onCreate` answers POST /approval/request; `onStatus` answers GET /approval/status/:id. */
+  /** `onGate` answers POST /gate; `onStatus` answers GET /approval/status/:id. */
   constructor(
-    private onCreate: Script,
+    private onGate: Script,
     private onStatus: Script,
   ) {
     this.server = createServer((req, res) => {
@@ -78,9 +127,9 @@ export class FakeClawgate {
         this.seen.push(seen);
         let script: Script;
         let index = 0;
-        if (req.method === "POST" && url.pathname === "/api/v1/approval/request") {
-          script = this.onCreate;
-          index = this.creates().length - 1;
+        if (req.method === "POST" && url.pathname === "/api/v1/gate") {
+          script = this.onGate;
+          index = this.gates().length - 1;
         } else if (req.method === "GET" && url.pathname.startsWith("/api/v1/approval/status/")) {
           script = this.onStatus;
           index = this.statusCount++;
@@ -115,8 +164,9 @@ export class FakeClawgate {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  creates(): Seen[] {
-    return this.seen.filter((s) => s.method === "POST");
+  /** The calls brought to the gate. */
+  gates(): Seen[] {
+    return this.seen.filter((s) => s.method === "POST" && s.path === "/api/v1/gate");
   }
 
   statuses(): Seen[] {

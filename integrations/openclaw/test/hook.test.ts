@@ -1,16 +1,18 @@
-// The hook against a stand-in clawgate: approvals, long-polls, denials, expiry, timeouts, and
-// every way it must fail closed.
+// The hook against a stand-in clawgate: the gate's decisions (a rule's or grant's allow or deny,
+// or a person asked), the long-poll wait for the person, what is sent for which tool, the
+// fallback to the local patterns when clawgate cannot decide, and every refusal that blocks.
 
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { resolveSettings } from "../src/config.js";
-import { createBeforeToolCallHandler, idempotencyKey, MIN_POLL_INTERVAL_MS, type Approval } from "../src/hook.js";
+import { createBeforeToolCallHandler, gateCall, idempotencyKey, MIN_POLL_INTERVAL_MS, type Approval } from "../src/hook.js";
 import plugin, { HOOK_PRIORITY } from "../src/index.js";
 import type { BeforeToolCallContext, BeforeToolCallEvent, BeforeToolCallResult, OpenClawPluginApi } from "../src/openclaw-types.js";
-import { BINDING_CODE, closedPort, created, error, FakeClawgate, REQUEST_ID, status, TOKEN, type Script } from "./fake-clawgate.js";
+import { allowed, asked, BINDING_CODE, closedPort, DECISION_ID, denied, error, FakeClawgate, REQUEST_ID, status, TOKEN, type Script } from "./fake-clawgate.js";
 
 const COMMAND = "rm -rf ./old-data";
-const ACTION = `exec: ${COMMAND}`;
+/** What clawgate shows the person for a shell call: the exact command. */
+const ACTION = COMMAND;
 
 function event(extra: Partial<BeforeToolCallEvent> = {}): BeforeToolCallEvent {
   return { toolName: "exec", params: { command: COMMAND }, runId: "run-1", toolCallId: "call-1", ...extra };
@@ -39,10 +41,16 @@ after(async () => {
   await Promise.all(servers.map((s) => s.stop()));
 });
 
-async function fake(onStatus: Script, onCreate: Script = () => created()): Promise<FakeClawgate> {
-  const server = await new FakeClawgate(onCreate, onStatus).start();
+/** A stand-in clawgate whose gate asks a person (unless `onGate` says otherwise). */
+async function fake(onStatus: Script, onGate: Script = () => asked()): Promise<FakeClawgate> {
+  const server = await new FakeClawgate(onGate, onStatus).start();
   servers.push(server);
   return server;
+}
+
+/** A stand-in clawgate whose gate answers `onGate`; a status request fails the test. */
+async function deciding(onGate: Script): Promise<FakeClawgate> {
+  return fake(() => error(500, "test", "the gate decided: no status request expected"), onGate);
 }
 
 /** A hook talking to `serverUrl`, with a fast long-poll; `approvals` and `logs` collect what it did. */
@@ -63,26 +71,30 @@ function blocked(result: BeforeToolCallResult | undefined): string {
   return result.blockReason;
 }
 
-describe("approved", () => {
+const HARMLESS = event({ params: { command: "ls -la" } });
+
+describe("the person is asked", () => {
   test("waits on a long-poll and lets the call through with the token", async () => {
     const server = await fake(() => ({ ...status("APPROVED", ACTION), delayMs: 300 }));
     const { run, approvals, logs } = hook(server.url);
     const result = await run();
     assert.equal(result, undefined, "an approved call is let through (no decision returned)");
 
-    const [create] = server.creates();
-    assert.ok(create);
-    assert.equal(create.headers.authorization, "Bearer ag_test");
-    assert.match(String(create.headers["content-type"]), /application\/json/);
-    assert.equal(create.headers["idempotency-key"], idempotencyKey("run-1", "call-1", "agent:main:main"));
-    assert.match(String(create.headers["idempotency-key"]), /^openclaw-[0-9a-f]{64}$/);
-    assert.deepEqual(create.body, {
-      action: ACTION,
+    const [call] = server.gates();
+    assert.ok(call);
+    assert.equal(call.query.get("wait"), null, "the gate answers at once; the wait is on the status");
+    assert.equal(call.headers.authorization, "Bearer ag_test");
+    assert.match(String(call.headers["content-type"]), /application\/json/);
+    assert.equal(call.headers["idempotency-key"], idempotencyKey("run-1", "call-1", "agent:main:main"));
+    assert.match(String(call.headers["idempotency-key"]), /^openclaw-[0-9a-f]{64}$/);
+    assert.deepEqual(call.body, {
+      tool: "Bash",
+      input: { command: COMMAND },
       agentId: "bot",
       expiresInSeconds: 300,
       context: {
         source: "openclaw",
-        tool: "exec",
+        openclawTool: "exec",
         params: { command: COMMAND },
         matched: [{ id: "rm", description: "deletes files (rm, including rm -rf)" }],
         runId: "run-1",
@@ -100,10 +112,13 @@ describe("approved", () => {
     assert.equal(approvals.length, 1);
     assert.equal(approvals[0]?.token, TOKEN);
     assert.equal(approvals[0]?.requestId, REQUEST_ID);
-    assert.equal(approvals[0]?.action, ACTION);
+    assert.equal(approvals[0]?.bindingCode, BINDING_CODE);
+    assert.equal(approvals[0]?.decidedBy, "passkey");
+    assert.equal(approvals[0]?.action, `exec: ${COMMAND}`);
     assert.equal(approvals[0]?.toolCallId, "call-1");
     const info = logs.map((l) => l.message).join("\n");
     assert.match(info, new RegExp(`binding code ${BINDING_CODE}`));
+    assert.match(info, /asked because .*rm -r\/-f/);
     assert.match(info, /approved/);
     assert.ok(!info.includes(TOKEN), "the token is never logged");
   });
@@ -126,10 +141,10 @@ describe("approved", () => {
     const server = await fake(() => status("APPROVED", ACTION));
     const resolved = resolveSettings({ serverUrl: server.url, apiKey: "ag_test" });
     await createBeforeToolCallHandler(resolved)(event(), ctx({ agentId: "ops-agent" }));
-    assert.equal((server.creates()[0]?.body as { agentId?: string }).agentId, "ops-agent");
+    assert.equal((server.gates()[0]?.body as { agentId?: string }).agentId, "ops-agent");
   });
 
-  test("a 503 with Retry-After is waited out, then the decision counts", async () => {
+  test("a 503 with Retry-After while waiting is waited out, then the decision counts", async () => {
     const server = await fake((_req, i) => (i === 0 ? { ...error(503, "unavailable", "database down"), headers: { "retry-after": "1" } } : status("APPROVED", ACTION)));
     const { run } = hook(server.url);
     assert.equal(await run(), undefined);
@@ -138,9 +153,7 @@ describe("approved", () => {
     // Measured where the server sees the requests, so a little network time is allowed for.
     assert.ok(second.at - first.at >= 800, `Retry-After honoured: ${second.at - first.at} ms`);
   });
-});
 
-describe("blocked with a reason", () => {
   test("DENIED with the person's reason", async () => {
     const server = await fake(() => status("DENIED", ACTION, { reason: "not on a Friday" }));
     const reason = blocked(await hook(server.url).run());
@@ -192,51 +205,19 @@ describe("blocked with a reason", () => {
     assert.ok(Date.now() - started < 2000);
   });
 
-  test("an already aborted call is not even asked for", async () => {
+  test("an already aborted call is not even brought to the gate", async () => {
     const server = await fake(() => status("APPROVED", ACTION));
     const controller = new AbortController();
     controller.abort();
     blocked(await hook(server.url).run(event(), ctx({ abortSignal: controller.signal })));
     assert.equal(server.seen.length, 0);
   });
-});
 
-describe("fails closed", () => {
-  test("no apiKey: blocked, and nothing is sent", async () => {
-    const server = await fake(() => status("APPROVED", ACTION));
-    const logs: Logged[] = [];
-    const handler = createBeforeToolCallHandler(resolveSettings({ serverUrl: server.url }), { logger: logger(logs) });
-    const reason = blocked((await handler(event(), ctx())) ?? undefined);
-    assert.match(reason, /no apiKey/);
-    assert.equal(server.seen.length, 0);
-  });
-
-  test("server unreachable: blocked quickly", async () => {
-    const port = await closedPort();
-    const started = Date.now();
-    const reason = blocked(await hook(`http://127.0.0.1:${port}`).run());
-    assert.match(reason, /could not be reached/);
-    assert.ok(reason.includes(`127.0.0.1:${port}`));
-    assert.ok(Date.now() - started < 3000);
-  });
-
-  test("server answering 500 to the request", async () => {
-    const server = await fake(() => status("APPROVED", ACTION), () => error(500, "internal", "something broke"));
-    const reason = blocked(await hook(server.url).run());
-    assert.match(reason, /HTTP 500 internal: something broke/);
-    assert.equal(server.statuses().length, 0);
-  });
-
-  test("server answering 500 while waiting", async () => {
+  test("server answering 500 while waiting blocks (the person was asked: no fallback)", async () => {
     const server = await fake(() => error(500, "internal", "something broke"));
     const reason = blocked(await hook(server.url).run());
     assert.match(reason, /HTTP 500 internal/);
     assert.ok(reason.includes(BINDING_CODE));
-  });
-
-  test("a refused API key", async () => {
-    const server = await fake(() => status("APPROVED", ACTION), () => error(401, "unauthorized", "invalid API key"));
-    assert.match(blocked(await hook(server.url).run()), /HTTP 401 unauthorized: invalid API key/);
   });
 
   test("APPROVED without a token", async () => {
@@ -245,7 +226,7 @@ describe("fails closed", () => {
   });
 
   test("a status about another action", async () => {
-    const server = await fake(() => status("APPROVED", "exec: ls"));
+    const server = await fake(() => status("APPROVED", "ls"));
     assert.match(blocked(await hook(server.url).run()), /another action/);
   });
 
@@ -254,13 +235,205 @@ describe("fails closed", () => {
     assert.match(blocked(await hook(server.url).run()), /unknown status "MAYBE"/);
   });
 
-  test("an action too long for clawgate is blocked, never shortened", async () => {
-    const server = await fake(() => status("APPROVED", ACTION));
-    const command = `rm -rf ${"x".repeat(4100)}`;
-    const reason = blocked(await hook(server.url).run(event({ params: { command } })));
-    assert.match(reason, /at most 4000/);
-    assert.equal(server.seen.length, 0);
+  test("an ask without a request id or binding code", async () => {
+    const server = await deciding(() => asked({ requestId: undefined, bindingCode: undefined }));
+    assert.match(blocked(await hook(server.url).run()), /without a request id/);
+    assert.equal(server.statuses().length, 0);
   });
+});
+
+describe("the server's rules and grants decide at once", () => {
+  test("a rule's allow runs the call: no request, no wait; the token goes to onApproved", async () => {
+    const server = await deciding(() => allowed());
+    const { run, approvals, logs } = hook(server.url);
+    assert.equal(await run(HARMLESS), undefined);
+    assert.equal(server.gates().length, 1, "harmless calls are brought to the gate too: the person's rules decide");
+    assert.deepEqual((server.gates()[0]?.body as { input?: unknown }).input, { command: "ls -la" });
+    assert.equal((server.gates()[0]?.body as { context?: { matched?: unknown } }).context?.matched, undefined, "no local pattern matched");
+    assert.equal(server.statuses().length, 0);
+    assert.equal(approvals.length, 1);
+    assert.equal(approvals[0]?.decidedBy, "rule");
+    assert.equal(approvals[0]?.decisionId, DECISION_ID);
+    assert.equal(approvals[0]?.requestId, DECISION_ID, "the token's requestId names the decision");
+    assert.equal(approvals[0]?.bindingCode, undefined);
+    assert.equal(approvals[0]?.token, TOKEN);
+    assert.ok(!logs.some((l) => l.message.includes(TOKEN)), "the token is never logged");
+  });
+
+  test("a rule's allow runs a call the local patterns find risky (the person's rules decide)", async () => {
+    const server = await deciding(() => allowed({ rule: "v2#1", ruleVersion: 2 }));
+    assert.equal(await hook(server.url).run(), undefined);
+    assert.equal(server.statuses().length, 0);
+  });
+
+  test("a standing grant's allow runs the call, and says which grant", async () => {
+    const server = await deciding(() => allowed({ decidedBy: "grant", grantId: "grt_abc", rule: undefined }));
+    const { run, approvals, logs } = hook(server.url);
+    assert.equal(await run(), undefined);
+    assert.equal(approvals[0]?.decidedBy, "grant");
+    assert.ok(logs.some((l) => l.level === "info" && l.message.includes("standing grant grt_abc")), JSON.stringify(logs));
+  });
+
+  test("a passkey allow handed back at once (a retried call already approved) runs without waiting", async () => {
+    const server = await deciding(() => allowed({ decidedBy: "passkey", requestId: REQUEST_ID, decisionId: undefined, rule: undefined, status: "APPROVED" }));
+    const { run, approvals } = hook(server.url);
+    assert.equal(await run(), undefined);
+    assert.equal(approvals[0]?.requestId, REQUEST_ID);
+    assert.equal(server.statuses().length, 0);
+  });
+
+  test("a rule's deny blocks with the rule's reason and which rule, even a call the local patterns find harmless", async () => {
+    const server = await deciding(() => denied());
+    const reason = blocked(await hook(server.url).run(event({ params: { command: "curl -fsSL https://x.example/i.sh" } })));
+    assert.match(reason, /"downloads are not allowed here"/);
+    assert.match(reason, /rule v3#1/);
+    assert.match(reason, /decided by rule/);
+    assert.ok(reason.includes("curl -fsSL https://x.example/i.sh"));
+    assert.equal(server.statuses().length, 0);
+  });
+
+  test("a deny by the person (a retried call already denied) or by the kill switch", async () => {
+    const person = await deciding(() => denied({ decidedBy: "person", requestId: REQUEST_ID, decisionId: undefined, rule: undefined, reason: "no" }));
+    const byPerson = blocked(await hook(person.url).run());
+    assert.match(byPerson, /a person denied .*req_0123456789abcdefghij.*"no"/);
+    const stop = await deciding(() => denied({ decidedBy: "stop", requestId: REQUEST_ID, decisionId: undefined, rule: undefined, reason: "stopped by ada" }));
+    assert.match(blocked(await hook(stop.url).run()), /kill switch .*"stopped by ada"/);
+  });
+
+  test("an unknown decision blocks", async () => {
+    const server = await deciding(() => allowed({ decision: "maybe" }));
+    assert.match(blocked(await hook(server.url).run(HARMLESS)), /unknown decision "maybe"/);
+  });
+
+  test("an unreadable answer blocks", async () => {
+    const server = await deciding(() => ({ status: 200, json: { ok: true } }));
+    assert.match(blocked(await hook(server.url).run(HARMLESS)), /unreadable decision/);
+  });
+});
+
+describe("what the gate is sent", () => {
+  test("exec is Bash {command}, with an absolute workdir as cwd; the person sees every param in the context", async () => {
+    const server = await deciding(() => allowed());
+    const params = { command: "cargo test", workdir: "/srv/app", background: false };
+    await hook(server.url).run(event({ params }));
+    const body = server.gates()[0]?.body as Record<string, unknown>;
+    assert.equal(body.tool, "Bash");
+    assert.deepEqual(body.input, { command: "cargo test" });
+    assert.equal(body.cwd, "/srv/app");
+    assert.deepEqual((body.context as Record<string, unknown>).params, params);
+    assert.equal((body.context as Record<string, unknown>).openclawTool, "exec");
+  });
+
+  test("a relative workdir is not sent as cwd (clawgate takes absolute paths only)", () => {
+    assert.deepEqual(gateCall("exec", { command: "ls", workdir: "sub" }), { tool: "Bash", input: { command: "ls" } });
+  });
+
+  test("any tool with a command line is a shell call; argv lists are joined", () => {
+    assert.deepEqual(gateCall("run_shell", { cmd: ["rm", "-rf", "old data"] }), { tool: "Bash", input: { command: 'rm -rf "old data"' } });
+    assert.deepEqual(gateCall("exec", { command: "echo 1\necho 2" }).input, { command: "echo 1\necho 2" }, "the command as it will run");
+  });
+
+  test("other tools go as they are, with OpenClaw's name and params", async () => {
+    const server = await deciding(() => allowed());
+    const params = { path: "/tmp/x", recursive: true };
+    await hook(server.url).run(event({ toolName: "delete_file", params }));
+    const body = server.gates()[0]?.body as Record<string, unknown>;
+    assert.equal(body.tool, "delete_file");
+    assert.deepEqual(body.input, params);
+    assert.equal(body.cwd, undefined);
+    assert.equal((body.context as { matched?: Array<{ id: string }> }).matched?.[0]?.id, "delete-tool");
+  });
+
+  test("a long command is sent whole: clawgate decides, nothing is shortened", async () => {
+    const server = await deciding(() => allowed());
+    const command = `rm -rf ${"x".repeat(4100)}`;
+    assert.equal(await hook(server.url).run(event({ params: { command } })), undefined);
+    assert.equal((server.gates()[0]?.body as { input: { command: string } }).input.command, command);
+  });
+
+  test("params too large for the context are left out of it, with their hash; the input stays whole", async () => {
+    const server = await deciding(() => allowed());
+    const content = "y".repeat(40 * 1024);
+    await hook(server.url).run(event({ toolName: "write", params: { path: "/tmp/big", content } }));
+    const body = server.gates()[0]?.body as { input: { content: string }; context: Record<string, unknown> };
+    assert.equal(body.input.content, content);
+    assert.equal(body.context.params, undefined);
+    assert.match(String(body.context.paramsSha256), /^[0-9a-f]{64}$/);
+  });
+});
+
+describe("when clawgate cannot decide, the local patterns do, and they only block", () => {
+  test("server unreachable: a risky call is blocked quickly, saying clawgate could not decide; a harmless one runs", async () => {
+    const port = await closedPort();
+    const started = Date.now();
+    const { run, logs } = hook(`http://127.0.0.1:${port}`);
+    const reason = blocked(await run());
+    assert.match(reason, /could not be reached/);
+    assert.match(reason, /clawgate could not decide/);
+    assert.match(reason, /local risk patterns \(rm\)/);
+    assert.ok(reason.includes(`127.0.0.1:${port}`));
+    assert.ok(Date.now() - started < 3000);
+    assert.equal(await run(HARMLESS), undefined);
+    assert.ok(logs.some((l) => l.level === "warn" && l.message.includes("could not decide")), JSON.stringify(logs));
+  });
+
+  test("a 5xx from the gate", async () => {
+    const server = await deciding(() => error(500, "internal", "something broke"));
+    const { run } = hook(server.url);
+    const reason = blocked(await run());
+    assert.match(reason, /HTTP 500 internal: something broke/);
+    assert.match(reason, /could not decide/);
+    assert.equal(await run(HARMLESS), undefined);
+    const unavailable = await deciding(() => ({ ...error(503, "unavailable", "database down"), headers: { "retry-after": "1" } }));
+    assert.match(blocked(await hook(unavailable.url).run()), /HTTP 503 unavailable/);
+    assert.equal(server.statuses().length, 0);
+  });
+
+  test("no answer in time", async () => {
+    const server = await deciding(() => ({ ...allowed(), delayMs: 5000 }));
+    const { run } = hook(server.url, { timeoutSeconds: 1 });
+    const started = Date.now();
+    const reason = blocked(await run());
+    assert.match(reason, /did not answer in time.*could not decide/);
+    assert.ok(Date.now() - started < 3000, `${Date.now() - started} ms`);
+    assert.equal(await run(HARMLESS), undefined);
+  });
+
+  test("no apiKey: nothing is sent; a risky call is blocked, a harmless one runs", async () => {
+    const server = await fake(() => status("APPROVED", ACTION));
+    const logs: Logged[] = [];
+    const saved = process.env.CLAWGATE_API_KEY;
+    delete process.env.CLAWGATE_API_KEY;
+    try {
+      const handler = createBeforeToolCallHandler(resolveSettings({ serverUrl: server.url }), { logger: logger(logs) });
+      const reason = blocked((await handler(event(), ctx())) ?? undefined);
+      assert.match(reason, /no apiKey/);
+      assert.equal((await handler(HARMLESS, ctx())) ?? undefined, undefined);
+      assert.equal(server.seen.length, 0);
+    } finally {
+      if (saved !== undefined) process.env.CLAWGATE_API_KEY = saved;
+    }
+  });
+});
+
+describe("a refusal (4xx) blocks every call, with the server's words", () => {
+  for (const [code, name, message] of [
+    [401, "unauthorized", "invalid API key"],
+    [403, "api_key_suspended", "this API key is suspended"],
+    [400, "invalid_request", "`cwd` must be an absolute path"],
+    [429, "too_many_pending", "too many requests are waiting"],
+  ] as const) {
+    test(`${code} ${name}`, async () => {
+      const server = await deciding(() => error(code, name, message));
+      const { run } = hook(server.url);
+      for (const e of [event(), HARMLESS]) {
+        const reason = blocked(await run(e));
+        assert.ok(reason.includes(`HTTP ${code} ${name}: ${message}`), reason);
+        assert.ok(!reason.includes("could not decide"), reason);
+      }
+      assert.equal(server.statuses().length, 0);
+    });
+  }
 
   test("an invalid config blocks every call, harmless ones too", async () => {
     const resolved = resolveSettings({ apiKey: "ag_x", extraPatterns: [{ id: "bad", match: "(" }] });
@@ -270,27 +443,19 @@ describe("fails closed", () => {
   });
 });
 
-describe("no request for harmless calls; one request per tool call", () => {
-  test("a harmless command goes through without asking", async () => {
-    const server = await fake(() => status("APPROVED", ACTION));
-    const { run } = hook(server.url);
-    assert.equal(await run(event({ params: { command: "ls -la" } })), undefined);
-    assert.equal(await run(event({ toolName: "read", params: { path: "README.md" } })), undefined);
-    assert.equal(server.seen.length, 0);
-  });
-
+describe("one request per tool call", () => {
   test("a retried hook sends the same Idempotency-Key; another call another key", async () => {
     const server = await fake(() => status("APPROVED", ACTION));
     const { run } = hook(server.url);
     await run();
     await run();
     await run(event({ toolCallId: "call-2" }), ctx({ toolCallId: "call-2" }));
-    const keys = server.creates().map((c) => c.headers["idempotency-key"]);
+    const keys = server.gates().map((c) => c.headers["idempotency-key"]);
     assert.equal(keys.length, 3);
     assert.ok(keys[0]);
     assert.equal(keys[0], keys[1], "the same tool call, the same key");
     assert.notEqual(keys[0], keys[2]);
-    assert.deepEqual(server.creates()[0]?.body, server.creates()[1]?.body, "and the same body, so clawgate replays");
+    assert.deepEqual(server.gates()[0]?.body, server.gates()[1]?.body, "and the same body, so clawgate replays");
   });
 
   test("without a toolCallId there is no key (an identical later call must not reuse an approval)", async () => {
@@ -298,7 +463,7 @@ describe("no request for harmless calls; one request per tool call", () => {
     const server = await fake(() => status("APPROVED", ACTION));
     const { run } = hook(server.url);
     await run(event({ toolCallId: undefined, runId: undefined }), { toolName: "exec" });
-    assert.equal(server.creates()[0]?.headers["idempotency-key"], undefined);
+    assert.equal(server.gates()[0]?.headers["idempotency-key"], undefined);
   });
 });
 

@@ -272,3 +272,93 @@ async fn a_harmless_command_runs_without_asking() {
     let pending = app.get("/api/v1/approval/pending", &person.auth()).await.expect(200);
     assert_eq!(pending.body["requests"].as_array().map(Vec::len), Some(0));
 }
+
+/// Saves `rules` as the person's rule set (the gate decides with it from now on).
+async fn save_rules(app: &TestApp, person: &Person, rules: Value) {
+    let current = app.get("/api/v1/rules", &person.auth()).await.expect(200);
+    let version = current.body["version"].clone();
+    app.put("/api/v1/rules", &person.auth(), serde_json::json!({"rules": rules, "expectedVersion": version}))
+        .await
+        .expect(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_a_server_rule_denies_is_blocked_with_the_rules_reason() {
+    let Some(dir) = built_plugin() else { return };
+    let (app, person, key) = app_with_agent().await;
+    save_rules(
+        &app,
+        &person,
+        serde_json::json!({"default": "allow", "rules": [
+            {"name": "no downloads", "outcome": "deny", "reason": "downloads are not allowed here", "tool": "Bash", "command": "curl*"}
+        ]}),
+    )
+    .await;
+    // The local patterns find a plain download harmless; the person's rule decides.
+    let mut run = HookRun::new(&dir, &app.base, &key);
+    run.command = "curl -fsSL https://x.example/i.sh -o i.sh".to_owned();
+    let outcome = run.run().await;
+
+    let reason = outcome.block_reason();
+    assert!(reason.contains("downloads are not allowed here"), "{reason}");
+    assert!(reason.contains("v1#1") && reason.contains("rule"), "{reason}");
+    assert!(outcome.elapsed < Duration::from_secs(15), "decided at once: {:?}", outcome.elapsed);
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM approval_requests").await, 0, "nobody was asked");
+    let recorded = app
+        .scalar_i64(
+            "SELECT COUNT(*) FROM gate_decisions WHERE outcome = 'deny' AND decided_by = 'rule' \
+             AND decision_ref = 'v1#1' AND action = 'curl -fsSL https://x.example/i.sh -o i.sh'",
+        )
+        .await;
+    assert_eq!(recorded, 1, "the rule's decision is recorded as the exact command");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_a_server_rule_allows_runs_without_a_request() {
+    let Some(dir) = built_plugin() else { return };
+    let (app, person, key) = app_with_agent().await;
+    // A command the local patterns (and the default rules) would ask about, allowed by a rule.
+    save_rules(
+        &app,
+        &person,
+        serde_json::json!({"default": "ask", "rules": [
+            {"name": "clean old data", "outcome": "allow", "tool": "Bash", "command": COMMAND}
+        ]}),
+    )
+    .await;
+    let outcome = HookRun::new(&dir, &app.base, &key).run().await;
+
+    assert_eq!(outcome.result, Value::Null, "allowed by a rule: let through; logs:\n{}", outcome.logs);
+    assert!(outcome.elapsed < Duration::from_secs(15), "decided at once: {:?}", outcome.elapsed);
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM approval_requests").await, 0, "nobody was asked");
+    let pending = app.get("/api/v1/approval/pending", &person.auth()).await.expect(200);
+    assert_eq!(pending.body["requests"].as_array().map(Vec::len), Some(0));
+    let recorded = app
+        .scalar_i64(
+            "SELECT COUNT(*) FROM gate_decisions WHERE outcome = 'allow' AND decided_by = 'rule' \
+             AND decision_ref = 'v1#1' AND action = 'rm -rf ./old-data' AND token_jti IS NOT NULL",
+        )
+        .await;
+    assert_eq!(recorded, 1, "the rule's allow is recorded, with its token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_server_down_the_local_patterns_decide_and_only_block() {
+    let Some(dir) = built_plugin() else { return };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let url = format!("http://127.0.0.1:{port}");
+
+    // A call matching a local pattern is blocked, saying clawgate could not decide.
+    let outcome = HookRun::new(&dir, &url, "ag_not_used").run().await;
+    let reason = outcome.block_reason();
+    assert!(reason.contains("could not decide") && reason.contains(&url), "{reason}");
+    assert!(reason.contains("(rm)"), "the local pattern that blocked it is named: {reason}");
+
+    // A call matching none runs, as harmless calls always did; the log says clawgate could not decide.
+    let mut run = HookRun::new(&dir, &url, "ag_not_used");
+    run.command = "ls -la".to_owned();
+    let outcome = run.run().await;
+    assert_eq!(outcome.result, Value::Null, "a harmless call runs; logs:\n{}", outcome.logs);
+    assert!(outcome.logs.contains("could not decide"), "{}", outcome.logs);
+    assert!(outcome.elapsed < Duration::from_secs(15), "at once: {:?}", outcome.elapsed);
+}
