@@ -165,8 +165,10 @@ export function idempotencyKey(runId: string | undefined, toolCallId: string | u
 
 /** What a shell call is sent to clawgate's gate as; other tools go as they are. */
 export interface GateCall {
-  /** `Bash` for a call with a command line (OpenClaw's `exec` …), else OpenClaw's tool name. */
+  /** OpenClaw's tool name. */
   tool: string;
+  /** The call runs `input.command` in a shell: clawgate decides it as `Bash`. */
+  shell?: true;
   /** `{command}` for a shell call, else the tool's params. */
   input: Record<string, unknown>;
   /** A shell call's absolute `workdir` (or `cwd`), when it has one. */
@@ -181,12 +183,13 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
  * The call as clawgate's gate reads it. The server maps tool names the Claude Code way, so a
  * call with a command line (OpenClaw's `exec`, or any tool whose params carry `command`, `cmd`,
  * `commandLine`, `command_line` or `script`, as a string or an argv list) is sent as
- * `Bash {command}`: the person's shell-aware rules apply to it. Other tools are sent as they are.
+ * `{command}` with `shell: true`: clawgate decides it as a `Bash` call, so the person's
+ * shell-aware rules apply to it, and shows it by its own name. Other tools are sent as they are.
  */
 export function gateCall(toolName: string, params: Record<string, unknown>): GateCall {
   const found = commandOf(params);
   if (!found) return { tool: toolName, input: params };
-  const call: GateCall = { tool: "Bash", input: { command: found.text } };
+  const call: GateCall = { tool: toolName, shell: true, input: { command: found.text } };
   for (const key of ["workdir", "cwd"]) {
     const dir = params[key];
     if (typeof dir === "string" && dir.startsWith("/") && charCount(dir) <= MAX_CWD_CHARS && !CONTROL_CHARS.test(dir)) {
@@ -413,7 +416,7 @@ async function gate(
   const requestId = decided.requestId;
   const bindingCode = decided.bindingCode;
   // What the person is shown as the action: the exact command for a shell call.
-  const serverAction = sent.tool === "Bash" ? (sent.input.command as string) : undefined;
+  const serverAction = sent.shell ? `${sent.tool}: ${sent.input.command as string}` : undefined;
   const ref = `request ${requestId}, binding code ${bindingCode}`;
   log?.info(
     `clawgate: waiting up to ${settings.timeoutSeconds} s for a person to approve "${shown(action)}"${decided.reason ? ` (asked because ${decided.reason})` : ""} (${ref}; approve at ${settings.serverUrl}/approve/${encodeURIComponent(requestId)})`,

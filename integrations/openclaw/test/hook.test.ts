@@ -88,7 +88,8 @@ describe("the person is asked", () => {
     assert.equal(call.headers["idempotency-key"], idempotencyKey("run-1", "call-1", "agent:main:main"));
     assert.match(String(call.headers["idempotency-key"]), /^openclaw-[0-9a-f]{64}$/);
     assert.deepEqual(call.body, {
-      tool: "Bash",
+      tool: "exec",
+      shell: true,
       input: { command: COMMAND },
       agentId: "bot",
       expiresInSeconds: 300,
@@ -312,12 +313,13 @@ describe("the server's rules and grants decide at once", () => {
 });
 
 describe("what the gate is sent", () => {
-  test("exec is Bash {command}, with an absolute workdir as cwd; the person sees every param in the context", async () => {
+  test("exec is a shell call {command}, with an absolute workdir as cwd; the person sees every param in the context", async () => {
     const server = await deciding(() => allowed());
     const params = { command: "cargo test", workdir: "/srv/app", background: false };
     await hook(server.url).run(event({ params }));
     const body = server.gates()[0]?.body as Record<string, unknown>;
-    assert.equal(body.tool, "Bash");
+    assert.equal(body.tool, "exec");
+    assert.equal(body.shell, true);
     assert.deepEqual(body.input, { command: "cargo test" });
     assert.equal(body.cwd, "/srv/app");
     assert.deepEqual((body.context as Record<string, unknown>).params, params);
@@ -325,11 +327,11 @@ describe("what the gate is sent", () => {
   });
 
   test("a relative workdir is not sent as cwd (clawgate takes absolute paths only)", () => {
-    assert.deepEqual(gateCall("exec", { command: "ls", workdir: "sub" }), { tool: "Bash", input: { command: "ls" } });
+    assert.deepEqual(gateCall("exec", { command: "ls", workdir: "sub" }), { tool: "exec", shell: true, input: { command: "ls" } });
   });
 
   test("any tool with a command line is a shell call; argv lists are joined", () => {
-    assert.deepEqual(gateCall("run_shell", { cmd: ["rm", "-rf", "old data"] }), { tool: "Bash", input: { command: 'rm -rf "old data"' } });
+    assert.deepEqual(gateCall("run_shell", { cmd: ["rm", "-rf", "old data"] }), { tool: "run_shell", shell: true, input: { command: 'rm -rf "old data"' } });
     assert.deepEqual(gateCall("exec", { command: "echo 1\necho 2" }).input, { command: "echo 1\necho 2" }, "the command as it will run");
   });
 
