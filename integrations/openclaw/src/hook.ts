@@ -346,6 +346,7 @@ async function gate(
     context: buildContext(event, ctx, risks),
     expiresInSeconds: settings.expiresInSeconds,
   };
+  if (sent.shell) body.shell = true;
   if (sent.cwd) body.cwd = sent.cwd;
   if (agentId) body.agentId = agentId;
 

@@ -11,8 +11,8 @@ import type { BeforeToolCallContext, BeforeToolCallEvent, BeforeToolCallResult, 
 import { allowed, asked, BINDING_CODE, closedPort, DECISION_ID, denied, error, FakeClawgate, REQUEST_ID, status, TOKEN, type Script } from "./fake-clawgate.js";
 
 const COMMAND = "rm -rf ./old-data";
-/** What clawgate shows the person for a shell call: the exact command. */
-const ACTION = COMMAND;
+/** What clawgate shows the person for a shell call: the tool's name and the exact command. */
+const ACTION = `exec: ${COMMAND}`;
 
 function event(extra: Partial<BeforeToolCallEvent> = {}): BeforeToolCallEvent {
   return { toolName: "exec", params: { command: COMMAND }, runId: "run-1", toolCallId: "call-1", ...extra };

