@@ -169,6 +169,7 @@ fn lua_long(s: &str) -> anyhow::Result<String> {
 /// `POST /api/v1/gate` with `api_key`, the `bodies` (JSON tool calls) taken in turn.
 pub fn gate(bodies: &[String], api_key: &str) -> anyhow::Result<String> {
     let quoted: anyhow::Result<Vec<String>> = bodies.iter().map(|b| lua_long(b)).collect();
+    let bodies = format!("{{{}}}", quoted?.join(", "));
     Ok(format!(
         r#"local bodies = {}
 local requests = {{}}
@@ -184,7 +185,7 @@ function request()
   return requests[(n + tid) % #requests + 1]
 end
 "#,
-        format!("{{{}}}", quoted?.join(", ")),
+        bodies,
         lua_str(api_key)?
     ))
 }
