@@ -12,6 +12,7 @@
 //! Hand-written on serde_json rather than on the `rmcp` SDK: it is a few hundred lines for one
 //! transport and two tools, every answer is visible here, and it adds no dependency.
 
+mod gate_tool;
 mod tools;
 
 use super::ServerArgs;
@@ -56,6 +57,10 @@ Tools:
       page shows. The request expires after timeoutSeconds (clawgate gives at least 30).
   get_approval_status {requestId, wait? = false, timeoutSeconds? = 300}
       Reads, or waits for, a request made with wait: false.
+  gate_tool_call {tool, input, cwd?, agentId?, timeoutSeconds? = 300}   (only with --gate)
+      Brings a tool call the model is about to make (Bash {command}, Write {file_path}, …) to
+      clawgate's gate: the key owner's rules allow it (ALLOWED, with a token) or refuse it at
+      once, a standing grant allows it, or the person is asked and the call waits.
 A problem (server down, bad key) is a tool result with isError: true that says what is wrong.";
 
 const SETUP: &str = "Setup: create an API key for the agent in the clawgate app, then add this \
@@ -94,6 +99,11 @@ pub struct McpArgs {
     /// Log level of the messages on stderr (trace, debug, info, warn, error) or a tracing filter.
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+
+    /// Also offer `gate_tool_call`: the model brings each tool call it is about to make, and the
+    /// key owner's rules and standing grants decide (or ask them).
+    #[arg(long, env = "CLAWGATE_MCP_GATE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub gate: bool,
 
     #[command(flatten)]
     pub server: ServerArgs,
@@ -152,6 +162,8 @@ fn init_logging(level: &str) {
 pub struct Gate {
     client: Result<Client, String>,
     agent: Option<String>,
+    /// `gate_tool_call` is offered.
+    offer_gate: bool,
 }
 
 impl Gate {
@@ -163,7 +175,7 @@ impl Gate {
             )
         });
         let agent = args.agent.clone().filter(|a| !a.trim().is_empty());
-        Self { client, agent }
+        Self { client, agent, offer_gate: args.gate }
     }
 }
 
@@ -275,7 +287,7 @@ impl Session {
         let result = match method {
             "initialize" => self.initialize(&params),
             "ping" => Ok(json!({})),
-            "tools/list" => Ok(tools::list(self.structured())),
+            "tools/list" => Ok(tools::list(self.structured(), self.gate.offer_gate)),
             "tools/call" => return self.call(id, params),
             _ => Err((METHOD_NOT_FOUND, format!("method not found: {method}"))),
         };
@@ -313,7 +325,9 @@ impl Session {
 
     fn call(&mut self, id: Value, params: Map<String, Value>) {
         let name = params.get("name").and_then(Value::as_str).unwrap_or_default();
-        if ![tools::REQUEST_APPROVAL, tools::GET_APPROVAL_STATUS].contains(&name) {
+        let offered = [tools::REQUEST_APPROVAL, tools::GET_APPROVAL_STATUS].contains(&name)
+            || (self.gate.offer_gate && name == gate_tool::GATE_TOOL_CALL);
+        if !offered {
             return self.error(id, INVALID_PARAMS, format!("unknown tool: `{name}`"));
         }
         let args = match params.get("arguments") {

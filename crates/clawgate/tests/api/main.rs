@@ -17,6 +17,7 @@ mod gate;
 mod gate_cli;
 mod grants;
 mod mcp;
+mod mcp_gate;
 mod openclaw;
 mod push_delivery;
 mod rules;

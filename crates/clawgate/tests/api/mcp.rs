@@ -207,7 +207,7 @@ fn free_port() -> u16 {
 }
 
 /// `tests/mcp_client.py` running `clawgate mcp`; killed when dropped.
-struct McpClient {
+pub(crate) struct McpClient {
     child: Child,
     lines: mpsc::UnboundedReceiver<Value>,
     stderr: Option<std::thread::JoinHandle<String>>,
@@ -215,6 +215,18 @@ struct McpClient {
 
 impl McpClient {
     fn start(python: &Path, url: &str, key: &str, tool: &str, arguments: &Value) -> Self {
+        Self::start_with(python, url, key, tool, arguments, &[])
+    }
+
+    /// `start`, with more `CLAWGATE_*` settings for the server (the client passes them on).
+    pub(crate) fn start_with(
+        python: &Path,
+        url: &str,
+        key: &str,
+        tool: &str,
+        arguments: &Value,
+        settings: &[(&str, &str)],
+    ) -> Self {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_client.py");
         let mut child = Command::new(python)
             .arg(&script)
@@ -225,6 +237,7 @@ impl McpClient {
             .env("CLAWGATE_URL", url)
             .env("CLAWGATE_API_KEY", key)
             .env("LOG_LEVEL", "warn")
+            .envs(settings.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -243,7 +256,7 @@ impl McpClient {
 
     /// The next line, which must be `{"<key>": …}`: the value of `key`, or the whole line for
     /// "result" (it has the progress messages too).
-    async fn line(&mut self, key: &str) -> Value {
+    pub(crate) async fn line(&mut self, key: &str) -> Value {
         let line = match tokio::time::timeout(WAIT, self.lines.recv()).await {
             Ok(Some(line)) => line,
             Ok(None) => panic!("the MCP client ended before printing {key}; its stderr:\n{}", self.stderr()),
@@ -263,7 +276,7 @@ impl McpClient {
     }
 
     /// The client exits once its call is answered, closing the server's stdin: both end.
-    fn finish(mut self) {
+    pub(crate) fn finish(mut self) {
         let deadline = Instant::now() + WAIT;
         while self.child.try_wait().ok().flatten().is_none() {
             assert!(Instant::now() < deadline, "the MCP client did not exit after its call");

@@ -5,7 +5,8 @@
 //! for "yes"); asking without waiting answers the request id and binding code, not an error.
 
 use super::Outbox;
-use clawgate_client::{ApprovalRequest, Client, Created, Error, Status, StatusView};
+use super::gate_tool::GATE_TOOL_CALL;
+use clawgate_client::{ApprovalRequest, Client, Created, Error, GateCall, Status, StatusView};
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant};
 
@@ -17,8 +18,9 @@ const MAX_TIMEOUT_SECS: u32 = 600;
 /// How often a waiting call tells a client that asked for progress that it is still waiting.
 const PROGRESS_EVERY: Duration = Duration::from_secs(15);
 
-/// `tools/list`: `outputSchema` only where results can carry `structuredContent` (2025-06-18 on).
-pub fn list(structured: bool) -> Value {
+/// `tools/list`: `outputSchema` only where results can carry `structuredContent` (2025-06-18 on);
+/// `gate_tool_call` only when offered (`clawgate mcp --gate`).
+pub fn list(structured: bool, offer_gate: bool) -> Value {
     let timeout = json!({
         "type": "number", "exclusiveMinimum": 0, "maximum": MAX_TIMEOUT_SECS, "default": DEFAULT_TIMEOUT_SECS,
         "description": "Seconds the person has to decide (the request expires then; clawgate gives at \
@@ -82,6 +84,9 @@ pub fn list(structured: bool) -> Value {
             "annotations": { "readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": true }
         }),
     ];
+    if offer_gate {
+        tools.push(super::gate_tool::definition(&timeout));
+    }
     if structured {
         for tool in &mut tools {
             tool["outputSchema"] = output_schema();
@@ -110,11 +115,24 @@ fn output_schema() -> Value {
 pub enum Call {
     Request { request: ApprovalRequest, wait: Option<Duration> },
     Status { request_id: String, wait: Option<Duration> },
+    Gate { call: GateCall, wait: Duration },
 }
 
 /// Reads a known tool's arguments; `Err` is a sentence for the model (an `isError` result, so it
 /// can correct itself, as the spec asks for invalid arguments).
 pub fn parse(name: &str, args: &Map<String, Value>, default_agent: Option<&str>) -> Result<Call, String> {
+    if name == GATE_TOOL_CALL {
+        let wait = match args.get("timeoutSeconds") {
+            None | Some(Value::Null) => f64::from(DEFAULT_TIMEOUT_SECS),
+            Some(v) => {
+                v.as_f64().filter(|s| *s > 0.0 && *s <= f64::from(MAX_TIMEOUT_SECS)).ok_or_else(|| {
+                    format!("`timeoutSeconds` must be a number above 0 and at most {MAX_TIMEOUT_SECS}")
+                })?
+            }
+        };
+        let (call, wait) = super::gate_tool::parse(args, default_agent, Duration::from_secs_f64(wait))?;
+        return Ok(Call::Gate { call, wait });
+    }
     let allowed: &[&str] = match name {
         REQUEST_APPROVAL => &["action", "context", "agentId", "wait", "timeoutSeconds"],
         _ => &["requestId", "wait", "timeoutSeconds"],
@@ -209,12 +227,13 @@ pub async fn run(client: Result<&Client, &str>, call: Call, progress: Progress, 
         Call::Status { request_id, wait: Some(wait) } => {
             waited(client, &request_id, None, wait, &progress).await
         }
+        Call::Gate { call, wait } => super::gate_tool::run(client, call, wait, &progress).await,
     };
     answer.into_result(structured)
 }
 
 /// Waits for the decision (long-polling the server), telling the client every few seconds.
-async fn waited(
+pub(super) async fn waited(
     client: &Client,
     id: &str,
     code: Option<&str>,
@@ -247,14 +266,14 @@ async fn waited(
 }
 
 /// What a call answers: words for the model, the same as data, and whether it is a "no".
-struct Answer {
-    text: String,
-    data: Option<Map<String, Value>>,
-    is_error: bool,
+pub(super) struct Answer {
+    pub(super) text: String,
+    pub(super) data: Option<Map<String, Value>>,
+    pub(super) is_error: bool,
 }
 
 impl Answer {
-    fn failure(problem: String) -> Self {
+    pub(super) fn failure(problem: String) -> Self {
         tracing::warn!("{problem}");
         let text = format!("{problem}\nThe action is NOT approved: do not perform it.");
         Self { text, data: None, is_error: true }
@@ -382,7 +401,7 @@ fn code_words(code: Option<&str>) -> String {
 }
 
 /// A client error in words, with its causes ("connection refused" is what helps).
-fn words(e: &Error) -> String {
+pub(super) fn words(e: &Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
