@@ -14,9 +14,15 @@ struct Conn {
 
 impl Conn {
     fn start(api_key: Option<&str>) -> Self {
+        Self::start_with(api_key, false)
+    }
+
+    /// With `gate`: `clawgate mcp --gate`.
+    fn start_with(api_key: Option<&str>, gate: bool) -> Self {
         let args = McpArgs {
             agent: None,
             log_level: "off".into(),
+            gate,
             // Nothing listens on port 1: a call that gets this far cannot reach clawgate.
             server: ServerArgs { url: "http://127.0.0.1:1".into(), api_key: api_key.map(str::to_owned) },
         };
@@ -111,6 +117,43 @@ async fn bad_messages_get_json_rpc_errors_and_the_server_goes_on() {
     // A string id comes back as it was.
     conn.raw(r#"{"jsonrpc":"2.0","id":"x-1","method":"ping"}"#).await;
     assert_eq!(conn.next().await["id"], "x-1");
+}
+
+#[tokio::test]
+async fn the_gate_tool_is_offered_only_with_gate_and_reads_its_arguments() {
+    let mut conn = Conn::start(Some("ag_test"));
+    conn.initialize("2025-11-25").await;
+    let unknown = conn.ask(1, "tools/call", json!({ "name": "gate_tool_call", "arguments": {} })).await;
+    assert_eq!(unknown["error"]["code"], -32602, "not offered without --gate: {unknown}");
+
+    let mut conn = Conn::start_with(Some("ag_test"), true);
+    conn.initialize("2025-11-25").await;
+    let tools = conn.ask(2, "tools/list", json!({})).await;
+    let names: Vec<&str> = tools["result"]["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, ["request_approval", "get_approval_status", "gate_tool_call"]);
+    for (arguments, says) in [
+        (json!({ "input": {} }), "`tool` is required"),
+        (json!({ "tool": "Bash" }), "`input` is required"),
+        (json!({ "tool": "Bash", "input": "ls" }), "`input` is required"),
+        (json!({ "tool": "Bash", "input": {}, "cwd": 3 }), "`cwd` must be a string"),
+        (json!({ "tool": "Bash", "input": {}, "timeoutSeconds": 601 }), "at most 600"),
+        (json!({ "tool": "Bash", "input": {}, "command": "ls" }), "unknown argument `command`"),
+    ] {
+        let result = conn.call(3, "gate_tool_call", arguments.clone()).await;
+        assert_eq!(result["isError"], true, "{arguments}: {result}");
+        let text = result["content"][0]["text"].as_str().unwrap_or_default();
+        assert!(text.contains(says), "{arguments}: {text}");
+    }
+    // Nothing listens: the call fails closed, in words.
+    let result =
+        conn.call(4, "gate_tool_call", json!({ "tool": "Bash", "input": { "command": "ls" } })).await;
+    assert_eq!(result["isError"], true, "{result}");
+    assert!(result["content"][0]["text"].as_str().is_some_and(|t| t.contains("NOT approved")), "{result}");
 }
 
 #[tokio::test]
