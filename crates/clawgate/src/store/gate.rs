@@ -4,11 +4,10 @@
 
 use super::approvals::{KeyStanding, key_standing};
 use super::audit::{self, AuditEvent};
-use super::{Db, StoreError, StoreResult, grants, opt_i64};
+use super::{Db, StoreError, StoreResult, grants};
 use crate::clock::Millis;
 use crate::domain::ids::{ApiKeyId, DecisionId, GrantId, UserId};
 use crate::domain::rules::Outcome;
-use sqlx::Row;
 
 /// A decision the gate made alone.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,42 +105,5 @@ impl Db {
             Err(StoreError::Conflict) => Ok(Recorded::GrantSpent),
             other => other,
         }
-    }
-
-    /// `user`'s most recent gate decisions, newest first (at most `limit`).
-    pub async fn gate_decisions_of(&self, user: &UserId, limit: i64) -> StoreResult<Vec<GateDecision>> {
-        let rows = sqlx::query(
-            "SELECT id, user_id, api_key_id, agent_id, tool, action, cwd, outcome, decided_by, decision_ref, \
-             reason, token_jti, at FROM gate_decisions WHERE user_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
-        )
-        .bind(user.as_str())
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let outcome: String = row.try_get("outcome")?;
-                let decided_by: String = row.try_get("decided_by")?;
-                Ok(GateDecision {
-                    id: DecisionId::from_trusted(row.try_get("id")?),
-                    user_id: UserId::from_trusted(row.try_get("user_id")?),
-                    api_key_id: ApiKeyId::from_trusted(row.try_get("api_key_id")?),
-                    agent_id: row.try_get("agent_id")?,
-                    tool: row.try_get("tool")?,
-                    action: row.try_get("action")?,
-                    cwd: row.try_get("cwd")?,
-                    outcome: match outcome.as_str() {
-                        "allow" => Outcome::Allow,
-                        "deny" => Outcome::Deny,
-                        other => return Err(StoreError::Corrupt(format!("a gate decision of {other}"))),
-                    },
-                    decided_by: if decided_by == "grant" { "grant" } else { "rule" },
-                    decision_ref: row.try_get("decision_ref")?,
-                    reason: row.try_get("reason")?,
-                    token_jti: row.try_get("token_jti")?,
-                    at: opt_i64(row, "at")?.unwrap_or_default(),
-                })
-            })
-            .collect()
     }
 }
