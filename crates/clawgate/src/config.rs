@@ -162,8 +162,22 @@ impl DatabaseSettings {
         } else {
             return Err(ConfigError::BadDatabaseUrl(redact_url(&url)));
         };
+        let url = if backend == Backend::Sqlite { creating_sqlite(url) } else { url };
         Ok(Self { url, backend, data_dir: args.data_dir.clone() })
     }
+}
+
+/// A `sqlite://` URL that names no `mode` gets `mode=rwc`: the file is created on first start,
+/// like the default database, instead of failing with "unable to open database file". A URL that
+/// names a mode (`?mode=ro`) or an in-memory database is left as given.
+fn creating_sqlite(url: String) -> String {
+    let (_, query) = url.split_once('?').unwrap_or((&url, ""));
+    let names_mode = query.split('&').any(|pair| pair.starts_with("mode="));
+    if names_mode || url.contains(":memory:") {
+        return url;
+    }
+    let joiner = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{joiner}mode=rwc")
 }
 
 /// The URL without its password (in the user-info part or a `password=` parameter), for
@@ -308,6 +322,22 @@ mod tests {
     use super::*;
     use crate::cli::Cli;
     use clap::Parser;
+
+    #[test]
+    fn a_sqlite_url_without_a_mode_creates_its_file() {
+        let url = |u: &str| {
+            let args = DatabaseArgs { data_dir: "./data".into(), database_url: Some(u.into()) };
+            DatabaseSettings::from_args(&args).map(|s| s.url).unwrap_or_default()
+        };
+        assert_eq!(
+            url("sqlite:///var/lib/clawgate/clawgate.db"),
+            "sqlite:///var/lib/clawgate/clawgate.db?mode=rwc"
+        );
+        assert_eq!(url("sqlite://data/x.db?cache=shared"), "sqlite://data/x.db?cache=shared&mode=rwc");
+        assert_eq!(url("sqlite:///srv/x.db?mode=ro"), "sqlite:///srv/x.db?mode=ro");
+        assert_eq!(url("sqlite::memory:"), "sqlite::memory:");
+        assert_eq!(url("postgres://db/x"), "postgres://db/x");
+    }
 
     fn parse(extra: &[&str]) -> Result<Settings, ConfigError> {
         let mut argv = vec!["clawgate", "serve"];

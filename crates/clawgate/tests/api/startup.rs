@@ -204,6 +204,22 @@ async fn reads_a_dot_env_file() {
     assert!(dir.path().join("elsewhere/clawgate.db").exists());
 }
 
+/// `DATABASE_URL=sqlite:///…/clawgate.db`, the README's form without `?mode=rwc`: the file and its
+/// folders are created on first start (it used to fail with "unable to open database file").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_url_without_a_mode_creates_its_database() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("var/lib/clawgate/clawgate.db");
+    let port = free_port();
+    let mut cmd = clawgate(dir.path());
+    cmd.env("PORT", port.to_string()).env("DATABASE_URL", format!("sqlite://{}", file.display()));
+    let server = Server::start(cmd, port);
+    let health = http_client().get(format!("{}/health", server.base)).send().await.expect("health");
+    assert!(health.status().is_success(), "{}", health.status());
+    server.stop();
+    assert!(file.exists(), "the database file was created at {}", file.display());
+}
+
 fn refusal(args: &[&str], env: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().expect("dir");
     let mut cmd = clawgate(dir.path());
