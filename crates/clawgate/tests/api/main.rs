@@ -8,6 +8,7 @@ mod claude_hook;
 mod cli;
 mod client;
 mod client_retry;
+mod containers;
 mod cookies;
 mod edges;
 mod faults;
