@@ -1,5 +1,7 @@
-//! `clawgate hook claude-code`: a Claude Code `PreToolUse` hook. Risky tool calls wait for a
-//! person's passkey approval; everything else passes through untouched.
+//! `clawgate hook claude-code`: a Claude Code `PreToolUse` hook. Each tool call goes to the
+//! server's gate: what the person's rules allow passes through untouched, what they deny is
+//! blocked, and what they ask about waits for a standing grant or their passkey approval. The
+//! local patterns decide only when the server cannot, and then they only block.
 //!
 //! Protocol (Claude Code hooks reference, https://code.claude.com/docs/en/hooks): the event is
 //! JSON on stdin (`hook_event_name`, `tool_name`, `tool_input`, `session_id`, `cwd`,
@@ -23,13 +25,19 @@ use std::time::Duration;
 /// Claude Code's blocking exit code for `PreToolUse`.
 const EXIT_BLOCK: u8 = 2;
 const HELP: &str = "\
-Exit codes and output follow Claude Code's hook protocol (not the other commands' table):
-  exit 0, no output   the call matches no rule: Claude Code's own permission flow applies
-  exit 0, JSON        approved with a passkey: {\"hookSpecificOutput\": {\"permissionDecision\": \"allow\"}}
-  exit 2, stderr      blocked, with the reason for Claude: denied, expired, timed out, server
-                      unreachable, misconfigured, or unreadable input (it fails closed)
+Each call goes to the clawgate server's gate (POST /api/v1/gate): the API key owner's rules (edit
+them in the app, on Rules) allow, deny or ask; a standing grant they made may allow it.
 
-Rules (--patterns / CLAWGATE_HOOK_PATTERNS, --pattern): one regex per line, matched against Bash
+Exit codes and output follow Claude Code's hook protocol (not the other commands' table):
+  exit 0, no output   their rules allow it: Claude Code's own permission flow applies
+  exit 0, JSON        a standing grant or a passkey approval allows it:
+                      {\"hookSpecificOutput\": {\"permissionDecision\": \"allow\"}}
+  exit 2, stderr      blocked, with the reason for Claude: denied (by a rule or the person),
+                      expired, timed out, a refused key, misconfigured, or unreadable input; or
+                      the server cannot decide and a local pattern matches (it fails closed)
+
+Local patterns, used only when the server cannot decide (unreachable, 5xx), and then only to block
+(--patterns / CLAWGATE_HOOK_PATTERNS, --pattern): one regex per line, matched against Bash
 commands (blank lines and # comments skipped); or a JSON array of such strings and objects
 {\"tool\": \"Write|Edit\", \"pattern\": \"\\\\.env$\", \"name\": \"env files\"}, where `tool` must match the
 whole tool name and `pattern` is matched against the command (Bash), the file (Write, Edit,
@@ -52,10 +60,11 @@ those). Try it (it really asks): echo '{\"hook_event_name\":\"PreToolUse\",\"too
 /// A Claude Code PreToolUse hook that asks a person before risky tool calls.
 #[derive(Debug, Clone, Args)]
 #[command(
-    about = "Claude Code PreToolUse hook: risky tool calls wait for a passkey approval",
-    long_about = "A Claude Code PreToolUse hook: reads the tool call from stdin; when it matches a \
-rule, asks the person who owns the API key to approve it with a passkey and waits; answers \
-allow when approved, and blocks it otherwise.",
+    about = "Claude Code PreToolUse hook: each tool call goes to the gate (rules, grants, or a passkey approval)",
+    long_about = "A Claude Code PreToolUse hook: reads the tool call from stdin and brings it to the \
+clawgate server's gate. The API key owner's rules allow or deny it at once, a standing grant may \
+allow it, or the person is asked to approve it with a passkey and the hook waits; it answers \
+allow when allowed or approved, and blocks it otherwise.",
     after_help = HELP
 )]
 pub struct ClaudeHookArgs {
@@ -70,19 +79,21 @@ pub struct ClaudeHookArgs {
     #[arg(long, env = "CLAWGATE_HOOK_TIMEOUT", default_value_t = 300, value_name = "SECS")]
     pub timeout: u64,
 
-    /// Rules for what needs approval: regexes one per line, a JSON array, or @FILE.
+    /// Local patterns, used only when the server cannot decide (then they block): regexes one per
+    /// line, a JSON array, or @FILE.
     #[arg(long, env = "CLAWGATE_HOOK_PATTERNS", value_name = "RULES")]
     pub patterns: Option<String>,
 
-    /// One more rule (a regex over Bash commands); repeatable.
+    /// One more local pattern (a regex over Bash commands); repeatable.
     #[arg(long = "pattern", value_name = "REGEX")]
     pub pattern: Vec<String>,
 
-    /// Use only your rules, not the built-in ones.
+    /// Use only your local patterns, not the built-in ones.
     #[arg(long, env = "CLAWGATE_HOOK_NO_DEFAULTS", value_parser = BoolishValueParser::new())]
     pub no_default_patterns: bool,
 
-    /// Also ask before Write, Edit, MultiEdit or NotebookEdit touch a file outside the project.
+    /// When the server cannot decide, also block Write, Edit, MultiEdit or NotebookEdit touching a
+    /// file outside the project.
     #[arg(long, env = "CLAWGATE_HOOK_OUTSIDE_PROJECT", value_parser = BoolishValueParser::new())]
     pub outside_project: bool,
 }
