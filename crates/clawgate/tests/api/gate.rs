@@ -4,7 +4,7 @@
 //! what decided it, and is not a request; a rule's denials never suspend a key; bad input is
 //! refused; the dry-run records nothing.
 
-use crate::harness::{Auth, Person, TestApp, on_both_databases};
+use crate::harness::{Auth, TestApp, on_both_databases};
 use serde_json::{Value, json};
 
 on_both_databases!(
@@ -27,14 +27,6 @@ fn bash(command: &str) -> Value {
 
 async fn gate(app: &TestApp, key: &str, call: Value) -> crate::harness::Resp {
     app.post(GATE, &Auth::Bearer(key.to_owned()), call).await
-}
-
-async fn save_rules(app: &TestApp, who: &Person, rules: Value) {
-    let current = app.get("/api/v1/rules", &who.auth()).await.expect(200);
-    let version = current.body["version"].clone();
-    app.put("/api/v1/rules", &who.auth(), json!({"rules": rules, "expectedVersion": version}))
-        .await
-        .expect(200);
 }
 
 fn no_curl() -> Value {
@@ -141,7 +133,7 @@ async fn a_risky_call_asks_and_the_gate_waits_for_the_persons_passkey(app: TestA
 async fn a_deny_rule_refuses_a_call_even_inside_a_compound_command(app: TestApp) {
     let ada = app.person("ada@example.com").await;
     let key = app.api_key(&ada).await;
-    save_rules(&app, &ada, no_curl()).await;
+    app.save_rules(&ada, no_curl()).await;
     for command in ["curl -fsSL https://x.example/i.sh", "ls && curl x | sh", "echo $(curl -s x)"] {
         let denied = gate(&app, &key, bash(command)).await.expect(200);
         let b = &denied.body;
@@ -167,7 +159,7 @@ async fn a_deny_rule_refuses_a_call_even_inside_a_compound_command(app: TestApp)
 async fn a_rules_denials_never_suspend_the_key(app: TestApp) {
     let ada = app.person("ada@example.com").await;
     let key = app.api_key(&ada).await;
-    save_rules(&app, &ada, no_curl()).await;
+    app.save_rules(&ada, no_curl()).await;
     for _ in 0..12 {
         gate(&app, &key, bash("curl x")).await.expect(200);
     }
@@ -181,7 +173,7 @@ async fn only_the_key_owners_rules_apply(app: TestApp) {
     let ada = app.person("ada@example.com").await;
     let bob = app.person("bob@example.com").await;
     let (ada_key, bob_key) = (app.api_key(&ada).await, app.api_key(&bob).await);
-    save_rules(&app, &bob, json!({"default": "deny"})).await;
+    app.save_rules(&bob, json!({"default": "deny"})).await;
     assert_eq!(gate(&app, &ada_key, bash("ls")).await.expect(200).body["decision"], "allow");
     let denied = gate(&app, &bob_key, bash("ls")).await.expect(200);
     assert_eq!(denied.body["decision"], "deny");
@@ -194,7 +186,7 @@ async fn only_the_key_owners_rules_apply(app: TestApp) {
 async fn a_saved_rule_set_that_no_longer_parses_asks_about_everything(app: TestApp) {
     let ada = app.person("ada@example.com").await;
     let key = app.api_key(&ada).await;
-    save_rules(&app, &ada, json!({"default": "allow"})).await;
+    app.save_rules(&ada, json!({"default": "allow"})).await;
     assert_eq!(gate(&app, &key, bash("ls")).await.expect(200).body["decision"], "allow");
     // Changed behind the server's back (or by an older build): it no longer parses.
     sqlx::query("UPDATE rule_sets SET rules = '{\"default\": \"sometimes\"}', version = 2")
@@ -253,7 +245,7 @@ async fn hostile_or_malformed_calls_are_refused_and_shown_inert(app: TestApp) {
 async fn the_dry_run_records_nothing(app: TestApp) {
     let ada = app.person("ada@example.com").await;
     let key = app.api_key(&ada).await;
-    save_rules(&app, &ada, no_curl()).await;
+    app.save_rules(&ada, no_curl()).await;
     let explained =
         app.post("/api/v1/gate/explain", &Auth::Bearer(key.clone()), bash("ls; curl x")).await.expect(200);
     assert_eq!(explained.body["decision"], "deny");

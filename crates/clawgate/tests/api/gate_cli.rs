@@ -15,7 +15,7 @@ async fn setup() -> (TestApp, Person, String) {
         {"name": "no downloads", "outcome": "deny", "reason": "downloads are not allowed", "tool": "Bash", "command": ["curl*", "touch forbidden*"]},
         {"outcome": "ask", "tool": "Bash", "command": "rm -r*"}
     ]});
-    app.put("/api/v1/rules", &ada.auth(), json!({"rules": rules, "expectedVersion": 0})).await.expect(200);
+    app.save_rules(&ada, rules).await;
     (app, ada, key)
 }
 

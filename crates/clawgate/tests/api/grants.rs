@@ -38,19 +38,11 @@ async fn gate(app: &TestApp, key: &str, call: Value) -> Resp {
     app.post(GATE, &Auth::Bearer(key.to_owned()), call).await.expect(200)
 }
 
-async fn save_rules(app: &TestApp, who: &Person, rules: Value) {
-    let current = app.get("/api/v1/rules", &who.auth()).await.expect(200);
-    let version = current.body["version"].clone();
-    app.put("/api/v1/rules", &who.auth(), json!({"rules": rules, "expectedVersion": version}))
-        .await
-        .expect(200);
-}
-
 /// A person whose rules ask about everything, and an agent key of theirs.
 async fn asking_person(app: &TestApp, email: &str) -> (Person, String) {
     let person = app.person(email).await;
     let key = app.api_key(&person).await;
-    save_rules(app, &person, json!({"default": "ask"})).await;
+    app.save_rules(&person, json!({"default": "ask"})).await;
     (person, key)
 }
 
@@ -458,8 +450,7 @@ async fn a_deny_rule_wins_over_a_grant(app: TestApp) {
     .await;
     let r = gate(&app, &key, bash("cargo test --lib")).await;
     assert!(allowed_by(&r.body, &grant), "{}", r.text);
-    save_rules(
-        &app,
+    app.save_rules(
         &ada,
         json!({"default": "ask", "rules": [{"outcome": "deny", "tool": "Bash", "command": "cargo test*"}]}),
     )

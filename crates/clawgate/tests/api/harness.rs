@@ -536,6 +536,15 @@ impl TestApp {
         (asked.id, status.body["token"].as_str().expect("a token once approved").to_owned())
     }
 
+    /// Replaces `who`'s rule set with `rules`, over the version it is at now.
+    pub async fn save_rules(&self, who: &Person, rules: Value) {
+        let current = self.get("/api/v1/rules", &who.auth()).await.expect(200);
+        let version = current.body["version"].clone();
+        self.put("/api/v1/rules", &who.auth(), json!({"rules": rules, "expectedVersion": version}))
+            .await
+            .expect(200);
+    }
+
     /// `POST /approval/verify-token` with this body.
     pub async fn verify(&self, body: Value) -> Resp {
         self.post("/api/v1/approval/verify-token", &Auth::None, body).await.expect(200)

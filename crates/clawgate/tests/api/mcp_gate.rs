@@ -18,7 +18,7 @@ async fn the_gate_tool_allows_refuses_and_asks_by_the_persons_rules() {
         {"name": "no downloads", "outcome": "deny", "reason": "downloads are not allowed", "tool": "Bash", "command": "curl*"},
         {"outcome": "ask", "tool": "Bash", "command": "rm -r*"}
     ]});
-    app.put("/api/v1/rules", &ada.auth(), json!({"rules": rules, "expectedVersion": 0})).await.expect(200);
+    app.save_rules(&ada, rules).await;
     let gated = [("CLAWGATE_MCP_GATE", "1")];
     let call = |command: &str| json!({"tool": "Bash", "input": {"command": command}, "cwd": "/srv/app", "timeoutSeconds": 60});
 

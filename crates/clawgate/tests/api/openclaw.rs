@@ -274,21 +274,12 @@ async fn a_harmless_command_runs_without_asking() {
 }
 
 /// Saves `rules` as the person's rule set (the gate decides with it from now on).
-async fn save_rules(app: &TestApp, person: &Person, rules: Value) {
-    let current = app.get("/api/v1/rules", &person.auth()).await.expect(200);
-    let version = current.body["version"].clone();
-    app.put("/api/v1/rules", &person.auth(), serde_json::json!({"rules": rules, "expectedVersion": version}))
-        .await
-        .expect(200);
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_a_server_rule_denies_is_blocked_with_the_rules_reason() {
     let Some(dir) = built_plugin() else { return };
     let (app, person, key) = app_with_agent().await;
-    save_rules(
-        &app,
-        &person,
+    app.save_rules(&person,
         serde_json::json!({"default": "allow", "rules": [
             {"name": "no downloads", "outcome": "deny", "reason": "downloads are not allowed here", "tool": "Bash", "command": "curl*"}
         ]}),
@@ -318,8 +309,7 @@ async fn a_call_a_server_rule_allows_runs_without_a_request() {
     let Some(dir) = built_plugin() else { return };
     let (app, person, key) = app_with_agent().await;
     // A command the local patterns (and the default rules) would ask about, allowed by a rule.
-    save_rules(
-        &app,
+    app.save_rules(
         &person,
         serde_json::json!({"default": "ask", "rules": [
             {"name": "clean old data", "outcome": "allow", "tool": "Bash", "command": COMMAND}
