@@ -33,6 +33,8 @@ pub mod server;
 /// The rules between `http` and `store`: approvals (their lifecycle, expiry sweeps, key
 /// suspension after repeated denials) and API keys.
 pub mod service;
+/// Why the server could not start, with the fix: ports, folders, the database.
+pub mod startup_errors;
 /// The state every request shares (`AppState`).
 pub mod state;
 /// Where data is stored: one SQL code base for SQLite and PostgreSQL.

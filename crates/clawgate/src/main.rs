@@ -56,7 +56,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let addr = format!("{}:{}", settings.host, settings.port);
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await
-                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+                .map_err(|e| clawgate::startup_errors::cannot_listen(&settings.host, settings.port, &e))?;
             let backend = settings.database.backend;
             let origin = settings.rp_origin.origin().ascii_serialization();
             let state = app::build_state(settings, Arc::new(SystemClock)).await?;

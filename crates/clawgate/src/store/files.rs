@@ -29,8 +29,7 @@ pub fn folder_of(db: &Path) -> PathBuf {
 pub fn secure_before_open(db: &Path) -> anyhow::Result<()> {
     let dir = folder_of(db);
     if !dir.exists() {
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| anyhow::anyhow!("cannot create the data folder {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(|e| crate::startup_errors::cannot_create_folder(&dir, &e))?;
     }
     if !holds_only_the_database(&dir, db) {
         if os::others_can_enter(&dir) {

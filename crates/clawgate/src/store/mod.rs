@@ -28,6 +28,7 @@ use crate::clock::Millis;
 use crate::config::{Backend, DatabaseSettings, redact_url};
 use crate::domain::ids::ApiKeyId;
 use crate::events::{ApprovalEvent, EVENTS_CHANNEL, KEY_EVENTS_CHANNEL, KeyEvent};
+use crate::startup_errors::cannot_open_database;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
@@ -245,9 +246,8 @@ async fn flush_barrier_works(pool: &AnyPool) -> bool {
 pub(crate) const FLUSH_BARRIER: &str = "SELECT pg_logical_emit_message(true, 'clawgate', 'flushed')::text";
 
 async fn open_writer(url: &str) -> anyhow::Result<AnyConnection> {
-    let mut conn = AnyConnection::connect(url)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open the database at {}: {e}", redact_url(url)))?;
+    let mut conn =
+        AnyConnection::connect(url).await.map_err(|e| cannot_open_database(&redact_url(url), &e))?;
     sqlite_pragmas(&mut conn).await?;
     Ok(conn)
 }
@@ -262,6 +262,14 @@ impl Db {
             files::secure_before_open(file)?;
         }
         let backend = settings.backend;
+        if backend == Backend::Postgres {
+            // One connection first: a pool that cannot connect says only "pool timed out".
+            let probe = tokio::time::timeout(Duration::from_secs(10), AnyConnection::connect(&settings.url))
+                .await
+                .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+                .map_err(|e| cannot_open_database(&redact_url(&settings.url), &e))?;
+            let _ = probe.close().await;
+        }
         let pool = AnyPoolOptions::new()
             // PostgreSQL groups the commits of concurrent transactions into one flush: enough
             // connections let it (per instance; mind the server's max_connections).
@@ -282,7 +290,7 @@ impl Db {
             })
             .connect(&settings.url)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot open the database at {}: {e}", redact_url(&settings.url)))?;
+            .map_err(|e| cannot_open_database(&redact_url(&settings.url), &e))?;
         let writer = match &sqlite_file {
             Some(_) => {
                 let url = settings.url.clone();

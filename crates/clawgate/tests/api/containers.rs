@@ -7,16 +7,16 @@ use crate::startup::{Server, clawgate, free_port, http_client};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn read(file: &str) -> String {
+pub(crate) fn read(file: &str) -> String {
     std::fs::read_to_string(repo().join(file)).unwrap_or_else(|e| panic!("cannot read {file}: {e}"))
 }
 
 /// Every `[env: NAME=…]` that `clawgate serve --help` documents.
-fn serve_settings() -> BTreeSet<String> {
+pub(crate) fn serve_settings() -> BTreeSet<String> {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_clawgate"))
         .args(["serve", "--help"])
         .env_clear()

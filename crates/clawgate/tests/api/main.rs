@@ -35,6 +35,7 @@ mod security_r_passkeys;
 mod security_r_server;
 mod security_r_streams;
 mod security_r_text;
+mod service_unit;
 mod startup;
 mod stop;
 mod waiting;

@@ -256,6 +256,30 @@ fn unsafe_settings_are_refused_at_start_with_a_reason() {
     assert!(vapid.contains("VAPID_PRIVATE_KEY"), "{vapid}");
 }
 
+/// What the operating system or the database says is not enough to act on: each refusal names
+/// the fix as well.
+#[test]
+fn startup_failures_name_the_fix() {
+    let dir = tempfile::tempdir().expect("dir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let out = clawgate(dir.path()).args(["serve", "--port", &port]).output().expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("Another program is listening") && err.contains("PORT="),
+        "{err}"
+    );
+
+    let nobody = format!("postgres://clawgate@127.0.0.1:{}/clawgate", free_port());
+    let err = refusal(&["--database-url", &nobody], &[]);
+    assert!(err.contains("is PostgreSQL running"), "{err}");
+
+    std::fs::write(dir.path().join("a-file"), "").expect("write");
+    let err = refusal(&["--data-dir", &dir.path().join("a-file/data").display().to_string()], &[]);
+    assert!(err.contains("cannot create the data folder") && err.contains("Set DATA_DIR"), "{err}");
+    drop(taken);
+}
+
 #[test]
 fn migrate_creates_the_schema_and_help_documents_every_setting() {
     let dir = tempfile::tempdir().expect("dir");
