@@ -8,8 +8,9 @@
 //! `tool_use_id`, …). Exit 0 with no output leaves the decision to Claude Code's normal
 //! permission flow; exit 0 with `{"hookSpecificOutput": {"hookEventName": "PreToolUse",
 //! "permissionDecision": "allow", …}}` allows; exit 2 blocks the call and shows stderr to Claude.
-//! Any other exit code, a crash, or being killed at the hook's `timeout` lets the call proceed,
-//! so every failure here ends in exit 2 (fail closed), panics included.
+//! Any other exit code, a crash, or being killed at the hook's `timeout` lets the call proceed
+//! unless the settings say `"onFailure": "block"` (Claude Code 2.1.295 and later), so every failure
+//! here ends in exit 2 (fail closed), panics included, and [`settings_json`] sets `onFailure`.
 
 use super::hook_event::{HookEvent, project_dir, read_event};
 use super::hook_rules::{Policy, default_rules, parse_rules};
@@ -46,12 +47,14 @@ or @FILE to read them from a file. They add to the built-in rules unless --no-de
 rm -r/-f, git push --force, git reset --hard / clean -f, npm/cargo/… publish, dd of=, mkfs,
 SQL DROP/TRUNCATE, kubectl delete, terraform destroy, curl | sh.
 
-In .claude/settings.json (set the hook's timeout above --timeout: a hook Claude Code kills at its
-timeout lets the call proceed; with --outside-project, match \"Bash|Write|Edit|MultiEdit|NotebookEdit\"):
-  {\"hooks\": {\"PreToolUse\": [{\"matcher\": \"Bash\", \"hooks\": [
-    {\"type\": \"command\", \"command\": \"clawgate hook claude-code\", \"timeout\": 330}]}]}}
-CLAWGATE_URL and CLAWGATE_API_KEY come from the environment Claude Code runs in (or its settings'
-\"env\").
+Install: `clawgate hook claude-code --print-settings` prints the .claude/settings.json for the
+flags given (put the agent's key in place of ag_…, or in the environment Claude Code runs in):
+  {\"hooks\": {\"PreToolUse\": [{\"matcher\": \"Bash\", \"hooks\": [{\"type\": \"command\",
+    \"command\": \"clawgate hook claude-code\", \"timeout\": 330, \"onFailure\": \"block\"}]}]}}
+Claude Code lets a call run when its hook cannot start (clawgate not on the PATH), exits with a
+code other than 0 or 2, or is killed at its `timeout`, unless the hook says \"onFailure\": \"block\"
+(Claude Code 2.1.295 and later). This hook ends its own failures in exit 2; keep the `timeout`
+above --timeout so it always answers first.
 
 Settings come only from the environment and flags, never from a .env file (the agent can write
 those). Try it (it really asks): echo '{\"hook_event_name\":\"PreToolUse\",\"tool_name\":\"Bash\",
@@ -96,6 +99,37 @@ pub struct ClaudeHookArgs {
     /// file outside the project.
     #[arg(long, env = "CLAWGATE_HOOK_OUTSIDE_PROJECT", value_parser = BoolishValueParser::new())]
     pub outside_project: bool,
+
+    /// Print the .claude/settings.json that installs this hook with these settings (fail-closed,
+    /// its timeout above --timeout) and exit; the API key is left as a placeholder.
+    #[arg(long)]
+    pub print_settings: bool,
+}
+
+/// Seconds Claude Code's `timeout` leaves the hook beyond its own wait, to answer.
+const TIMEOUT_MARGIN_SECS: u64 = 30;
+
+/// The settings that install this hook: `onFailure: "block"` makes a hook that cannot start,
+/// crashes or is killed at its `timeout` block the call (Claude Code 2.1.295 and later; before,
+/// each of those let it run), and the `timeout` stays above the hook's own wait.
+pub fn settings_json(args: &ClaudeHookArgs) -> serde_json::Value {
+    let matcher = if args.outside_project { "Bash|Write|Edit|MultiEdit|NotebookEdit" } else { "Bash" };
+    let mut command = "clawgate hook claude-code".to_owned();
+    if args.timeout != 300 {
+        command.push_str(&format!(" --timeout {}", args.timeout));
+    }
+    json!({
+        "env": { "CLAWGATE_URL": args.server.url, "CLAWGATE_API_KEY": "ag_…" },
+        "hooks": { "PreToolUse": [{
+            "matcher": matcher,
+            "hooks": [{
+                "type": "command",
+                "command": command,
+                "timeout": args.timeout + TIMEOUT_MARGIN_SECS,
+                "onFailure": "block"
+            }]
+        }] }
+    })
 }
 
 /// What we tell Claude Code.
@@ -106,6 +140,11 @@ enum Decision {
 }
 
 pub async fn run(args: ClaudeHookArgs) -> ExitCode {
+    if args.print_settings {
+        let text = serde_json::to_string_pretty(&settings_json(&args)).unwrap_or_default();
+        println!("{text}");
+        return ExitCode::SUCCESS;
+    }
     // A crash would let the tool call through: end every panic as a block instead.
     std::panic::set_hook(Box::new(|info| {
         eprintln!("clawgate hook: internal error, so this tool call is blocked: {info}");

@@ -179,3 +179,38 @@ async fn rules_are_configurable() {
         assert_exit(&out, if blocked { 2 } else { 0 });
     }
 }
+
+/// The settings `--print-settings` prints fail closed and outlast the hook's wait, and they are
+/// the ones the README shows.
+#[test]
+fn the_printed_settings_fail_closed_and_are_the_readmes() {
+    let print = |extra: &[&str]| -> Value {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_clawgate"))
+            .args(["hook", "claude-code", "--print-settings"])
+            .args(extra)
+            .env_clear()
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("JSON settings")
+    };
+    let settings = print(&[]);
+    let entry = &settings["hooks"]["PreToolUse"][0];
+    let hook = &entry["hooks"][0];
+    assert_eq!((entry["matcher"].as_str(), hook["type"].as_str()), (Some("Bash"), Some("command")));
+    assert_eq!(hook["onFailure"], "block", "a hook that cannot start or is killed must block");
+    assert_eq!(hook["timeout"], 330, "above the hook's own 300 s wait");
+    assert_eq!(settings["env"]["CLAWGATE_API_KEY"], "ag_…", "never a real key");
+
+    let wider = print(&["--timeout", "500", "--outside-project"]);
+    let (entry, hook) = (&wider["hooks"]["PreToolUse"][0], &wider["hooks"]["PreToolUse"][0]["hooks"][0]);
+    assert_eq!(hook["timeout"], 530);
+    assert_eq!(hook["command"], "clawgate hook claude-code --timeout 500");
+    assert!(entry["matcher"].as_str().is_some_and(|m| m.split('|').any(|t| t == "Write")));
+
+    let readme = crate::containers::read("README.md");
+    let section = readme.split("\n## Claude Code\n").nth(1).expect("a Claude Code section");
+    let block = section.split("```json\n").nth(1).and_then(|b| b.split("```").next()).expect("a JSON block");
+    let shown: Value = serde_json::from_str(block).expect("the README's settings parse");
+    assert_eq!(shown, settings, "the README shows what --print-settings prints");
+}
