@@ -2,7 +2,9 @@
 // the hook is checked against are real types, not `any`.
 
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { test } from "node:test";
 import { Compile } from "typebox/schema";
 import { CONFIG_KEYS, DEFAULT_EXPIRES_IN_SECONDS, DEFAULT_SERVER_URL, DEFAULT_WAIT_SECONDS, MAX_TIMEOUT_SECONDS, resolveSettings } from "../src/config.js";
@@ -76,4 +78,23 @@ test("the README's config example is valid, and it lists every built-in pattern"
   assert.ok(entry.hooks.timeouts.before_tool_call <= 600_000);
   assert.match(readme, /plugins\.entries\.clawgate\.hooks\.timeouts\.before_tool_call/);
   for (const p of DEFAULT_PATTERNS) assert.ok(readme.includes(`| \`${p.id}\` |`), `README lists ${p.id}`);
+});
+
+test("npm pack holds the built entry and the manifest, under the name the README installs", () => {
+  const pkg = JSON.parse(read("package.json")) as { openclaw: { runtimeExtensions: string[] }; scripts: Record<string, string> };
+  assert.match(pkg.scripts.prepack ?? "", /npm run build/, "npm pack builds dist/ first");
+  const packed = JSON.parse(
+    execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: fileURLToPath(root), encoding: "utf8" }),
+  ) as { filename: string; files: { path: string }[] }[];
+  const [tarball] = packed;
+  assert.ok(tarball);
+  const files = tarball.files.map((f) => f.path);
+  for (const entry of pkg.openclaw.runtimeExtensions) assert.ok(files.includes(entry.replace(/^\.\//, "")), `the tarball holds ${entry}`);
+  for (const needed of ["openclaw.plugin.json", "package.json", "README.md"]) assert.ok(files.includes(needed), needed);
+  const readme = read("README.md");
+  assert.ok(readme.includes(`npm-pack:/tmp/${tarball.filename}`), `the README installs ${tarball.filename}`);
+  // A bare name installs from npm, where "clawgate" is not this plugin.
+  for (const line of readme.split("\n").filter((l) => /^\s*openclaw plugins install /.test(l))) {
+    assert.match(line, /install (--link \.\/integrations\/openclaw|npm-pack:)/, `installs from this repository: ${line}`);
+  }
 });
