@@ -430,15 +430,27 @@ async fn the_app_is_installable_and_its_service_worker_runs() {
     chrome.browser.execute(permission).await.expect("notifications allowed");
     let request_id = "req_0123456789ABCDEFGHIJKL";
     let payload = json!({ "type": "approval_request", "requestId": request_id, "agentId": "release-bot", "title": "release-bot asks for approval", "count": 1 });
-    let push = DeliverPushMessageParams::new(app.origin.clone(), registration.clone(), payload.to_string());
-    tab.page.execute(push).await.expect("push delivered");
-    let shown = tab
-        .wait(
-            "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => ns.length > 0 && \
-             JSON.stringify({ title: ns[0].title, body: ns[0].body, tag: ns[0].tag, url: ns[0].data.url }))",
-            "the notification",
-        )
-        .await;
+    let notification = "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => ns.length > 0 && \
+         JSON.stringify({ title: ns[0].title, body: ns[0].body, tag: ns[0].tag, url: ns[0].data.url }))";
+    // DevTools hands the push to a worker Chromium may have stopped; on a loaded machine the first
+    // delivery has once been seen to show nothing in 45 s. A push service retries too: deliver again
+    // (the same tag replaces, so a second copy changes nothing) before the last, full wait.
+    for _ in 0..3 {
+        let push =
+            DeliverPushMessageParams::new(app.origin.clone(), registration.clone(), payload.to_string());
+        tab.page.execute(push).await.expect("push delivered");
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if tab.try_eval(notification).await.is_ok_and(|v| v.is_string()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if tab.try_eval(notification).await.is_ok_and(|v| v.is_string()) {
+            break;
+        }
+    }
+    let shown = tab.wait(notification, "the notification").await;
     let shown: Value = serde_json::from_str(shown.as_str().expect("json")).expect("json");
     assert_eq!(shown["title"], "release-bot asks for approval");
     assert_eq!(shown["tag"], "clawgate", "one notification for what waits, replaced by newer ones");
