@@ -37,4 +37,5 @@ mod security_r_streams;
 mod security_r_text;
 mod startup;
 mod stop;
+mod tls;
 mod waiting;
