@@ -99,6 +99,10 @@ pub async fn run(
         };
         let slot = match caps.admit(peer.ip()) {
             Ok(slot) => slot,
+            Err(why) if tls.is_some() => {
+                caps.refuse_by_closing(tcp, peer.ip(), why);
+                continue;
+            }
             Err(why) => {
                 caps.refuse(tcp, peer.ip(), why);
                 continue;

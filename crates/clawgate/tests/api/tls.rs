@@ -217,6 +217,35 @@ async fn tls_files_are_served_and_swapped_when_they_change() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_still_in_its_handshake_holds_its_place_under_the_caps() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (cert, key, der) = self_signed(&["localhost"]);
+    write_pair(dir.path(), &cert, &key);
+    let port = free_port();
+    let mut cmd = with_tls_files(dir.path(), port);
+    cmd.env("MAX_CONNECTIONS_PER_IP", "1").env("HEADER_TIMEOUT_SECONDS", "2");
+    let server = Gate::start(cmd, dir.path().join("gate.log")).await;
+    let http = https_client(&[&der], "localhost", port);
+    let health = format!("https://localhost:{port}/health");
+
+    // A client that opened a connection and never sent its ClientHello takes the one place...
+    let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    let refused = http.get(&health).send().await;
+    assert!(refused.is_err(), "a second connection is refused while the first one is open: {refused:?}");
+    // ...until the header timeout closes it; then others get in.
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(10), silent.read(&mut byte)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+    eventually(Duration::from_secs(10), "a connection after the silent one closed", || async {
+        let r = http.get(&health).send().await.ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await;
+    let logs = server.stop();
+    assert!(logs.contains("refusing connections: too many open"), "the refusal is logged: {logs}");
+}
+
 /// Starts `clawgate serve` expecting it to refuse; returns what it printed on stderr.
 fn refusal(dir: &Path, env: &[(&str, &Path)]) -> String {
     let mut cmd = clawgate(dir);
