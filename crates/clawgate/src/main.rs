@@ -62,6 +62,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             app::install_tls_provider();
             // Before the database: unreadable or mismatched certificate files stop the start.
             let tls = clawgate::tls::Tls::start(&settings.tls).await?;
+            clawgate::tls::warn_if_unreachable(&settings);
             let scheme = if tls.is_some() { "https" } else { "http" };
             let state = app::build_state(settings, Arc::new(SystemClock)).await?;
             tracing::info!(%addr, ?backend, rp_origin = %origin, %scheme, "clawgate is listening; open {origin}");

@@ -60,6 +60,24 @@ impl Tls {
     }
 }
 
+/// Says so when ACME cannot work as configured: a loopback HOST is out of the certificate
+/// authority's reach (it validates by connecting to port 443 of the domain).
+pub fn warn_if_unreachable(settings: &crate::config::Settings) {
+    let TlsSettings::Acme(acme) = &settings.tls else { return };
+    let host = settings.host.trim_matches(['[', ']']);
+    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        tracing::warn!(
+            host = %settings.host,
+            domain = %acme.domain,
+            "HOST {} accepts connections from this machine only, so the certificate authority cannot validate \
+             {}: set HOST=0.0.0.0 (or forward port 443 to this address from a proxy that passes TLS through)",
+            settings.host,
+            acme.domain
+        );
+    }
+}
+
 /// The project's provider (ring), given explicitly rather than taken from the process default.
 pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())

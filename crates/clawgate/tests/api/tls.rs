@@ -451,6 +451,8 @@ async fn acme_certificate_from_pebble_is_served_and_reused_after_a_restart() {
     let first_run = server.stop();
     assert!(first_run.contains("ordering a certificate for gate.test"), "{first_run}");
     assert!(first_run.contains(&format!("open {base}")), "{first_run}");
+    // Pebble is local; a real certificate authority could not reach 127.0.0.1, and the log says so.
+    assert!(first_run.contains("HOST 127.0.0.1 accepts connections from this machine only"), "{first_run}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
