@@ -26,7 +26,9 @@ WORKDIR /data
 ENV HOST=0.0.0.0 PORT=3000 DATA_DIR=/data
 VOLUME ["/data"]
 EXPOSE 3000
+# Plain HTTP, or HTTPS when TLS_CERT or ACME_DOMAIN is set (asked by name, for the certificate;
+# -k: the check is of the server, not of its certificate).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["curl", "-fsS", "http://127.0.0.1:3000/health"]
+    CMD ["sh", "-c", "p=${PORT:-3000}; n=${ACME_DOMAIN:-localhost}; curl -fsS http://127.0.0.1:$p/health || curl -fsSk --resolve $n:$p:127.0.0.1 https://$n:$p/health"]
 ENTRYPOINT ["clawgate"]
 CMD ["serve"]

@@ -197,6 +197,16 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_with_tls(state, listener, None, shutdown).await
+}
+
+/// [`serve`], over TLS when `tls` is given (see [`crate::tls::Tls::start`]).
+pub async fn serve_with_tls(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    tls: Option<Arc<crate::tls::Tls>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let upkeep_state = state.clone();
     let upkeep_task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(UPKEEP_EVERY);
@@ -229,7 +239,7 @@ pub async fn serve(
         closing.events.close();
     };
     // Timeouts and connection caps live there (see crate::server).
-    let result = crate::server::run(listener, router, &state.settings.connections, shutdown).await;
+    let result = crate::server::run(listener, router, &state.settings.connections, tls, shutdown).await;
     upkeep_task.abort();
     if let Some(task) = listener_task {
         task.abort();

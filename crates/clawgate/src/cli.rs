@@ -94,11 +94,13 @@ pub struct ServeArgs {
     pub port: u16,
 
     /// WebAuthn relying-party ID: the domain passkeys are bound to (e.g. `gate.example.com`).
+    /// With ACME_DOMAIN set and this left at `localhost`, it is ACME_DOMAIN.
     #[arg(long = "rp-id", env = "WEBAUTHN_RP_ID", default_value = "localhost")]
     pub rp_id: String,
 
     /// Full origin the web app is served from (e.g. `https://gate.example.com`).
-    /// Must be the RP ID or a subdomain of it. Default: http://localhost:PORT.
+    /// Must be the RP ID or a subdomain of it. Default: http://localhost:PORT (https with
+    /// TLS_CERT), or https://ACME_DOMAIN (with :PORT unless PORT is 443) with ACME_DOMAIN.
     #[arg(long = "rp-origin", env = "WEBAUTHN_RP_ORIGIN")]
     pub rp_origin: Option<String>,
 
@@ -215,6 +217,34 @@ pub struct ServeArgs {
     /// set this to MAX_CONNECTIONS there, or 0 for no per-address cap.
     #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
     pub max_connections_per_ip: u32,
+
+    /// Serve HTTPS with this certificate: a PEM file with the full chain, server certificate
+    /// first. Needs TLS_KEY. Checked every 10 seconds and reloaded when it changes.
+    #[arg(long, env = "TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of TLS_CERT: a PEM file (PKCS#8, RSA or SEC1 EC key).
+    #[arg(long, env = "TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve HTTPS with a certificate for this domain, obtained and renewed automatically over
+    /// ACME (TLS-ALPN-01 on PORT, which must be reachable from the internet as port 443).
+    /// Kept in DATA_DIR/acme. Not with TLS_CERT.
+    #[arg(long, env = "ACME_DOMAIN")]
+    pub acme_domain: Option<String>,
+
+    /// Contact address given to the ACME certificate authority (expiry warnings go there).
+    #[arg(long, env = "ACME_EMAIL")]
+    pub acme_email: Option<String>,
+
+    /// ACME directory of the certificate authority. Default: Let's Encrypt.
+    #[arg(long, env = "ACME_DIRECTORY", default_value = "https://acme-v02.api.letsencrypt.org/directory")]
+    pub acme_directory: String,
+
+    /// A PEM file of certificates to trust when talking to ACME_DIRECTORY (a private or test CA),
+    /// in addition to the usual public roots.
+    #[arg(long, env = "ACME_CA_ROOT")]
+    pub acme_ca_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -60,6 +60,94 @@ pub struct ConnectionSettings {
     pub max_per_ip: Option<usize>,
 }
 
+/// How the server speaks HTTPS, if it does (see `crate::tls`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSettings {
+    /// Plain HTTP (behind a reverse proxy that terminates TLS, or on localhost).
+    Off,
+    /// A certificate and key from files, reloaded when they change.
+    Files { cert: PathBuf, key: PathBuf },
+    /// A certificate obtained and renewed over ACME.
+    Acme(AcmeSettings),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcmeSettings {
+    pub domain: String,
+    /// `mailto:` contact, if one was given.
+    pub contact: Option<String>,
+    pub directory: Url,
+    /// Extra roots trusted for the directory's HTTPS (a private or test CA).
+    pub ca_root: Option<PathBuf>,
+    /// DATA_DIR/acme: the account key and certificates.
+    pub cache_dir: PathBuf,
+}
+
+impl TlsSettings {
+    pub fn is_on(&self) -> bool {
+        !matches!(self, Self::Off)
+    }
+
+    fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let acme_domain = args.acme_domain.as_deref().map(str::trim).filter(|d| !d.is_empty());
+        let files = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            (None, None) => None,
+            _ => return Err(ConfigError::HalfTls),
+        };
+        let Some(domain) = acme_domain else {
+            if args.acme_email.is_some() || args.acme_ca_root.is_some() {
+                return Err(ConfigError::AcmeWithoutDomain);
+            }
+            return Ok(match files {
+                Some((cert, key)) => Self::Files { cert, key },
+                None => Self::Off,
+            });
+        };
+        if files.is_some() {
+            return Err(ConfigError::TlsAndAcme);
+        }
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        if domain.len() > 253
+            || !domain.split('.').all(label_ok)
+            || domain.parse::<std::net::IpAddr>().is_ok()
+        {
+            return Err(ConfigError::BadAcmeDomain(domain));
+        }
+        let contact = match args.acme_email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+            None => None,
+            Some(email) => {
+                let address = email.strip_prefix("mailto:").unwrap_or(email);
+                let valid = address.split_once('@').is_some_and(|(user, host)| {
+                    !user.is_empty() && host.contains('.') && !address.contains(char::is_whitespace)
+                });
+                if !valid {
+                    return Err(ConfigError::BadAcmeEmail(email.to_owned()));
+                }
+                Some(format!("mailto:{address}"))
+            }
+        };
+        let directory = Url::parse(&args.acme_directory)
+            .ok()
+            .filter(|u| u.scheme() == "https" && u.host_str().is_some())
+            .ok_or_else(|| ConfigError::BadAcmeDirectory(args.acme_directory.clone()))?;
+        Ok(Self::Acme(AcmeSettings {
+            domain,
+            contact,
+            directory,
+            ca_root: args.acme_ca_root.clone(),
+            cache_dir: args.db.data_dir.join("acme"),
+        }))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub host: String,
@@ -92,6 +180,7 @@ pub struct Settings {
     /// Correct the local clock to PostgreSQL's (see [`crate::clock::DatabaseClock`]).
     pub use_database_clock: bool,
     pub connections: ConnectionSettings,
+    pub tls: TlsSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +209,26 @@ pub enum ConfigError {
     SessionTtl(u32),
     #[error("AUTH_RATE_LIMIT must be at least 1 per minute")]
     RateLimit,
+    #[error(
+        "set both TLS_CERT and TLS_KEY (the certificate chain and its private key, PEM files), or neither"
+    )]
+    HalfTls,
+    #[error(
+        "set either TLS_CERT and TLS_KEY (your own certificate) or ACME_DOMAIN (a certificate obtained automatically), not both"
+    )]
+    TlsAndAcme,
+    #[error(
+        "ACME_EMAIL and ACME_CA_ROOT only apply with ACME_DOMAIN: set ACME_DOMAIN to the domain to get a certificate for"
+    )]
+    AcmeWithoutDomain,
+    #[error(
+        "ACME_DOMAIN must be one domain name such as gate.example.com (no scheme, port, path or IP address); got `{0}`"
+    )]
+    BadAcmeDomain(String),
+    #[error("ACME_EMAIL must be an email address such as admin@example.com; got `{0}`")]
+    BadAcmeEmail(String),
+    #[error("ACME_DIRECTORY must be an https:// URL of an ACME directory; got `{0}`")]
+    BadAcmeDirectory(String),
     #[error("{name} must be between {min} and {max}; got {value}")]
     OutOfRange { name: &'static str, value: u32, min: u32, max: u32 },
 }
@@ -226,6 +335,27 @@ fn secret(name: &'static str, value: &Option<String>) -> Result<Option<Secret>, 
     Ok(Some(Secret::new(bytes.to_vec())))
 }
 
+/// The RP ID and origin: as given, else derived from how the server is reached. With ACME the
+/// domain is known, so passkeys are bound to it; with TLS files the default stays localhost, over
+/// https. (`localhost` is WEBAUTHN_RP_ID's default, so it counts as not given.)
+fn rp_defaults(args: &ServeArgs, tls: &TlsSettings) -> (String, String) {
+    let acme_domain = match tls {
+        TlsSettings::Acme(acme) => Some(acme.domain.as_str()),
+        _ => None,
+    };
+    let rp_id = match acme_domain {
+        Some(domain) if args.rp_id == "localhost" => domain.to_owned(),
+        _ => args.rp_id.clone(),
+    };
+    let origin = args.rp_origin.clone().unwrap_or_else(|| match acme_domain {
+        Some(domain) if args.port == 443 => format!("https://{domain}"),
+        Some(domain) => format!("https://{domain}:{}", args.port),
+        None if tls.is_on() => format!("https://localhost:{}", args.port),
+        None => format!("http://localhost:{}", args.port),
+    });
+    (rp_id, origin)
+}
+
 /// True when `host` is `rp_id` or a subdomain of it.
 pub fn host_under_rp_id(host: &str, rp_id: &str) -> bool {
     host == rp_id || host.ends_with(&format!(".{rp_id}"))
@@ -236,14 +366,15 @@ impl Settings {
         let database = DatabaseSettings::from_args(&args.db)?;
         let use_database_clock =
             args.clock_source == crate::cli::ClockSource::Database && database.backend == Backend::Postgres;
-        let origin_text = args.rp_origin.clone().unwrap_or_else(|| format!("http://localhost:{}", args.port));
+        let tls = TlsSettings::from_args(args)?;
+        let (rp_id, origin_text) = rp_defaults(args, &tls);
         let rp_origin = Url::parse(&origin_text).map_err(|_| ConfigError::BadOrigin(origin_text.clone()))?;
         let host = rp_origin.host_str().unwrap_or_default().to_owned();
         if host.is_empty() {
             return Err(ConfigError::BadOrigin(origin_text));
         }
-        if !host_under_rp_id(&host, &args.rp_id) {
-            return Err(ConfigError::OriginNotUnderRpId { origin: origin_text, rp_id: args.rp_id.clone() });
+        if !host_under_rp_id(&host, &rp_id) {
+            return Err(ConfigError::OriginNotUnderRpId { origin: origin_text, rp_id });
         }
         if rp_origin.scheme() != "https" && host != "localhost" {
             return Err(ConfigError::InsecureOrigin(origin_text));
@@ -275,7 +406,7 @@ impl Settings {
             host: args.host.clone(),
             port: args.port,
             database,
-            rp_id: args.rp_id.clone(),
+            rp_id,
             rp_origin,
             rp_name: args.rp_name.clone(),
             jwt_secret: secret("JWT_SECRET", &args.jwt_secret)?,
@@ -303,6 +434,7 @@ impl Settings {
             push_min_interval: std::time::Duration::from_secs(u64::from(args.push_min_interval_seconds)),
             use_database_clock,
             connections: ConnectionSettings::from_args(args)?,
+            tls,
         })
     }
 
@@ -426,6 +558,70 @@ mod tests {
             let e = parse(&[flag, value]).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(e.contains("must be between"), "{flag} {value}: {e}");
         }
+    }
+
+    #[test]
+    fn tls_files_come_as_a_pair_and_exclude_acme() {
+        assert!(matches!(parse(&["--tls-cert", "c.pem"]), Err(ConfigError::HalfTls)));
+        assert!(matches!(parse(&["--tls-key", "k.pem"]), Err(ConfigError::HalfTls)));
+        let s = parse(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]).ok();
+        assert_eq!(
+            s.as_ref().map(|s| s.tls.clone()),
+            Some(TlsSettings::Files { cert: "c.pem".into(), key: "k.pem".into() })
+        );
+        // Served over TLS, the default origin is https (still localhost).
+        assert_eq!(s.as_ref().map(|s| s.rp_origin.as_str()), Some("https://localhost:3000/"));
+        assert!(s.is_some_and(|s| s.secure_cookies()));
+        assert!(matches!(
+            parse(&["--tls-cert", "c.pem", "--tls-key", "k.pem", "--acme-domain", "gate.example.com"]),
+            Err(ConfigError::TlsAndAcme)
+        ));
+        assert!(matches!(parse(&["--acme-email", "a@example.com"]), Err(ConfigError::AcmeWithoutDomain)));
+        assert!(matches!(parse(&["--acme-ca-root", "ca.pem"]), Err(ConfigError::AcmeWithoutDomain)));
+        assert_eq!(parse(&[]).ok().map(|s| s.tls), Some(TlsSettings::Off));
+    }
+
+    #[test]
+    fn acme_settings_are_validated() {
+        for bad in ["https://gate.example.com", "gate.example.com:443", "127.0.0.1", "a..b", "-x.com", "a b"]
+        {
+            let flag = format!("--acme-domain={bad}");
+            assert!(matches!(parse(&[&flag]), Err(ConfigError::BadAcmeDomain(_))), "{bad} is refused");
+        }
+        let base = ["--acme-domain", "gate.example.com"];
+        let with = |extra: &[&str]| parse(&[&base[..], extra].concat());
+        assert!(matches!(with(&["--acme-email", "nobody"]), Err(ConfigError::BadAcmeEmail(_))));
+        assert!(matches!(
+            with(&["--acme-directory", "http://ca.test/dir"]),
+            Err(ConfigError::BadAcmeDirectory(_))
+        ));
+        let s = with(&["--acme-email", "admin@example.com", "--data-dir", "/srv/cg"]).ok();
+        let Some(TlsSettings::Acme(acme)) = s.map(|s| s.tls) else { panic!("ACME settings") };
+        assert_eq!(acme.domain, "gate.example.com");
+        assert_eq!(acme.contact.as_deref(), Some("mailto:admin@example.com"));
+        assert_eq!(acme.directory.as_str(), "https://acme-v02.api.letsencrypt.org/directory");
+        assert_eq!(acme.cache_dir, std::path::Path::new("/srv/cg/acme"));
+        // Upper case and a trailing dot name the same domain.
+        let s = parse(&["--acme-domain", "Gate.Example.COM."]).ok();
+        assert_eq!(s.map(|s| s.rp_id), Some("gate.example.com".to_owned()));
+    }
+
+    #[test]
+    fn acme_derives_the_relying_party_unless_given() {
+        let s = parse(&["--acme-domain", "gate.example.com", "--port", "443"]).ok();
+        assert_eq!(s.as_ref().map(|s| s.rp_id.as_str()), Some("gate.example.com"));
+        assert_eq!(s.as_ref().map(|s| s.rp_origin.as_str()), Some("https://gate.example.com/"));
+        assert_eq!(s.map(|s| s.cors_origins), Some(vec!["https://gate.example.com".to_owned()]));
+        let s = parse(&["--acme-domain", "gate.example.com", "--port", "8443"]).ok();
+        assert_eq!(s.map(|s| s.rp_origin.to_string()), Some("https://gate.example.com:8443/".to_owned()));
+        // Given settings win, and still have to fit together.
+        let s = parse(&["--acme-domain", "gate.example.com", "--rp-id", "example.com"]).ok();
+        assert_eq!(s.as_ref().map(|s| s.rp_id.as_str()), Some("example.com"));
+        assert_eq!(s.map(|s| s.rp_origin.to_string()), Some("https://gate.example.com:3000/".to_owned()));
+        assert!(matches!(
+            parse(&["--acme-domain", "gate.example.com", "--rp-origin", "https://other.example.org"]),
+            Err(ConfigError::OriginNotUnderRpId { .. })
+        ));
     }
 
     #[test]

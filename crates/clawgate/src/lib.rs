@@ -39,5 +39,7 @@ pub mod startup_errors;
 pub mod state;
 /// Where data is stored: one SQL code base for SQLite and PostgreSQL.
 pub mod store;
+/// HTTPS: certificate files reloaded when they change, or certificates over ACME.
+pub mod tls;
 /// Signed tokens: human sessions (HS256) and approval tokens (Ed25519, published as JWKS).
 pub mod tokens;

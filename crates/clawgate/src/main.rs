@@ -59,9 +59,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(|e| clawgate::startup_errors::cannot_listen(&settings.host, settings.port, &e))?;
             let backend = settings.database.backend;
             let origin = settings.rp_origin.origin().ascii_serialization();
+            app::install_tls_provider();
+            // Before the database: unreadable or mismatched certificate files stop the start.
+            let tls = clawgate::tls::Tls::start(&settings.tls).await?;
+            clawgate::tls::warn_if_unreachable(&settings);
+            let scheme = if tls.is_some() { "https" } else { "http" };
             let state = app::build_state(settings, Arc::new(SystemClock)).await?;
-            tracing::info!(%addr, ?backend, rp_origin = %origin, "clawgate is listening; open {origin}");
-            app::serve(state, listener, shutdown_signal()).await?;
+            tracing::info!(%addr, ?backend, rp_origin = %origin, %scheme, "clawgate is listening; open {origin}");
+            app::serve_with_tls(state, listener, tls, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate(args) => {

@@ -146,6 +146,13 @@ impl Caps {
         });
     }
 
+    /// Refuses by closing: on a TLS port a plain-HTTP 503 would be read as a broken handshake
+    /// anyway, and answering in TLS would spend a handshake on every refusal.
+    pub fn refuse_by_closing(&self, tcp: TcpStream, peer: IpAddr, why: Refusal) {
+        self.warn(peer, why);
+        drop(tcp);
+    }
+
     /// One warning per [`WARN_EVERY`] at most, saying how many were refused meanwhile.
     fn warn(&self, peer: IpAddr, why: Refusal) {
         let mut warned = self.warned.lock().unwrap_or_else(PoisonError::into_inner);

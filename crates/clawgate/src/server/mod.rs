@@ -1,11 +1,13 @@
 //! The accept loop: every connection gets a deadline for its request head, an idle timeout
 //! between requests, and a place under the connection caps, so slow or idle clients cannot
-//! hold the server's file descriptors. (`axum::serve` gives hyper no timer and no cap.)
+//! hold the server's file descriptors. (`axum::serve` gives hyper no timer and no cap.) With
+//! TLS on, the handshake runs under the same header deadline and connection caps.
 
 mod activity;
 mod limits;
 
 use crate::config::ConnectionSettings;
+use crate::tls::Tls;
 use activity::{Activity, BusyBody, Dawdled, Watched};
 use axum::Router;
 use axum::body::Body;
@@ -18,6 +20,7 @@ use limits::Caps;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
@@ -60,12 +63,13 @@ pub fn fit_to_open_file_limit(settings: &ConnectionSettings) -> ConnectionSettin
     fitted
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets the requests in flight
-/// finish (connections close once their last response is sent).
+/// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown` resolves, then
+/// lets the requests in flight finish (connections close once their last response is sent).
 pub async fn run(
     listener: TcpListener,
     router: Router,
     settings: &ConnectionSettings,
+    tls: Option<Arc<Tls>>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let settings = fit_to_open_file_limit(settings);
@@ -95,6 +99,10 @@ pub async fn run(
         };
         let slot = match caps.admit(peer.ip()) {
             Ok(slot) => slot,
+            Err(why) if tls.is_some() => {
+                caps.refuse_by_closing(tcp, peer.ip(), why);
+                continue;
+            }
             Err(why) => {
                 caps.refuse(tcp, peer.ip(), why);
                 continue;
@@ -105,8 +113,9 @@ pub async fn run(
         let watcher = graceful.watcher();
         let (router, builder, timeouts) =
             (router.clone(), builder.clone(), (settings.header_timeout, settings.idle_timeout));
+        let tls = tls.clone();
         tokio::spawn(async move {
-            serve_connection(tcp, peer, router, builder, watcher, timeouts).await;
+            serve_connection(tcp, peer, tls, router, builder, watcher, timeouts).await;
             drop(slot);
         });
     }
@@ -115,17 +124,53 @@ pub async fn run(
     Ok(())
 }
 
-/// One connection, closed when it dawdles or when it is done.
+/// One connection, closed when it dawdles or when it is done. The TLS handshake, if any, is
+/// part of the first request head's time: a client that never finishes it is closed as slow.
 async fn serve_connection(
     tcp: TcpStream,
     peer: SocketAddr,
+    tls: Option<Arc<Tls>>,
     router: Router,
     builder: auto::Builder<TokioExecutor>,
     watcher: Watcher,
     (header_timeout, idle_timeout): (Duration, Duration),
 ) {
     let (activity, watchdog) = Activity::new();
-    let io = TokioIo::new(Watched::new(tcp, activity.clone()));
+    let expired = watchdog.expired(header_timeout, idle_timeout);
+    let mut expired = std::pin::pin!(expired);
+    let io = Watched::new(tcp, activity.clone());
+    let Some(tls) = tls else {
+        serve_http(io, peer, activity, router, builder, watcher, expired).await;
+        return;
+    };
+    let handshake = tokio::select! {
+        handshake = tls.accept(io) => handshake,
+        _ = &mut expired => {
+            tracing::debug!(%peer, "closed a connection: no TLS handshake in time");
+            return;
+        }
+    };
+    match handshake {
+        Ok(Some(stream)) => serve_http(stream, peer, activity, router, builder, watcher, expired).await,
+        // An ACME validation, answered.
+        Ok(None) => {}
+        Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+    }
+}
+
+/// HTTP/1.1 or HTTP/2 on an open (and, with TLS, handshaken) connection.
+async fn serve_http<I>(
+    io: I,
+    peer: SocketAddr,
+    activity: Arc<Activity>,
+    router: Router,
+    builder: auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+    expired: std::pin::Pin<&mut impl Future<Output = Dawdled>>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(io);
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         // What `into_make_service_with_connect_info` would add: handlers see the peer.
         request.extensions_mut().insert(ConnectInfo(peer));
@@ -143,7 +188,7 @@ async fn serve_connection(
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         }
-        why = watchdog.expired(header_timeout, idle_timeout) => match why {
+        why = expired => match why {
             // Nothing is in flight, so dropping the connection loses no answer.
             Dawdled::SlowHead => tracing::debug!(%peer, "closed a connection: no request head in time"),
             Dawdled::Idle => tracing::debug!(%peer, "closed an idle connection"),

@@ -152,6 +152,12 @@ pub fn default_args(data_dir: &std::path::Path, port: u16) -> ServeArgs {
         idle_timeout_seconds: 60,
         max_connections: 10_000,
         max_connections_per_ip: 256,
+        tls_cert: None,
+        tls_key: None,
+        acme_domain: None,
+        acme_email: None,
+        acme_directory: "https://acme-v02.api.letsencrypt.org/directory".into(),
+        acme_ca_root: None,
     }
 }
 

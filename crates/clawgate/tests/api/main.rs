@@ -38,4 +38,5 @@ mod security_r_text;
 mod service_unit;
 mod startup;
 mod stop;
+mod tls;
 mod waiting;
