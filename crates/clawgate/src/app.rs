@@ -89,6 +89,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         cloned_assertions: RateLimiter::with_burst(CLONED_ASSERTIONS_BURST, 1),
         events: Arc::new(Events::default()),
         rule_sets: Arc::default(),
+        metrics: Arc::default(),
         database_clock,
         db,
         clock,
@@ -221,6 +222,15 @@ pub async fn serve(
     } else {
         None
     };
+    let metrics_task = match state.settings.metrics_addr {
+        Some(addr) => {
+            let listener = crate::metrics::serve::bind(addr).await?;
+            let addr = listener.local_addr().unwrap_or(addr);
+            tracing::info!(%addr, "metrics at http://{addr}/metrics");
+            Some(tokio::spawn(crate::metrics::serve::run(state.clone(), listener)))
+        }
+        None => None,
+    };
     let router = crate::http::router(state.clone());
     let closing = state.clone();
     let shutdown = async move {
@@ -231,6 +241,9 @@ pub async fn serve(
     // Timeouts and connection caps live there (see crate::server).
     let result = crate::server::run(listener, router, &state.settings.connections, shutdown).await;
     upkeep_task.abort();
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
     if let Some(task) = listener_task {
         task.abort();
     }

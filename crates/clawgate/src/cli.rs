@@ -215,6 +215,11 @@ pub struct ServeArgs {
     /// set this to MAX_CONNECTIONS there, or 0 for no per-address cap.
     #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
     pub max_connections_per_ip: u32,
+
+    /// Address (IP:PORT, e.g. `127.0.0.1:9464`) to serve Prometheus metrics on, at `/metrics`.
+    /// Unset: no metrics. Never the public port; keep it off the internet.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -92,6 +92,8 @@ pub struct Settings {
     /// Correct the local clock to PostgreSQL's (see [`crate::clock::DatabaseClock`]).
     pub use_database_clock: bool,
     pub connections: ConnectionSettings,
+    /// Where `/metrics` is served; `None`: nowhere.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +122,10 @@ pub enum ConfigError {
     SessionTtl(u32),
     #[error("AUTH_RATE_LIMIT must be at least 1 per minute")]
     RateLimit,
+    #[error("METRICS_ADDR `{0}` is not an IP address and port; use e.g. 127.0.0.1:9464 (or unset it to turn metrics off)")]
+    BadMetricsAddr(String),
+    #[error("METRICS_ADDR `{0}` uses PORT {1}: metrics must have a port of their own, away from the public one")]
+    MetricsOnPublicPort(String, u16),
     #[error("{name} must be between {min} and {max}; got {value}")]
     OutOfRange { name: &'static str, value: u32, min: u32, max: u32 },
 }
@@ -205,6 +211,18 @@ pub fn redact_url(url: &str) -> String {
         u.query_pairs_mut().clear().extend_pairs(pairs);
     }
     u.to_string()
+}
+
+/// METRICS_ADDR, parsed; unset or blank is off. Its port must not be the public one.
+fn metrics_addr(args: &ServeArgs) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    let Some(text) = args.metrics_addr.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let addr: std::net::SocketAddr = text.parse().map_err(|_| ConfigError::BadMetricsAddr(text.to_owned()))?;
+    if addr.port() != 0 && addr.port() == args.port {
+        return Err(ConfigError::MetricsOnPublicPort(text.to_owned(), args.port));
+    }
+    Ok(Some(addr))
 }
 
 fn secret(name: &'static str, value: &Option<String>) -> Result<Option<Secret>, ConfigError> {
@@ -303,6 +321,7 @@ impl Settings {
             push_min_interval: std::time::Duration::from_secs(u64::from(args.push_min_interval_seconds)),
             use_database_clock,
             connections: ConnectionSettings::from_args(args)?,
+            metrics_addr: metrics_addr(args)?,
         })
     }
 
@@ -426,6 +445,18 @@ mod tests {
             let e = parse(&[flag, value]).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(e.contains("must be between"), "{flag} {value}: {e}");
         }
+    }
+
+    #[test]
+    fn metrics_are_off_by_default_and_their_address_is_checked() {
+        assert_eq!(parse(&[]).ok().map(|s| s.metrics_addr), Some(None));
+        let on = parse(&["--metrics-addr", "127.0.0.1:9464"]).ok().and_then(|s| s.metrics_addr);
+        assert_eq!(on.map(|a| a.to_string()), Some("127.0.0.1:9464".to_owned()));
+        assert!(matches!(parse(&["--metrics-addr", "localhost"]), Err(ConfigError::BadMetricsAddr(_))));
+        assert!(matches!(
+            parse(&["--metrics-addr", "0.0.0.0:3000"]),
+            Err(ConfigError::MetricsOnPublicPort(_, 3000))
+        ));
     }
 
     #[test]

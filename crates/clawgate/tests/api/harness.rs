@@ -152,6 +152,7 @@ pub fn default_args(data_dir: &std::path::Path, port: u16) -> ServeArgs {
         idle_timeout_seconds: 60,
         max_connections: 10_000,
         max_connections_per_ip: 256,
+        metrics_addr: None,
     }
 }
 
