@@ -122,9 +122,13 @@ pub enum ConfigError {
     SessionTtl(u32),
     #[error("AUTH_RATE_LIMIT must be at least 1 per minute")]
     RateLimit,
-    #[error("METRICS_ADDR `{0}` is not an IP address and port; use e.g. 127.0.0.1:9464 (or unset it to turn metrics off)")]
+    #[error(
+        "METRICS_ADDR `{0}` is not an IP address and port; use e.g. 127.0.0.1:9464 (or unset it to turn metrics off)"
+    )]
     BadMetricsAddr(String),
-    #[error("METRICS_ADDR `{0}` uses PORT {1}: metrics must have a port of their own, away from the public one")]
+    #[error(
+        "METRICS_ADDR `{0}` uses PORT {1}: metrics must have a port of their own, away from the public one"
+    )]
     MetricsOnPublicPort(String, u16),
     #[error("{name} must be between {min} and {max}; got {value}")]
     OutOfRange { name: &'static str, value: u32, min: u32, max: u32 },
@@ -218,7 +222,8 @@ fn metrics_addr(args: &ServeArgs) -> Result<Option<std::net::SocketAddr>, Config
     let Some(text) = args.metrics_addr.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    let addr: std::net::SocketAddr = text.parse().map_err(|_| ConfigError::BadMetricsAddr(text.to_owned()))?;
+    let addr: std::net::SocketAddr =
+        text.parse().map_err(|_| ConfigError::BadMetricsAddr(text.to_owned()))?;
     if addr.port() != 0 && addr.port() == args.port {
         return Err(ConfigError::MetricsOnPublicPort(text.to_owned(), args.port));
     }

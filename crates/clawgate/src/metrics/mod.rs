@@ -196,22 +196,13 @@ impl StoreStats {
              commits each alone).",
         );
         self.batch_size.encode(e, "clawgate_store_batch_size", &[]);
-        e.family(
-            "clawgate_store_commit_seconds",
-            Kind::Histogram,
-            "Time a write transaction's COMMIT took.",
-        );
+        e.family("clawgate_store_commit_seconds", Kind::Histogram, "Time a write transaction's COMMIT took.");
         self.commit.encode(e, "clawgate_store_commit_seconds", &[]);
     }
 }
 
 /// The whole text of one scrape. `pending` is `None` when it could not be read.
-pub fn render(
-    metrics: &Metrics,
-    store: &StoreStats,
-    push: &PushCounts,
-    pending: Option<i64>,
-) -> String {
+pub fn render(metrics: &Metrics, store: &StoreStats, push: &PushCounts, pending: Option<i64>) -> String {
     let mut e = Encoder::default();
     e.family("clawgate_build_info", Kind::Gauge, "Always 1; the labels say which clawgate this is.");
     e.sample("clawgate_build_info", &[("version", env!("CARGO_PKG_VERSION"))], 1u64);

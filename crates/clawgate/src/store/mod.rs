@@ -289,7 +289,8 @@ impl Db {
         let writer = match &sqlite_file {
             Some(_) => {
                 let url = settings.url.clone();
-                let connect: writer::Connect = Box::new(move || Box::pin(async move { open_writer(&url).await }));
+                let connect: writer::Connect =
+                    Box::new(move || Box::pin(async move { open_writer(&url).await }));
                 Some(Writer::start(connect, stats.clone()).await?)
             }
             None => None,

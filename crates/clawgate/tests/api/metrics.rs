@@ -122,7 +122,9 @@ impl Scrape {
         let found: Vec<&Sample> = self
             .samples
             .iter()
-            .filter(|s| s.name == name && labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
+            .filter(|s| {
+                s.name == name && labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+            })
             .collect();
         assert!(found.len() <= 1, "{name} {labels:?} matches {} samples", found.len());
         found.first().map_or(0.0, |s| s.value)
@@ -137,7 +139,8 @@ impl Scrape {
     /// decreasing, the last `+Inf`, equal to `_count`. Returns the count.
     fn histogram(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         assert_eq!(self.types.get(name).map(String::as_str), Some("histogram"), "{name} is a histogram");
-        let matches = |s: &&Sample| labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v));
+        let matches =
+            |s: &&Sample| labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v));
         let buckets: Vec<(f64, f64)> = self
             .samples
             .iter()
@@ -175,7 +178,8 @@ async fn scrape(http: &reqwest::Client, metrics: &str) -> Scrape {
 /// A server with METRICS_ADDR on a free loopback port; the metrics base URL.
 async fn spawn(backend: Backend) -> Option<(TestApp, String)> {
     let port = free_port();
-    let app = TestApp::spawn_with(backend, |args| args.metrics_addr = Some(format!("127.0.0.1:{port}"))).await?;
+    let app =
+        TestApp::spawn_with(backend, |args| args.metrics_addr = Some(format!("127.0.0.1:{port}"))).await?;
     Some((app, format!("http://127.0.0.1:{port}")))
 }
 
@@ -218,7 +222,10 @@ async fn counters_move_by_exactly_what_happened(backend: Backend) {
     // A second request, denied by the person while the agent waits on it.
     let second = app.ask(&key, "deploy v2").await;
     let wait = {
-        let req = app.http.get(app.url(&format!("/api/v1/approval/status/{}?wait=30", second.id))).bearer_auth(&key);
+        let req = app
+            .http
+            .get(app.url(&format!("/api/v1/approval/status/{}?wait=30", second.id)))
+            .bearer_auth(&key);
         tokio::spawn(async move { req.send().await.expect("sent").status().as_u16() })
     };
     until(&http, &metrics, |s| s.value("clawgate_waiting_agents", &[]) == 1.0).await;
@@ -226,14 +233,18 @@ async fn counters_move_by_exactly_what_happened(backend: Backend) {
     assert_eq!(wait.await.expect("the wait ends"), 200);
 
     // Gate calls: the default rules allow `ls`; a rule denies curl.
-    app.post("/api/v1/gate", &agent, json!({"tool": "Bash", "input": {"command": "ls -la"}})).await.expect(200);
+    app.post("/api/v1/gate", &agent, json!({"tool": "Bash", "input": {"command": "ls -la"}}))
+        .await
+        .expect(200);
     app.save_rules(
         &ada,
         json!({"default": "allow", "rules": [{"outcome": "deny", "tool": "Bash", "command": "curl*"}]}),
     )
     .await;
-    let denied =
-        app.post("/api/v1/gate", &agent, json!({"tool": "Bash", "input": {"command": "curl x"}})).await.expect(200);
+    let denied = app
+        .post("/api/v1/gate", &agent, json!({"tool": "Bash", "input": {"command": "curl x"}}))
+        .await
+        .expect(200);
     assert_eq!(denied.body["decision"], "deny");
 
     // Two paths no route knows.
@@ -275,7 +286,8 @@ async fn counters_move_by_exactly_what_happened(backend: Backend) {
         let timed = after.histogram("clawgate_http_request_duration_seconds", &[("route", &route)]);
         assert_eq!(timed, total, "{route}: every request counted is timed");
     }
-    let waited = after.value("clawgate_http_request_duration_seconds_sum", &[("route", "/api/v1/approval/status/{id}")]);
+    let waited = after
+        .value("clawgate_http_request_duration_seconds_sum", &[("route", "/api/v1/approval/status/{id}")]);
     assert!(waited > 0.0, "the long poll's wait is in the duration");
     let commits = after.histogram("clawgate_store_commit_seconds", &[]);
     let batches = after.histogram("clawgate_store_batch_size", &[]);
@@ -283,7 +295,11 @@ async fn counters_move_by_exactly_what_happened(backend: Backend) {
     assert!(commits > before.histogram("clawgate_store_commit_seconds", &[]), "the writes were committed");
     after.histogram("clawgate_store_batch_size", &[]);
     for result in ["sent", "gone", "failed"] {
-        assert_eq!(after.value("clawgate_push_deliveries_total", &[("result", result)]), 0.0, "no browser subscribed");
+        assert_eq!(
+            after.value("clawgate_push_deliveries_total", &[("result", result)]),
+            0.0,
+            "no browser subscribed"
+        );
     }
     assert_eq!(after.types.get(REQUESTS).map(String::as_str), Some("counter"));
     assert_eq!(after.types.get("clawgate_waiting_agents").map(String::as_str), Some("gauge"));
