@@ -9,7 +9,11 @@ use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-on_both_backends!(counters_move_by_exactly_what_happened, only_the_metrics_port_serves_metrics);
+on_both_backends!(
+    counters_move_by_exactly_what_happened,
+    expiries_and_the_kill_switch_are_counted,
+    only_the_metrics_port_serves_metrics,
+);
 
 /// One sample line: its name, labels and value.
 #[derive(Debug, Clone)]
@@ -303,6 +307,32 @@ async fn counters_move_by_exactly_what_happened(backend: Backend) {
     }
     assert_eq!(after.types.get(REQUESTS).map(String::as_str), Some("counter"));
     assert_eq!(after.types.get("clawgate_waiting_agents").map(String::as_str), Some("gauge"));
+}
+
+async fn expiries_and_the_kill_switch_are_counted(backend: Backend) {
+    let Some((app, metrics)) = spawn(backend).await else { return };
+    let http = reqwest::Client::new();
+    let ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    let before = scrape(&http, &metrics).await;
+    let lapsing = app.ask(&key, "deploy v1").await;
+    app.clock.advance_ms(301_000);
+    let read = app.status(&key, &lapsing.id).await.expect(200);
+    assert_eq!(read.body["status"], "EXPIRED");
+    app.ask(&key, "deploy v2").await;
+    app.ask(&key, "deploy v3").await;
+    let s = scrape(&http, &metrics).await;
+    assert_eq!(s.value("clawgate_pending_requests", &[]), 2.0, "the lapsed one is not pending");
+    app.post("/api/v1/stop", &ada.auth(), json!({})).await.expect(200);
+    let after = scrape(&http, &metrics).await;
+    let dec = |outcome: &str, by: &str| {
+        let labels = [("outcome", outcome), ("decided_by", by)];
+        after.value(DECISIONS, &labels) - before.value(DECISIONS, &labels)
+    };
+    assert_eq!(dec("expired", "expiry"), 1.0);
+    assert_eq!(dec("denied", "stop"), 2.0, "one per request the stop denied");
+    assert_eq!(dec("denied", "person"), 0.0);
+    assert_eq!(after.value("clawgate_pending_requests", &[]), 0.0);
 }
 
 async fn only_the_metrics_port_serves_metrics(backend: Backend) {
