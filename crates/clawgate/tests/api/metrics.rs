@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 on_both_backends!(
     counters_move_by_exactly_what_happened,
     expiries_and_the_kill_switch_are_counted,
+    push_deliveries_are_counted_by_result,
     only_the_metrics_port_serves_metrics,
 );
 
@@ -333,6 +334,56 @@ async fn expiries_and_the_kill_switch_are_counted(backend: Backend) {
     assert_eq!(dec("denied", "stop"), 2.0, "one per request the stop denied");
     assert_eq!(dec("denied", "person"), 0.0);
     assert_eq!(after.value("clawgate_pending_requests", &[]), 0.0);
+}
+
+/// A push service on loopback: `/ok` accepts, `/gone` says the subscription is gone, `/fail`
+/// fails. Its base URL.
+async fn push_service() -> String {
+    use axum::http::StatusCode;
+    use axum::routing::post;
+    let router = axum::Router::new()
+        .route("/ok", post(|| async { StatusCode::CREATED }))
+        .route("/gone", post(|| async { StatusCode::GONE }))
+        .route("/fail", post(|| async { StatusCode::INTERNAL_SERVER_ERROR }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}")
+}
+
+async fn push_deliveries_are_counted_by_result(backend: Backend) {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    let port = free_port();
+    let Some(app) = TestApp::spawn_with(backend, |args| {
+        args.metrics_addr = Some(format!("127.0.0.1:{port}"));
+        args.push_allow_http_loopback = true;
+    })
+    .await
+    else {
+        return;
+    };
+    let metrics = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    let service = push_service().await;
+    let browser = p256::SecretKey::from_slice(&[7u8; 32]).expect("a P-256 key").public_key();
+    let keys = json!({
+        "p256dh": URL_SAFE_NO_PAD.encode(browser.to_encoded_point(false).as_bytes()),
+        "auth": URL_SAFE_NO_PAD.encode([7u8; 16]),
+    });
+    for path in ["/ok", "/gone", "/fail"] {
+        let body = json!({"endpoint": format!("{service}{path}"), "expirationTime": null, "keys": keys});
+        app.post("/api/v1/push/subscribe", &ada.auth(), body).await.expect(201);
+    }
+    app.ask(&key, "deploy v1").await;
+    let pushed = |s: &Scrape, result: &str| s.value("clawgate_push_deliveries_total", &[("result", result)]);
+    let s = until(&http, &metrics, |s| ["sent", "gone", "failed"].iter().all(|r| pushed(s, r) >= 1.0)).await;
+    for result in ["sent", "gone", "failed"] {
+        assert_eq!(pushed(&s, result), 1.0, "one push {result}");
+    }
 }
 
 async fn only_the_metrics_port_serves_metrics(backend: Backend) {
