@@ -193,7 +193,7 @@ impl StoreStats {
             "clawgate_store_batch_size",
             Kind::Histogram,
             "Writes per database transaction (SQLite groups concurrent writes into one commit; PostgreSQL \
-             commits each alone).",
+             commits each alone; its one-statement creates are not counted).",
         );
         self.batch_size.encode(e, "clawgate_store_batch_size", &[]);
         e.family("clawgate_store_commit_seconds", Kind::Histogram, "Time a write transaction's COMMIT took.");
