@@ -192,10 +192,25 @@ async fn relay_other_instances(state: Arc<AppState>, first: Option<PgListener>) 
     }
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight requests.
+/// Serves until `shutdown` resolves, then finishes in-flight requests. Binds METRICS_ADDR
+/// itself when it is set.
 pub async fn serve(
     state: Arc<AppState>,
     listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let metrics = match state.settings.metrics_addr {
+        Some(addr) => Some(crate::metrics::serve::bind(addr).await?),
+        None => None,
+    };
+    serve_with_metrics(state, listener, metrics, shutdown).await
+}
+
+/// [`serve`], with `/metrics` served on `metrics` (METRICS_ADDR, bound by the caller) if given.
+pub async fn serve_with_metrics(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let upkeep_state = state.clone();
@@ -222,15 +237,12 @@ pub async fn serve(
     } else {
         None
     };
-    let metrics_task = match state.settings.metrics_addr {
-        Some(addr) => {
-            let listener = crate::metrics::serve::bind(addr).await?;
-            let addr = listener.local_addr().unwrap_or(addr);
+    let metrics_task = metrics.map(|listener| {
+        if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "metrics at http://{addr}/metrics");
-            Some(tokio::spawn(crate::metrics::serve::run(state.clone(), listener)))
         }
-        None => None,
-    };
+        tokio::spawn(crate::metrics::serve::run(state.clone(), listener))
+    });
     let router = crate::http::router(state.clone());
     let closing = state.clone();
     let shutdown = async move {

@@ -57,11 +57,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+            // Before anything else starts: a busy METRICS_ADDR stops the start at once.
+            let metrics = match settings.metrics_addr {
+                Some(at) => Some(clawgate::metrics::serve::bind(at).await?),
+                None => None,
+            };
             let backend = settings.database.backend;
             let origin = settings.rp_origin.origin().ascii_serialization();
             let state = app::build_state(settings, Arc::new(SystemClock)).await?;
             tracing::info!(%addr, ?backend, rp_origin = %origin, "clawgate is listening; open {origin}");
-            app::serve(state, listener, shutdown_signal()).await?;
+            app::serve_with_metrics(state, listener, metrics, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate(args) => {

@@ -397,7 +397,8 @@ async fn only_the_metrics_port_serves_metrics(backend: Backend) {
     assert_eq!(s.value(REQUESTS, &[("route", "unmatched"), ("method", "GET"), ("status", "404")]), 1.0);
 }
 
-/// A bad or busy METRICS_ADDR stops the start with words that name it.
+/// A bad or busy METRICS_ADDR stops the start, before the server says it listens, with words
+/// that name it.
 #[test]
 fn metrics_addr_is_checked_at_start() {
     let refuse = |addr: &str| {
@@ -406,6 +407,8 @@ fn metrics_addr_is_checked_at_start() {
         cmd.arg("serve").env("PORT", free_port().to_string()).env("METRICS_ADDR", addr);
         let out = cmd.output().expect("run");
         assert!(!out.status.success(), "clawgate must refuse METRICS_ADDR={addr}");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(!said.contains("clawgate is listening"), "refused before listening: {said}");
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
     let bad = refuse("localhost");
@@ -414,4 +417,22 @@ fn metrics_addr_is_checked_at_start() {
     let port = busy.local_addr().expect("addr").port();
     let taken = refuse(&format!("127.0.0.1:{port}"));
     assert!(taken.contains("cannot listen for metrics on METRICS_ADDR"), "{taken}");
+}
+
+/// The binary serves metrics on METRICS_ADDR and says where.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_metrics_where_it_says() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let metrics_port = std::iter::repeat_with(free_port).find(|p| *p != port).expect("another free port");
+    let mut cmd = clawgate(dir.path());
+    cmd.env("PORT", port.to_string()).env("METRICS_ADDR", format!("127.0.0.1:{metrics_port}"));
+    let server = crate::startup::Server::start(cmd, port);
+    let http = reqwest::Client::new();
+    let s = scrape(&http, &format!("http://127.0.0.1:{metrics_port}")).await;
+    assert_eq!(s.value("clawgate_build_info", &[("version", env!("CARGO_PKG_VERSION"))]), 1.0);
+    let public = http.get(format!("{}/metrics", server.base)).send().await.expect("answer");
+    assert_eq!(public.status().as_u16(), 404);
+    let said = server.stop();
+    assert!(said.contains(&format!("metrics at http://127.0.0.1:{metrics_port}/metrics")), "{said}");
 }
