@@ -89,6 +89,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         cloned_assertions: RateLimiter::with_burst(CLONED_ASSERTIONS_BURST, 1),
         events: Arc::new(Events::default()),
         rule_sets: Arc::default(),
+        metrics: Arc::default(),
         database_clock,
         db,
         clock,
@@ -191,20 +192,27 @@ async fn relay_other_instances(state: Arc<AppState>, first: Option<PgListener>) 
     }
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight requests.
+/// Serves until `shutdown` resolves, then finishes in-flight requests. Binds METRICS_ADDR
+/// itself when it is set.
 pub async fn serve(
     state: Arc<AppState>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    serve_with_tls(state, listener, None, shutdown).await
+    let metrics = match state.settings.metrics_addr {
+        Some(addr) => Some(crate::metrics::serve::bind(addr).await?),
+        None => None,
+    };
+    serve_with(state, listener, None, metrics, shutdown).await
 }
 
-/// [`serve`], over TLS when `tls` is given (see [`crate::tls::Tls::start`]).
-pub async fn serve_with_tls(
+/// [`serve`], over TLS when `tls` is given (see [`crate::tls::Tls::start`]), and with `/metrics`
+/// served on `metrics` (METRICS_ADDR, bound by the caller) if given.
+pub async fn serve_with(
     state: Arc<AppState>,
     listener: TcpListener,
     tls: Option<Arc<crate::tls::Tls>>,
+    metrics: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let upkeep_state = state.clone();
@@ -231,6 +239,12 @@ pub async fn serve_with_tls(
     } else {
         None
     };
+    let metrics_task = metrics.map(|listener| {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "metrics at http://{addr}/metrics");
+        }
+        tokio::spawn(crate::metrics::serve::run(state.clone(), listener))
+    });
     let router = crate::http::router(state.clone());
     let closing = state.clone();
     let shutdown = async move {
@@ -241,6 +255,9 @@ pub async fn serve_with_tls(
     // Timeouts and connection caps live there (see crate::server).
     let result = crate::server::run(listener, router, &state.settings.connections, tls, shutdown).await;
     upkeep_task.abort();
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
     if let Some(task) = listener_task {
         task.abort();
     }

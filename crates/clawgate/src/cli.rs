@@ -245,6 +245,11 @@ pub struct ServeArgs {
     /// in addition to the usual public roots.
     #[arg(long, env = "ACME_CA_ROOT")]
     pub acme_ca_root: Option<PathBuf>,
+
+    /// Address (IP:PORT, e.g. `127.0.0.1:9464`) to serve Prometheus metrics on, at `/metrics`.
+    /// Unset: no metrics. Never the public port; keep it off the internet.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -181,6 +181,8 @@ pub struct Settings {
     pub use_database_clock: bool,
     pub connections: ConnectionSettings,
     pub tls: TlsSettings,
+    /// Where `/metrics` is served; `None`: nowhere.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -229,6 +231,14 @@ pub enum ConfigError {
     BadAcmeEmail(String),
     #[error("ACME_DIRECTORY must be an https:// URL of an ACME directory; got `{0}`")]
     BadAcmeDirectory(String),
+    #[error(
+        "METRICS_ADDR `{0}` is not an IP address and port; use e.g. 127.0.0.1:9464 (or unset it to turn metrics off)"
+    )]
+    BadMetricsAddr(String),
+    #[error(
+        "METRICS_ADDR `{0}` uses PORT {1}: metrics must have a port of their own, away from the public one"
+    )]
+    MetricsOnPublicPort(String, u16),
     #[error("{name} must be between {min} and {max}; got {value}")]
     OutOfRange { name: &'static str, value: u32, min: u32, max: u32 },
 }
@@ -314,6 +324,19 @@ pub fn redact_url(url: &str) -> String {
         u.query_pairs_mut().clear().extend_pairs(pairs);
     }
     u.to_string()
+}
+
+/// METRICS_ADDR, parsed; unset or blank is off. Its port must not be the public one.
+fn metrics_addr(args: &ServeArgs) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    let Some(text) = args.metrics_addr.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let addr: std::net::SocketAddr =
+        text.parse().map_err(|_| ConfigError::BadMetricsAddr(text.to_owned()))?;
+    if addr.port() != 0 && addr.port() == args.port {
+        return Err(ConfigError::MetricsOnPublicPort(text.to_owned(), args.port));
+    }
+    Ok(Some(addr))
 }
 
 fn secret(name: &'static str, value: &Option<String>) -> Result<Option<Secret>, ConfigError> {
@@ -435,6 +458,7 @@ impl Settings {
             use_database_clock,
             connections: ConnectionSettings::from_args(args)?,
             tls,
+            metrics_addr: metrics_addr(args)?,
         })
     }
 
@@ -621,6 +645,18 @@ mod tests {
         assert!(matches!(
             parse(&["--acme-domain", "gate.example.com", "--rp-origin", "https://other.example.org"]),
             Err(ConfigError::OriginNotUnderRpId { .. })
+        ));
+    }
+
+    #[test]
+    fn metrics_are_off_by_default_and_their_address_is_checked() {
+        assert_eq!(parse(&[]).ok().map(|s| s.metrics_addr), Some(None));
+        let on = parse(&["--metrics-addr", "127.0.0.1:9464"]).ok().and_then(|s| s.metrics_addr);
+        assert_eq!(on.map(|a| a.to_string()), Some("127.0.0.1:9464".to_owned()));
+        assert!(matches!(parse(&["--metrics-addr", "localhost"]), Err(ConfigError::BadMetricsAddr(_))));
+        assert!(matches!(
+            parse(&["--metrics-addr", "0.0.0.0:3000"]),
+            Err(ConfigError::MetricsOnPublicPort(_, 3000))
         ));
     }
 

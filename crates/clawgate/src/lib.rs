@@ -18,6 +18,8 @@ pub mod domain;
 pub mod events;
 /// Where a request enters: the router, extractors, error shape, middleware and one file per resource.
 pub mod http;
+/// Prometheus metrics: what is counted, the text format, and the listener on METRICS_ADDR.
+pub mod metrics;
 /// Operating-system settings: file-creation mask, open-file limit, file modes, free space.
 pub mod os;
 /// Web Push: telling the owner's browsers that an agent asks (VAPID, encrypted payloads).

@@ -57,6 +57,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await
                 .map_err(|e| clawgate::startup_errors::cannot_listen(&settings.host, settings.port, &e))?;
+            // Before anything else starts: a busy METRICS_ADDR stops the start at once.
+            let metrics = match settings.metrics_addr {
+                Some(at) => Some(clawgate::metrics::serve::bind(at).await?),
+                None => None,
+            };
             let backend = settings.database.backend;
             let origin = settings.rp_origin.origin().ascii_serialization();
             app::install_tls_provider();
@@ -66,7 +71,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let scheme = if tls.is_some() { "https" } else { "http" };
             let state = app::build_state(settings, Arc::new(SystemClock)).await?;
             tracing::info!(%addr, ?backend, rp_origin = %origin, %scheme, "clawgate is listening; open {origin}");
-            app::serve_with_tls(state, listener, tls, shutdown_signal()).await?;
+            app::serve_with(state, listener, tls, metrics, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate(args) => {

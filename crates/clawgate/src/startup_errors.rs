@@ -116,7 +116,7 @@ mod tests {
     #[test]
     fn each_listening_failure_names_its_fix() {
         let in_use = cannot_listen("127.0.0.1", 3000, &ErrorKind::AddrInUse.into()).to_string();
-        assert!(in_use.contains("another program") && in_use.contains("PORT="), "{in_use}");
+        assert!(in_use.contains("Another program") && in_use.contains("PORT="), "{in_use}");
         let privileged = cannot_listen("0.0.0.0", 443, &ErrorKind::PermissionDenied.into()).to_string();
         assert!(privileged.contains("cap_net_bind_service") && privileged.contains("1024"), "{privileged}");
         let foreign = cannot_listen("10.9.9.9", 3000, &ErrorKind::AddrNotAvailable.into()).to_string();

@@ -36,6 +36,8 @@ pub struct AppState {
     pub events: Arc<Events>,
     /// Rule sets parsed once per version, shared by every request.
     pub rule_sets: Arc<crate::service::rules::ParsedRuleSets>,
+    /// Request, decision and wait counters for `/metrics` (see [`crate::metrics`]).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {

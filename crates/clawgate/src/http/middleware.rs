@@ -1,5 +1,6 @@
 //! The layers around every route: request ids and tracing (with credentials redacted), panics
-//! and timeouts, body limits, CORS, security headers, and errors always in the API's shape.
+//! and timeouts, body limits, CORS, security headers, errors always in the API's shape, and
+//! request metrics.
 
 use super::MAX_BODY_BYTES;
 use super::error::ApiError;
@@ -82,6 +83,8 @@ pub fn wrap(routes: Router<Arc<AppState>>, state: &AppState) -> Router<Arc<AppSt
             header::COOKIE,
             HeaderName::from_static("x-api-key"),
         ]))
+        // Outermost: counts every answer as sent, errors and refusals of the layers included.
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::http::track))
 }
 
 /// Errors produced outside our handlers (unknown method, body too large, …) get the same shape.

@@ -12,6 +12,7 @@ pub use crate::push_policy::{
 };
 
 use crate::domain::ids::SubscriptionId;
+use crate::metrics::PushResult;
 use crate::store::Db;
 use crate::store::api_keys::ApiKeyRecord;
 use crate::store::approvals::ApprovalRecord;
@@ -50,6 +51,8 @@ pub struct PushSender {
     subject: String,
     policy: PushPolicy,
     pacer: Pacer,
+    /// Deliveries by result, for `/metrics`.
+    deliveries: crate::metrics::PushCounts,
 }
 
 impl PushSender {
@@ -87,7 +90,13 @@ impl PushSender {
             subject: subject.to_owned(),
             policy,
             pacer: Pacer::new(interval),
+            deliveries: crate::metrics::PushCounts::default(),
         })
+    }
+
+    /// Deliveries so far, by result.
+    pub fn deliveries(&self) -> &crate::metrics::PushCounts {
+        &self.deliveries
     }
 
     /// Where pushes may go (checked when a browser subscribes).
@@ -147,7 +156,13 @@ impl PushSender {
         // is the capability to push to that browser.
         let host = Url::parse(&sub.endpoint).ok().and_then(|u| u.host_str().map(str::to_owned));
         let host = host.unwrap_or_default();
-        match self.send(sub, notice).await {
+        let sent = self.send(sub, notice).await;
+        self.deliveries.count(match &sent {
+            Ok(Outcome::Delivered) => PushResult::Sent,
+            Ok(Outcome::Gone) => PushResult::Gone,
+            Err(_) => PushResult::Failed,
+        });
+        match sent {
             Ok(Outcome::Delivered) => {
                 tracing::debug!(subscription.id = %sub.id, push.host = %host, "push sent")
             }

@@ -7,6 +7,7 @@ use crate::clock::{Clock, Millis};
 use crate::domain::approval::{self, NewApproval, Status, Undecidable};
 use crate::domain::ids::{ApiKeyId, GrantId, RequestId, UserId, credential_id_text};
 use crate::events::{ApprovalEvent, Events, KeyEvent};
+use crate::metrics::{Decision, Metrics};
 use crate::push::PushSender;
 use crate::service::grants::{self, GrantChoice, GrantError};
 use crate::state::AppState;
@@ -101,6 +102,7 @@ pub struct Approvals {
     signer: Arc<ApprovalSigner>,
     max_pending_per_key: Option<i64>,
     suspend_after_denials: Option<i64>,
+    metrics: Arc<Metrics>,
 }
 
 impl Approvals {
@@ -113,12 +115,18 @@ impl Approvals {
             signer: app.approvals.clone(),
             max_pending_per_key: app.settings.max_pending_per_key,
             suspend_after_denials: app.settings.suspend_after_denials,
+            metrics: app.metrics.clone(),
         }
     }
 
     /// The time every rule reads.
     pub fn now(&self) -> Millis {
         self.clock.now_ms()
+    }
+
+    /// Counts an agent waiting here until the guard is dropped.
+    pub(crate) fn waiting(&self) -> crate::metrics::Waiting<'_> {
+        self.metrics.waiting()
     }
 
     /// The server is shutting down: long waits and streams end.
@@ -130,6 +138,7 @@ impl Approvals {
     /// waits on them. How many it expired.
     pub async fn expire_lapsed(&self, user: Option<&UserId>) -> StoreResult<usize> {
         let expired = self.db.expire_due(self.now(), user).await?;
+        self.metrics.decided(Decision::Expired, expired.len() as u64);
         for r in &expired {
             self.events.publish(r.event());
         }
@@ -360,6 +369,7 @@ impl Approvals {
             return Err(self.undecidable(record, now).await);
         }
         tracing::info!(request.id = %id, user.id = %owner, passkey.id = %passkey.id, "request approved");
+        app.metrics.decided(Decision::ApprovedByPasskey, 1);
         if let Some(g) = &grant {
             tracing::info!(request.id = %id, user.id = %owner, grant.id = %g.id, grant = %g.description, "grant created");
         }
@@ -394,6 +404,7 @@ impl Approvals {
             return Err(self.undecidable(record, now).await);
         };
         tracing::info!(request.id = %id, user.id = %user, "request denied");
+        app.metrics.decided(Decision::DeniedByPerson, 1);
         app.events.publish(ApprovalEvent {
             user_id: user.clone(),
             api_key_id: api_key_id.clone(),

@@ -12,6 +12,7 @@ use crate::domain::approval::{self, Status};
 use crate::domain::gate::GateCall;
 use crate::domain::ids::{DecisionId, GrantId};
 use crate::domain::rules::{self, Decision, Outcome};
+use crate::metrics::{self, Metrics};
 use crate::state::AppState;
 use crate::store::Db;
 use crate::store::api_keys::ApiKeyRecord;
@@ -68,6 +69,7 @@ pub struct Gate {
     rules: Rules,
     db: Db,
     signer: Arc<ApprovalSigner>,
+    metrics: Arc<Metrics>,
 }
 
 /// The rules' verdict on a call, with the version that gave it.
@@ -120,6 +122,7 @@ impl Gate {
             rules: Rules::new(app),
             db: app.db.clone(),
             signer: app.approvals.clone(),
+            metrics: app.metrics.clone(),
         }
     }
 
@@ -329,6 +332,14 @@ impl Gate {
             Recorded::KeyNotLive(_) => return Err(ApprovalError::KeyRevoked),
             Recorded::GrantSpent => return Err(ApprovalError::GrantSpent),
         }
+        self.metrics.decided(
+            match (d.outcome, d.decided_by) {
+                (Outcome::Allow, "grant") => metrics::Decision::ApprovedByGrant,
+                (Outcome::Allow, _) => metrics::Decision::ApprovedByRule,
+                _ => metrics::Decision::DeniedByRule,
+            },
+            1,
+        );
         let rule = (d.decided_by == "rule").then(|| d.decision_ref.clone());
         Ok(GateAnswer {
             outcome: d.outcome,

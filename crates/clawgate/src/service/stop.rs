@@ -7,6 +7,7 @@
 use crate::clock::{Clock, Millis};
 use crate::domain::ids::UserId;
 use crate::events::{Events, KeyEvent};
+use crate::metrics::{Decision, Metrics};
 use crate::state::AppState;
 use crate::store::stop::Stopped;
 use crate::store::{Db, StoreError};
@@ -36,11 +37,17 @@ pub struct Stop {
     db: Db,
     clock: Arc<dyn Clock>,
     events: Arc<Events>,
+    metrics: Arc<Metrics>,
 }
 
 impl Stop {
     pub fn new(app: &AppState) -> Self {
-        Self { db: app.db.clone(), clock: app.clock.clone(), events: app.events.clone() }
+        Self {
+            db: app.db.clone(),
+            clock: app.clock.clone(),
+            events: app.events.clone(),
+            metrics: app.metrics.clone(),
+        }
     }
 
     /// Stops every agent of `user` (asked from `ip`) and tells the agents waiting here.
@@ -55,6 +62,7 @@ impl Stop {
             security_event = "agents_stopped",
             "every agent stopped by its owner"
         );
+        self.metrics.decided(Decision::DeniedByStop, stopped.denied.len() as u64);
         // Committed: waits and streams on this instance end now (others were told by the
         // announcements committed with it), as after a denial and a suspension.
         for event in stopped.denial_events(user) {

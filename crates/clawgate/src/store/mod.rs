@@ -211,6 +211,8 @@ pub struct Db {
     /// PostgreSQL lets this role write a message into its log (`pg_logical_emit_message`): a
     /// create may then commit asynchronously and wait for the flush after (see `approvals`).
     flush_barrier: bool,
+    /// Writes per transaction and commit latency, for `/metrics`.
+    stats: Arc<crate::metrics::StoreStats>,
 }
 
 /// Free space below which `/health` keeps reporting a full disk after a write failed for
@@ -291,10 +293,13 @@ impl Db {
             .connect(&settings.url)
             .await
             .map_err(|e| cannot_open_database(&redact_url(&settings.url), &e))?;
+        let stats = Arc::new(crate::metrics::StoreStats::default());
         let writer = match &sqlite_file {
             Some(_) => {
                 let url = settings.url.clone();
-                Some(Writer::start(Box::new(move || Box::pin(async move { open_writer(&url).await }))).await?)
+                let connect: writer::Connect =
+                    Box::new(move || Box::pin(async move { open_writer(&url).await }));
+                Some(Writer::start(connect, stats.clone()).await?)
             }
             None => None,
         };
@@ -314,6 +319,7 @@ impl Db {
             last_use: Arc::default(),
             keys: Arc::default(),
             flush_barrier,
+            stats,
         })
     }
 
@@ -328,6 +334,11 @@ impl Db {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&self.pool).await.map_err(|e| anyhow::anyhow!("database migration failed: {e}"))
+    }
+
+    /// Writes per transaction and commit latency (see [`crate::metrics::StoreStats`]).
+    pub fn store_stats(&self) -> &crate::metrics::StoreStats {
+        &self.stats
     }
 
     pub fn backend(&self) -> Backend {
@@ -358,7 +369,10 @@ impl Db {
         let mut tx = self.pool.begin().await?;
         match work(&mut tx).await {
             Ok(done) => {
-                tx.commit().await?;
+                let started = std::time::Instant::now();
+                let committed = tx.commit().await;
+                self.stats.committed(1, started.elapsed());
+                committed?;
                 Ok(done)
             }
             Err(e) => {

@@ -11,6 +11,7 @@
 //! own from the pool: PostgreSQL groups concurrent commits itself.
 
 use super::{StoreError, StoreResult};
+use crate::metrics::StoreStats;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use sqlx::{AnyConnection, Connection, Executor};
@@ -127,7 +128,8 @@ impl Writer {
     /// thread is kept to one core, so the connection's thread (which inherits this) runs on the
     /// same core: each round trip is then a switch between two threads of one core, where waking
     /// an idle core costs tens of microseconds on a virtual machine.
-    pub async fn start(connect: Connect) -> anyhow::Result<Self> {
+    /// Each transaction's size and commit latency go to `stats`.
+    pub async fn start(connect: Connect, stats: Arc<StoreStats>) -> anyhow::Result<Self> {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let closing = watch::Sender::new(false);
         let (stopped_tx, stopped) = oneshot::channel();
@@ -140,7 +142,7 @@ impl Writer {
                 match connect().await {
                     Ok(conn) => {
                         let _ = opened_tx.send(Ok(()));
-                        run(conn, jobs, until_closed).await;
+                        run(conn, jobs, until_closed, &stats).await;
                     }
                     Err(e) => {
                         let _ = opened_tx.send(Err(e));
@@ -184,6 +186,7 @@ async fn run(
     mut conn: AnyConnection,
     mut jobs: mpsc::Receiver<Box<dyn Job>>,
     mut closing: watch::Receiver<bool>,
+    stats: &StoreStats,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
@@ -201,12 +204,18 @@ async fn run(
             }
             continue;
         }
+        let writes = batch.len();
         let outcome = run_batch(&mut conn, &mut batch).await;
         let committed = match outcome {
-            Ok(answers) => match conn.execute("COMMIT").await {
-                Ok(_) => (answers, Ok(())),
-                Err(e) => (answers, Err(StoreError::from(e))),
-            },
+            Ok(answers) => {
+                let started = std::time::Instant::now();
+                let commit = conn.execute("COMMIT").await;
+                stats.committed(writes, started.elapsed());
+                match commit {
+                    Ok(_) => (answers, Ok(())),
+                    Err(e) => (answers, Err(StoreError::from(e))),
+                }
+            }
             Err((answers, e)) => (answers, Err(e)),
         };
         let (answers, result) = committed;
@@ -282,7 +291,7 @@ mod tests {
                 Ok(conn)
             })
         });
-        (Writer::start(connect).await.expect("writer"), dir)
+        (Writer::start(connect, Arc::default()).await.expect("writer"), dir)
     }
 
     fn insert(n: i64) -> Work<()> {

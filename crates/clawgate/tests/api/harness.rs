@@ -158,6 +158,7 @@ pub fn default_args(data_dir: &std::path::Path, port: u16) -> ServeArgs {
         acme_email: None,
         acme_directory: "https://acme-v02.api.letsencrypt.org/directory".into(),
         acme_ca_root: None,
+        metrics_addr: None,
     }
 }
 

@@ -19,6 +19,7 @@ mod gate_cli;
 mod grants;
 mod mcp;
 mod mcp_gate;
+mod metrics;
 mod openclaw;
 mod push_delivery;
 mod rules;

@@ -58,6 +58,7 @@ impl Approvals {
             return self.own(key, id).await;
         }
         let deadline = tokio::time::Instant::now() + limit;
+        let _counted = self.waiting();
         // Registered before the first read: a decision or key change made in between still wakes us.
         let (waiter, key_waiter) = (app.events.waiter(id), app.events.key_waiter(key));
         loop {
