@@ -171,7 +171,39 @@ async fn a_second_instance_publishes_the_new_key_before_either_signs_with_it(bac
     verify_offline(&b, &from_a).await.expect("the new key is published on b");
 }
 
+/// A database from before rotation kept one key in `server_secrets`: it becomes key 1, active
+/// since forever, with the same kid, so tokens already out keep verifying.
+async fn the_key_of_an_older_database_becomes_key_1_and_keeps_its_kid(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let kids = jwks_kids(&app).await;
+    // Put the database back as the previous version left it.
+    let pool = app.state.db.pool();
+    let seed: String = sqlx::query_scalar("SELECT seed FROM signing_keys WHERE number = 1")
+        .fetch_one(pool)
+        .await
+        .expect("key 1");
+    sqlx::query(
+        "INSERT INTO server_secrets (name, value, created_at) VALUES ('approval_signing_key_1', $1, 0)",
+    )
+    .bind(seed)
+    .execute(pool)
+    .await
+    .expect("insert");
+    sqlx::query("DROP TABLE signing_keys").execute(pool).await.expect("drop");
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 8").execute(pool).await.expect("delete");
+    let db = app.stop().await;
+
+    let again = TestApp::spawn_on(db, |_| {}).await;
+    assert_eq!(jwks_kids(&again).await, kids, "the same key, under the same kid");
+    let left = "SELECT COUNT(*) FROM server_secrets WHERE name = 'approval_signing_key_1'";
+    assert_eq!(again.scalar_i64(left).await, 0, "moved, not copied");
+    let listed = keys(&again, "list").await;
+    let row = listed.lines().find(|l| l.contains(&kids[0])).unwrap_or_default();
+    assert!(row.contains("always") && row.ends_with("active"), "{listed}");
+}
+
 on_both_backends!(
+    the_key_of_an_older_database_becomes_key_1_and_keeps_its_kid,
     a_token_signed_before_rotation_verifies_after_the_new_key_takes_over,
     a_second_instance_publishes_the_new_key_before_either_signs_with_it,
 );
