@@ -8,7 +8,7 @@ use crate::rate_limit::RateLimiter;
 use crate::secrets::ServerSecrets;
 pub use crate::state::AppState;
 use crate::store::Db;
-use crate::tokens::approval::ApprovalSigner;
+use crate::tokens::approval::{ApprovalSigner, KEY_RELOAD_EVERY_MS, schedule};
 use crate::tokens::session::SessionKeys;
 use sqlx::postgres::PgListener;
 use std::future::Future;
@@ -22,8 +22,9 @@ pub const FAILED_ASSERTIONS_BURST: u32 = 10;
 /// Verified yet refused assertions (a cloned key) an account may see before its sign-ins and
 /// approvals wait (then 1 a minute).
 pub const CLONED_ASSERTIONS_BURST: u32 = 3;
-/// How often lapsed requests, ceremonies and used-token records are cleaned up.
-const UPKEEP_EVERY: Duration = Duration::from_secs(30);
+/// How often lapsed requests, ceremonies and used-token records are cleaned up, and the signing
+/// keys reloaded.
+const UPKEEP_EVERY: Duration = Duration::from_millis(KEY_RELOAD_EVERY_MS as u64);
 /// Idempotency-Keys are honoured this long.
 const IDEMPOTENCY_KEY_LIFETIME_MS: Millis = 24 * 3600 * 1000;
 /// Used-token records are kept this long past the token's expiry.
@@ -76,7 +77,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         webauthn,
         sessions: SessionKeys::new(secrets.jwt.expose(), issuer.clone(), settings.session_ttl_secs),
         approvals: Arc::new(ApprovalSigner::new(
-            &secrets.signing_seeds,
+            &secrets.signing_keys,
             issuer,
             settings.approval_token_ttl_secs,
         )?),
@@ -120,6 +121,7 @@ pub async fn upkeep(state: &AppState) -> anyhow::Result<()> {
         sync_clock(&state.db, clock).await?;
     }
     let now = state.now();
+    reload_signing_keys(state, now).await?;
     state.db.flush_last_use().await?;
     let expired = state.expire_lapsed(None).await?;
     state.db.delete_expired_ceremonies(now).await?;
@@ -128,6 +130,23 @@ pub async fn upkeep(state: &AppState) -> anyhow::Result<()> {
     state.db.delete_old_idempotency_keys(now - IDEMPOTENCY_KEY_LIFETIME_MS).await?;
     if expired > 0 {
         tracing::info!(expired, "lapsed requests marked expired");
+    }
+    Ok(())
+}
+
+/// Reloads the approval signing keys, so that a key `clawgate keys rotate` stored is published
+/// here well before it signs (see `tokens::approval::PUBLISH_DELAY_MS`), and deletes the keys that
+/// have retired.
+pub async fn reload_signing_keys(state: &AppState, now: Millis) -> anyhow::Result<()> {
+    let keys = state.db.signing_keys().await?;
+    let retired: Vec<i64> =
+        schedule(&keys).iter().filter(|k| k.retires_at.is_some_and(|r| r <= now)).map(|k| k.number).collect();
+    for kid in state.approvals.reload(&keys)? {
+        tracing::info!(%kid, "a new approval signing key is published");
+    }
+    if !retired.is_empty() {
+        state.db.delete_signing_keys(&retired).await?;
+        tracing::info!(keys = ?retired, "retired approval signing keys deleted: every token they signed has expired");
     }
     Ok(())
 }

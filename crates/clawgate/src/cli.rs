@@ -1,10 +1,13 @@
 //! The command line. Every setting is a flag and an environment variable (also read from `.env`).
 
+use crate::commands::backup::BackupArgs;
 use crate::commands::exec::ExecArgs;
 use crate::commands::gate::GateArgs;
 use crate::commands::hook_claude::ClaudeHookArgs;
+use crate::commands::keys::KeysCommand;
 use crate::commands::mcp::McpArgs;
 use crate::commands::request::RequestArgs;
+use crate::commands::restore::RestoreArgs;
 use crate::commands::verify::VerifyArgs;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -33,6 +36,12 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
+    // Help in crate::commands::backup and crate::commands::restore.
+    Backup(BackupArgs),
+    Restore(RestoreArgs),
+    /// The Ed25519 keys that sign approval tokens: list them, or rotate to a new one.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     // The agent's commands; their help is in crate::commands.
     Request(RequestArgs),
     Exec(ExecArgs),

@@ -84,6 +84,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             db.close().await;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Backup(args) => commands::backup::run(args).await,
+        Command::Restore(args) => commands::restore::run(args).await,
+        Command::Keys(command) => commands::keys::run(command).await,
         // The agent's commands say what went wrong themselves and choose their exit codes.
         Command::Request(args) => Ok(commands::request::run(args).await),
         Command::Exec(args) => Ok(commands::exec::run(args).await),

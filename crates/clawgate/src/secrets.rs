@@ -4,6 +4,7 @@
 use crate::config::{Secret, Settings};
 use crate::domain::random;
 use crate::store::Db;
+use crate::tokens::approval::{KeyRecord, generate_seed};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
@@ -11,8 +12,8 @@ use p256::elliptic_curve::sec1::ToEncodedPoint;
 pub struct ServerSecrets {
     pub jwt: Secret,
     pub api_key: Secret,
-    /// Ed25519 seeds for approval tokens; the first signs.
-    pub signing_seeds: Vec<[u8; 32]>,
+    /// Ed25519 keys for approval tokens (see `crate::tokens::approval` for which signs when).
+    pub signing_keys: Vec<KeyRecord>,
     /// VAPID public key, base64url of the uncompressed P-256 point.
     pub vapid_public: String,
     pub vapid_private: Secret,
@@ -26,8 +27,12 @@ async fn stored_or_generated(db: &Db, name: &str, now: i64) -> anyhow::Result<Ve
         .map_err(|_| anyhow::anyhow!("the stored secret `{name}` is corrupt (not base64)"))
 }
 
-fn seed(bytes: Vec<u8>, name: &str) -> anyhow::Result<[u8; 32]> {
-    bytes.try_into().map_err(|_| anyhow::anyhow!("the stored secret `{name}` is not 32 bytes"))
+/// The stored approval signing keys, storing a first one when there is none.
+pub async fn signing_keys(db: &Db, now: i64) -> anyhow::Result<Vec<KeyRecord>> {
+    db.insert_first_signing_key(&generate_seed(), now).await?;
+    let keys = db.signing_keys().await?;
+    anyhow::ensure!(!keys.is_empty(), "no approval signing key is stored, and none could be");
+    Ok(keys)
 }
 
 /// The VAPID public key (base64url, 65-byte point) for a base64url private scalar.
@@ -60,8 +65,7 @@ impl ServerSecrets {
             Some(s) => s.clone(),
             None => Secret::new(stored_or_generated(db, "api_key_secret", now).await?),
         };
-        let signing =
-            seed(stored_or_generated(db, "approval_signing_key_1", now).await?, "approval_signing_key_1")?;
+        let signing_keys = signing_keys(db, now).await?;
         let (vapid_public, vapid_private) = match &settings.vapid {
             Some((public, private)) => {
                 let private_text = String::from_utf8(private.expose().to_vec())
@@ -79,6 +83,6 @@ impl ServerSecrets {
                 (vapid_public_for(&private)?, Secret::new(private.into_bytes()))
             }
         };
-        Ok(Self { jwt, api_key, signing_seeds: vec![signing], vapid_public, vapid_private })
+        Ok(Self { jwt, api_key, signing_keys, vapid_public, vapid_private })
     }
 }

@@ -1,16 +1,20 @@
-//! The agent's side of the command line: `request`, `exec`, `gate`, `verify` and `hook claude-code`.
+//! The agent's side of the command line: `request`, `exec`, `gate`, `verify` and `hook claude-code`;
+//! and the operator's `backup`, `restore` and `keys`.
 //!
 //! Shared here: the exit codes every command uses (one table), the client built from flags and
 //! environment, waiting with a live line on a terminal, and printing. Results go to stdout,
 //! everything meant for a person goes to stderr.
 
+pub mod backup;
 pub mod exec;
 pub mod gate;
 pub mod hook_claude;
 pub mod hook_event;
 pub mod hook_rules;
+pub mod keys;
 pub mod mcp;
 pub mod request;
+pub mod restore;
 pub mod verify;
 
 use clap::Args;

@@ -19,6 +19,7 @@ pub mod push;
 pub mod rules;
 pub mod secrets;
 pub mod sessions;
+pub mod signing_keys;
 pub mod stop;
 pub mod tokens;
 pub mod users;

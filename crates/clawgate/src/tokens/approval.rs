@@ -12,6 +12,7 @@ use ed25519_dalek::SigningKey;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::sync::{Arc, RwLock};
 use utoipa::ToSchema;
 
 pub const AUDIENCE: &str = "clawgate:approval";
@@ -112,16 +113,137 @@ pub enum InvalidReason {
     ActionMismatch,
 }
 
+/// One stored signing key: its number (order of rotation), seed and schedule.
+#[derive(Clone)]
+pub struct KeyRecord {
+    pub number: i64,
+    pub seed: [u8; 32],
+    pub created_at: Millis,
+    /// From when it signs new tokens; before that it is only published.
+    pub active_from: Millis,
+}
+
+// By hand: the seed is a secret.
+impl std::fmt::Debug for KeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRecord")
+            .field("number", &self.number)
+            .field("created_at", &self.created_at)
+            .field("active_from", &self.active_from)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How often every instance reloads the keys from the database (with its upkeep).
+pub const KEY_RELOAD_EVERY_MS: Millis = 30_000;
+/// How long `/.well-known/jwks.json` may be cached (its `Cache-Control: max-age`).
+pub const JWKS_MAX_AGE_SECS: i64 = 300;
+/// A new key signs only this long after it is stored: by then every instance has reloaded
+/// (every [`KEY_RELOAD_EVERY_MS`]) and published it, and every JWKS cached before it was
+/// published has gone stale ([`JWKS_MAX_AGE_SECS`]), with half a minute to spare.
+pub const PUBLISH_DELAY_MS: Millis = KEY_RELOAD_EVERY_MS + JWKS_MAX_AGE_SECS * 1000 + 30_000;
+/// The longest an approval token lives (APPROVAL_TOKEN_TTL_SECONDS is at most this).
+pub const MAX_TOKEN_TTL_SECS: i64 = 600;
+/// A superseded key keeps verifying this long after its successor takes over: the longest a
+/// token it signed can live, plus a minute for clocks that disagree.
+pub const RETIRE_AFTER_MS: Millis = (MAX_TOKEN_TTL_SECS + 60) * 1000;
+
+/// Where a key stands at some moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Published, not signing yet.
+    Next,
+    /// Signs new tokens (and verifies).
+    Active,
+    /// Superseded: verifies the tokens it signed until it retires.
+    VerifyingOnly,
+    /// Every token it signed has expired: no longer published or accepted; may be deleted.
+    Retired,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Next => "next",
+            KeyState::Active => "active",
+            KeyState::VerifyingOnly => "verifying-only",
+            KeyState::Retired => "retired",
+        }
+    }
+}
+
+/// A key with what follows from the others: its `kid` and when it retires.
+#[derive(Debug, Clone)]
+pub struct KeyInfo {
+    pub number: i64,
+    pub kid: String,
+    pub created_at: Millis,
+    pub active_from: Millis,
+    /// `None` while no later key has been stored.
+    pub retires_at: Option<Millis>,
+}
+
+impl KeyInfo {
+    pub fn state(&self, signing: Option<i64>, now: Millis) -> KeyState {
+        if self.active_from > now {
+            KeyState::Next
+        } else if self.retires_at.is_some_and(|r| r <= now) {
+            KeyState::Retired
+        } else if signing == Some(self.number) {
+            KeyState::Active
+        } else {
+            KeyState::VerifyingOnly
+        }
+    }
+}
+
+/// The keys in the order they take over (activation, then number), each with its retirement:
+/// its successor's activation plus [`RETIRE_AFTER_MS`].
+pub fn schedule(records: &[KeyRecord]) -> Vec<KeyInfo> {
+    let mut sorted: Vec<&KeyRecord> = records.iter().collect();
+    sorted.sort_by_key(|k| (k.active_from, k.number));
+    let mut infos: Vec<KeyInfo> = sorted
+        .iter()
+        .map(|k| KeyInfo {
+            number: k.number,
+            kid: kid_of(&k.seed),
+            created_at: k.created_at,
+            active_from: k.active_from,
+            retires_at: None,
+        })
+        .collect();
+    for i in 1..infos.len() {
+        let successor_from = infos[i].active_from;
+        infos[i - 1].retires_at = Some(successor_from.saturating_add(RETIRE_AFTER_MS));
+    }
+    infos
+}
+
+/// The number of the key that signs at `now`: the last to have taken over (or, should none have
+/// yet, the first to come).
+pub fn signing_number(infos: &[KeyInfo], now: Millis) -> Option<i64> {
+    infos.iter().rev().find(|k| k.active_from <= now).or(infos.first()).map(|k| k.number)
+}
+
 struct KeyPair {
     kid: String,
+    active_from: Millis,
+    retires_at: Option<Millis>,
     encoding: EncodingKey,
     decoding: DecodingKey,
     public_x: String,
 }
 
+impl KeyPair {
+    fn live_at(&self, now: Millis) -> bool {
+        self.retires_at.is_none_or(|r| now < r)
+    }
+}
+
 pub struct ApprovalSigner {
-    /// The first key signs; all of them verify (kept for rotation).
-    keys: Vec<KeyPair>,
+    /// In the order the keys take over. Swapped whole on reload; readers clone the `Arc` and let
+    /// go of the lock at once, so signing never waits on a reload and never reads the database.
+    keys: RwLock<Arc<Vec<KeyPair>>>,
     issuer: String,
     ttl_secs: i64,
 }
@@ -135,17 +257,30 @@ fn pkcs8_v1(seed: &[u8; 32]) -> Vec<u8> {
     der
 }
 
-impl KeyPair {
-    fn from_seed(seed: &[u8; 32]) -> Self {
-        let public = SigningKey::from_bytes(seed).verifying_key().to_bytes();
-        let digest = Sha256::digest(public);
-        Self {
-            kid: URL_SAFE_NO_PAD.encode(&digest[..12]),
-            encoding: EncodingKey::from_ed_der(&pkcs8_v1(seed)),
-            decoding: DecodingKey::from_ed_der(&public),
-            public_x: URL_SAFE_NO_PAD.encode(public),
-        }
-    }
+/// A key's id: the first 12 bytes of the SHA-256 of its public key, base64url.
+pub fn kid_of(seed: &[u8; 32]) -> String {
+    let public = SigningKey::from_bytes(seed).verifying_key().to_bytes();
+    URL_SAFE_NO_PAD.encode(&Sha256::digest(public)[..12])
+}
+
+fn key_pairs(records: &[KeyRecord]) -> Vec<KeyPair> {
+    let seeds: std::collections::HashMap<i64, &[u8; 32]> =
+        records.iter().map(|k| (k.number, &k.seed)).collect();
+    schedule(records)
+        .into_iter()
+        .filter_map(|info| {
+            let seed = seeds.get(&info.number)?;
+            let public = SigningKey::from_bytes(seed).verifying_key().to_bytes();
+            Some(KeyPair {
+                kid: info.kid,
+                active_from: info.active_from,
+                retires_at: info.retires_at,
+                encoding: EncodingKey::from_ed_der(&pkcs8_v1(seed)),
+                decoding: DecodingKey::from_ed_der(&public),
+                public_x: URL_SAFE_NO_PAD.encode(public),
+            })
+        })
+        .collect()
 }
 
 pub fn generate_seed() -> [u8; 32] {
@@ -153,14 +288,41 @@ pub fn generate_seed() -> [u8; 32] {
 }
 
 impl ApprovalSigner {
-    /// `seeds[0]` signs new tokens; every seed's public key is published and accepted.
-    pub fn new(seeds: &[[u8; 32]], issuer: String, ttl_secs: i64) -> anyhow::Result<Self> {
-        anyhow::ensure!(!seeds.is_empty(), "no approval signing key");
-        Ok(Self { keys: seeds.iter().map(KeyPair::from_seed).collect(), issuer, ttl_secs })
+    /// Signs with the key whose turn it is (see [`signing_number`]); publishes and accepts every
+    /// key not retired.
+    pub fn new(keys: &[KeyRecord], issuer: String, ttl_secs: i64) -> anyhow::Result<Self> {
+        anyhow::ensure!(!keys.is_empty(), "no approval signing key");
+        Ok(Self { keys: RwLock::new(Arc::new(key_pairs(keys))), issuer, ttl_secs })
+    }
+
+    /// Replaces the keys with `keys` as now stored. Returns the kids that are new here.
+    pub fn reload(&self, keys: &[KeyRecord]) -> anyhow::Result<Vec<String>> {
+        anyhow::ensure!(!keys.is_empty(), "no approval signing key is stored");
+        let fresh = Arc::new(key_pairs(keys));
+        let mut slot = self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let added = fresh.iter().filter(|k| !slot.iter().any(|old| old.kid == k.kid)).map(|k| k.kid.clone());
+        let added = added.collect();
+        *slot = fresh;
+        Ok(added)
+    }
+
+    fn current(&self) -> Arc<Vec<KeyPair>> {
+        self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The kid that signs at `now`.
+    pub fn signing_kid(&self, now: Millis) -> Option<String> {
+        let keys = self.current();
+        Self::signer_at(&keys, now).map(|k| k.kid.clone())
+    }
+
+    fn signer_at(keys: &[KeyPair], now: Millis) -> Option<&KeyPair> {
+        keys.iter().rev().find(|k| k.active_from <= now).or(keys.first())
     }
 
     pub fn sign(&self, facts: ApprovalFacts, now: Millis) -> anyhow::Result<SignedApproval> {
-        let key = self.keys.first().ok_or_else(|| anyhow::anyhow!("no signing key"))?;
+        let keys = self.current();
+        let key = Self::signer_at(&keys, now).ok_or_else(|| anyhow::anyhow!("no signing key"))?;
         let iat = now / 1000;
         let exp = iat + self.ttl_secs;
         let jti = URL_SAFE_NO_PAD.encode(random::bytes::<16>());
@@ -197,7 +359,9 @@ impl ApprovalSigner {
             return Err(InvalidReason::WrongType);
         }
         let kid = header.kid.ok_or(InvalidReason::UnknownKey)?;
-        let key = self.keys.iter().find(|k| k.kid == kid).ok_or(InvalidReason::UnknownKey)?;
+        let keys = self.current();
+        // A retired key is unknown: every token it signed has expired.
+        let key = keys.iter().find(|k| k.kid == kid && k.live_at(now)).ok_or(InvalidReason::UnknownKey)?;
         let validation = strict_validation(Algorithm::EdDSA, AUDIENCE, &self.issuer);
         let data =
             jsonwebtoken::decode::<ApprovalClaims>(token, &key.decoding, &validation).map_err(|e| match e
@@ -217,11 +381,12 @@ impl ApprovalSigner {
         Ok(claims)
     }
 
-    /// The JSON Web Key Set of every key that may have signed a live token.
-    pub fn jwks(&self) -> serde_json::Value {
+    /// The JSON Web Key Set of every key that may have signed a live token, or is about to sign.
+    pub fn jwks(&self, now: Millis) -> serde_json::Value {
         let keys: Vec<serde_json::Value> = self
-            .keys
+            .current()
             .iter()
+            .filter(|k| k.live_at(now))
             .map(|k| {
                 serde_json::json!({
                     "kty": "OKP",
@@ -241,6 +406,10 @@ impl ApprovalSigner {
 mod tests {
     use super::*;
 
+    fn one_key() -> Vec<KeyRecord> {
+        vec![KeyRecord { number: 1, seed: generate_seed(), created_at: 0, active_from: 0 }]
+    }
+
     fn facts() -> ApprovalFacts {
         ApprovalFacts {
             user_id: "usr_1".into(),
@@ -256,7 +425,7 @@ mod tests {
 
     #[test]
     fn signed_tokens_verify_and_expire() -> anyhow::Result<()> {
-        let s = ApprovalSigner::new(&[generate_seed()], "http://localhost:3000".into(), 120)?;
+        let s = ApprovalSigner::new(&one_key(), "http://localhost:3000".into(), 120)?;
         let signed = s.sign(facts(), 10_000_000)?;
         let claims = s.verify(&signed.token, 10_000_000).map_err(|e| anyhow::anyhow!("{e:?}"))?;
         assert_eq!(claims.action, "deploy");
@@ -267,8 +436,8 @@ mod tests {
 
     #[test]
     fn other_keys_and_garbage_are_refused() -> anyhow::Result<()> {
-        let a = ApprovalSigner::new(&[generate_seed()], "i".into(), 120)?;
-        let b = ApprovalSigner::new(&[generate_seed()], "i".into(), 120)?;
+        let a = ApprovalSigner::new(&one_key(), "i".into(), 120)?;
+        let b = ApprovalSigner::new(&one_key(), "i".into(), 120)?;
         let t = a.sign(facts(), 0)?.token;
         assert_eq!(b.verify(&t, 0), Err(InvalidReason::UnknownKey));
         assert_eq!(a.verify("not.a.jwt", 0), Err(InvalidReason::Malformed));
@@ -277,15 +446,51 @@ mod tests {
 
     #[test]
     fn the_published_key_verifies_offline() -> anyhow::Result<()> {
-        let s = ApprovalSigner::new(&[generate_seed()], "i".into(), 120)?;
+        let s = ApprovalSigner::new(&one_key(), "i".into(), 120)?;
         let t = s.sign(facts(), 0)?.token;
-        let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(s.jwks())?;
+        let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(s.jwks(0))?;
         let key = DecodingKey::from_jwk(&jwks.keys[0])?;
         let mut v = jsonwebtoken::Validation::new(Algorithm::EdDSA);
         v.validate_exp = false;
         v.set_audience(&[AUDIENCE]);
         let data = jsonwebtoken::decode::<ApprovalClaims>(&t, &key, &v)?;
         assert_eq!(data.claims.request_id, "req_1");
+        Ok(())
+    }
+
+    #[test]
+    fn a_rotated_key_is_published_first_signs_later_and_retires_after_its_tokens() -> anyhow::Result<()> {
+        let takeover = 1_000_000;
+        let mut keys = one_key();
+        let s = ApprovalSigner::new(&keys, "i".into(), 600)?;
+        let old_kid = s.signing_kid(0).ok_or_else(|| anyhow::anyhow!("a signer"))?;
+        keys.push(KeyRecord { number: 2, seed: generate_seed(), created_at: 10, active_from: takeover });
+        let added = s.reload(&keys)?;
+        assert_eq!(added.len(), 1);
+        let new_kid = added[0].clone();
+        assert_ne!(new_kid, old_kid);
+
+        // Published before it signs.
+        let before = s.sign(facts(), takeover - 1_000)?;
+        assert_eq!(jsonwebtoken::decode_header(&before.token)?.kid.as_deref(), Some(old_kid.as_str()));
+        assert_eq!(s.jwks(takeover - 1_000)["keys"].as_array().map(Vec::len), Some(2));
+
+        // Takes over; the old key still verifies what it signed.
+        let after = s.sign(facts(), takeover)?;
+        assert_eq!(jsonwebtoken::decode_header(&after.token)?.kid.as_deref(), Some(new_kid.as_str()));
+        assert!(s.verify(&before.token, takeover + 500_000).is_ok());
+
+        // Retired once every token it signed has expired.
+        let retired = takeover + RETIRE_AFTER_MS;
+        assert_eq!(s.jwks(retired)["keys"].as_array().map(Vec::len), Some(1));
+        assert_eq!(s.jwks(retired)["keys"][0]["kid"], serde_json::json!(new_kid));
+        let infos = schedule(&keys);
+        let signing = signing_number(&infos, retired);
+        assert_eq!(signing, Some(2));
+        let states: Vec<KeyState> = infos.iter().map(|k| k.state(signing, retired)).collect();
+        assert_eq!(states, [KeyState::Retired, KeyState::Active]);
+        let states: Vec<KeyState> = infos.iter().map(|k| k.state(Some(1), 0)).collect();
+        assert_eq!(states, [KeyState::Active, KeyState::Next]);
         Ok(())
     }
 }

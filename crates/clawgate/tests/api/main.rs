@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod backup;
 mod browser;
 mod claude_hook;
 mod cli;
@@ -17,6 +18,7 @@ mod fuzz;
 mod gate;
 mod gate_cli;
 mod grants;
+mod keys;
 mod mcp;
 mod mcp_gate;
 mod metrics;
