@@ -30,9 +30,29 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The set-ups people ask for, after the list of settings in `clawgate serve --help`.
+const SERVE_GUIDE: &str = "\
+Common set-ups (each setting is also a flag; a .env file in the working directory works too):
+  On this machine only   clawgate serve
+                         http://localhost:3000, SQLite in ./data, nothing to configure
+  A phone, over HTTPS    ACME_DOMAIN=gate.example.com ACME_EMAIL=you@example.com HOST=0.0.0.0 PORT=443 clawgate serve
+                         the domain's DNS points here and port 443 reaches this machine; the
+                         certificate comes from Let's Encrypt and passkeys are bound to the domain
+  Your own certificate   TLS_CERT=/etc/clawgate/cert.pem TLS_KEY=/etc/clawgate/key.pem
+                         WEBAUTHN_RP_ID=gate.example.com WEBAUTHN_RP_ORIGIN=https://gate.example.com:3000
+  Behind a TLS proxy     WEBAUTHN_RP_ID=gate.example.com WEBAUTHN_RP_ORIGIN=https://gate.example.com
+                         TRUST_FORWARDED_FOR=true MAX_CONNECTIONS_PER_IP=0 (the proxy is every client)
+  Several instances      DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/DB and the same WEBAUTHN_RP_*
+                         on each, behind a load balancer
+  Prometheus metrics     METRICS_ADDR=127.0.0.1:9464
+
+When it cannot start, its last line says why and what to change. Backups: `clawgate backup PATH`;
+a new token signing key: `clawgate keys rotate`. The README has the rest.";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server (applies pending database migrations first).
+    #[command(after_help = SERVE_GUIDE)]
     Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),

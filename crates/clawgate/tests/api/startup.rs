@@ -308,4 +308,8 @@ fn migrate_creates_the_schema_and_help_documents_every_setting() {
     ] {
         assert!(help.contains(&format!("[env: {var}")), "`serve --help` documents {var}");
     }
+    // And says how to put them together for the usual set-ups.
+    for setup in ["ACME_DOMAIN=gate.example.com", "TLS_CERT=", "DATABASE_URL=postgres://", "METRICS_ADDR="] {
+        assert!(help.contains(setup), "`serve --help` shows {setup} in its set-ups");
+    }
 }
