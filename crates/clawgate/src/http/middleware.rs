@@ -84,7 +84,7 @@ pub fn wrap(routes: Router<Arc<AppState>>, state: &AppState) -> Router<Arc<AppSt
             HeaderName::from_static("x-api-key"),
         ]))
         // Outermost: counts every answer as sent, errors and refusals of the layers included.
-        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::http::track))
+        .layer(crate::metrics::http::TrackLayer(state.metrics.clone()))
 }
 
 /// Errors produced outside our handlers (unknown method, body too large, …) get the same shape.
