@@ -2,6 +2,7 @@
 //! never shows them. Anything else there is 404.
 
 use super::text::CONTENT_TYPE;
+use crate::config::ConnectionSettings;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
@@ -29,9 +30,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Serves metrics on `listener` until the task is dropped.
+/// Connections the metrics port keeps open at once: a scraper or two, and someone looking.
+const MAX_CONNECTIONS: usize = 32;
+
+/// Serves metrics on `listener` until the task is dropped, through the same accept loop as the
+/// public port (header and idle timeouts, a cap on connections), so a client of the metrics
+/// port cannot hold the server's files either.
 pub async fn run(state: Arc<AppState>, listener: TcpListener) {
-    if let Err(e) = axum::serve(listener, router(state)).await {
+    let connections = ConnectionSettings {
+        max_connections: MAX_CONNECTIONS,
+        max_per_ip: None,
+        ..state.settings.connections.clone()
+    };
+    let served =
+        crate::server::run_fitted(listener, router(state), &connections, None, std::future::pending()).await;
+    if let Err(e) = served {
         tracing::error!(error = %e, "the metrics listener stopped");
     }
 }

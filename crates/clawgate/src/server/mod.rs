@@ -73,6 +73,19 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let settings = fit_to_open_file_limit(settings);
+    run_fitted(listener, router, &settings, tls, shutdown).await
+}
+
+/// [`run`] with `settings` taken as they are (already fitted to the open-file limit, or small
+/// enough not to matter: the metrics listener's).
+pub async fn run_fitted(
+    listener: TcpListener,
+    router: Router,
+    settings: &ConnectionSettings,
+    tls: Option<Arc<Tls>>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let settings = settings.clone();
     let caps = Caps::new(settings.max_connections, settings.max_per_ip);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // The head deadline is [`activity`]'s (hyper's would also cut idle keep-alive short).

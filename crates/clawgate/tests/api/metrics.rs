@@ -436,3 +436,27 @@ async fn the_binary_serves_metrics_where_it_says() {
     let said = server.stop();
     assert!(said.contains(&format!("metrics at http://127.0.0.1:{metrics_port}/metrics")), "{said}");
 }
+
+/// The metrics port goes through the same accept loop as the public one: a client that connects
+/// and says nothing is closed at the header deadline, so it cannot hold the server's files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_client_of_the_metrics_port_is_closed() {
+    use tokio::io::AsyncReadExt;
+    let port = free_port();
+    let Some(_app) = TestApp::spawn_with(Backend::Sqlite, |args| {
+        args.metrics_addr = Some(format!("127.0.0.1:{port}"));
+        args.header_timeout_seconds = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    let mut byte = [0u8; 1];
+    // Bounded far above the 1 s deadline: only a server that never closes runs into it.
+    let read = tokio::time::timeout(Duration::from_secs(20), silent.read(&mut byte)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the metrics port kept a silent connection open: {read:?}"
+    );
+}
