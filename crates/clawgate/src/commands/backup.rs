@@ -191,12 +191,7 @@ pub fn partial_name(target: &Path, what: &str) -> anyhow::Result<PathBuf> {
 
 /// 0600, synced to disk.
 pub fn seal(file: &Path) -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| anyhow::anyhow!("cannot make {} private (0600): {e}", file.display()))?;
-    }
+    crate::os::make_file_private(file)?;
     std::fs::File::open(file)
         .and_then(|f| f.sync_all())
         .map_err(|e| anyhow::anyhow!("cannot sync {} to disk: {e}", file.display()))

@@ -57,23 +57,13 @@ pub async fn start(
     Ok((resolver, challenge))
 }
 
-/// DATA_DIR/acme, created owner-only (it holds private keys) or made so.
+/// DATA_DIR/acme, created owner-only (it holds private keys; the umask is already 0077) or
+/// made so, as the data folder itself is.
 fn private_dir(dir: &Path) -> anyhow::Result<()> {
-    let named = |e: std::io::Error| {
+    std::fs::create_dir_all(dir).map_err(|e| {
         anyhow::anyhow!("cannot create {} for the ACME account and certificates: {e}", dir.display())
-    };
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        builder.mode(0o700);
-        builder.create(dir).map_err(named)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(named)?;
-    }
-    #[cfg(not(unix))]
-    builder.create(dir).map_err(named)?;
-    Ok(())
+    })?;
+    crate::os::make_folder_private(dir).map(|_| ())
 }
 
 /// Public roots (webpki-roots, as Let's Encrypt needs) plus ACME_CA_ROOT's certificates.
