@@ -443,7 +443,7 @@ async fn the_binary_serves_metrics_where_it_says() {
 async fn a_silent_client_of_the_metrics_port_is_closed() {
     use tokio::io::AsyncReadExt;
     let port = free_port();
-    let Some(_app) = TestApp::spawn_with(Backend::Sqlite, |args| {
+    let Some(app) = TestApp::spawn_with(Backend::Sqlite, |args| {
         args.metrics_addr = Some(format!("127.0.0.1:{port}"));
         args.header_timeout_seconds = 1;
     })
@@ -451,6 +451,9 @@ async fn a_silent_client_of_the_metrics_port_is_closed() {
     else {
         return;
     };
+    // The server binds the metrics port before its accept loop starts: once the public port has
+    // answered, the metrics port is open.
+    app.get("/health", &Auth::None).await.expect(200);
     let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
     let mut byte = [0u8; 1];
     // Bounded far above the 1 s deadline: only a server that never closes runs into it.
