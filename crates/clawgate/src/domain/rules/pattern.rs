@@ -156,9 +156,12 @@ impl CommandPattern {
         self.args.iter().all(|glob| args.any(|arg| glob.matches(&arg.text)))
     }
 
-    /// Whether this pattern's words are `cmd`'s first words, in place (for `allow` rules).
+    /// Whether this pattern's words are `cmd`'s first words, in place (for `allow` rules). A
+    /// pattern naming a bare program allows it only when it is run by name (from `PATH`), not
+    /// `./git` or `/tmp/x/git`, which could be any program.
     pub fn matches_in_place(&self, cmd: &SimpleCommand) -> bool {
-        if !self.matches_program(cmd) {
+        let by_path = cmd.program_word().text.contains('/') && !self.program.as_str().contains('/');
+        if by_path || !self.matches_program(cmd) {
             return false;
         }
         let name = cmd.program_name();

@@ -284,9 +284,10 @@ fn decide(rules: &RuleSet, text: &str) -> Decision {
     rules.decide(&Call { tool: "Bash".into(), input: json!({"command": text}), cwd: None, agent_id: None })
 }
 
-/// Whether every word of `cmd` is what bash passes on: no expansion, glob or leading `~`.
+/// Whether every word of `cmd` is what bash passes on: no expansion, glob or `~` (which bash
+/// also expands after `=` and `:` in an argument).
 fn literal(cmd: &SimpleCommand) -> bool {
-    cmd.words.iter().all(|w| !w.dynamic && !w.glob && !w.raw.starts_with('~'))
+    cmd.words.iter().all(|w| !w.dynamic && !w.glob && !w.raw.contains('~'))
 }
 
 /// Whether `argv` is what `cmd` runs from one of its words on (its program, or a wrapper in

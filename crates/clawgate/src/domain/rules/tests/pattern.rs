@@ -118,6 +118,9 @@ fn allow_patterns_match_in_place() {
     assert!(!in_place("git status", "git -C /tmp status"), "-C is not skippable");
     assert!(!in_place("git status", "git"));
     assert!(!in_place("ls -l", "ls -a -l"));
+    assert!(!in_place("git status", "/tmp/x/git status"), "a bare name allows the program on PATH only");
+    assert!(!in_place("git status", "./git status"));
+    assert!(in_place("/usr/bin/git status", "/usr/bin/git status"));
     // Broad matching, for ask and deny, still finds the words anywhere in order.
     assert!(matches("git status", "git push --force origin status"));
 }
