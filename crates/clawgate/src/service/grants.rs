@@ -178,9 +178,11 @@ mod tests {
         assert_eq!(bash("git push origin main"), vec![ExactCommand, ArgvPrefix(2), ArgvPrefix(3)]);
         assert_eq!(bash("ls"), vec![ExactCommand]);
         assert_eq!(bash("ls -la"), vec![ExactCommand]);
-        // The program is the second word: `sudo cargo` is the bare program, never offered.
-        assert_eq!(bash("sudo cargo test"), vec![ExactCommand]);
-        assert_eq!(bash("sudo cargo test --lib"), vec![ExactCommand, ArgvPrefix(3)]);
+        // The program is the fourth word: `nice -n 5 cargo` is the bare program, never offered.
+        // (Before issue 16 this was shown with `sudo`, which no grant covers any more.)
+        assert_eq!(bash("nice -n 5 cargo test"), vec![ExactCommand]);
+        assert_eq!(bash("nice -n 5 cargo test --lib"), vec![ExactCommand, ArgvPrefix(5)]);
+        assert_eq!(bash("sudo cargo test"), vec![]);
         // Nothing for what cannot be granted.
         assert_eq!(bash("cargo test && curl x"), vec![]);
         assert_eq!(bash("echo $HOME"), vec![]);
