@@ -1,8 +1,11 @@
-//! Approval tokens: Ed25519-signed JWTs that prove a person approved one request.
+//! Ed25519-signed tokens for one action: approval tokens (a person approved it with a passkey)
+//! and gate tokens (a rule or a standing grant allowed it alone); see [`super::kind`].
 //!
 //! Tools verify them offline with the public keys at `/.well-known/jwks.json`, or online with
 //! `POST /api/v1/approval/verify-token` (which can also consume a token, once, ever).
 
+use super::kind::TokenKind;
+pub use super::kind::{Accept, DecidedBy};
 use super::{is_current, strict_validation};
 use crate::clock::Millis;
 use crate::domain::random;
@@ -15,21 +18,24 @@ use sha2::{Digest, Sha256};
 use std::sync::{Arc, RwLock};
 use utoipa::ToSchema;
 
-pub const AUDIENCE: &str = "clawgate:approval";
-pub const HEADER_TYPE: &str = "clawgate-approval+jwt";
-const TYPE: &str = "approval";
+/// The audience of approval tokens: what a verifier that needs a person's approval checks.
+pub const AUDIENCE: &str = TokenKind::Approval.audience();
+pub const HEADER_TYPE: &str = TokenKind::Approval.header_type();
+/// The audience of gate tokens (a rule or a grant allowed the call; no person was asked).
+pub const GATE_AUDIENCE: &str = TokenKind::Gate.audience();
+pub const GATE_HEADER_TYPE: &str = TokenKind::Gate.header_type();
 
-/// The claims of an approval token.
+/// The claims of an approval or gate token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalClaims {
     /// The server that issued it (its public origin).
     pub iss: String,
-    /// The person who approved (user id).
+    /// The person who approved, or whose rule or grant allowed it (user id).
     pub sub: String,
-    /// Always `clawgate:approval`.
+    /// `clawgate:approval` (a person approved) or `clawgate:gate` (a rule or grant allowed it).
     pub aud: String,
-    /// Always `approval`.
+    /// `approval` or `gate`, as the audience.
     pub typ: String,
     /// Unique token id; `consume` uses it to allow one verification ever.
     pub jti: String,
@@ -41,11 +47,9 @@ pub struct ApprovalClaims {
     /// SHA-256 (hex) of the canonical `{action, agentId, context, requestId}`.
     pub action_hash: String,
     pub agent_id: Option<String>,
-    /// What approved: `passkey` (the person, just now), `rule` (one of their rules) or `grant`
-    /// (a standing grant they made with a passkey). Tokens from before the gate have none, and
-    /// were all passkey approvals. A tool that needs a person's tap for each action checks
-    /// `passkey`.
-    #[serde(default)]
+    /// What approved: `passkey` (the person, just now: an approval token), `rule` (one of their
+    /// rules) or `grant` (a standing grant they made with a passkey): a gate token. Required: a
+    /// token without it is malformed.
     pub decided_by: DecidedBy,
     /// The passkey credential (base64url) that approved: only when `decidedBy` is `passkey`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,26 +57,6 @@ pub struct ApprovalClaims {
     /// The authenticator verified the person (PIN or biometrics): true for every passkey
     /// approval, false when a rule or grant decided.
     pub user_verified: bool,
-}
-
-/// What approved a token's action.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum DecidedBy {
-    #[default]
-    Passkey,
-    Rule,
-    Grant,
-}
-
-impl DecidedBy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DecidedBy::Passkey => "passkey",
-            DecidedBy::Rule => "rule",
-            DecidedBy::Grant => "grant",
-        }
-    }
 }
 
 /// What the approval is about; the signer adds issuer, times and identifiers.
@@ -100,7 +84,8 @@ pub struct SignedApproval {
 pub enum InvalidReason {
     /// Not a JWT, or not one this server could have issued.
     Malformed,
-    /// Not an approval token (for instance a session token).
+    /// Not an approval or gate token (for instance a session token), or one whose kind and
+    /// `decidedBy` disagree.
     WrongType,
     /// Signed by a key this server does not know.
     UnknownKey,
@@ -111,6 +96,9 @@ pub enum InvalidReason {
     AlreadyUsed,
     /// The token approves a different action than the one given.
     ActionMismatch,
+    /// A rule or a standing grant allowed the action (a gate token): no person approved it, and
+    /// the caller did not `accept` that decider.
+    NotPersonApproved,
 }
 
 /// One stored signing key: its number (order of rotation), seed and schedule.
@@ -320,17 +308,19 @@ impl ApprovalSigner {
         keys.iter().rev().find(|k| k.active_from <= now).or(keys.first())
     }
 
+    /// Signs a token for `facts`: an approval token when a passkey decided, else a gate token.
     pub fn sign(&self, facts: ApprovalFacts, now: Millis) -> anyhow::Result<SignedApproval> {
         let keys = self.current();
         let key = Self::signer_at(&keys, now).ok_or_else(|| anyhow::anyhow!("no signing key"))?;
+        let kind = TokenKind::of(facts.decided_by);
         let iat = now / 1000;
         let exp = iat + self.ttl_secs;
         let jti = URL_SAFE_NO_PAD.encode(random::bytes::<16>());
         let claims = ApprovalClaims {
             iss: self.issuer.clone(),
             sub: facts.user_id,
-            aud: AUDIENCE.to_owned(),
-            typ: TYPE.to_owned(),
+            aud: kind.audience().to_owned(),
+            typ: kind.claim_type().to_owned(),
             jti: jti.clone(),
             iat,
             exp,
@@ -343,18 +333,18 @@ impl ApprovalSigner {
             user_verified: facts.user_verified,
         };
         let mut header = Header::new(Algorithm::EdDSA);
-        header.typ = Some(HEADER_TYPE.to_owned());
+        header.typ = Some(kind.header_type().to_owned());
         header.kid = Some(key.kid.clone());
         let token = jsonwebtoken::encode(&header, &claims, &key.encoding)?;
         Ok(SignedApproval { token, jti, expires_at: exp * 1000 })
     }
 
-    /// Checks signature, algorithm, type, audience, issuer and expiry. Does not consume.
-    pub fn verify(&self, token: &str, now: Millis) -> Result<ApprovalClaims, InvalidReason> {
+    /// Checks signature, algorithm, kind (header type, audience and claim type agree, and with
+    /// `decidedBy`), issuer and expiry, then that `accept` takes what decided. Does not consume.
+    pub fn verify(&self, token: &str, now: Millis, accept: Accept) -> Result<ApprovalClaims, InvalidReason> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| InvalidReason::Malformed)?;
-        if header.typ.as_deref() != Some(HEADER_TYPE) {
-            return Err(InvalidReason::WrongType);
-        }
+        let kind =
+            header.typ.as_deref().and_then(TokenKind::from_header_type).ok_or(InvalidReason::WrongType)?;
         if header.alg != Algorithm::EdDSA {
             return Err(InvalidReason::WrongType);
         }
@@ -362,7 +352,7 @@ impl ApprovalSigner {
         let keys = self.current();
         // A retired key is unknown: every token it signed has expired.
         let key = keys.iter().find(|k| k.kid == kid && k.live_at(now)).ok_or(InvalidReason::UnknownKey)?;
-        let validation = strict_validation(Algorithm::EdDSA, AUDIENCE, &self.issuer);
+        let validation = strict_validation(Algorithm::EdDSA, kind.audience(), &self.issuer);
         let data =
             jsonwebtoken::decode::<ApprovalClaims>(token, &key.decoding, &validation).map_err(|e| match e
                 .kind()
@@ -372,11 +362,15 @@ impl ApprovalSigner {
                 _ => InvalidReason::BadSignature,
             })?;
         let claims = data.claims;
-        if claims.typ != TYPE {
+        // Each part names the same kind: a gate token never passes for a person's approval.
+        if claims.typ != kind.claim_type() || TokenKind::of(claims.decided_by) != kind {
             return Err(InvalidReason::WrongType);
         }
         if !is_current(claims.iat, claims.exp, now / 1000) {
             return Err(InvalidReason::Expired);
+        }
+        if !accept.accepts(claims.decided_by) {
+            return Err(InvalidReason::NotPersonApproved);
         }
         Ok(claims)
     }
@@ -427,10 +421,14 @@ mod tests {
     fn signed_tokens_verify_and_expire() -> anyhow::Result<()> {
         let s = ApprovalSigner::new(&one_key(), "http://localhost:3000".into(), 120)?;
         let signed = s.sign(facts(), 10_000_000)?;
-        let claims = s.verify(&signed.token, 10_000_000).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let claims =
+            s.verify(&signed.token, 10_000_000, Accept::PERSON).map_err(|e| anyhow::anyhow!("{e:?}"))?;
         assert_eq!(claims.action, "deploy");
         assert_eq!(claims.jti, signed.jti);
-        assert_eq!(s.verify(&signed.token, 10_000_000 + 130_000), Err(InvalidReason::Expired));
+        assert_eq!(
+            s.verify(&signed.token, 10_000_000 + 130_000, Accept::PERSON),
+            Err(InvalidReason::Expired)
+        );
         Ok(())
     }
 
@@ -439,8 +437,8 @@ mod tests {
         let a = ApprovalSigner::new(&one_key(), "i".into(), 120)?;
         let b = ApprovalSigner::new(&one_key(), "i".into(), 120)?;
         let t = a.sign(facts(), 0)?.token;
-        assert_eq!(b.verify(&t, 0), Err(InvalidReason::UnknownKey));
-        assert_eq!(a.verify("not.a.jwt", 0), Err(InvalidReason::Malformed));
+        assert_eq!(b.verify(&t, 0, Accept::PERSON), Err(InvalidReason::UnknownKey));
+        assert_eq!(a.verify("not.a.jwt", 0, Accept::PERSON), Err(InvalidReason::Malformed));
         Ok(())
     }
 
@@ -478,7 +476,7 @@ mod tests {
         // Takes over; the old key still verifies what it signed.
         let after = s.sign(facts(), takeover)?;
         assert_eq!(jsonwebtoken::decode_header(&after.token)?.kid.as_deref(), Some(new_kid.as_str()));
-        assert!(s.verify(&before.token, takeover + 500_000).is_ok());
+        assert!(s.verify(&before.token, takeover + 500_000, Accept::PERSON).is_ok());
 
         // Retired once every token it signed has expired.
         let retired = takeover + RETIRE_AFTER_MS;
@@ -491,6 +489,103 @@ mod tests {
         assert_eq!(states, [KeyState::Retired, KeyState::Active]);
         let states: Vec<KeyState> = infos.iter().map(|k| k.state(Some(1), 0)).collect();
         assert_eq!(states, [KeyState::Active, KeyState::Next]);
+        Ok(())
+    }
+
+    fn gate_facts(by: DecidedBy) -> ApprovalFacts {
+        ApprovalFacts { decided_by: by, credential_id: None, user_verified: false, ..facts() }
+    }
+
+    fn part(token: &str, i: usize) -> serde_json::Value {
+        let text = token.split('.').nth(i).unwrap_or_default();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(text).unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// A token of this server's key with any header type and claims: what someone holding the
+    /// key, or a bug, could make.
+    fn forge(s: &ApprovalSigner, header_type: &str, claims: &serde_json::Value) -> String {
+        let keys = s.current();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(header_type.to_owned());
+        header.kid = Some(keys[0].kid.clone());
+        jsonwebtoken::encode(&header, claims, &keys[0].encoding).unwrap_or_default()
+    }
+
+    #[test]
+    fn rule_and_grant_tokens_are_gate_tokens_accepted_only_when_asked() -> anyhow::Result<()> {
+        let s = ApprovalSigner::new(&one_key(), "i".into(), 120)?;
+        for by in [DecidedBy::Rule, DecidedBy::Grant] {
+            let t = s.sign(gate_facts(by), 0)?.token;
+            assert_eq!(part(&t, 0)["typ"], GATE_HEADER_TYPE);
+            assert_eq!(part(&t, 1)["aud"], GATE_AUDIENCE);
+            assert_eq!(part(&t, 1)["typ"], "gate");
+            assert_eq!(s.verify(&t, 0, Accept::PERSON), Err(InvalidReason::NotPersonApproved));
+            assert_eq!(s.verify(&t, 0, Accept::of([by])).map(|c| c.decided_by).ok(), Some(by));
+            assert!(s.verify(&t, 0, Accept::ANY).is_ok());
+        }
+        let grant = s.sign(gate_facts(DecidedBy::Grant), 0)?.token;
+        assert_eq!(s.verify(&grant, 0, Accept::of([DecidedBy::Rule])), Err(InvalidReason::NotPersonApproved));
+        let approval = s.sign(facts(), 0)?.token;
+        assert_eq!(
+            (part(&approval, 0)["typ"].clone(), part(&approval, 1)["aud"].clone()),
+            (serde_json::json!(HEADER_TYPE), serde_json::json!(AUDIENCE))
+        );
+        assert!(s.verify(&approval, 0, Accept::PERSON).is_ok());
+        Ok(())
+    }
+
+    #[test]
+    fn a_gate_token_fails_a_verifier_that_checks_the_approval_audience() -> anyhow::Result<()> {
+        let s = ApprovalSigner::new(&one_key(), "i".into(), 120)?;
+        let t = s.sign(gate_facts(DecidedBy::Rule), 0)?.token;
+        let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(s.jwks(0))?;
+        let key = DecodingKey::from_jwk(&jwks.keys[0])?;
+        let mut v = jsonwebtoken::Validation::new(Algorithm::EdDSA);
+        v.validate_exp = false;
+        v.set_audience(&[AUDIENCE]);
+        let refused =
+            jsonwebtoken::decode::<serde_json::Value>(&t, &key, &v).map(|_| ()).map_err(|e| e.into_kind());
+        assert_eq!(refused, Err(jsonwebtoken::errors::ErrorKind::InvalidAudience));
+        Ok(())
+    }
+
+    #[test]
+    fn forged_kind_and_decider_combinations_are_refused_even_with_the_real_key() -> anyhow::Result<()> {
+        let s = ApprovalSigner::new(&one_key(), "i".into(), 120)?;
+        let claims = |aud: &str, typ: &str, by: Option<&str>| {
+            let mut c = part(&s.sign(facts(), 0).map(|t| t.token).unwrap_or_default(), 1);
+            c["aud"] = aud.into();
+            c["typ"] = typ.into();
+            if let Some(by) = by {
+                c["decidedBy"] = by.into();
+            } else if let Some(o) = c.as_object_mut() {
+                o.remove("decidedBy");
+            }
+            c
+        };
+        let (a, g) = (TokenKind::Approval, TokenKind::Gate);
+        let forged = [
+            // An approval token that says a rule or a grant decided.
+            (a, claims(AUDIENCE, "approval", Some("rule")), InvalidReason::WrongType),
+            (a, claims(AUDIENCE, "approval", Some("grant")), InvalidReason::WrongType),
+            // A gate token that claims a person's passkey.
+            (g, claims(GATE_AUDIENCE, "gate", Some("passkey")), InvalidReason::WrongType),
+            // Kinds that disagree between header, audience and claim type.
+            (a, claims(AUDIENCE, "gate", Some("passkey")), InvalidReason::WrongType),
+            (g, claims(GATE_AUDIENCE, "approval", Some("rule")), InvalidReason::WrongType),
+            (a, claims(GATE_AUDIENCE, "approval", Some("passkey")), InvalidReason::BadSignature),
+            (g, claims(AUDIENCE, "gate", Some("rule")), InvalidReason::BadSignature),
+            // `decidedBy` is required, and only the three known deciders.
+            (a, claims(AUDIENCE, "approval", None), InvalidReason::Malformed),
+            (a, claims(AUDIENCE, "approval", Some("robot")), InvalidReason::Malformed),
+        ];
+        for (kind, c, reason) in forged {
+            let t = forge(&s, kind.header_type(), &c);
+            assert_eq!(s.verify(&t, 0, Accept::ANY), Err(reason), "{} {c}", kind.header_type());
+        }
+        // The same forging, consistent, passes: the refusals above are about the combinations.
+        let fine = forge(&s, GATE_HEADER_TYPE, &claims(GATE_AUDIENCE, "gate", Some("grant")));
+        assert!(s.verify(&fine, 0, Accept::ANY).is_ok());
         Ok(())
     }
 }

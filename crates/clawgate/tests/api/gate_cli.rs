@@ -76,7 +76,7 @@ async fn exec_with_the_gate_runs_what_the_rules_allow_and_never_what_they_deny()
     ]);
     assert_exit(&run(allowed).await, 0);
     let token = std::fs::read_to_string(dir.path().join("token")).expect("the command ran with its token");
-    let verified = app.verify(json!({"token": token})).await;
+    let verified = app.verify(json!({"token": token, "accept": ["rule"]})).await;
     assert_eq!(verified.body["claims"]["decidedBy"], "rule", "{}", verified.text);
 
     let mut denied = clawgate(&app, &key);
