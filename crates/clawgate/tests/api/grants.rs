@@ -30,7 +30,7 @@ fn bash_in(command: &str, cwd: &str, agent: &str) -> Value {
     json!({"tool": "Bash", "input": {"command": command}, "cwd": cwd, "agentId": agent})
 }
 
-fn bash(command: &str) -> Value {
+pub(crate) fn bash(command: &str) -> Value {
     bash_in(command, "/srv/app", "claude")
 }
 
@@ -39,7 +39,7 @@ async fn gate(app: &TestApp, key: &str, call: Value) -> Resp {
 }
 
 /// A person whose rules ask about everything, and an agent key of theirs.
-async fn asking_person(app: &TestApp, email: &str) -> (Person, String) {
+pub(crate) async fn asking_person(app: &TestApp, email: &str) -> (Person, String) {
     let person = app.person(email).await;
     let key = app.api_key(&person).await;
     app.save_rules(&person, json!({"default": "ask"})).await;
@@ -67,7 +67,13 @@ async fn approve_with_grant(app: &TestApp, person: &mut Person, request_id: &str
 }
 
 /// The gate asks about `command`; the person approves it with `grant`: the grant's id.
-async fn granted(app: &TestApp, person: &mut Person, key: &str, command: &str, grant: Value) -> String {
+pub(crate) async fn granted(
+    app: &TestApp,
+    person: &mut Person,
+    key: &str,
+    command: &str,
+    grant: Value,
+) -> String {
     let id = asked(app, key, bash(command)).await;
     let approved = approve_with_grant(app, person, &id, grant).await.expect(200);
     assert_eq!(approved.body["status"], "APPROVED");
