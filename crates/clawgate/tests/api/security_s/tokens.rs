@@ -223,7 +223,7 @@ import json, sys, jwt
 url, token, issuer = sys.argv[1:4]
 key = jwt.PyJWKClient(url).get_signing_key_from_jwt(token)
 try:
-    claims = jwt.decode(token, key, algorithms=["EdDSA"], audience="clawgate:approval", issuer=issuer)
+    claims = jwt.decode(token, key.key, algorithms=["EdDSA"], audience="clawgate:approval", issuer=issuer)
     print(json.dumps({"decidedBy": claims["decidedBy"]}))
 except jwt.InvalidTokenError as e:
     print(json.dumps({"refused": type(e).__name__}))
