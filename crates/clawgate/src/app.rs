@@ -8,7 +8,8 @@ use crate::rate_limit::RateLimiter;
 use crate::secrets::ServerSecrets;
 pub use crate::state::AppState;
 use crate::store::Db;
-use crate::tokens::approval::{ApprovalSigner, KEY_RELOAD_EVERY_MS, schedule};
+use crate::tokens::approval::ApprovalSigner;
+use crate::tokens::keys::{KEY_RELOAD_EVERY_MS, schedule};
 use crate::tokens::session::SessionKeys;
 use sqlx::postgres::PgListener;
 use std::future::Future;
@@ -135,7 +136,7 @@ pub async fn upkeep(state: &AppState) -> anyhow::Result<()> {
 }
 
 /// Reloads the approval signing keys, so that a key `clawgate keys rotate` stored is published
-/// here well before it signs (see `tokens::approval::PUBLISH_DELAY_MS`), and deletes the keys that
+/// here well before it signs (see `tokens::keys::PUBLISH_DELAY_MS`), and deletes the keys that
 /// have retired.
 pub async fn reload_signing_keys(state: &AppState, now: Millis) -> anyhow::Result<()> {
     let keys = state.db.signing_keys().await?;

@@ -10,7 +10,7 @@ use crate::cli::DatabaseArgs;
 use crate::clock::{Clock, Millis, SystemClock, to_rfc3339};
 use crate::config::{Backend, DatabaseSettings};
 use crate::store::{Db, StoreError};
-use crate::tokens::approval::{
+use crate::tokens::keys::{
     KEY_RELOAD_EVERY_MS, KeyState, PUBLISH_DELAY_MS, RETIRE_AFTER_MS, generate_seed, schedule, signing_number,
 };
 use clap::{Args, Subcommand};

@@ -1,9 +1,9 @@
-//! Approval-token signing keys (see `crate::tokens::approval` for what each is used for when).
+//! Approval-token signing keys (see `crate::tokens::keys` for what each is used for when).
 
 use super::writer::WriteStatement;
 use super::{Db, StoreError, StoreResult};
 use crate::clock::Millis;
-use crate::tokens::approval::KeyRecord;
+use crate::tokens::keys::KeyRecord;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sqlx::Row;

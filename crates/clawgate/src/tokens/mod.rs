@@ -15,6 +15,7 @@
 //! header, audience, claim type and `decidedBy` do not all name the same kind is refused.
 
 pub mod approval;
+pub mod keys;
 pub mod kind;
 pub mod session;
 

@@ -74,6 +74,6 @@ async fn verify(
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "tokens",
     responses((status = 200, description = "JSON Web Key Set", body = Object)))]
 async fn jwks(State(app): State<Arc<AppState>>) -> impl IntoResponse {
-    let cache = format!("public, max-age={}", crate::tokens::approval::JWKS_MAX_AGE_SECS);
+    let cache = format!("public, max-age={}", crate::tokens::keys::JWKS_MAX_AGE_SECS);
     ([(header::CACHE_CONTROL, cache)], Json(app.approvals.jwks(app.now())))
 }
