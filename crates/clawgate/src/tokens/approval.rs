@@ -72,6 +72,15 @@ pub struct ApprovalFacts {
     pub user_verified: bool,
 }
 
+/// A token that checked out against the keys this instance holds.
+#[derive(Debug, PartialEq)]
+pub struct Verified {
+    pub claims: ApprovalClaims,
+    /// The number of the key that signed it: whoever must know at once whether it was revoked
+    /// since this instance last reloaded its keys asks the store.
+    pub key: i64,
+}
+
 pub struct SignedApproval {
     pub token: String,
     pub jti: String,
@@ -102,6 +111,7 @@ pub enum InvalidReason {
 }
 
 struct KeyPair {
+    number: i64,
     kid: String,
     active_from: Millis,
     retires_at: Option<Millis>,
@@ -133,15 +143,18 @@ fn pkcs8_v1(seed: &[u8; 32]) -> Vec<u8> {
     der
 }
 
+/// The keys not revoked, in the order they take over.
 fn key_pairs(records: &[KeyRecord]) -> Vec<KeyPair> {
     let seeds: std::collections::HashMap<i64, &[u8; 32]> =
         records.iter().map(|k| (k.number, &k.seed)).collect();
     schedule(records)
         .into_iter()
+        .filter(|info| info.revoked_at.is_none())
         .filter_map(|info| {
             let seed = seeds.get(&info.number)?;
             let public = SigningKey::from_bytes(seed).verifying_key().to_bytes();
             Some(KeyPair {
+                number: info.number,
                 kid: info.kid,
                 active_from: info.active_from,
                 retires_at: info.retires_at,
@@ -153,23 +166,40 @@ fn key_pairs(records: &[KeyRecord]) -> Vec<KeyPair> {
         .collect()
 }
 
+/// What a reload changed here, by kid.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Published (and accepted) from now on.
+    pub added: Vec<String>,
+    /// Neither published nor accepted any more: revoked, or deleted once retired.
+    pub dropped: Vec<String>,
+}
+
 impl ApprovalSigner {
-    /// Signs with the key whose turn it is (see [`super::keys::signing_number`]); publishes and accepts every
-    /// key not retired.
+    /// Signs with the key whose turn it is (see [`super::keys::signing_number`]); publishes and
+    /// accepts every key neither retired nor revoked.
     pub fn new(keys: &[KeyRecord], issuer: String, ttl_secs: i64) -> anyhow::Result<Self> {
-        anyhow::ensure!(!keys.is_empty(), "no approval signing key");
-        Ok(Self { keys: RwLock::new(Arc::new(key_pairs(keys))), issuer, ttl_secs })
+        let pairs = key_pairs(keys);
+        anyhow::ensure!(!pairs.is_empty(), "no approval signing key that is not revoked");
+        Ok(Self { keys: RwLock::new(Arc::new(pairs)), issuer, ttl_secs })
     }
 
-    /// Replaces the keys with `keys` as now stored. Returns the kids that are new here.
-    pub fn reload(&self, keys: &[KeyRecord]) -> anyhow::Result<Vec<String>> {
-        anyhow::ensure!(!keys.is_empty(), "no approval signing key is stored");
+    /// Replaces the keys with `keys` as now stored.
+    pub fn reload(&self, keys: &[KeyRecord]) -> anyhow::Result<Reloaded> {
         let fresh = Arc::new(key_pairs(keys));
+        anyhow::ensure!(!fresh.is_empty(), "no approval signing key that is not revoked is stored");
         let mut slot = self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let added = fresh.iter().filter(|k| !slot.iter().any(|old| old.kid == k.kid)).map(|k| k.kid.clone());
-        let added = added.collect();
+        let missing = |from: &[KeyPair], of: &[KeyPair]| -> Vec<String> {
+            from.iter().filter(|k| !of.iter().any(|o| o.kid == k.kid)).map(|k| k.kid.clone()).collect()
+        };
+        let changed = Reloaded { added: missing(&fresh, &slot), dropped: missing(&slot, &fresh) };
         *slot = fresh;
-        Ok(added)
+        Ok(changed)
+    }
+
+    /// Whether this instance still uses any of the keys numbered `numbers`.
+    pub fn holds_any(&self, numbers: &[i64]) -> bool {
+        self.current().iter().any(|k| numbers.contains(&k.number))
     }
 
     fn current(&self) -> Arc<Vec<KeyPair>> {
@@ -218,8 +248,9 @@ impl ApprovalSigner {
     }
 
     /// Checks signature, algorithm, kind (header type, audience and claim type agree, and with
-    /// `decidedBy`), issuer and expiry, then that `accept` takes what decided. Does not consume.
-    pub fn verify(&self, token: &str, now: Millis, accept: Accept) -> Result<ApprovalClaims, InvalidReason> {
+    /// `decidedBy`), issuer and expiry, then that `accept` takes what decided. Does not consume,
+    /// and knows only the keys of the last reload (see [`Verified::key`]).
+    pub fn verify(&self, token: &str, now: Millis, accept: Accept) -> Result<Verified, InvalidReason> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| InvalidReason::Malformed)?;
         let kind =
             header.typ.as_deref().and_then(TokenKind::from_header_type).ok_or(InvalidReason::WrongType)?;
@@ -250,7 +281,7 @@ impl ApprovalSigner {
         if !accept.accepts(claims.decided_by) {
             return Err(InvalidReason::NotPersonApproved);
         }
-        Ok(claims)
+        Ok(Verified { claims, key: key.number })
     }
 
     /// The JSON Web Key Set of every key that may have signed a live token, or is about to sign.
@@ -280,7 +311,7 @@ mod tests {
     use super::*;
 
     fn one_key() -> Vec<KeyRecord> {
-        vec![KeyRecord { number: 1, seed: generate_seed(), created_at: 0, active_from: 0 }]
+        vec![KeyRecord { number: 1, seed: generate_seed(), created_at: 0, active_from: 0, revoked_at: None }]
     }
 
     fn facts() -> ApprovalFacts {
@@ -301,7 +332,7 @@ mod tests {
         let s = ApprovalSigner::new(&one_key(), "http://localhost:3000".into(), 120)?;
         let signed = s.sign(facts(), 10_000_000)?;
         let claims =
-            s.verify(&signed.token, 10_000_000, Accept::PERSON).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            s.verify(&signed.token, 10_000_000, Accept::PERSON).map_err(|e| anyhow::anyhow!("{e:?}"))?.claims;
         assert_eq!(claims.action, "deploy");
         assert_eq!(claims.jti, signed.jti);
         assert_eq!(
@@ -341,10 +372,16 @@ mod tests {
         let mut keys = one_key();
         let s = ApprovalSigner::new(&keys, "i".into(), 600)?;
         let old_kid = s.signing_kid(0).ok_or_else(|| anyhow::anyhow!("a signer"))?;
-        keys.push(KeyRecord { number: 2, seed: generate_seed(), created_at: 10, active_from: takeover });
-        let added = s.reload(&keys)?;
-        assert_eq!(added.len(), 1);
-        let new_kid = added[0].clone();
+        keys.push(KeyRecord {
+            number: 2,
+            seed: generate_seed(),
+            created_at: 10,
+            active_from: takeover,
+            revoked_at: None,
+        });
+        let reloaded = s.reload(&keys)?;
+        assert_eq!((reloaded.added.len(), reloaded.dropped.len()), (1, 0));
+        let new_kid = reloaded.added[0].clone();
         assert_ne!(new_kid, old_kid);
 
         // Published before it signs.
@@ -399,7 +436,7 @@ mod tests {
             assert_eq!(part(&t, 1)["aud"], GATE_AUDIENCE);
             assert_eq!(part(&t, 1)["typ"], "gate");
             assert_eq!(s.verify(&t, 0, Accept::PERSON), Err(InvalidReason::NotPersonApproved));
-            assert_eq!(s.verify(&t, 0, Accept::of([by])).map(|c| c.decided_by).ok(), Some(by));
+            assert_eq!(s.verify(&t, 0, Accept::of([by])).map(|v| v.claims.decided_by).ok(), Some(by));
             assert!(s.verify(&t, 0, Accept::ANY).is_ok());
         }
         let grant = s.sign(gate_facts(DecidedBy::Grant), 0)?.token;
@@ -465,6 +502,38 @@ mod tests {
         // The same forging, consistent, passes: the refusals above are about the combinations.
         let fine = forge(&s, GATE_HEADER_TYPE, &claims(GATE_AUDIENCE, "gate", Some("grant")));
         assert!(s.verify(&fine, 0, Accept::ANY).is_ok());
+        Ok(())
+    }
+
+    #[test]
+    fn a_revoked_key_neither_signs_nor_verifies_nor_is_published() -> anyhow::Result<()> {
+        let mut keys = one_key();
+        let s = ApprovalSigner::new(&keys, "i".into(), 600)?;
+        let before = s.sign(facts(), 1_000)?.token;
+        let old = s.signing_kid(1_000).unwrap_or_default();
+        assert!(s.holds_any(&[1]));
+        keys[0].revoked_at = Some(2_000);
+        keys.push(KeyRecord {
+            number: 2,
+            seed: generate_seed(),
+            created_at: 2_000,
+            active_from: 2_000,
+            revoked_at: None,
+        });
+        let reloaded = s.reload(&keys)?;
+        assert_eq!(reloaded.dropped, [old]);
+        assert_eq!(reloaded.added.len(), 1);
+        assert!(!s.holds_any(&[1]) && s.holds_any(&[2]));
+        assert_eq!(s.verify(&before, 3_000, Accept::PERSON), Err(InvalidReason::UnknownKey));
+        assert_eq!(s.jwks(3_000)["keys"].as_array().map(Vec::len), Some(1));
+        assert_eq!(s.jwks(3_000)["keys"][0]["kid"], serde_json::json!(reloaded.added[0]));
+        let after = s.sign(facts(), 3_000)?.token;
+        assert_eq!(jsonwebtoken::decode_header(&after)?.kid, Some(reloaded.added[0].clone()));
+        assert_eq!(s.verify(&after, 3_000, Accept::PERSON).map(|v| v.key), Ok(2));
+        // Never left without a key: a set with every key revoked is refused, the last one kept.
+        keys[1].revoked_at = Some(4_000);
+        assert!(s.reload(&keys).is_err());
+        assert!(s.verify(&after, 4_000, Accept::PERSON).is_ok());
         Ok(())
     }
 }

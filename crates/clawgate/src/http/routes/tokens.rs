@@ -70,10 +70,11 @@ async fn verify(
     Ok(Json(answer))
 }
 
-/// The public keys that sign approval tokens (JWKS, Ed25519).
+/// The public keys that sign approval and gate tokens (JWKS, Ed25519); a revoked key is never
+/// among them.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "tokens",
     responses((status = 200, description = "JSON Web Key Set", body = Object)))]
-async fn jwks(State(app): State<Arc<AppState>>) -> impl IntoResponse {
+async fn jwks(State(tokens): State<Tokens>) -> impl IntoResponse {
     let cache = format!("public, max-age={}", crate::tokens::keys::JWKS_MAX_AGE_SECS);
-    ([(header::CACHE_CONTROL, cache)], Json(app.approvals.jwks(app.now())))
+    ([(header::CACHE_CONTROL, cache)], Json(tokens.jwks().await))
 }
