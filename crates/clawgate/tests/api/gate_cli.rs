@@ -66,16 +66,13 @@ async fn exec_with_the_gate_runs_what_the_rules_allow_and_never_what_they_deny()
     let (app, _ada, key) = setup().await;
     let dir = tempfile::tempdir().expect("dir");
     let mut allowed = clawgate(&app, &key);
-    allowed.current_dir(dir.path()).args([
-        "exec",
-        "--gate",
-        "--",
-        "sh",
-        "-c",
-        "printf %s \"$CLAWGATE_TOKEN\" > token",
-    ]);
-    assert_exit(&run(allowed).await, 0);
-    let token = std::fs::read_to_string(dir.path().join("token")).expect("the command ran with its token");
+    // Before issue 16 the command was `sh -c 'printf %s "$CLAWGATE_TOKEN" > token'`: a
+    // redirection to a file is now asked about, so the token is read from its output instead.
+    allowed.current_dir(dir.path()).args(["exec", "--gate", "--", "printenv", "CLAWGATE_TOKEN"]);
+    let out = run(allowed).await;
+    assert_exit(&out, 0);
+    let token = text(&out.stdout).trim().to_owned();
+    assert!(!token.is_empty(), "the command ran with its token");
     let verified = app.verify(json!({"token": token, "accept": ["rule"]})).await;
     assert_eq!(verified.body["claims"]["decidedBy"], "rule", "{}", verified.text);
 

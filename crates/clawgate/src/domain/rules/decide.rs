@@ -75,6 +75,9 @@ pub struct PartDecision {
     pub text: String,
     pub outcome: Outcome,
     pub decided_by: DecidedBy,
+    /// For a command outside the understood subset: what put it there (`-c core.fsmonitor=…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doubt: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -101,17 +104,20 @@ fn any_glob(globs: &[super::pattern::Glob], text: &str) -> bool {
 
 impl Rule {
     /// Every condition but `regex`, which is matched once per call (see [`RuleSet::decide`]), and
-    /// for an `allow` rule on a Bash call only when the call is one simple command.
+    /// for an `allow` rule on a Bash call only when the call is one simple command. An `allow`
+    /// rule's command patterns match in place, an `ask` or `deny` rule's broadly.
     fn matches(&self, s: &Subject<'_>) -> bool {
+        let allow = self.outcome == Outcome::Allow;
         self.tool.as_ref().is_none_or(|globs| any_glob(globs, &s.call.tool))
             && self
                 .agent
                 .as_ref()
                 .is_none_or(|globs| s.call.agent_id.as_deref().is_some_and(|a| any_glob(globs, a)))
-            && self
-                .command
-                .as_ref()
-                .is_none_or(|pats| s.command.is_some_and(|c| pats.iter().any(|p| p.matches(c))))
+            && self.command.as_ref().is_none_or(|pats| {
+                s.command.is_some_and(|c| {
+                    pats.iter().any(|p| if allow { p.matches_in_place(c) } else { p.matches(c) })
+                })
+            })
             && self
                 .path
                 .as_ref()
@@ -122,9 +128,11 @@ impl Rule {
 impl RuleSet {
     /// The outcome for `call`: for Bash, every simple command is decided on its own (first
     /// matching rule, else the default) and the most severe wins (deny > ask > allow); a part the
-    /// splitter is unsure of is asked at least. Other tools are one part. An `allow` rule with a
-    /// `regex` matches a Bash call only when it splits into exactly one simple command and nothing
-    /// unclear: the regex sees the whole text, so its hit must not allow other parts.
+    /// splitter is unsure of, or that lies outside the subset of bash it understands
+    /// ([`super::subset`]), is asked at least: no `allow` rule matches it and an `allow` default
+    /// asks instead. Other tools are one part. An `allow` rule with a `regex` matches a Bash call
+    /// only when it splits into exactly one understood simple command and nothing unclear: the
+    /// regex sees the whole text, so its hit must not allow other parts.
     pub fn decide(&self, call: &Call) -> Decision {
         let text = call.subject();
         let bash = call.tool == "Bash";
@@ -139,7 +147,8 @@ impl RuleSet {
         // A regex on a Bash call cannot tell which part it matched, so an `allow` must not spread
         // from one part to another: an allowing regex only matches a call that is exactly one
         // simple command with nothing unclear. Asking and denying regexes raise every part.
-        let one_command = split.as_ref().is_none_or(|s| matches!(s.as_slice(), [Part::Command(_)]));
+        let one_command =
+            split.as_ref().is_none_or(|s| matches!(s.as_slice(), [Part::Command(c)] if c.doubt.is_none()));
         // A regex sees the same text for every part: match it once, not once per part.
         let hits: Vec<bool> = self
             .rules
@@ -157,13 +166,15 @@ impl RuleSet {
                 let mut parts: Vec<PartDecision> = split
                     .iter()
                     .map(|part| match part {
-                        Part::Command(cmd) => self.decide_part(call, hits, cmd.display(), Some(cmd), None),
-                        Part::Unclear(u) => self.decide_part(call, hits, u.near.clone(), None, Some(u.why)),
+                        Part::Command(cmd) => {
+                            self.decide_part(call, hits, cmd.display(), Some(cmd), cmd.doubt.as_ref())
+                        }
+                        Part::Unclear(u) => self.decide_part(call, hits, u.near.clone(), None, Some(u)),
                     })
                     .collect();
                 if parts.is_empty() {
-                    // Nothing runs (empty, a comment, only assignments): only rules without a
-                    // `command` pattern can match.
+                    // Nothing runs (empty, a comment): only rules without a `command` pattern can
+                    // match.
                     parts.push(self.decide_part(call, hits, text.clone(), None, None));
                 }
                 parts
@@ -179,28 +190,37 @@ impl RuleSet {
         Decision { outcome: worst, decided_by, reason, parts }
     }
 
+    /// The first rule that matches the part (no `allow` rule for a doubtful command), else the
+    /// default; an unclear or doubtful part is asked at least.
     fn decide_part(
         &self,
         call: &Call,
         hits: &[bool],
         shown: String,
         command: Option<&SimpleCommand>,
-        unclear: Option<UnclearWhy>,
+        unclear: Option<&shell::Unclear>,
     ) -> PartDecision {
         let subject = Subject { call, command };
+        let doubtful = command.is_some() && unclear.is_some();
         let (outcome, decided_by) =
-            match self.rules.iter().zip(hits).position(|(r, hit)| *hit && r.matches(&subject)) {
+            match self.rules.iter().zip(hits).position(|(r, hit)| {
+                *hit && !(doubtful && r.outcome == Outcome::Allow) && r.matches(&subject)
+            }) {
                 Some(index) => (
                     self.rules[index].outcome,
                     DecidedBy::Rule { index, name: self.rules[index].name.clone() },
                 ),
                 None => (self.default, DecidedBy::Default),
             };
-        let (outcome, decided_by) = match unclear {
-            Some(why) if outcome < Outcome::Ask => (Outcome::Ask, DecidedBy::Unclear { why }),
-            _ => (outcome, decided_by),
-        };
-        PartDecision { text: shown, outcome, decided_by }
+        match unclear {
+            Some(u) if outcome < Outcome::Ask => PartDecision {
+                text: shown,
+                outcome: Outcome::Ask,
+                decided_by: DecidedBy::Unclear { why: u.why },
+                doubt: doubtful.then(|| u.near.clone()),
+            },
+            _ => PartDecision { text: shown, outcome, decided_by, doubt: None },
+        }
     }
 }
 
@@ -211,7 +231,12 @@ impl Decision {
             .parts
             .iter()
             .map(|p| {
-                format!("`{}`: {} {}", shell::snippet(&p.text), p.outcome.past(), by_words(&p.decided_by))
+                let by = by_words(&p.decided_by);
+                let line = format!("`{}`: {} {by}", shell::snippet(&p.text), p.outcome.past());
+                match &p.doubt {
+                    Some(near) => format!("{line} (`{near}`)"),
+                    None => line,
+                }
             })
             .collect();
         let mut verdict = format!("=> {} ({})", self.outcome.as_str(), by_words(&self.decided_by));

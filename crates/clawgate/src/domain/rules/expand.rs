@@ -1,9 +1,21 @@
 //! Expansions inside a word: `$…` (parameters, command substitutions, arithmetic, `$'…'`),
 //! backticks, double quotes and brace expansion. Each marks its word dynamic; command
-//! substitutions are split into parts like the rest of the line.
+//! substitutions are split into parts like the rest of the line. Arithmetic and parameter
+//! expansions with operators also mark it as evaluating: bash evaluates array subscripts and
+//! prompt strings in them, which runs command substitutions the splitter never sees
+//! (`x='a[$(cmd)]'; echo $((x))`).
 
 use super::lexer::{Lexed, Lexer};
 use super::shell::{UnclearWhy, split_at_depth};
+
+/// What a word's expansions make of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Marks {
+    /// Resolved at run time: the text is not what runs.
+    pub dynamic: bool,
+    /// Evaluates arithmetic, subscripts or prompt strings (see the module docs).
+    pub evaluates: bool,
+}
 
 /// How far a `{` looks for its `}`: bounds the work on hostile words full of braces.
 const MAX_BRACE_SCAN: usize = 256;
@@ -18,7 +30,7 @@ impl Lexer {
         closed && (inner.contains(',') || inner.contains(".."))
     }
 
-    pub(super) fn double_quoted(&mut self, text: &mut String, dynamic: &mut bool) -> Lexed<()> {
+    pub(super) fn double_quoted(&mut self, text: &mut String, marks: &mut Marks) -> Lexed<()> {
         self.pos += 1;
         loop {
             match self.peek() {
@@ -38,10 +50,10 @@ impl Lexer {
                         _ => text.push('\\'),
                     }
                 }
-                Some('$') => self.dollar(text, dynamic, true)?,
+                Some('$') => self.dollar(text, marks, true)?,
                 Some('`') => {
                     self.backticks(text)?;
-                    *dynamic = true;
+                    marks.dynamic = true;
                 }
                 Some(c) => {
                     text.push(c);
@@ -78,14 +90,16 @@ impl Lexer {
     }
 
     /// `$…`: a command substitution (split), arithmetic, a parameter, or `$'…'` quoting.
-    fn dynamic_dollar(&mut self, text: &mut String, in_quotes: bool) -> Lexed<bool> {
+    pub(super) fn dollar(&mut self, text: &mut String, marks: &mut Marks, in_quotes: bool) -> Lexed<()> {
         let start = self.pos;
         match self.peek_at(1) {
-            Some('(') if self.peek_at(2) == Some('(') => {
-                let inner = self.balanced(2, '(', ')')?;
+            // `$((…))` and the old `$[…]`: arithmetic.
+            Some(open @ ('(' | '[')) if open == '[' || self.peek_at(2) == Some('(') => {
+                let inner = self.balanced(2, open, if open == '[' { ']' } else { ')' })?;
                 if inner.contains("$(") || inner.contains('`') {
                     return Err(UnclearWhy::Syntax);
                 }
+                marks.evaluates = true;
             }
             Some('(') => {
                 self.pos += 2;
@@ -96,6 +110,7 @@ impl Lexer {
                 if inner.contains("$(") || inner.contains('`') || inner.contains("<(") {
                     return Err(UnclearWhy::Syntax);
                 }
+                marks.evaluates |= !plain_parameter(&inner);
             }
             Some('\'') if !in_quotes => {
                 self.pos += 2;
@@ -110,14 +125,15 @@ impl Lexer {
                 self.pos += 1;
                 if !inner.contains('\\') {
                     text.push_str(&inner);
-                    return Ok(false);
+                    return Ok(());
                 }
             }
+            // `$"…"`: translated through a message catalogue, so not known either.
             Some('"') if !in_quotes => {
                 self.pos += 1;
-                let mut dynamic = false;
-                self.double_quoted(text, &mut dynamic)?;
-                return Ok(dynamic);
+                self.double_quoted(text, marks)?;
+                marks.dynamic = true;
+                return Ok(());
             }
             Some(c) if c.is_ascii_alphabetic() || c == '_' => {
                 self.pos += 1;
@@ -129,15 +145,11 @@ impl Lexer {
             _ => {
                 text.push('$');
                 self.pos += 1;
-                return Ok(false);
+                return Ok(());
             }
         }
         text.push_str(&self.slice(start));
-        Ok(true)
-    }
-
-    pub(super) fn dollar(&mut self, text: &mut String, dynamic: &mut bool, in_quotes: bool) -> Lexed<()> {
-        *dynamic |= self.dynamic_dollar(text, in_quotes)?;
+        marks.dynamic = true;
         Ok(())
     }
 
@@ -156,5 +168,21 @@ impl Lexer {
             }
         }
         Ok(self.chars[from..self.pos - 1].iter().collect())
+    }
+}
+
+/// `${NAME}`, `${#NAME}`, `${1}`, `${@}`: a value and nothing else. Every other form (`${x@P}`,
+/// `${!x}`, `${a[i]}`, `${x:1}`, `${x:-…}`) is taken to evaluate: some of them run what an array
+/// subscript or a prompt string holds, and telling them apart is not worth the risk.
+fn plain_parameter(inner: &str) -> bool {
+    let name = inner.strip_prefix('#').filter(|n| !n.is_empty()).unwrap_or(inner);
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_alphabetic() || c == '_' => {
+            chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        }
+        Some(c) if c.is_ascii_digit() => chars.all(|c| c.is_ascii_digit()),
+        Some(c) => "@*#?-$!".contains(c) && chars.next().is_none(),
+        None => false,
     }
 }

@@ -2,6 +2,7 @@
 //! redirections. Nested command text (`$(…)`, `<(…)`, `( … )`, backticks) is split into the same
 //! list of parts as the line around it.
 
+use super::expand::Marks;
 use super::shell::{MAX_DEPTH, Part, Redirect, UnclearWhy, Word, finish, snippet};
 
 /// Words that start or end a compound command and are skipped where a command starts.
@@ -67,7 +68,7 @@ impl Lexer {
                 return if in_parens { Err(UnclearWhy::Unbalanced) } else { Ok(()) };
             };
             match c {
-                '&' if self.peek_at(1) == Some('>') => self.redirect(redirects)?,
+                '&' if self.peek_at(1) == Some('>') => self.redirect(redirects, None)?,
                 ';' | '\n' | '&' | '|' => {
                     if c == ';' && self.peek_at(1) == Some(';') {
                         return Err(UnclearWhy::Syntax);
@@ -95,14 +96,17 @@ impl Lexer {
                         self.pos += 1;
                     }
                 }
-                '<' | '>' if self.peek_at(1) != Some('(') => self.redirect(redirects)?,
+                '<' | '>' if self.peek_at(1) != Some('(') => self.redirect(redirects, None)?,
                 _ => {
                     let word = self.word()?;
                     // Unquoted, so a keyword or an fd number rather than an argument.
                     let plain = word.raw == word.text && !word.dynamic;
                     let keyword = plain && words.is_empty();
                     if plain && word.text.bytes().all(|b| b.is_ascii_digit()) && self.at_redirect() {
-                        self.redirect(redirects)?;
+                        self.redirect(redirects, None)?;
+                    } else if plain && is_fd_variable(&word.text) && self.at_redirect() {
+                        // `{fd}>file`: bash opens a new fd and assigns its number to `fd`.
+                        self.redirect(redirects, Some(&word.text))?;
                     } else if keyword && UNCLEAR_KEYWORDS.contains(&word.text.as_str()) {
                         return Err(UnclearWhy::Syntax);
                     } else if !(keyword && SKIPPED_KEYWORDS.contains(&word.text.as_str())) {
@@ -111,6 +115,13 @@ impl Lexer {
                 }
             }
         }
+    }
+
+    /// Whether the `[` here is closed within the word: a lone `[` (the `test` command) is a
+    /// literal, not a glob.
+    fn bracket_closes(&self) -> bool {
+        let rest = self.chars[self.pos + 1..].iter();
+        rest.take_while(|c| !" \t\n;&|()<>".contains(**c)).any(|c| *c == ']')
     }
 
     fn at_redirect(&self) -> bool {
@@ -125,19 +136,21 @@ impl Lexer {
         result
     }
 
-    /// Spaces, tabs and line continuations.
+    /// Spaces, tabs and line continuations: bash's only blanks. A carriage return is a word
+    /// character to bash (`a \r#; b` runs `b`), so it is one here too.
     fn skip_blanks(&mut self) {
         loop {
             match (self.peek(), self.peek_at(1)) {
-                (Some(' ' | '\t' | '\r'), _) => self.pos += 1,
+                (Some(' ' | '\t'), _) => self.pos += 1,
                 (Some('\\'), Some('\n')) => self.pos += 2,
                 _ => return,
             }
         }
     }
 
-    /// A redirection operator and its target; heredocs are Unclear.
-    fn redirect(&mut self, redirects: &mut Vec<Redirect>) -> Lexed<()> {
+    /// A redirection operator and its target; heredocs are Unclear. `fd_variable` is the
+    /// `{name}` written before the operator, kept in `op` so it never passes for a plain one.
+    fn redirect(&mut self, redirects: &mut Vec<Redirect>, fd_variable: Option<&str>) -> Lexed<()> {
         let start = self.pos;
         if self.peek() == Some('&') {
             self.pos += 1;
@@ -150,13 +163,16 @@ impl Lexer {
             (Some('<' | '>'), Some('>' | '&' | '|'), _) => self.pos += 1,
             _ => {}
         }
-        let op = self.slice(start);
+        let op = format!("{}{}", fd_variable.unwrap_or_default(), self.slice(start));
         self.skip_blanks();
         if !matches!(self.peek(), Some(c) if !" \t\n;&|()<>".contains(c)) {
             return Err(UnclearWhy::Syntax);
         }
         let target = self.word()?;
-        let duplicates_fd = op.ends_with('&') && (target.text == "-" || target.text.parse::<u32>().is_ok());
+        let duplicates_fd = fd_variable.is_none()
+            && op.ends_with('&')
+            && !target.dynamic
+            && (target.text == "-" || target.text.parse::<u32>().is_ok());
         if !duplicates_fd {
             redirects.push(Redirect { op, target });
         }
@@ -167,16 +183,16 @@ impl Lexer {
     fn word(&mut self) -> Lexed<Word> {
         let start = self.pos;
         let mut text = String::new();
-        let mut dynamic = false;
+        let mut marks = Marks::default();
         let mut glob = false;
         while let Some(c) = self.peek() {
             match c {
-                ' ' | '\t' | '\r' | '\n' | ';' | '&' | '|' | '(' | ')' => break,
+                ' ' | '\t' | '\n' | ';' | '&' | '|' | '(' | ')' => break,
                 '<' | '>' if self.pos == start && self.peek_at(1) == Some('(') => {
                     self.pos += 2;
                     self.nested(|l| l.list(true))?;
                     text.push_str(&self.slice(start));
-                    dynamic = true;
+                    marks.dynamic = true;
                 }
                 '<' | '>' => break,
                 '\\' => {
@@ -202,24 +218,34 @@ impl Lexer {
                     text.push_str(&self.slice(from));
                     self.pos += 1;
                 }
-                '"' => self.double_quoted(&mut text, &mut dynamic)?,
+                '"' => self.double_quoted(&mut text, &mut marks)?,
                 '`' => {
                     self.backticks(&mut text)?;
-                    dynamic = true;
+                    marks.dynamic = true;
                 }
-                '$' => self.dollar(&mut text, &mut dynamic, false)?,
+                '$' => self.dollar(&mut text, &mut marks, false)?,
                 '{' => {
-                    dynamic |= self.brace_expansion();
+                    marks.dynamic |= self.brace_expansion();
                     text.push(c);
                     self.pos += 1;
                 }
                 _ => {
-                    glob |= "*?[".contains(c);
+                    glob |= c == '*' || c == '?' || c == '[' && self.bracket_closes();
                     text.push(c);
                     self.pos += 1;
                 }
             }
         }
-        Ok(Word { text, raw: self.slice(start), dynamic, glob })
+        let Marks { dynamic, evaluates } = marks;
+        Ok(Word { text, raw: self.slice(start), dynamic, evaluates, glob })
     }
+}
+
+/// `{name}` or `{name[…]}` before a redirection operator.
+fn is_fd_variable(word: &str) -> bool {
+    let Some(inner) = word.strip_prefix('{').and_then(|w| w.strip_suffix('}')) else { return false };
+    let name = inner.split_once('[').map_or(inner, |(name, _)| name);
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

@@ -34,9 +34,11 @@ mod expand;
 mod lexer;
 pub mod path;
 pub mod pattern;
+mod programs;
 mod ruleset;
 pub mod scope;
 pub mod shell;
+pub mod subset;
 mod wrappers;
 
 #[cfg(test)]

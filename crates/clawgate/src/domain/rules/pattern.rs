@@ -120,8 +120,13 @@ impl Glob {
     }
 }
 
-/// Words of a command: the first matches the program, each later one some later argument, in
-/// order (a subsequence, so `git push --force` matches `git -C repo push origin --force`).
+/// Words of a command: the first matches the program, then each later one an argument. An `ask`
+/// or `deny` rule matches broadly: each later word some later argument, in order (a
+/// subsequence, so `git push --force` matches `git -C repo push origin --force`). An `allow` rule
+/// matches in place: its words are the command's first words, position by position (`git
+/// status` never matches `git push --force origin status`); words after them are free, and
+/// only flags the program's table lists as harmless (`git --no-pager`) may be skipped before
+/// each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandPattern {
     source: String,
@@ -144,12 +149,35 @@ impl CommandPattern {
 
     /// The program is compared by basename unless the pattern names a path (`/usr/bin/rm`).
     pub fn matches(&self, cmd: &SimpleCommand) -> bool {
-        let program = &cmd.program_word().text;
-        let program = if self.program.as_str().contains('/') { program } else { basename(program) };
-        if !self.program.matches(program) {
+        if !self.matches_program(cmd) {
             return false;
         }
         let mut args = cmd.args().iter();
         self.args.iter().all(|glob| args.any(|arg| glob.matches(&arg.text)))
+    }
+
+    /// Whether this pattern's words are `cmd`'s first words, in place (for `allow` rules). A
+    /// pattern naming a bare program allows it only when it is run by name (from `PATH`), not
+    /// `./git` or `/tmp/x/git`, which could be any program.
+    pub fn matches_in_place(&self, cmd: &SimpleCommand) -> bool {
+        let by_path = cmd.program_word().text.contains('/') && !self.program.as_str().contains('/');
+        if by_path || !self.matches_program(cmd) {
+            return false;
+        }
+        let name = cmd.program_name();
+        let mut args = cmd.args().iter().peekable();
+        self.args.iter().all(|glob| {
+            while args
+                .next_if(|a| !glob.matches(&a.text) && super::programs::skippable(name, &a.text))
+                .is_some()
+            {}
+            args.next().is_some_and(|arg| glob.matches(&arg.text))
+        })
+    }
+
+    fn matches_program(&self, cmd: &SimpleCommand) -> bool {
+        let program = &cmd.program_word().text;
+        let program = if self.program.as_str().contains('/') { program } else { basename(program) };
+        self.program.matches(program)
     }
 }

@@ -76,6 +76,10 @@ fn single_command(call: &Call) -> Result<SimpleCommand, NotGrantable> {
     if cmd.redirects.iter().any(|r| r.writes_a_file()) {
         return Err(NotGrantable::Redirect);
     }
+    // Outside the understood subset (an assignment, a risky option …): never covered.
+    if cmd.doubt.is_some() {
+        return Err(NotGrantable::Unclear);
+    }
     Ok(cmd)
 }
 

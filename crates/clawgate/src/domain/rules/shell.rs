@@ -3,7 +3,10 @@
 //! Rules match what a shell would run, not a substring of the text: `echo rm -rf /` runs `echo`,
 //! `ls; rm x` runs two programs, and `echo $(rm x)` runs `rm` too. What cannot be known without
 //! running the shell (heredocs, `eval`, a program named by a variable) is reported as
-//! [`Part::Unclear`] so callers never allow it automatically.
+//! [`Part::Unclear`] so callers never allow it automatically. A simple command that is known but
+//! lies outside the subset of bash the splitter positively understands (an assignment, a
+//! redirection to a file, arithmetic, an option that runs a command …, see [`super::subset`])
+//! carries a [`SimpleCommand::doubt`]: rules may ask about it or deny it, never allow it.
 
 use super::wrappers::{self, Script};
 
@@ -23,6 +26,9 @@ pub struct Word {
     pub raw: String,
     /// Holds an expansion the shell resolves at run time, so `text` is not what runs.
     pub dynamic: bool,
+    /// Holds arithmetic or a parameter expansion with operators, which bash evaluates in ways
+    /// that can run commands the splitter never sees (array subscripts, prompt strings).
+    pub evaluates: bool,
     /// Holds an unquoted `*`, `?` or `[`: fine for an argument, but a program named by a glob
     /// (`/bin/r?`) is not known until the shell expands it.
     pub glob: bool,
@@ -50,10 +56,15 @@ pub struct SimpleCommand {
     pub words: Vec<Word>,
     /// Index in `words` of the real program, past assignments and wrappers.
     pub program: usize,
+    /// Index in `words` of each wrapper before the program (`sudo`, `nice`, `timeout` …).
+    pub wrappers: Vec<usize>,
     pub redirects: Vec<Redirect>,
     /// Inside `( … )`, `$( … )`, backticks, `<( … )` or a `sh -c` script, not at the top of the
     /// line.
     pub nested: bool,
+    /// Why this command lies outside the understood subset of bash, if it does: then no rule or
+    /// grant allows it (see [`super::subset`]).
+    pub doubt: Option<Unclear>,
 }
 
 impl SimpleCommand {
@@ -101,6 +112,24 @@ pub enum UnclearWhy {
     TooMany,
     /// A Bash call whose input has no `command` string.
     NoCommand,
+    /// A control character other than tab and newline: terminals and shells disagree on them.
+    ControlCharacter,
+    /// A variable assignment (`PATH=… cmd`, `x=…;`), which changes what later words mean.
+    Assignment,
+    /// A redirection to or from a file (only `/dev/null` and fd duplication are understood).
+    Redirect,
+    /// Arithmetic or a parameter expansion with operators, which bash evaluates in ways that
+    /// can run commands (`$((x))`, `$[x]`, `${x@P}`, `${a[i]}`).
+    Evaluation,
+    /// An expansion or glob whose value reaches a program that could take it as an option.
+    Expansion,
+    /// A builtin that evaluates text or changes the shell (`source`, `declare`, `read`,
+    /// `printf -v`, `[[`, `exec`, `command` …).
+    ShellBuiltin,
+    /// A wrapper that changes who runs the program or runs it from its input (`sudo`, `xargs` …).
+    Wrapper,
+    /// An option known to run a command or write a file (`git -c`, `find -delete`, `sed -i` …).
+    RiskyOption,
 }
 
 impl UnclearWhy {
@@ -117,6 +146,14 @@ impl UnclearWhy {
             UnclearWhy::TooDeep => "nesting too deep",
             UnclearWhy::TooMany => "too many commands to decide one by one",
             UnclearWhy::NoCommand => "no command string",
+            UnclearWhy::ControlCharacter => "a control character",
+            UnclearWhy::Assignment => "a variable assignment",
+            UnclearWhy::Redirect => "a redirection to a file",
+            UnclearWhy::Evaluation => "arithmetic or a parameter expansion that can run commands",
+            UnclearWhy::Expansion => "an expansion whose value the program could take as an option",
+            UnclearWhy::ShellBuiltin => "a builtin that evaluates text or changes the shell",
+            UnclearWhy::Wrapper => "a wrapper that changes who runs it or feeds it its input",
+            UnclearWhy::RiskyOption => "an option that runs a command or writes a file",
         }
     }
 }
@@ -138,6 +175,10 @@ pub enum Part {
 /// before the command that uses them, a `bash -c` script's after the `bash` part.
 pub fn split(text: &str) -> Vec<Part> {
     let mut parts = split_at_depth(text, 0);
+    if let Some(at) = text.find(|c: char| c.is_control() && c != '\t' && c != '\n') {
+        let near = snippet(&text[text.floor_char_boundary(at.saturating_sub(20))..]);
+        parts.push(Part::Unclear(Unclear { why: UnclearWhy::ControlCharacter, near }));
+    }
     if parts.len() > MAX_PARTS {
         let near = match &parts[MAX_PARTS] {
             Part::Command(cmd) => cmd.display(),
@@ -164,18 +205,32 @@ pub(super) fn split_at_depth(text: &str, depth: usize) -> Vec<Part> {
 /// A finished command's words into a part: the program found past assignments and wrappers, and
 /// `sh -c` scripts split too.
 pub(super) fn finish(words: Vec<Word>, redirects: Vec<Redirect>, depth: usize, out: &mut Vec<Part>) {
-    if words.is_empty() {
+    if words.is_empty() && redirects.is_empty() {
         return;
     }
-    let program = match wrappers::find_program(&words) {
-        Ok(Some(i)) => i,
-        Ok(None) => return, // only assignments: nothing runs
+    let found = match wrappers::find_program(&words) {
+        Ok(Some(found)) => found,
+        // Only assignments (or redirections): no program runs, but later words change meaning.
+        Ok(None) => {
+            let why = if words.is_empty() { UnclearWhy::Redirect } else { UnclearWhy::Assignment };
+            let targets = redirects.iter().map(|r| r.target.raw.as_str());
+            let near = words.iter().map(|w| w.raw.as_str()).chain(targets).collect::<Vec<_>>().join(" ");
+            out.push(Part::Unclear(Unclear { why, near: snippet(&near) }));
+            return;
+        }
         Err(why) => {
             out.push(Part::Unclear(Unclear { why, near: join_raw(&words) }));
             return;
         }
     };
-    let cmd = SimpleCommand { words, program, redirects, nested: depth > 0 };
+    let mut cmd = SimpleCommand {
+        words,
+        program: found.program,
+        wrappers: found.wrappers,
+        redirects,
+        nested: depth > 0,
+        doubt: None,
+    };
     if cmd.program_word().dynamic || cmd.program_word().glob {
         out.push(Part::Unclear(Unclear { why: UnclearWhy::DynamicProgram, near: cmd.display() }));
         return;
@@ -186,6 +241,7 @@ pub(super) fn finish(words: Vec<Word>, redirects: Vec<Redirect>, depth: usize, o
     }
     let script = wrappers::shell_script(&cmd);
     let executed = wrappers::find_exec(&cmd);
+    cmd.doubt = super::subset::doubt(&cmd);
     out.push(Part::Command(cmd.clone()));
     for words in executed {
         finish(words, Vec::new(), depth + 1, out);

@@ -203,3 +203,43 @@ fn explain_names_what_decided_each_part() {
     assert_eq!(json["outcome"], "ask");
     assert_eq!(json["decidedBy"], json!({"kind": "unclear", "why": "eval"}));
 }
+
+/// The design of issue 16: an allow (a rule or the default) covers only commands inside the
+/// understood subset; ask and deny rules still match the rest broadly.
+#[test]
+fn no_allow_covers_a_command_outside_the_subset() {
+    let rules = set(json!({"default": "allow", "rules": [
+        {"name": "status", "outcome": "allow", "command": "git status"},
+        {"name": "echo", "outcome": "allow", "command": "echo"},
+        {"name": "tests", "outcome": "allow", "command": "cargo test"},
+        {"name": "no config", "outcome": "deny", "command": "git -c*"},
+    ]}));
+    let d = rules.decide(&bash("git -c core.fsmonitor=x status"));
+    assert_eq!((d.outcome, d.decided_by), (Outcome::Deny, rule(3, "no config")), "deny still matches");
+    for command in [
+        "git --config-env=core.fsmonitor=X status",
+        "echo '…' >> ~/.bashrc",
+        "x='a[$(id)]'; echo $((x))",
+        "cargo test $[x]",
+        "PATH=/tmp/evil:$PATH git status",
+        "echo hi \r#; id",
+    ] {
+        let d = rules.decide(&bash(command));
+        assert_eq!(d.outcome, Outcome::Ask, "{command}: {}", d.explain());
+        assert!(matches!(d.decided_by, DecidedBy::Unclear { .. }), "{command}: {}", d.explain());
+    }
+    let d = rules.decide(&bash("git --config-env=core.fsmonitor=X status"));
+    assert_eq!(
+        d.explain(),
+        "`git --config-env=core.fsmonitor=X status`: asked because it holds an option that runs a command \
+         or writes a file (`--config-env=core.fsmonitor=X`)\n=> ask (because it holds an option that runs a \
+         command or writes a file)"
+    );
+    // H1: the allow for `git status` does not reach `git push … status`.
+    let d = rules.decide(&bash("git push --force origin status"));
+    assert_eq!(d.decided_by, DecidedBy::Default);
+    // A regex allow needs one understood command.
+    let regex = set(json!({"default": "ask", "rules": [{"outcome": "allow", "regex": "^echo"}]}));
+    assert_eq!(regex.decide(&bash("echo hi")).outcome, Outcome::Allow);
+    assert_eq!(regex.decide(&bash("echo hi > ~/.profile")).outcome, Outcome::Ask);
+}

@@ -74,3 +74,40 @@ fn the_deny_list_refuses() {
     assert_eq!(d.decided_by, DecidedBy::Rule { index: 0, name: Some("rm -rf / or ~".into()) });
     assert_eq!(d.reason.as_deref(), Some("deletes the whole system or home directory"));
 }
+
+/// M2 and H2 under the built-in rules: options that run a command or write a file, and
+/// redirections to files, are asked about. (`curl … -o page.html` was on the list of ordinary
+/// commands before issue 16.)
+#[test]
+fn options_that_write_or_run_are_asked() {
+    for c in [
+        "curl https://example.com -o page.html",
+        "git -c core.fsmonitor='id' status",
+        "find ~ -delete",
+        "cargo build > build.log",
+        "sudo apt-get install -y jq",
+    ] {
+        assert_eq!(outcome(c), Outcome::Ask, "{c}");
+    }
+}
+
+/// M3: behind every wrapper the hook's old local patterns saw through, the defaults ask at
+/// least.
+#[test]
+fn wrapped_risky_commands_are_not_allowed() {
+    for c in [
+        "taskset -c 0 rm -rf build",
+        "busybox rm -rf build",
+        "flock /tmp/l rm -rf build",
+        "chrt -o 0 rm -rf ~",
+        "strace -o /dev/null rm -rf ~",
+        "unshare -U rm -rf ~",
+        "script -qc 'rm -rf build' /dev/null",
+        "watch -n 60 'git push --force'",
+        "ssh localhost rm -rf build",
+        "bash /dev/stdin <<< \"$x\"",
+    ] {
+        assert_ne!(outcome(c), Outcome::Allow, "{c}");
+    }
+    assert_eq!(outcome("chrt -o 0 rm -rf ~"), Outcome::Deny);
+}

@@ -97,3 +97,30 @@ fn paths_resolve_lexically() {
     assert!(Root::parse("relative").is_err());
     assert!(Root::parse("{cwd}x").is_err());
 }
+
+fn in_place(pattern: &str, text: &str) -> bool {
+    CommandPattern::parse(pattern).expect("valid pattern").matches_in_place(&cmd(text))
+}
+
+/// H1: an allow pattern's words are the command's first words, in place.
+#[test]
+fn allow_patterns_match_in_place() {
+    assert!(in_place("git status", "git status"));
+    assert!(in_place("git status", "git status --short"));
+    assert!(in_place("git push", "git push origin main"), "words after the pattern's are free");
+    assert!(in_place("git log", "git --no-pager log -n 3"), "git's table lets --no-pager be skipped");
+    assert!(in_place("cargo test", "cargo -q test"));
+    assert!(in_place("git *", "git anything"));
+    assert!(!in_place("git status", "git push --force origin status"));
+    assert!(!in_place("git log", "git reset --hard log"));
+    assert!(!in_place("cargo test", "cargo publish -p test"));
+    assert!(!in_place("npm test", "npm publish --tag test"));
+    assert!(!in_place("git status", "git -C /tmp status"), "-C is not skippable");
+    assert!(!in_place("git status", "git"));
+    assert!(!in_place("ls -l", "ls -a -l"));
+    assert!(!in_place("git status", "/tmp/x/git status"), "a bare name allows the program on PATH only");
+    assert!(!in_place("git status", "./git status"));
+    assert!(in_place("/usr/bin/git status", "/usr/bin/git status"));
+    // Broad matching, for ask and deny, still finds the words anywhere in order.
+    assert!(matches("git status", "git push --force origin status"));
+}

@@ -65,11 +65,17 @@ fn a_grant_never_covers_a_compound_or_unclear_command() {
 
 #[test]
 fn only_narrow_scopes_are_offered() {
-    let call = agent("FOO=1 sudo rm -rf build", "a1");
-    assert_eq!(Scope::from_call(&call, Width::ArgvPrefix(2)), Err(NotGrantable::PrefixOutOfRange));
-    assert!(Scope::from_call(&call, Width::ArgvPrefix(3)).is_ok());
+    // Before issue 16 this was `FOO=1 sudo rm -rf build`; an assignment and `sudo` now put a
+    // command outside what a grant can cover, so a harmless wrapper shows the same bounds.
+    let call = agent("nice -n 5 rm -rf build", "a1");
+    assert_eq!(Scope::from_call(&call, Width::ArgvPrefix(3)), Err(NotGrantable::PrefixOutOfRange));
+    assert!(Scope::from_call(&call, Width::ArgvPrefix(4)).is_ok());
     assert_eq!(Scope::from_call(&call, Width::ArgvPrefix(9)), Err(NotGrantable::PrefixOutOfRange));
     assert_eq!(Scope::from_call(&call, Width::ToolInCwd), Err(NotGrantable::WidthNotForTool));
+    for outside in ["FOO=1 rm -rf build", "sudo rm -rf build", "git -c core.pager=x log", "ls < in"] {
+        let call = agent(outside, "a1");
+        assert_eq!(Scope::from_call(&call, Width::ExactCommand), Err(NotGrantable::Unclear), "{outside}");
+    }
     assert_eq!(Scope::from_call(&agent("ls; pwd", "a1"), Width::ExactCommand), Err(NotGrantable::Compound));
     assert_eq!(Scope::from_call(&agent("eval ls", "a1"), Width::ExactCommand), Err(NotGrantable::Unclear));
     assert_eq!(Scope::from_call(&agent("rm $X", "a1"), Width::ExactCommand), Err(NotGrantable::Dynamic));
