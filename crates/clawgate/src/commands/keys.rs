@@ -33,18 +33,19 @@ pub enum KeysCommand {
     /// new tokens 6 minutes after this command; the key it replaces verifies the tokens it signed
     /// until they have all expired (11 minutes after the takeover), then retires.
     Rotate(RotateArgs),
-    /// Revoke a signing key believed leaked: on every instance it stops signing and verifying
-    /// and leaves /.well-known/jwks.json at once. If it was signing, a fresh key takes over at
-    /// once.
+    /// Revoke a signing key believed leaked: on every instance its tokens are refused and it leaves
+    /// /.well-known/jwks.json at once. If it was signing, a fresh key takes over at once.
     #[command(long_about = REVOKE_ABOUT)]
     Revoke(RevokeArgs),
 }
 
 const REVOKE_ABOUT: &str = "\
-Revoke a signing key believed leaked. At once, on every instance: it stops signing, its tokens \
-(approvals and gate tokens alike) are refused online (verify-token, clawgate verify), and it \
-leaves /.well-known/jwks.json. If it was the key signing now, a fresh key is stored and signs at \
-once, without the 6-minute publish delay of `keys rotate`.
+Revoke a signing key believed leaked. At once, on every instance: its tokens (approvals and gate \
+tokens alike) are refused online (verify-token, clawgate verify) and it leaves \
+/.well-known/jwks.json. Instances stop signing with it as they reload their keys: at once on \
+PostgreSQL, within 30 s on a shared SQLite file (a token signed meanwhile is refused like the \
+others). If it was the key signing now, a fresh key is stored and signs at once, without the \
+6-minute publish delay of `keys rotate`.
 
 Consequences:
   - every live token it signed is refused from now on: agents holding one must ask again;
@@ -221,9 +222,11 @@ async fn revoke(db: &Db, now: Millis, which: &str) -> anyhow::Result<ExitCode> {
         Revocation::NotRevocable => anyhow::bail!("key {} was revoked by someone else just now", key.number),
     };
     println!(
-        "revoked signing key {} ({}): every instance stops signing with it, refuses its tokens and drops it from \
-         /.well-known/jwks.json now",
-        key.number, key.kid
+        "revoked signing key {} ({}): every instance refuses its tokens and drops it from /.well-known/jwks.json \
+         now, and stops signing with it as it reloads its keys (at once on PostgreSQL, within {} s otherwise)",
+        key.number,
+        key.kid,
+        KEY_RELOAD_EVERY_MS / 1000
     );
     match revoked {
         Some(number) => {
