@@ -86,7 +86,7 @@ fn explain(reason: &str) -> &'static str {
     match reason {
         "malformed" => "not a clawgate approval token",
         "wrong_type" => "not an approval token (wrong type or algorithm)",
-        "unknown_key" => "signed by a key the server does not publish",
+        "unknown_key" => "signed by a key the server does not publish (unknown, retired or revoked)",
         "bad_signature" => "the signature, issuer or audience does not check out",
         "expired" => "the token has expired",
         "already_used" => "the token was already used",
