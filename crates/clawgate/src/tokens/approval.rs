@@ -96,7 +96,7 @@ pub enum InvalidReason {
     /// Not an approval or gate token (for instance a session token), or one whose kind and
     /// `decidedBy` disagree.
     WrongType,
-    /// Signed by a key this server does not know.
+    /// Signed by a key this server does not know, or no longer accepts (retired or revoked).
     UnknownKey,
     /// The signature, issuer or audience does not check out.
     BadSignature,
