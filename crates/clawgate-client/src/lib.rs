@@ -17,10 +17,12 @@
 //! # Ok(()) }
 //! ```
 
+mod accept;
 mod offline;
 mod types;
 
-pub use offline::{OfflineError, verify_offline};
+pub use accept::Accept;
+pub use offline::{OfflineError, verify_offline, verify_offline_accepting};
 pub use types::{
     ApprovalClaims, ApprovalRequest, Created, GateAnswer, GateCall, GateExplained, Status, StatusView,
     Verification,
@@ -207,21 +209,40 @@ impl Client {
         }
     }
 
-    /// Verifies a token online. With `consume`, it verifies once and never again (on every
-    /// instance of the server). With `action`, the token must approve exactly that text.
+    /// Verifies a token online, taking it only if a person approved it with a passkey: see
+    /// [`Client::verify_accepting`].
     pub async fn verify(
         &self,
         token: &str,
         consume: bool,
         action: Option<&str>,
     ) -> Result<Verification, Error> {
+        self.verify_accepting(token, consume, action, Accept::PERSON).await
+    }
+
+    /// Verifies a token online. With `consume`, it verifies once and never again (on every
+    /// instance of the server). With `action`, the token must approve exactly that text. A gate
+    /// token (a rule or a grant allowed the call; nobody was asked) is valid only if `accept`
+    /// takes its decider; otherwise `valid` is false with the reason `not_person_approved`, and
+    /// it is not consumed.
+    pub async fn verify_accepting(
+        &self,
+        token: &str,
+        consume: bool,
+        action: Option<&str>,
+        accept: Accept,
+    ) -> Result<Verification, Error> {
         let url = self.url("api/v1/approval/verify-token")?;
-        let body = serde_json::json!({ "token": token, "consume": consume, "action": action });
+        let body = serde_json::json!({
+            "token": token, "consume": consume, "action": action, "accept": accept.names(),
+        });
         // Not retried when consuming: a lost answer must not turn into "already used".
-        if consume {
-            return self.send(self.http.post(url).json(&body)).await;
-        }
-        self.with_retries(|| self.http.post(url.clone()).json(&body)).await
+        let answer: Verification = if consume {
+            self.send(self.http.post(url).json(&body)).await?
+        } else {
+            self.with_retries(|| self.http.post(url.clone()).json(&body)).await?
+        };
+        Ok(answer.held_to(accept))
     }
 
     /// The server's public keys, for [`verify_offline`].

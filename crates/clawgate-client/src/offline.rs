@@ -1,11 +1,10 @@
-//! Checking an approval token with nothing but the server's published keys.
+//! Checking a token with nothing but the server's published keys.
 
+use crate::accept::{Accept, kind_of_header};
 use crate::types::ApprovalClaims;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
-const HEADER_TYPE: &str = "clawgate-approval+jwt";
-const AUDIENCE: &str = "clawgate:approval";
 /// Clock skew tolerated, as the server tolerates it.
 const LEEWAY_SECS: u64 = 5;
 
@@ -23,20 +22,36 @@ pub enum OfflineError {
     Expired,
     #[error("the token approves a different action")]
     ActionMismatch,
+    #[error("no person approved it: the gate allowed it alone, by a rule or a grant")]
+    NotPersonApproved,
 }
 
-/// Verifies `token` against the server's keys (`GET /.well-known/jwks.json`): EdDSA only, the
-/// approval type and audience, `exp` with 5 s of leeway, the issuer if given (the server's
-/// origin), and the exact action text if given. It cannot tell whether the token was already
-/// used: for that, verify online with `consume`.
+/// Verifies `token` against the server's keys (`GET /.well-known/jwks.json`) and takes it only
+/// if a person approved it with a passkey: see [`verify_offline_accepting`].
 pub fn verify_offline(
     jwks: &JwkSet,
     token: &str,
     issuer: Option<&str>,
     action: Option<&str>,
 ) -> Result<ApprovalClaims, OfflineError> {
+    verify_offline_accepting(jwks, token, issuer, action, Accept::PERSON)
+}
+
+/// Verifies `token` against the server's keys: EdDSA only; header `typ`, audience, claim `typ`
+/// and `decidedBy` naming the same kind (approval or gate); `exp` with 5 s of leeway; the issuer
+/// if given (the server's origin); `accept` taking what decided; and the exact action text if
+/// given. It cannot tell whether the token was already used: for that, verify online with
+/// `consume`.
+pub fn verify_offline_accepting(
+    jwks: &JwkSet,
+    token: &str,
+    issuer: Option<&str>,
+    action: Option<&str>,
+    accept: Accept,
+) -> Result<ApprovalClaims, OfflineError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| OfflineError::Malformed)?;
-    if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some(HEADER_TYPE) {
+    let kind = header.typ.as_deref().and_then(kind_of_header).ok_or(OfflineError::WrongType)?;
+    if header.alg != Algorithm::EdDSA {
         return Err(OfflineError::WrongType);
     }
     let kid = header.kid.ok_or(OfflineError::UnknownKey)?;
@@ -44,7 +59,7 @@ pub fn verify_offline(
     let key = DecodingKey::from_jwk(jwk).map_err(|_| OfflineError::UnknownKey)?;
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.leeway = LEEWAY_SECS;
-    validation.set_audience(&[AUDIENCE]);
+    validation.set_audience(&[kind.audience]);
     validation.set_required_spec_claims(&["exp", "iat", "aud", "iss", "sub"]);
     if let Some(iss) = issuer {
         validation.set_issuer(&[iss]);
@@ -57,11 +72,95 @@ pub fn verify_offline(
             _ => OfflineError::BadSignature,
         })?
         .claims;
-    if claims.typ != "approval" {
+    if !["passkey", "rule", "grant"].contains(&claims.decided_by.as_str()) {
+        return Err(OfflineError::Malformed);
+    }
+    // A gate token never passes for a person's approval, nor the reverse.
+    if claims.typ != kind.claim_type || !kind.deciders.contains(&claims.decided_by.as_str()) {
         return Err(OfflineError::WrongType);
+    }
+    if !accept.accepts(&claims.decided_by) {
+        return Err(OfflineError::NotPersonApproved);
     }
     if action.is_some_and(|a| a != claims.action) {
         return Err(OfflineError::ActionMismatch);
     }
     Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accept::{APPROVAL, GATE, Kind};
+    use jsonwebtoken::jwk::Jwk;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::{Value, json};
+
+    /// An Ed25519 key (PKCS#8 v1 around a fixed seed) and the JWKS publishing it as `k1`.
+    fn key() -> (EncodingKey, JwkSet) {
+        let mut der = vec![
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+        ];
+        der.extend_from_slice(&[7u8; 32]);
+        let key = EncodingKey::from_ed_der(&der);
+        let mut jwk = Jwk::from_encoding_key(&key, Algorithm::EdDSA).expect("a JWK");
+        jwk.common.key_id = Some("k1".into());
+        (key, JwkSet { keys: vec![jwk] })
+    }
+
+    fn claims(kind: &Kind, decided_by: &str) -> Value {
+        json!({
+            "iss": "https://gate.example", "sub": "usr_1", "aud": kind.audience, "typ": kind.claim_type,
+            "jti": "j", "iat": 4_000_000_000_i64 - 60, "exp": 4_000_000_000_i64, "requestId": "dec_1",
+            "action": "ls", "actionHash": "00", "agentId": null, "decidedBy": decided_by, "userVerified": false,
+        })
+    }
+
+    fn sign(key: &EncodingKey, header_type: &str, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(header_type.into());
+        header.kid = Some("k1".into());
+        jsonwebtoken::encode(&header, claims, key).expect("signed")
+    }
+
+    #[test]
+    fn a_gate_token_passes_only_when_its_decider_is_accepted() {
+        let (key, jwks) = key();
+        let rule = sign(&key, GATE.header_type, &claims(&GATE, "rule"));
+        assert_eq!(verify_offline(&jwks, &rule, None, Some("ls")), Err(OfflineError::NotPersonApproved));
+        let only_grants = Accept { rule: false, grant: true };
+        let refused = verify_offline_accepting(&jwks, &rule, None, None, only_grants);
+        assert_eq!(refused, Err(OfflineError::NotPersonApproved));
+        let taken =
+            verify_offline_accepting(&jwks, &rule, Some("https://gate.example"), Some("ls"), Accept::ANY);
+        assert_eq!(taken.map(|c| c.decided_by).as_deref(), Ok("rule"));
+        let person = sign(&key, APPROVAL.header_type, &claims(&APPROVAL, "passkey"));
+        assert!(verify_offline(&jwks, &person, None, Some("ls")).is_ok());
+    }
+
+    #[test]
+    fn kinds_and_deciders_that_disagree_are_refused() {
+        let (key, jwks) = key();
+        let cases = [
+            (APPROVAL.header_type, claims(&APPROVAL, "rule"), OfflineError::WrongType),
+            (APPROVAL.header_type, claims(&APPROVAL, "grant"), OfflineError::WrongType),
+            (GATE.header_type, claims(&GATE, "passkey"), OfflineError::WrongType),
+            (APPROVAL.header_type, claims(&GATE, "passkey"), OfflineError::BadSignature),
+            (GATE.header_type, claims(&APPROVAL, "rule"), OfflineError::BadSignature),
+            (APPROVAL.header_type, claims(&APPROVAL, "robot"), OfflineError::Malformed),
+            ("JWT", claims(&APPROVAL, "passkey"), OfflineError::WrongType),
+        ];
+        for (typ, c, error) in cases {
+            let t = sign(&key, typ, &c);
+            assert_eq!(verify_offline_accepting(&jwks, &t, None, None, Accept::ANY), Err(error), "{typ} {c}");
+        }
+        let mut without = claims(&APPROVAL, "passkey");
+        without.as_object_mut().map(|o| o.remove("decidedBy"));
+        let t = sign(&key, APPROVAL.header_type, &without);
+        assert_eq!(
+            verify_offline(&jwks, &t, None, None),
+            Err(OfflineError::Malformed),
+            "decidedBy is required"
+        );
+    }
 }

@@ -165,7 +165,7 @@ pub struct StatusView {
     pub binding_code: Option<String>,
 }
 
-/// What an approval token says.
+/// What an approval token (or a gate token) says.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalClaims {
@@ -182,18 +182,13 @@ pub struct ApprovalClaims {
     /// SHA-256 (hex) of the canonical `{action, agentId, context, requestId}`.
     pub action_hash: String,
     pub agent_id: Option<String>,
-    /// What approved: `passkey` (a person, just now), `rule` or `grant`. Absent in tokens from
-    /// servers before the gate, which were all passkey approvals.
-    #[serde(default = "passkey")]
+    /// What approved: `passkey` (a person, just now: an approval token), `rule` or `grant` (the
+    /// gate allowed it alone: a gate token, taken only when accepted; see [`crate::Accept`]).
     pub decided_by: String,
     /// The passkey that approved, when `decided_by` is `passkey`.
     #[serde(default)]
     pub credential_id: Option<String>,
     pub user_verified: bool,
-}
-
-fn passkey() -> String {
-    "passkey".to_owned()
 }
 
 /// The answer of `verify-token`.
@@ -202,6 +197,19 @@ pub struct Verification {
     pub valid: bool,
     pub claims: Option<ApprovalClaims>,
     /// Why not: `malformed`, `wrong_type`, `unknown_key`, `bad_signature`, `expired`,
-    /// `already_used`, `action_mismatch`.
+    /// `already_used`, `action_mismatch`, `not_person_approved` (a gate token not accepted).
     pub reason: Option<String>,
+}
+
+impl Verification {
+    /// The answer, refusing a token `accept` does not take even if the server said valid (a
+    /// server older than token kinds ignores `accept` and calls a rule's token valid).
+    pub(crate) fn held_to(self, accept: crate::Accept) -> Self {
+        match &self.claims {
+            Some(c) if self.valid && !accept.accepts(&c.decided_by) => {
+                Verification { valid: false, claims: None, reason: Some("not_person_approved".into()) }
+            }
+            _ => self,
+        }
+    }
 }

@@ -2,13 +2,17 @@
 
 use crate::clock::{Clock, DatabaseClock, Millis, SystemClock};
 use crate::config::{Backend, Settings};
-use crate::events::{ApprovalEvent, EVENTS_CHANNEL, Events, KEY_EVENTS_CHANNEL, KeyEvent};
+use crate::events::{
+    ApprovalEvent, EVENTS_CHANNEL, Events, KEY_EVENTS_CHANNEL, KeyEvent, SIGNING_KEYS_CHANNEL,
+};
 use crate::push::PushSender;
 use crate::rate_limit::RateLimiter;
 use crate::secrets::ServerSecrets;
+use crate::service::tokens::Tokens;
 pub use crate::state::AppState;
 use crate::store::Db;
-use crate::tokens::approval::{ApprovalSigner, KEY_RELOAD_EVERY_MS, schedule};
+use crate::tokens::approval::ApprovalSigner;
+use crate::tokens::keys::KEY_RELOAD_EVERY_MS;
 use crate::tokens::session::SessionKeys;
 use sqlx::postgres::PgListener;
 use std::future::Future;
@@ -134,28 +138,24 @@ pub async fn upkeep(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reloads the approval signing keys, so that a key `clawgate keys rotate` stored is published
-/// here well before it signs (see `tokens::approval::PUBLISH_DELAY_MS`), and deletes the keys that
-/// have retired.
+/// Reloads the approval signing keys (see [`Tokens::reload_keys`]).
 pub async fn reload_signing_keys(state: &AppState, now: Millis) -> anyhow::Result<()> {
-    let keys = state.db.signing_keys().await?;
-    let retired: Vec<i64> =
-        schedule(&keys).iter().filter(|k| k.retires_at.is_some_and(|r| r <= now)).map(|k| k.number).collect();
-    for kid in state.approvals.reload(&keys)? {
-        tracing::info!(%kid, "a new approval signing key is published");
-    }
-    if !retired.is_empty() {
-        state.db.delete_signing_keys(&retired).await?;
-        tracing::info!(keys = ?retired, "retired approval signing keys deleted: every token they signed has expired");
-    }
-    Ok(())
+    Tokens::new(state).reload_keys(now).await
 }
 
-/// Listens for decisions and key changes other instances announce (PostgreSQL NOTIFY).
+/// Listens for decisions, API key and signing key changes others announce (PostgreSQL NOTIFY).
 async fn listen_for_others(state: &AppState) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect(&state.settings.database.url).await?;
-    listener.listen_all([EVENTS_CHANNEL, KEY_EVENTS_CHANNEL]).await?;
+    listener.listen_all([EVENTS_CHANNEL, KEY_EVENTS_CHANNEL, SIGNING_KEYS_CHANNEL]).await?;
     Ok(listener)
+}
+
+/// A signing key was revoked (by `clawgate keys revoke`): this instance stops signing with it,
+/// accepting it and publishing it now, not at its next upkeep.
+async fn reload_after_revocation(state: &AppState) {
+    if let Err(e) = reload_signing_keys(state, state.now()).await {
+        tracing::warn!(error = %format!("{e:#}"), "cannot reload the signing keys after a revocation; will retry at upkeep");
+    }
 }
 
 /// Passes one announcement of another instance to this one's listeners.
@@ -193,6 +193,8 @@ async fn relay_other_instances(state: Arc<AppState>, first: Option<PgListener>) 
                 Ok(l) => {
                     state.db.forget_api_key(None);
                     state.events.wake_all();
+                    // A revocation may have been announced into the gap too.
+                    reload_after_revocation(&state).await;
                     l
                 }
                 Err(e) => {
@@ -205,7 +207,11 @@ async fn relay_other_instances(state: Arc<AppState>, first: Option<PgListener>) 
         // `Ok(None)`: the connection was lost. Reconnect here rather than inside sqlx, so the
         // reconnection is known and followed by the wake-up above.
         while let Ok(Some(notification)) = listener.try_recv().await {
-            relay(&state, notification.channel(), notification.payload());
+            if notification.channel() == SIGNING_KEYS_CHANNEL {
+                reload_after_revocation(&state).await;
+            } else {
+                relay(&state, notification.channel(), notification.payload());
+            }
         }
         tracing::warn!("lost the connection that hears other instances' decisions; reconnecting");
     }

@@ -59,7 +59,8 @@ pub enum Command {
     // Help in crate::commands::backup and crate::commands::restore.
     Backup(BackupArgs),
     Restore(RestoreArgs),
-    /// The Ed25519 keys that sign approval tokens: list them, or rotate to a new one.
+    /// The Ed25519 keys that sign approval and gate tokens: list them, rotate to a new one, or revoke
+    /// one believed leaked.
     #[command(subcommand)]
     Keys(KeysCommand),
     // The agent's commands; their help is in crate::commands.

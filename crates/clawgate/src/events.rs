@@ -19,6 +19,9 @@ pub const EVENTS_CHANNEL: &str = "clawgate_events";
 /// of its own: instances from before it existed do not listen there, and the decision channel's
 /// payloads stay as they were.
 pub const KEY_EVENTS_CHANNEL: &str = "clawgate_key_events";
+/// The channel `clawgate keys revoke` tells every instance on to reload its signing keys at once
+/// (payload `{"instance", "revoked": kid}`; any message means "reload").
+pub const SIGNING_KEYS_CHANNEL: &str = "clawgate_signing_keys";
 /// How many events a slow listener may fall behind before it is told to resynchronise.
 const BACKLOG: usize = 1024;
 

@@ -4,7 +4,7 @@
 use crate::config::{Secret, Settings};
 use crate::domain::random;
 use crate::store::Db;
-use crate::tokens::approval::{KeyRecord, generate_seed};
+use crate::tokens::keys::{KeyRecord, generate_seed};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
@@ -12,7 +12,7 @@ use p256::elliptic_curve::sec1::ToEncodedPoint;
 pub struct ServerSecrets {
     pub jwt: Secret,
     pub api_key: Secret,
-    /// Ed25519 keys for approval tokens (see `crate::tokens::approval` for which signs when).
+    /// Ed25519 keys for approval tokens (see `crate::tokens::keys` for which signs when).
     pub signing_keys: Vec<KeyRecord>,
     /// VAPID public key, base64url of the uncompressed P-256 point.
     pub vapid_public: String,

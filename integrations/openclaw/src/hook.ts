@@ -35,6 +35,7 @@ export interface Approval {
   action: string;
   toolName: string;
   toolCallId?: string;
+  /** An approval token for `passkey`; for `rule` or `grant` a gate token, which verifiers refuse unless they accept that decider. */
   token: string;
   tokenExpiresAt?: string;
   decidedAt?: string;

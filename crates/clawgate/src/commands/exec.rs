@@ -15,7 +15,8 @@ const EXIT_NOT_EXECUTABLE: u8 = 126;
 const EXAMPLES: &str = "\
 Once approved, the command runs with CLAWGATE_TOKEN (the approval token) and CLAWGATE_REQUEST_ID
 (with --gate and a rule's or grant's decision: the decision's id) in its environment, and clawgate exits with the command's own exit code (128+N when a signal N
-ended it; 127 or 126 when it cannot be started). Denied, expired, timed out or failed: the
+ended it; 127 or 126 when it cannot be started). With --gate, a call a rule or grant allowed gets
+a gate token instead, which `clawgate verify` refuses unless given --accept rule,grant. Denied, expired, timed out or failed: the
 command never runs, and clawgate exits 3, 4 or 1 with the reason on stderr.
 
 Examples:

@@ -1,32 +1,52 @@
-//! `clawgate verify TOKEN`: is this approval token valid? Online (once, with `--consume`) or
-//! offline against the server's published keys.
+//! `clawgate verify TOKEN`: did a person approve this, and is the token valid? Online (once, with
+//! `--consume`) or offline against the server's published keys. A gate token (a rule or a grant
+//! allowed the call alone) is refused unless `--accept` takes its decider.
 
 use super::{EXIT_ERROR, EXIT_INVALID, after_help, fail, print_result};
-use clap::Args;
-use clawgate_client::{ApprovalClaims, Client, OfflineError, verify_offline};
+use clap::{Args, ValueEnum};
+use clawgate_client::{Accept, ApprovalClaims, Client, OfflineError, verify_offline_accepting};
 use std::io::Read;
 use std::process::ExitCode;
 
 const EXAMPLES: &str = "\
 Prints the token's claims as JSON on stdout when it is valid; when it is not, exits 5 with the
 reason on stderr (malformed, wrong_type, unknown_key, bad_signature, expired, already_used,
-action_mismatch). No API key is needed.
+action_mismatch, not_person_approved). No API key is needed.
+
+A token is valid only if a person approved the action with their passkey (decidedBy: passkey).
+A call the gate allowed alone, by one of the person's rules or a standing grant, carries a gate
+token, which no person looked at: it is refused (not_person_approved) unless --accept rule,grant
+(or --accept rule, --accept grant) says that is enough here.
 
 Examples:
   clawgate verify \"$CLAWGATE_TOKEN\" --consume --action \"delete ./old-data\" && rm -rf ./old-data
   echo \"$token\" | clawgate verify - --offline | jq .action
   clawgate verify \"$token\" --offline --issuer https://gate.example.com
+  # Routine work the person's rules allow (e.g. from `clawgate exec --gate`) is enough here:
+  clawgate verify \"$CLAWGATE_TOKEN\" --accept rule,grant --action \"cargo test\"
 
 --consume makes the token valid exactly once, on every instance of the server: use it where the
 action happens. --offline only fetches the public keys (/.well-known/jwks.json) and cannot know
 whether the token was already used.";
 
+/// Who may have decided the action, for `--accept`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Decider {
+    /// The person, with their passkey (always accepted).
+    Passkey,
+    /// One of the person's rules, alone.
+    Rule,
+    /// A standing grant the person made, alone.
+    Grant,
+}
+
 /// Check an approval token.
 #[derive(Debug, Clone, Args)]
 #[command(
     about = "Check an approval token, online (optionally once) or offline",
-    long_about = "Check an approval token: signature, type, audience, expiry and, with --action, \
-that it approves exactly that action.",
+    long_about = "Check an approval token: signature, type, audience, expiry, that a person approved \
+it (unless --accept says a rule or a grant is enough) and, with --action, that it approves exactly \
+that action.",
     after_help = after_help(EXAMPLES)
 )]
 pub struct VerifyArgs {
@@ -45,6 +65,12 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "TEXT")]
     pub action: Option<String>,
 
+    /// Also accept a gate token: the call was allowed by one of the person's rules (`rule`) or a
+    /// standing grant (`grant`), and no person was asked. Default: only a person's passkey
+    /// approval (`passkey`).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "WHO")]
+    pub accept: Vec<Decider>,
+
     /// With --offline: the issuer the token must carry (the server's public origin). Default:
     /// the origin of --url.
     #[arg(long, env = "CLAWGATE_ISSUER", value_name = "ORIGIN")]
@@ -60,11 +86,14 @@ fn explain(reason: &str) -> &'static str {
     match reason {
         "malformed" => "not a clawgate approval token",
         "wrong_type" => "not an approval token (wrong type or algorithm)",
-        "unknown_key" => "signed by a key the server does not publish",
+        "unknown_key" => "signed by a key the server does not publish (unknown, retired or revoked)",
         "bad_signature" => "the signature, issuer or audience does not check out",
         "expired" => "the token has expired",
         "already_used" => "the token was already used",
         "action_mismatch" => "the token approves a different action",
+        "not_person_approved" => {
+            "no person approved it: the gate allowed it alone, by a rule or a grant (--accept rule,grant takes that)"
+        }
         _ => "refused by the server",
     }
 }
@@ -79,10 +108,12 @@ pub async fn run(args: VerifyArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(EXIT_ERROR, &e.to_string()),
     };
+    let accept =
+        Accept { rule: args.accept.contains(&Decider::Rule), grant: args.accept.contains(&Decider::Grant) };
     let checked = if args.offline {
-        offline(&client, &token, args.issuer.as_deref(), args.action.as_deref()).await
+        offline(&client, &token, args.issuer.as_deref(), args.action.as_deref(), accept).await
     } else {
-        online(&client, &token, args.consume, args.action.as_deref()).await
+        online(&client, &token, args.consume, args.action.as_deref(), accept).await
     };
     match checked {
         Ok(Ok(claims)) => match serde_json::to_string_pretty(&claims) {
@@ -96,8 +127,17 @@ pub async fn run(args: VerifyArgs) -> ExitCode {
 
 type Checked = Result<Result<ApprovalClaims, String>, String>;
 
-async fn online(client: &Client, token: &str, consume: bool, action: Option<&str>) -> Checked {
-    let answer = client.verify(token, consume, action).await.map_err(|e| format!("cannot verify: {e}"))?;
+async fn online(
+    client: &Client,
+    token: &str,
+    consume: bool,
+    action: Option<&str>,
+    accept: Accept,
+) -> Checked {
+    let answer = client
+        .verify_accepting(token, consume, action, accept)
+        .await
+        .map_err(|e| format!("cannot verify: {e}"))?;
     match (answer.valid, answer.claims) {
         (true, Some(claims)) => Ok(Ok(claims)),
         (true, None) => Err("the server said valid but sent no claims".into()),
@@ -108,10 +148,17 @@ async fn online(client: &Client, token: &str, consume: bool, action: Option<&str
     }
 }
 
-async fn offline(client: &Client, token: &str, issuer: Option<&str>, action: Option<&str>) -> Checked {
+async fn offline(
+    client: &Client,
+    token: &str,
+    issuer: Option<&str>,
+    action: Option<&str>,
+    accept: Accept,
+) -> Checked {
     let jwks = client.jwks().await.map_err(|e| format!("cannot fetch the server's keys: {e}"))?;
     let issuer = issuer.map_or_else(|| client.issuer(), str::to_owned);
-    Ok(verify_offline(&jwks, token, Some(&issuer), action).map_err(|e| format!("{} ({e})", code_of(&e))))
+    let checked = verify_offline_accepting(&jwks, token, Some(&issuer), action, accept);
+    Ok(checked.map_err(|e| format!("{} ({e})", code_of(&e))))
 }
 
 /// The same reason codes the server gives, for offline refusals.
@@ -123,6 +170,7 @@ fn code_of(e: &OfflineError) -> &'static str {
         OfflineError::BadSignature => "bad_signature",
         OfflineError::Expired => "expired",
         OfflineError::ActionMismatch => "action_mismatch",
+        OfflineError::NotPersonApproved => "not_person_approved",
     }
 }
 
@@ -164,8 +212,25 @@ mod tests {
             "expired",
             "already_used",
             "action_mismatch",
+            "not_person_approved",
         ] {
             assert_ne!(explain(r), "refused by the server", "{r}");
+        }
+    }
+
+    #[test]
+    fn offline_refusals_use_the_servers_codes_and_words() {
+        let all = [
+            OfflineError::Malformed,
+            OfflineError::WrongType,
+            OfflineError::UnknownKey,
+            OfflineError::BadSignature,
+            OfflineError::Expired,
+            OfflineError::ActionMismatch,
+            OfflineError::NotPersonApproved,
+        ];
+        for e in all {
+            assert_ne!(explain(code_of(&e)), "refused by the server", "{e:?}");
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::service::grants::Grants;
 use crate::service::keys::Keys;
 use crate::service::rules::Rules;
 use crate::service::stop::Stop;
+use crate::service::tokens::Tokens;
 use crate::state::AppState;
 use axum::extract::FromRef;
 use std::sync::Arc;
@@ -44,5 +45,11 @@ impl FromRef<Arc<AppState>> for Stop {
 impl FromRef<Arc<AppState>> for Grants {
     fn from_ref(app: &Arc<AppState>) -> Self {
         Grants::new(app)
+    }
+}
+
+impl FromRef<Arc<AppState>> for Tokens {
+    fn from_ref(app: &Arc<AppState>) -> Self {
+        Tokens::new(app)
     }
 }

@@ -297,8 +297,9 @@ impl Gate {
         }
     }
 
-    /// The token of an allow: the decision's id stands for the request id, and `decidedBy` says
-    /// a rule or a grant allowed it (no passkey, nobody verified).
+    /// The token of an allow: a gate token (audience `clawgate:gate`, never a person's approval),
+    /// the decision's id standing for the request id, and `decidedBy` saying a rule or a grant
+    /// allowed it (no passkey, nobody verified).
     fn sign(&self, d: &GateDecision) -> ApprovalResult<SignedApproval> {
         let by = if d.decided_by == "grant" { DecidedBy::Grant } else { DecidedBy::Rule };
         Ok(self.signer.sign(

@@ -9,3 +9,4 @@ pub mod grants;
 pub mod keys;
 pub mod rules;
 pub mod stop;
+pub mod tokens;

@@ -28,7 +28,7 @@ pub mod writer;
 use crate::clock::Millis;
 use crate::config::{Backend, DatabaseSettings, redact_url};
 use crate::domain::ids::ApiKeyId;
-use crate::events::{ApprovalEvent, EVENTS_CHANNEL, KEY_EVENTS_CHANNEL, KeyEvent};
+use crate::events::{ApprovalEvent, EVENTS_CHANNEL, KEY_EVENTS_CHANNEL, KeyEvent, SIGNING_KEYS_CHANNEL};
 use crate::startup_errors::cannot_open_database;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
@@ -178,6 +178,12 @@ impl Announcer {
 
     pub(crate) async fn key(&self, conn: &mut AnyConnection, event: &KeyEvent) -> StoreResult<()> {
         self.send(conn, KEY_EVENTS_CHANNEL, event.to_wire(&self.instance_id)).await
+    }
+
+    /// Tells other instances that the signing key `kid` was revoked: they reload their keys.
+    pub(crate) async fn signing_key_revoked(&self, conn: &mut AnyConnection, kid: &str) -> StoreResult<()> {
+        let payload = serde_json::json!({ "instance": &*self.instance_id, "revoked": kid }).to_string();
+        self.send(conn, SIGNING_KEYS_CHANNEL, payload).await
     }
 
     async fn send(&self, conn: &mut AnyConnection, channel: &str, payload: String) -> StoreResult<()> {

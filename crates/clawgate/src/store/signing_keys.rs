@@ -1,9 +1,9 @@
-//! Approval-token signing keys (see `crate::tokens::approval` for what each is used for when).
+//! Approval-token signing keys (see `crate::tokens::keys` for what each is used for when).
 
 use super::writer::WriteStatement;
-use super::{Db, StoreError, StoreResult};
+use super::{Db, StoreError, StoreResult, opt_i64};
 use crate::clock::Millis;
-use crate::tokens::approval::KeyRecord;
+use crate::tokens::keys::KeyRecord;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sqlx::Row;
@@ -16,12 +16,13 @@ fn decode_seed(number: i64, text: &str) -> StoreResult<[u8; 32]> {
 }
 
 impl Db {
-    /// Every stored key, oldest first.
+    /// Every stored key, oldest first (revoked ones included).
     pub async fn signing_keys(&self) -> StoreResult<Vec<KeyRecord>> {
-        let rows =
-            sqlx::query("SELECT number, seed, created_at, active_from FROM signing_keys ORDER BY number")
-                .fetch_all(self.pool())
-                .await?;
+        let rows = sqlx::query(
+            "SELECT number, seed, created_at, active_from, revoked_at FROM signing_keys ORDER BY number",
+        )
+        .fetch_all(self.pool())
+        .await?;
         rows.iter()
             .map(|row| {
                 let number: i64 = row.try_get("number")?;
@@ -31,6 +32,7 @@ impl Db {
                     seed: decode_seed(number, &seed)?,
                     created_at: row.try_get("created_at")?,
                     active_from: row.try_get("active_from")?,
+                    revoked_at: opt_i64(row, "revoked_at")?,
                 })
             })
             .collect()
@@ -75,6 +77,70 @@ impl Db {
         Ok(row.try_get("number")?)
     }
 
+    /// Revokes key `number` (whose kid is `kid`) at `now` and, with `successor`, stores that seed
+    /// as a new key signing from `now`, in one transaction that tells every other instance
+    /// (PostgreSQL NOTIFY) to reload its keys as it commits.
+    pub async fn revoke_signing_key(
+        &self,
+        number: i64,
+        kid: &str,
+        now: Millis,
+        successor: Option<[u8; 32]>,
+    ) -> StoreResult<Revocation> {
+        let (kid, announcer) = (kid.to_owned(), self.announcer());
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE signing_keys SET revoked_at = $1 WHERE number = $2 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(number)
+                .execute(&mut *conn)
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Ok(Revocation::NotRevocable);
+                }
+                let mut new = None;
+                if let Some(seed) = successor {
+                    let number: i64 = sqlx::query_scalar(
+                        "INSERT INTO signing_keys (number, seed, created_at, active_from) \
+                         SELECT COALESCE(MAX(number), 0) + 1, $1, $2, $2 FROM signing_keys RETURNING number",
+                    )
+                    .bind(STANDARD.encode(seed))
+                    .bind(now)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    new = Some(number);
+                }
+                announcer.signing_key_revoked(conn, &kid).await?;
+                Ok(Revocation::Revoked { successor: new })
+            })
+        }))
+        .await
+    }
+
+    /// Whether key `number` may no longer verify: revoked, or deleted (once retired or revoked).
+    /// What online verification asks, so that a revocation holds on every instance at once,
+    /// whether or not it has heard of it.
+    pub async fn signing_key_withdrawn(&self, number: i64) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT revoked_at FROM signing_keys WHERE number = $1")
+            .bind(number)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(match row {
+            Some(row) => opt_i64(&row, "revoked_at")?.is_some(),
+            None => true,
+        })
+    }
+
+    /// The numbers of the revoked keys still stored.
+    pub async fn revoked_signing_keys(&self) -> StoreResult<Vec<i64>> {
+        let numbers = sqlx::query_scalar("SELECT number FROM signing_keys WHERE revoked_at IS NOT NULL")
+            .fetch_all(self.pool())
+            .await?;
+        Ok(numbers)
+    }
+
     /// Deletes the keys numbered `numbers` (retired ones).
     pub async fn delete_signing_keys(&self, numbers: &[i64]) -> StoreResult<()> {
         for number in numbers {
@@ -82,6 +148,15 @@ impl Db {
         }
         Ok(())
     }
+}
+
+/// What [`Db::revoke_signing_key`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// Revoked, with the number of the key stored to sign in its place (when one was asked for).
+    Revoked { successor: Option<i64> },
+    /// No such key, or it was revoked already (by another `keys revoke` at the same moment).
+    NotRevocable,
 }
 
 /// The newest migration this binary knows for `backend`: a database (or backup) migrated further

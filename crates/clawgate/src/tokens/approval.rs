@@ -1,8 +1,12 @@
-//! Approval tokens: Ed25519-signed JWTs that prove a person approved one request.
+//! Ed25519-signed tokens for one action: approval tokens (a person approved it with a passkey)
+//! and gate tokens (a rule or a standing grant allowed it alone); see [`super::kind`].
 //!
 //! Tools verify them offline with the public keys at `/.well-known/jwks.json`, or online with
 //! `POST /api/v1/approval/verify-token` (which can also consume a token, once, ever).
 
+use super::keys::{KeyRecord, schedule};
+use super::kind::TokenKind;
+pub use super::kind::{Accept, DecidedBy};
 use super::{is_current, strict_validation};
 use crate::clock::Millis;
 use crate::domain::random;
@@ -11,25 +15,27 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::SigningKey;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::sync::{Arc, RwLock};
 use utoipa::ToSchema;
 
-pub const AUDIENCE: &str = "clawgate:approval";
-pub const HEADER_TYPE: &str = "clawgate-approval+jwt";
-const TYPE: &str = "approval";
+/// The audience of approval tokens: what a verifier that needs a person's approval checks.
+pub const AUDIENCE: &str = TokenKind::Approval.audience();
+pub const HEADER_TYPE: &str = TokenKind::Approval.header_type();
+/// The audience of gate tokens (a rule or a grant allowed the call; no person was asked).
+pub const GATE_AUDIENCE: &str = TokenKind::Gate.audience();
+pub const GATE_HEADER_TYPE: &str = TokenKind::Gate.header_type();
 
-/// The claims of an approval token.
+/// The claims of an approval or gate token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalClaims {
     /// The server that issued it (its public origin).
     pub iss: String,
-    /// The person who approved (user id).
+    /// The person who approved, or whose rule or grant allowed it (user id).
     pub sub: String,
-    /// Always `clawgate:approval`.
+    /// `clawgate:approval` (a person approved) or `clawgate:gate` (a rule or grant allowed it).
     pub aud: String,
-    /// Always `approval`.
+    /// `approval` or `gate`, as the audience.
     pub typ: String,
     /// Unique token id; `consume` uses it to allow one verification ever.
     pub jti: String,
@@ -41,11 +47,9 @@ pub struct ApprovalClaims {
     /// SHA-256 (hex) of the canonical `{action, agentId, context, requestId}`.
     pub action_hash: String,
     pub agent_id: Option<String>,
-    /// What approved: `passkey` (the person, just now), `rule` (one of their rules) or `grant`
-    /// (a standing grant they made with a passkey). Tokens from before the gate have none, and
-    /// were all passkey approvals. A tool that needs a person's tap for each action checks
-    /// `passkey`.
-    #[serde(default)]
+    /// What approved: `passkey` (the person, just now: an approval token), `rule` (one of their
+    /// rules) or `grant` (a standing grant they made with a passkey): a gate token. Required: a
+    /// token without it is malformed.
     pub decided_by: DecidedBy,
     /// The passkey credential (base64url) that approved: only when `decidedBy` is `passkey`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,26 +57,6 @@ pub struct ApprovalClaims {
     /// The authenticator verified the person (PIN or biometrics): true for every passkey
     /// approval, false when a rule or grant decided.
     pub user_verified: bool,
-}
-
-/// What approved a token's action.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum DecidedBy {
-    #[default]
-    Passkey,
-    Rule,
-    Grant,
-}
-
-impl DecidedBy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DecidedBy::Passkey => "passkey",
-            DecidedBy::Rule => "rule",
-            DecidedBy::Grant => "grant",
-        }
-    }
 }
 
 /// What the approval is about; the signer adds issuer, times and identifiers.
@@ -88,6 +72,15 @@ pub struct ApprovalFacts {
     pub user_verified: bool,
 }
 
+/// A token that checked out against the keys this instance holds.
+#[derive(Debug, PartialEq)]
+pub struct Verified {
+    pub claims: ApprovalClaims,
+    /// The number of the key that signed it: whoever must know at once whether it was revoked
+    /// since this instance last reloaded its keys asks the store.
+    pub key: i64,
+}
+
 pub struct SignedApproval {
     pub token: String,
     pub jti: String,
@@ -100,9 +93,10 @@ pub struct SignedApproval {
 pub enum InvalidReason {
     /// Not a JWT, or not one this server could have issued.
     Malformed,
-    /// Not an approval token (for instance a session token).
+    /// Not an approval or gate token (for instance a session token), or one whose kind and
+    /// `decidedBy` disagree.
     WrongType,
-    /// Signed by a key this server does not know.
+    /// Signed by a key this server does not know, or no longer accepts (retired or revoked).
     UnknownKey,
     /// The signature, issuer or audience does not check out.
     BadSignature,
@@ -111,121 +105,13 @@ pub enum InvalidReason {
     AlreadyUsed,
     /// The token approves a different action than the one given.
     ActionMismatch,
-}
-
-/// One stored signing key: its number (order of rotation), seed and schedule.
-#[derive(Clone)]
-pub struct KeyRecord {
-    pub number: i64,
-    pub seed: [u8; 32],
-    pub created_at: Millis,
-    /// From when it signs new tokens; before that it is only published.
-    pub active_from: Millis,
-}
-
-// By hand: the seed is a secret.
-impl std::fmt::Debug for KeyRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyRecord")
-            .field("number", &self.number)
-            .field("created_at", &self.created_at)
-            .field("active_from", &self.active_from)
-            .finish_non_exhaustive()
-    }
-}
-
-/// How often every instance reloads the keys from the database (with its upkeep).
-pub const KEY_RELOAD_EVERY_MS: Millis = 30_000;
-/// How long `/.well-known/jwks.json` may be cached (its `Cache-Control: max-age`).
-pub const JWKS_MAX_AGE_SECS: i64 = 300;
-/// A new key signs only this long after it is stored: by then every instance has reloaded
-/// (every [`KEY_RELOAD_EVERY_MS`]) and published it, and every JWKS cached before it was
-/// published has gone stale ([`JWKS_MAX_AGE_SECS`]), with half a minute to spare.
-pub const PUBLISH_DELAY_MS: Millis = KEY_RELOAD_EVERY_MS + JWKS_MAX_AGE_SECS * 1000 + 30_000;
-/// The longest an approval token lives (APPROVAL_TOKEN_TTL_SECONDS is at most this).
-pub const MAX_TOKEN_TTL_SECS: i64 = 600;
-/// A superseded key keeps verifying this long after its successor takes over: the longest a
-/// token it signed can live, plus a minute for clocks that disagree.
-pub const RETIRE_AFTER_MS: Millis = (MAX_TOKEN_TTL_SECS + 60) * 1000;
-
-/// Where a key stands at some moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyState {
-    /// Published, not signing yet.
-    Next,
-    /// Signs new tokens (and verifies).
-    Active,
-    /// Superseded: verifies the tokens it signed until it retires.
-    VerifyingOnly,
-    /// Every token it signed has expired: no longer published or accepted; may be deleted.
-    Retired,
-}
-
-impl KeyState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyState::Next => "next",
-            KeyState::Active => "active",
-            KeyState::VerifyingOnly => "verifying-only",
-            KeyState::Retired => "retired",
-        }
-    }
-}
-
-/// A key with what follows from the others: its `kid` and when it retires.
-#[derive(Debug, Clone)]
-pub struct KeyInfo {
-    pub number: i64,
-    pub kid: String,
-    pub created_at: Millis,
-    pub active_from: Millis,
-    /// `None` while no later key has been stored.
-    pub retires_at: Option<Millis>,
-}
-
-impl KeyInfo {
-    pub fn state(&self, signing: Option<i64>, now: Millis) -> KeyState {
-        if self.active_from > now {
-            KeyState::Next
-        } else if self.retires_at.is_some_and(|r| r <= now) {
-            KeyState::Retired
-        } else if signing == Some(self.number) {
-            KeyState::Active
-        } else {
-            KeyState::VerifyingOnly
-        }
-    }
-}
-
-/// The keys in the order they take over (activation, then number), each with its retirement:
-/// its successor's activation plus [`RETIRE_AFTER_MS`].
-pub fn schedule(records: &[KeyRecord]) -> Vec<KeyInfo> {
-    let mut sorted: Vec<&KeyRecord> = records.iter().collect();
-    sorted.sort_by_key(|k| (k.active_from, k.number));
-    let mut infos: Vec<KeyInfo> = sorted
-        .iter()
-        .map(|k| KeyInfo {
-            number: k.number,
-            kid: kid_of(&k.seed),
-            created_at: k.created_at,
-            active_from: k.active_from,
-            retires_at: None,
-        })
-        .collect();
-    for i in 1..infos.len() {
-        let successor_from = infos[i].active_from;
-        infos[i - 1].retires_at = Some(successor_from.saturating_add(RETIRE_AFTER_MS));
-    }
-    infos
-}
-
-/// The number of the key that signs at `now`: the last to have taken over (or, should none have
-/// yet, the first to come).
-pub fn signing_number(infos: &[KeyInfo], now: Millis) -> Option<i64> {
-    infos.iter().rev().find(|k| k.active_from <= now).or(infos.first()).map(|k| k.number)
+    /// A rule or a standing grant allowed the action (a gate token): no person approved it, and
+    /// the caller did not `accept` that decider.
+    NotPersonApproved,
 }
 
 struct KeyPair {
+    number: i64,
     kid: String,
     active_from: Millis,
     retires_at: Option<Millis>,
@@ -257,21 +143,18 @@ fn pkcs8_v1(seed: &[u8; 32]) -> Vec<u8> {
     der
 }
 
-/// A key's id: the first 12 bytes of the SHA-256 of its public key, base64url.
-pub fn kid_of(seed: &[u8; 32]) -> String {
-    let public = SigningKey::from_bytes(seed).verifying_key().to_bytes();
-    URL_SAFE_NO_PAD.encode(&Sha256::digest(public)[..12])
-}
-
+/// The keys not revoked, in the order they take over.
 fn key_pairs(records: &[KeyRecord]) -> Vec<KeyPair> {
     let seeds: std::collections::HashMap<i64, &[u8; 32]> =
         records.iter().map(|k| (k.number, &k.seed)).collect();
     schedule(records)
         .into_iter()
+        .filter(|info| info.revoked_at.is_none())
         .filter_map(|info| {
             let seed = seeds.get(&info.number)?;
             let public = SigningKey::from_bytes(seed).verifying_key().to_bytes();
             Some(KeyPair {
+                number: info.number,
                 kid: info.kid,
                 active_from: info.active_from,
                 retires_at: info.retires_at,
@@ -283,27 +166,40 @@ fn key_pairs(records: &[KeyRecord]) -> Vec<KeyPair> {
         .collect()
 }
 
-pub fn generate_seed() -> [u8; 32] {
-    random::bytes::<32>()
+/// What a reload changed here, by kid.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Published (and accepted) from now on.
+    pub added: Vec<String>,
+    /// Neither published nor accepted any more: revoked, or deleted once retired.
+    pub dropped: Vec<String>,
 }
 
 impl ApprovalSigner {
-    /// Signs with the key whose turn it is (see [`signing_number`]); publishes and accepts every
-    /// key not retired.
+    /// Signs with the key whose turn it is (see [`super::keys::signing_number`]); publishes and
+    /// accepts every key neither retired nor revoked.
     pub fn new(keys: &[KeyRecord], issuer: String, ttl_secs: i64) -> anyhow::Result<Self> {
-        anyhow::ensure!(!keys.is_empty(), "no approval signing key");
-        Ok(Self { keys: RwLock::new(Arc::new(key_pairs(keys))), issuer, ttl_secs })
+        let pairs = key_pairs(keys);
+        anyhow::ensure!(!pairs.is_empty(), "no approval signing key that is not revoked");
+        Ok(Self { keys: RwLock::new(Arc::new(pairs)), issuer, ttl_secs })
     }
 
-    /// Replaces the keys with `keys` as now stored. Returns the kids that are new here.
-    pub fn reload(&self, keys: &[KeyRecord]) -> anyhow::Result<Vec<String>> {
-        anyhow::ensure!(!keys.is_empty(), "no approval signing key is stored");
+    /// Replaces the keys with `keys` as now stored.
+    pub fn reload(&self, keys: &[KeyRecord]) -> anyhow::Result<Reloaded> {
         let fresh = Arc::new(key_pairs(keys));
+        anyhow::ensure!(!fresh.is_empty(), "no approval signing key that is not revoked is stored");
         let mut slot = self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let added = fresh.iter().filter(|k| !slot.iter().any(|old| old.kid == k.kid)).map(|k| k.kid.clone());
-        let added = added.collect();
+        let missing = |from: &[KeyPair], of: &[KeyPair]| -> Vec<String> {
+            from.iter().filter(|k| !of.iter().any(|o| o.kid == k.kid)).map(|k| k.kid.clone()).collect()
+        };
+        let changed = Reloaded { added: missing(&fresh, &slot), dropped: missing(&slot, &fresh) };
         *slot = fresh;
-        Ok(added)
+        Ok(changed)
+    }
+
+    /// Whether this instance still uses any of the keys numbered `numbers`.
+    pub fn holds_any(&self, numbers: &[i64]) -> bool {
+        self.current().iter().any(|k| numbers.contains(&k.number))
     }
 
     fn current(&self) -> Arc<Vec<KeyPair>> {
@@ -320,17 +216,19 @@ impl ApprovalSigner {
         keys.iter().rev().find(|k| k.active_from <= now).or(keys.first())
     }
 
+    /// Signs a token for `facts`: an approval token when a passkey decided, else a gate token.
     pub fn sign(&self, facts: ApprovalFacts, now: Millis) -> anyhow::Result<SignedApproval> {
         let keys = self.current();
         let key = Self::signer_at(&keys, now).ok_or_else(|| anyhow::anyhow!("no signing key"))?;
+        let kind = TokenKind::of(facts.decided_by);
         let iat = now / 1000;
         let exp = iat + self.ttl_secs;
         let jti = URL_SAFE_NO_PAD.encode(random::bytes::<16>());
         let claims = ApprovalClaims {
             iss: self.issuer.clone(),
             sub: facts.user_id,
-            aud: AUDIENCE.to_owned(),
-            typ: TYPE.to_owned(),
+            aud: kind.audience().to_owned(),
+            typ: kind.claim_type().to_owned(),
             jti: jti.clone(),
             iat,
             exp,
@@ -343,18 +241,19 @@ impl ApprovalSigner {
             user_verified: facts.user_verified,
         };
         let mut header = Header::new(Algorithm::EdDSA);
-        header.typ = Some(HEADER_TYPE.to_owned());
+        header.typ = Some(kind.header_type().to_owned());
         header.kid = Some(key.kid.clone());
         let token = jsonwebtoken::encode(&header, &claims, &key.encoding)?;
         Ok(SignedApproval { token, jti, expires_at: exp * 1000 })
     }
 
-    /// Checks signature, algorithm, type, audience, issuer and expiry. Does not consume.
-    pub fn verify(&self, token: &str, now: Millis) -> Result<ApprovalClaims, InvalidReason> {
+    /// Checks signature, algorithm, kind (header type, audience and claim type agree, and with
+    /// `decidedBy`), issuer and expiry, then that `accept` takes what decided. Does not consume,
+    /// and knows only the keys of the last reload (see [`Verified::key`]).
+    pub fn verify(&self, token: &str, now: Millis, accept: Accept) -> Result<Verified, InvalidReason> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| InvalidReason::Malformed)?;
-        if header.typ.as_deref() != Some(HEADER_TYPE) {
-            return Err(InvalidReason::WrongType);
-        }
+        let kind =
+            header.typ.as_deref().and_then(TokenKind::from_header_type).ok_or(InvalidReason::WrongType)?;
         if header.alg != Algorithm::EdDSA {
             return Err(InvalidReason::WrongType);
         }
@@ -362,7 +261,7 @@ impl ApprovalSigner {
         let keys = self.current();
         // A retired key is unknown: every token it signed has expired.
         let key = keys.iter().find(|k| k.kid == kid && k.live_at(now)).ok_or(InvalidReason::UnknownKey)?;
-        let validation = strict_validation(Algorithm::EdDSA, AUDIENCE, &self.issuer);
+        let validation = strict_validation(Algorithm::EdDSA, kind.audience(), &self.issuer);
         let data =
             jsonwebtoken::decode::<ApprovalClaims>(token, &key.decoding, &validation).map_err(|e| match e
                 .kind()
@@ -372,13 +271,17 @@ impl ApprovalSigner {
                 _ => InvalidReason::BadSignature,
             })?;
         let claims = data.claims;
-        if claims.typ != TYPE {
+        // Each part names the same kind: a gate token never passes for a person's approval.
+        if claims.typ != kind.claim_type() || TokenKind::of(claims.decided_by) != kind {
             return Err(InvalidReason::WrongType);
         }
         if !is_current(claims.iat, claims.exp, now / 1000) {
             return Err(InvalidReason::Expired);
         }
-        Ok(claims)
+        if !accept.accepts(claims.decided_by) {
+            return Err(InvalidReason::NotPersonApproved);
+        }
+        Ok(Verified { claims, key: key.number })
     }
 
     /// The JSON Web Key Set of every key that may have signed a live token, or is about to sign.
@@ -404,10 +307,11 @@ impl ApprovalSigner {
 
 #[cfg(test)]
 mod tests {
+    use super::super::keys::{KeyState, RETIRE_AFTER_MS, generate_seed, signing_number};
     use super::*;
 
     fn one_key() -> Vec<KeyRecord> {
-        vec![KeyRecord { number: 1, seed: generate_seed(), created_at: 0, active_from: 0 }]
+        vec![KeyRecord { number: 1, seed: generate_seed(), created_at: 0, active_from: 0, revoked_at: None }]
     }
 
     fn facts() -> ApprovalFacts {
@@ -427,10 +331,14 @@ mod tests {
     fn signed_tokens_verify_and_expire() -> anyhow::Result<()> {
         let s = ApprovalSigner::new(&one_key(), "http://localhost:3000".into(), 120)?;
         let signed = s.sign(facts(), 10_000_000)?;
-        let claims = s.verify(&signed.token, 10_000_000).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let claims =
+            s.verify(&signed.token, 10_000_000, Accept::PERSON).map_err(|e| anyhow::anyhow!("{e:?}"))?.claims;
         assert_eq!(claims.action, "deploy");
         assert_eq!(claims.jti, signed.jti);
-        assert_eq!(s.verify(&signed.token, 10_000_000 + 130_000), Err(InvalidReason::Expired));
+        assert_eq!(
+            s.verify(&signed.token, 10_000_000 + 130_000, Accept::PERSON),
+            Err(InvalidReason::Expired)
+        );
         Ok(())
     }
 
@@ -439,8 +347,8 @@ mod tests {
         let a = ApprovalSigner::new(&one_key(), "i".into(), 120)?;
         let b = ApprovalSigner::new(&one_key(), "i".into(), 120)?;
         let t = a.sign(facts(), 0)?.token;
-        assert_eq!(b.verify(&t, 0), Err(InvalidReason::UnknownKey));
-        assert_eq!(a.verify("not.a.jwt", 0), Err(InvalidReason::Malformed));
+        assert_eq!(b.verify(&t, 0, Accept::PERSON), Err(InvalidReason::UnknownKey));
+        assert_eq!(a.verify("not.a.jwt", 0, Accept::PERSON), Err(InvalidReason::Malformed));
         Ok(())
     }
 
@@ -464,10 +372,16 @@ mod tests {
         let mut keys = one_key();
         let s = ApprovalSigner::new(&keys, "i".into(), 600)?;
         let old_kid = s.signing_kid(0).ok_or_else(|| anyhow::anyhow!("a signer"))?;
-        keys.push(KeyRecord { number: 2, seed: generate_seed(), created_at: 10, active_from: takeover });
-        let added = s.reload(&keys)?;
-        assert_eq!(added.len(), 1);
-        let new_kid = added[0].clone();
+        keys.push(KeyRecord {
+            number: 2,
+            seed: generate_seed(),
+            created_at: 10,
+            active_from: takeover,
+            revoked_at: None,
+        });
+        let reloaded = s.reload(&keys)?;
+        assert_eq!((reloaded.added.len(), reloaded.dropped.len()), (1, 0));
+        let new_kid = reloaded.added[0].clone();
         assert_ne!(new_kid, old_kid);
 
         // Published before it signs.
@@ -478,7 +392,7 @@ mod tests {
         // Takes over; the old key still verifies what it signed.
         let after = s.sign(facts(), takeover)?;
         assert_eq!(jsonwebtoken::decode_header(&after.token)?.kid.as_deref(), Some(new_kid.as_str()));
-        assert!(s.verify(&before.token, takeover + 500_000).is_ok());
+        assert!(s.verify(&before.token, takeover + 500_000, Accept::PERSON).is_ok());
 
         // Retired once every token it signed has expired.
         let retired = takeover + RETIRE_AFTER_MS;
@@ -491,6 +405,135 @@ mod tests {
         assert_eq!(states, [KeyState::Retired, KeyState::Active]);
         let states: Vec<KeyState> = infos.iter().map(|k| k.state(Some(1), 0)).collect();
         assert_eq!(states, [KeyState::Active, KeyState::Next]);
+        Ok(())
+    }
+
+    fn gate_facts(by: DecidedBy) -> ApprovalFacts {
+        ApprovalFacts { decided_by: by, credential_id: None, user_verified: false, ..facts() }
+    }
+
+    fn part(token: &str, i: usize) -> serde_json::Value {
+        let text = token.split('.').nth(i).unwrap_or_default();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(text).unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// A token of this server's key with any header type and claims: what someone holding the
+    /// key, or a bug, could make.
+    fn forge(s: &ApprovalSigner, header_type: &str, claims: &serde_json::Value) -> String {
+        let keys = s.current();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(header_type.to_owned());
+        header.kid = Some(keys[0].kid.clone());
+        jsonwebtoken::encode(&header, claims, &keys[0].encoding).unwrap_or_default()
+    }
+
+    #[test]
+    fn rule_and_grant_tokens_are_gate_tokens_accepted_only_when_asked() -> anyhow::Result<()> {
+        let s = ApprovalSigner::new(&one_key(), "i".into(), 120)?;
+        for by in [DecidedBy::Rule, DecidedBy::Grant] {
+            let t = s.sign(gate_facts(by), 0)?.token;
+            assert_eq!(part(&t, 0)["typ"], GATE_HEADER_TYPE);
+            assert_eq!(part(&t, 1)["aud"], GATE_AUDIENCE);
+            assert_eq!(part(&t, 1)["typ"], "gate");
+            assert_eq!(s.verify(&t, 0, Accept::PERSON), Err(InvalidReason::NotPersonApproved));
+            assert_eq!(s.verify(&t, 0, Accept::of([by])).map(|v| v.claims.decided_by).ok(), Some(by));
+            assert!(s.verify(&t, 0, Accept::ANY).is_ok());
+        }
+        let grant = s.sign(gate_facts(DecidedBy::Grant), 0)?.token;
+        assert_eq!(s.verify(&grant, 0, Accept::of([DecidedBy::Rule])), Err(InvalidReason::NotPersonApproved));
+        let approval = s.sign(facts(), 0)?.token;
+        assert_eq!(
+            (part(&approval, 0)["typ"].clone(), part(&approval, 1)["aud"].clone()),
+            (serde_json::json!(HEADER_TYPE), serde_json::json!(AUDIENCE))
+        );
+        assert!(s.verify(&approval, 0, Accept::PERSON).is_ok());
+        Ok(())
+    }
+
+    #[test]
+    fn a_gate_token_fails_a_verifier_that_checks_the_approval_audience() -> anyhow::Result<()> {
+        let s = ApprovalSigner::new(&one_key(), "i".into(), 120)?;
+        let t = s.sign(gate_facts(DecidedBy::Rule), 0)?.token;
+        let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(s.jwks(0))?;
+        let key = DecodingKey::from_jwk(&jwks.keys[0])?;
+        let mut v = jsonwebtoken::Validation::new(Algorithm::EdDSA);
+        v.validate_exp = false;
+        v.set_audience(&[AUDIENCE]);
+        let refused =
+            jsonwebtoken::decode::<serde_json::Value>(&t, &key, &v).map(|_| ()).map_err(|e| e.into_kind());
+        assert_eq!(refused, Err(jsonwebtoken::errors::ErrorKind::InvalidAudience));
+        Ok(())
+    }
+
+    #[test]
+    fn forged_kind_and_decider_combinations_are_refused_even_with_the_real_key() -> anyhow::Result<()> {
+        let s = ApprovalSigner::new(&one_key(), "i".into(), 120)?;
+        let claims = |aud: &str, typ: &str, by: Option<&str>| {
+            let mut c = part(&s.sign(facts(), 0).map(|t| t.token).unwrap_or_default(), 1);
+            c["aud"] = aud.into();
+            c["typ"] = typ.into();
+            if let Some(by) = by {
+                c["decidedBy"] = by.into();
+            } else if let Some(o) = c.as_object_mut() {
+                o.remove("decidedBy");
+            }
+            c
+        };
+        let (a, g) = (TokenKind::Approval, TokenKind::Gate);
+        let forged = [
+            // An approval token that says a rule or a grant decided.
+            (a, claims(AUDIENCE, "approval", Some("rule")), InvalidReason::WrongType),
+            (a, claims(AUDIENCE, "approval", Some("grant")), InvalidReason::WrongType),
+            // A gate token that claims a person's passkey.
+            (g, claims(GATE_AUDIENCE, "gate", Some("passkey")), InvalidReason::WrongType),
+            // Kinds that disagree between header, audience and claim type.
+            (a, claims(AUDIENCE, "gate", Some("passkey")), InvalidReason::WrongType),
+            (g, claims(GATE_AUDIENCE, "approval", Some("rule")), InvalidReason::WrongType),
+            (a, claims(GATE_AUDIENCE, "approval", Some("passkey")), InvalidReason::BadSignature),
+            (g, claims(AUDIENCE, "gate", Some("rule")), InvalidReason::BadSignature),
+            // `decidedBy` is required, and only the three known deciders.
+            (a, claims(AUDIENCE, "approval", None), InvalidReason::Malformed),
+            (a, claims(AUDIENCE, "approval", Some("robot")), InvalidReason::Malformed),
+        ];
+        for (kind, c, reason) in forged {
+            let t = forge(&s, kind.header_type(), &c);
+            assert_eq!(s.verify(&t, 0, Accept::ANY), Err(reason), "{} {c}", kind.header_type());
+        }
+        // The same forging, consistent, passes: the refusals above are about the combinations.
+        let fine = forge(&s, GATE_HEADER_TYPE, &claims(GATE_AUDIENCE, "gate", Some("grant")));
+        assert!(s.verify(&fine, 0, Accept::ANY).is_ok());
+        Ok(())
+    }
+
+    #[test]
+    fn a_revoked_key_neither_signs_nor_verifies_nor_is_published() -> anyhow::Result<()> {
+        let mut keys = one_key();
+        let s = ApprovalSigner::new(&keys, "i".into(), 600)?;
+        let before = s.sign(facts(), 1_000)?.token;
+        let old = s.signing_kid(1_000).unwrap_or_default();
+        assert!(s.holds_any(&[1]));
+        keys[0].revoked_at = Some(2_000);
+        keys.push(KeyRecord {
+            number: 2,
+            seed: generate_seed(),
+            created_at: 2_000,
+            active_from: 2_000,
+            revoked_at: None,
+        });
+        let reloaded = s.reload(&keys)?;
+        assert_eq!(reloaded.dropped, [old]);
+        assert_eq!(reloaded.added.len(), 1);
+        assert!(!s.holds_any(&[1]) && s.holds_any(&[2]));
+        assert_eq!(s.verify(&before, 3_000, Accept::PERSON), Err(InvalidReason::UnknownKey));
+        assert_eq!(s.jwks(3_000)["keys"].as_array().map(Vec::len), Some(1));
+        assert_eq!(s.jwks(3_000)["keys"][0]["kid"], serde_json::json!(reloaded.added[0]));
+        let after = s.sign(facts(), 3_000)?.token;
+        assert_eq!(jsonwebtoken::decode_header(&after)?.kid, Some(reloaded.added[0].clone()));
+        assert_eq!(s.verify(&after, 3_000, Accept::PERSON).map(|v| v.key), Ok(2));
+        // Never left without a key: a set with every key revoked is refused, the last one kept.
+        keys[1].revoked_at = Some(4_000);
+        assert!(s.reload(&keys).is_err());
+        assert!(s.verify(&after, 4_000, Accept::PERSON).is_ok());
         Ok(())
     }
 }

@@ -1,16 +1,22 @@
-//! The two kinds of signed token, kept apart so that neither can pass for the other:
+//! The kinds of signed token, kept apart so that none can pass for another:
 //!
-//! | | session | approval |
-//! |---|---|---|
-//! | proves | a person signed in | a person approved one request |
-//! | algorithm | HS256 (`JWT_SECRET`) | EdDSA / Ed25519, public keys at `/.well-known/jwks.json` |
-//! | header `typ` | `JWT` | `clawgate-approval+jwt` |
-//! | claim `typ` / `aud` | `session` / `clawgate:session` | `approval` / `clawgate:approval` |
+//! | | session | approval | gate |
+//! |---|---|---|---|
+//! | proves | a person signed in | a person approved one action with a passkey | a person's rule or standing grant allowed one call; nobody was asked |
+//! | algorithm | HS256 (`JWT_SECRET`) | EdDSA / Ed25519, public keys at `/.well-known/jwks.json` | the same keys as approval tokens |
+//! | header `typ` | `JWT` | `clawgate-approval+jwt` | `clawgate-gate+jwt` |
+//! | claim `typ` / `aud` | `session` / `clawgate:session` | `approval` / `clawgate:approval` | `gate` / `clawgate:gate` |
+//! | claim `decidedBy` | — | `passkey` | `rule` or `grant` |
+//! | accepted by default by | the API (sessions) | `verify-token`, `clawgate verify`, the client | only verifiers that opt in (`accept`, `--accept rule,grant`) |
 //!
 //! Each verifier allows exactly one algorithm and checks type, audience, issuer and expiry against
-//! the server's clock with at most [`LEEWAY_SECS`] of leeway.
+//! the server's clock with at most [`LEEWAY_SECS`] of leeway. Approval and gate tokens share one
+//! signer and key set; their kind follows from `decidedBy` (see [`kind`]), and a token whose
+//! header, audience, claim type and `decidedBy` do not all name the same kind is refused.
 
 pub mod approval;
+pub mod keys;
+pub mod kind;
 pub mod session;
 
 /// Clock skew tolerated on `exp` and `iat`.

@@ -49,8 +49,12 @@ async fn routine_calls_pass_by_the_default_rules_with_a_token_that_says_so(app: 
     assert!(b.get("bindingCode").is_none(), "nothing to show a person: {b}");
     let token = b["token"].as_str().expect("an allowed call carries a token");
 
-    // The token verifies, says a rule decided (no passkey, no person verified) and names the action.
-    let verified = app.verify(json!({"token": token, "action": "ls -la"})).await;
+    // A gate token: no person approved it, so a verifier refuses it unless it accepts rules.
+    let refused = app.verify(json!({"token": token, "action": "ls -la"})).await;
+    assert_eq!(refused.body["valid"], false, "{}", refused.text);
+    assert_eq!(refused.body["reason"], "not_person_approved");
+    // Accepted, it verifies, says a rule decided (no passkey, no person verified) and names the action.
+    let verified = app.verify(json!({"token": token, "action": "ls -la", "accept": ["rule", "grant"]})).await;
     assert_eq!(verified.body["valid"], true, "{}", verified.text);
     let claims = &verified.body["claims"];
     assert_eq!(claims["decidedBy"], "rule");

@@ -73,7 +73,7 @@ async fn exec_with_the_gate_runs_what_the_rules_allow_and_never_what_they_deny()
     assert_exit(&out, 0);
     let token = text(&out.stdout).trim().to_owned();
     assert!(!token.is_empty(), "the command ran with its token");
-    let verified = app.verify(json!({"token": token})).await;
+    let verified = app.verify(json!({"token": token, "accept": ["rule"]})).await;
     assert_eq!(verified.body["claims"]["decidedBy"], "rule", "{}", verified.text);
 
     let mut denied = clawgate(&app, &key);

@@ -30,7 +30,7 @@ fn bash_in(command: &str, cwd: &str, agent: &str) -> Value {
     json!({"tool": "Bash", "input": {"command": command}, "cwd": cwd, "agentId": agent})
 }
 
-fn bash(command: &str) -> Value {
+pub(crate) fn bash(command: &str) -> Value {
     bash_in(command, "/srv/app", "claude")
 }
 
@@ -178,7 +178,8 @@ async fn a_grant_chosen_with_the_approval_lets_calls_within_it_pass(app: TestApp
     assert!(allowed_by(&ok.body, &grant), "{}", ok.text);
     assert!(ok.body["decisionId"].is_string() && ok.body.get("requestId").is_none(), "{}", ok.text);
     let token = ok.body["token"].as_str().expect("a token");
-    let verified = app.verify(json!({"token": token, "action": "cargo test --lib"})).await;
+    let verified =
+        app.verify(json!({"token": token, "action": "cargo test --lib", "accept": ["grant"]})).await;
     assert_eq!(verified.body["valid"], true, "{}", verified.text);
     assert_eq!(verified.body["claims"]["decidedBy"], "grant");
     assert!(verified.body["claims"].get("credentialId").is_none(), "{}", verified.text);

@@ -1,6 +1,7 @@
-//! `clawgate keys rotate` and `keys list`, run as the real binary against a live server's
-//! database: the new key is published before it signs, takes over at its time, and the old one
-//! keeps verifying (online and offline) the tokens it signed until they have all expired.
+//! `clawgate keys rotate`, `keys revoke` and `keys list`, run as the real binary against a live
+//! server's database: a rotated key is published before it signs, takes over at its time, and the
+//! old one keeps verifying (online and offline) the tokens it signed until they have all expired;
+//! a revoked key is out of use at once on every instance, and a fresh key takes over.
 //!
 //! Time: the servers run on the harness's manual clock. The CLI stamps the new key's activation
 //! with the real clock (the manual clock starts there); the tests then move the servers' clocks
@@ -11,29 +12,36 @@ use crate::harness::{Auth, Person, TestApp, on_both_backends};
 use clawgate::app::upkeep;
 use clawgate::clock::Clock;
 use clawgate::config::Backend;
-use clawgate::tokens::approval::{AUDIENCE, PUBLISH_DELAY_MS, RETIRE_AFTER_MS};
+use clawgate::tokens::approval::AUDIENCE;
+use clawgate::tokens::keys::{PUBLISH_DELAY_MS, RETIRE_AFTER_MS};
 use serde_json::{Value, json};
 use std::process::Stdio;
 use std::time::Duration;
 
 async fn keys(app: &TestApp, command: &str) -> String {
+    let out = keys_run(app, &[command]).await;
+    assert!(out.status.success(), "keys {command} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `clawgate keys ARGS…` against the server's database, however it ends.
+async fn keys_run(app: &TestApp, args: &[&str]) -> std::process::Output {
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_clawgate"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", &app.state.settings.database.url)
-        .args(["keys", command])
+        .arg("keys")
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("spawn clawgate");
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+    tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
         .await
         .expect("clawgate finishes within a minute")
-        .expect("output");
-    assert!(out.status.success(), "keys {command} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+        .expect("output")
 }
 
 fn kid_of(token: &str) -> String {
@@ -190,7 +198,7 @@ async fn the_key_of_an_older_database_becomes_key_1_and_keeps_its_kid(backend: B
     .await
     .expect("insert");
     sqlx::query("DROP TABLE signing_keys").execute(pool).await.expect("drop");
-    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 8").execute(pool).await.expect("delete");
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version >= 8").execute(pool).await.expect("delete");
     let db = app.stop().await;
 
     let again = TestApp::spawn_on(db, |_| {}).await;
@@ -202,7 +210,135 @@ async fn the_key_of_an_older_database_becomes_key_1_and_keeps_its_kid(backend: B
     assert!(row.contains("always") && row.ends_with("active"), "{listed}");
 }
 
+/// The token of a call the instance's gate allows by the default rules (a gate token).
+async fn gate_token(app: &TestApp, key: &str) -> String {
+    let call = json!({"tool": "Bash", "input": {"command": "ls -la"}});
+    let allowed = app.post("/api/v1/gate", &Auth::Bearer(key.to_owned()), call).await.expect(200);
+    assert_eq!(allowed.body["decidedBy"], "rule", "{}", allowed.text);
+    allowed.body["token"].as_str().expect("token").to_owned()
+}
+
+/// `verify-token` for either kind of token: valid, or the reason.
+async fn checked(app: &TestApp, token: &str, consume: bool) -> Result<(), String> {
+    let r = app.verify(json!({ "token": token, "consume": consume, "accept": ["rule", "grant"] })).await;
+    if r.body["valid"] == true {
+        Ok(())
+    } else {
+        Err(r.body["reason"].as_str().unwrap_or_default().to_owned())
+    }
+}
+
+/// Until `app` has heard (PostgreSQL NOTIFY) that `kid` is revoked, without asking it anything.
+async fn until_dropped(app: &TestApp, kid: &str) {
+    let started = std::time::Instant::now();
+    while app.state.approvals.jwks(app.clock.now_ms())["keys"]
+        .as_array()
+        .is_some_and(|keys| keys.iter().any(|k| k["kid"] == kid))
+    {
+        assert!(started.elapsed() < Duration::from_secs(10), "the revocation never reached the instance");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn keys_revoke_refuses_its_tokens_at_once_on_every_instance(backend: Backend) {
+    let Some(a) = TestApp::spawn_with(backend, |a| a.approval_token_ttl_seconds = 600).await else { return };
+    let b = a.second_instance_with(|a| a.approval_token_ttl_seconds = 600).await;
+    let mut person = a.person("revoke@example.com").await;
+    let key = a.api_key(&person).await;
+    let approval = token(&a, &mut person, &key, "signed before the revocation").await;
+    let gate = gate_token(&b, &key).await;
+    let old_kid = kid_of(&approval);
+    assert_eq!(kid_of(&gate), old_kid);
+    for app in [&a, &b] {
+        assert_eq!(checked(app, &approval, false).await, Ok(()));
+        assert_eq!(checked(app, &gate, false).await, Ok(()));
+    }
+
+    let out = keys_run(&a, &["revoke", &old_kid]).await;
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains(&format!("revoked signing key 1 ({old_kid})")), "{said}");
+    let new_kid = rotated_kid(&said);
+    assert_ne!(new_kid, old_kid);
+    for consequence in
+        ["is refused from now on", "cached JWKS may accept its tokens", "may refuse the new key's tokens"]
+    {
+        assert!(said.contains(consequence), "says `{consequence}`: {said}");
+    }
+    if backend == Backend::Postgres {
+        // Told by NOTIFY: b drops the key before anyone asks it anything.
+        until_dropped(&b, &old_kid).await;
+    }
+
+    // At once, on both instances (SQLite: neither was told; each asks the store): its tokens are
+    // refused, also for consumption (and not consumed), and the JWKS no longer lists it.
+    for app in [&a, &b] {
+        for t in [&approval, &gate] {
+            assert_eq!(checked(app, t, true).await, Err("unknown_key".to_owned()));
+        }
+        assert_eq!(jwks_kids(app).await, std::slice::from_ref(&new_kid));
+    }
+    assert_eq!(a.scalar_i64("SELECT COUNT(*) FROM used_tokens").await, 0);
+
+    // The fresh key signs at once on both, and each verifies the other's tokens online and offline.
+    let from_a = token(&a, &mut person, &key, "signed after the revocation").await;
+    let from_b = gate_token(&b, &key).await;
+    assert_eq!((kid_of(&from_a), kid_of(&from_b)), (new_kid.clone(), new_kid.clone()));
+    assert_eq!(checked(&b, &from_a, true).await, Ok(()));
+    assert_eq!(checked(&a, &from_b, false).await, Ok(()));
+    verify_offline(&b, &from_a).await.expect("the new key is published");
+    assert!(verify_offline(&a, &approval).await.is_err_and(|e| e.contains("not published")));
+
+    // Listed as revoked; a second revocation is refused; the row goes once its tokens expired.
+    let listed = keys(&a, "list").await;
+    let row = |kid: &str| listed.lines().find(|l| l.contains(kid)).unwrap_or_default().to_owned();
+    assert!(row(&old_kid).ends_with("revoked") && row(&new_kid).ends_with("active"), "{listed}");
+    let again = keys_run(&a, &["revoke", "1"]).await;
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already revoked"), "{again:?}");
+    let revoked_at = a.scalar_i64("SELECT revoked_at FROM signing_keys WHERE number = 1").await;
+    a.clock.set_ms(revoked_at + RETIRE_AFTER_MS + 1_000);
+    upkeep(&a.state).await.expect("upkeep");
+    assert_eq!(a.scalar_i64("SELECT COUNT(*) FROM signing_keys").await, 1);
+}
+
+/// Revoking a key that no longer signs leaves the signing key in place: nothing new is stored.
+async fn keys_revoke_of_a_superseded_key_keeps_the_signing_key(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |a| a.approval_token_ttl_seconds = 600).await else {
+        return;
+    };
+    let mut person = app.person("superseded@example.com").await;
+    let key = app.api_key(&person).await;
+    let old = token(&app, &mut person, &key, "signed by key 1").await;
+    let new_kid = rotated_kid(&keys(&app, "rotate").await);
+    // Key 2 took over a moment ago, by the clock the CLI reads too (the real one).
+    let now = clawgate::clock::SystemClock.now_ms();
+    sqlx::query("UPDATE signing_keys SET active_from = $1 WHERE number = 2")
+        .bind(now - 1_000)
+        .execute(app.state.db.pool())
+        .await
+        .expect("update");
+    app.clock.set_ms(now);
+    upkeep(&app.state).await.expect("upkeep");
+    let new = token(&app, &mut person, &key, "signed by key 2").await;
+    assert_eq!(kid_of(&new), new_kid);
+
+    let said = String::from_utf8_lossy(&keys_run(&app, &["revoke", "1"]).await.stdout).into_owned();
+    assert!(
+        said.contains(&format!("({new_kid}) keeps signing")) && !said.contains("new signing key"),
+        "{said}"
+    );
+    assert!(!verifies_online(&app, &old).await, "the superseded key's token is refused");
+    assert!(verifies_online(&app, &new).await, "the signing key's is not");
+    assert_eq!(jwks_kids(&app).await, std::slice::from_ref(&new_kid));
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM signing_keys").await, 2, "no key was added");
+    let unknown = keys_run(&app, &["revoke", "no-such-kid"]).await;
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("keys list"), "{unknown:?}");
+}
+
 on_both_backends!(
+    keys_revoke_refuses_its_tokens_at_once_on_every_instance,
+    keys_revoke_of_a_superseded_key_keeps_the_signing_key,
     the_key_of_an_older_database_becomes_key_1_and_keeps_its_kid,
     a_token_signed_before_rotation_verifies_after_the_new_key_takes_over,
     a_second_instance_publishes_the_new_key_before_either_signs_with_it,

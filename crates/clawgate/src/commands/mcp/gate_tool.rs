@@ -98,8 +98,10 @@ fn allowed(a: &GateAnswer) -> Answer {
     let Some(token) = &a.token else {
         return Answer::failure(format!("clawgate allowed the call ({id}) but sent no token"));
     };
+    // Only a person's approval is an approval token; what a verifier may refuse is said here.
+    let kind = if by == "passkey" { "Approval token" } else { "Gate token (no person was asked)" };
     let text = format!(
-        "ALLOWED by {by} ({id}): run the call exactly as you brought it. Token, valid until {}:\n{token}",
+        "ALLOWED by {by} ({id}): run the call exactly as you brought it. {kind}, valid until {}:\n{token}",
         a.token_expires_at.as_deref().unwrap_or("it expires")
     );
     let mut data = Map::new();

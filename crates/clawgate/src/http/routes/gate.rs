@@ -92,8 +92,9 @@ pub struct GateView {
     /// The request's status, when a person was asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
-    /// When allowed: a signed approval token for the call, whose `decidedBy` claim says what
-    /// allowed it.
+    /// When allowed: a signed token for the call. A person's approval (`decidedBy: passkey`) gives
+    /// an approval token; a rule or grant gives a gate token (audience `clawgate:gate`), which
+    /// verifiers refuse unless they accept `rule` or `grant`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,10 +1,11 @@
-//! Checking approval tokens: online (`verify-token`, optionally consuming) and the public keys
-//! for checking them offline (`/.well-known/jwks.json`).
+//! Checking approval and gate tokens: online (`verify-token`, optionally consuming) and the
+//! public keys for checking them offline (`/.well-known/jwks.json`).
 
-use crate::http::error::{ApiResult, ErrorBody};
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::AppJson;
+use crate::service::tokens::{Check, Tokens};
 use crate::state::AppState;
-use crate::tokens::approval::{ApprovalClaims, InvalidReason};
+use crate::tokens::approval::{Accept, ApprovalClaims, DecidedBy, InvalidReason};
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
@@ -28,6 +29,12 @@ pub struct VerifyBody {
     pub consume: bool,
     /// The action the caller is about to perform; the token must approve exactly this text.
     pub action: Option<String>,
+    /// What may have decided the action. A person's passkey approval (`passkey`) is always
+    /// accepted; add `rule` and/or `grant` to also accept a gate token (the gate allowed the call
+    /// alone and nobody was asked). Default `["passkey"]`: a gate token is then `valid: false`
+    /// with the reason `not_person_approved`.
+    #[schema(value_type = Option<Vec<DecidedBy>>)]
+    pub accept: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -40,43 +47,34 @@ pub struct VerifyResponse {
     pub reason: Option<InvalidReason>,
 }
 
-fn invalid(reason: InvalidReason) -> Json<VerifyResponse> {
-    Json(VerifyResponse { valid: false, claims: None, reason: Some(reason) })
-}
-
-/// Verify an approval token. Always 200: `valid` says whether it holds, `reason` why not.
+/// Verify an approval token (or, if `accept` says so, a gate token). Always 200: `valid` says
+/// whether it holds, `reason` why not. A token found invalid is never consumed.
 #[utoipa::path(post, path = "/api/v1/approval/verify-token", tag = "tokens",
     request_body = VerifyBody,
     responses(
         (status = 200, body = VerifyResponse),
-        (status = 400, body = ErrorBody),
+        (status = 400, description = "Not a verify body, or `accept` names something other than passkey, rule or grant", body = ErrorBody),
         (status = 503, description = "Cannot record consumption now; the token was not accepted", body = ErrorBody),
     ))]
 async fn verify(
-    State(app): State<Arc<AppState>>,
+    State(tokens): State<Tokens>,
     AppJson(body): AppJson<VerifyBody>,
 ) -> ApiResult<Json<VerifyResponse>> {
-    let now = app.now();
-    let claims = match app.approvals.verify(body.token.trim(), now) {
-        Ok(c) => c,
-        Err(reason) => return Ok(invalid(reason)),
-    };
-    if let Some(action) = &body.action
-        && action != &claims.action
-    {
-        return Ok(invalid(InvalidReason::ActionMismatch));
-    }
+    let accept = Accept::parse(body.accept.as_deref().unwrap_or_default()).map_err(ApiError::invalid)?;
+    let check = Check { action: body.action.as_deref(), accept, consume: body.consume };
     // Store errors propagate as 503: never "valid" when consumption could not be recorded.
-    if body.consume && !app.db.consume_token(&claims.jti, claims.exp * 1000, now).await? {
-        return Ok(invalid(InvalidReason::AlreadyUsed));
-    }
-    Ok(Json(VerifyResponse { valid: true, claims: Some(claims), reason: None }))
+    let answer = match tokens.verify(body.token.trim(), check).await? {
+        Ok(claims) => VerifyResponse { valid: true, claims: Some(claims), reason: None },
+        Err(reason) => VerifyResponse { valid: false, claims: None, reason: Some(reason) },
+    };
+    Ok(Json(answer))
 }
 
-/// The public keys that sign approval tokens (JWKS, Ed25519).
+/// The public keys that sign approval and gate tokens (JWKS, Ed25519); a revoked key is never
+/// among them.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "tokens",
     responses((status = 200, description = "JSON Web Key Set", body = Object)))]
-async fn jwks(State(app): State<Arc<AppState>>) -> impl IntoResponse {
-    let cache = format!("public, max-age={}", crate::tokens::approval::JWKS_MAX_AGE_SECS);
-    ([(header::CACHE_CONTROL, cache)], Json(app.approvals.jwks(app.now())))
+async fn jwks(State(tokens): State<Tokens>) -> impl IntoResponse {
+    let cache = format!("public, max-age={}", crate::tokens::keys::JWKS_MAX_AGE_SECS);
+    ([(header::CACHE_CONTROL, cache)], Json(tokens.jwks().await))
 }
