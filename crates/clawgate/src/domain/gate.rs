@@ -44,6 +44,12 @@ pub struct GateCall {
     pub lifetime_secs: i64,
 }
 
+/// `bash`, `BASH`, `Bash ` …: a tool that runs a shell command under another spelling of `Bash`,
+/// so that the person's shell-aware rules and grants see it as the `Bash` call it is.
+fn spells_bash(tool: &str) -> bool {
+    tool.trim().eq_ignore_ascii_case("bash")
+}
+
 fn bounded_text(text: &str, max: usize) -> bool {
     let n = text.chars().count();
     n > 0 && n <= max && !text.chars().any(char::is_control)
@@ -82,7 +88,7 @@ impl GateCall {
         }
         // The context's own checks (an object, at most 32 KiB) are the request's.
         let checked = NewApproval::parse("-".into(), None, context, expires_in_seconds)?;
-        let rules_tool = if shell { "Bash".to_owned() } else { tool.clone() };
+        let rules_tool = if shell || spells_bash(&tool) { "Bash".to_owned() } else { tool.clone() };
         Ok(Self {
             call: Call { tool: rules_tool, input, cwd, agent_id },
             agent_tool: tool,
@@ -104,9 +110,12 @@ impl GateCall {
             Some(rule) => context.insert("rule".into(), Value::String(rule.to_owned())),
             None => context.remove("rule"),
         };
-        if let Some(cwd) = &call.cwd {
-            context.insert("cwd".into(), Value::String(cwd.clone()));
-        }
+        // The call's own directory or none: an agent's `cwd` would be shown beside grants
+        // offered for any directory.
+        match &call.cwd {
+            Some(cwd) => context.insert("cwd".into(), Value::String(cwd.clone())),
+            None => context.remove("cwd"),
+        };
         for key in ["description", "content", "old_string", "new_string", "new_source"] {
             if let Some(text) = call.input.get(key).and_then(Value::as_str) {
                 context.insert(key.into(), Value::String(preview(text)));
@@ -203,6 +212,49 @@ mod tests {
         assert_eq!(context["rule"], "rm");
         assert_eq!(context["description"], "clean");
         assert_eq!(context["cwd"], "/srv/app");
+        Ok(())
+    }
+
+    #[test]
+    fn a_context_cwd_is_the_calls_own_or_absent() -> Result<(), GateInputError> {
+        let context = Some(json!({"cwd": "/srv/app", "ticket": 7}));
+        let without =
+            GateCall::parse("Bash".into(), false, json!({"command": "ls"}), None, None, context, None)?;
+        let shown = without.to_request("why", None)?.context.unwrap_or_default();
+        assert!(shown.get("cwd").is_none(), "{shown:?}");
+        assert_eq!(shown["ticket"], 7);
+        let context = Some(json!({"cwd": "/elsewhere"}));
+        let with = GateCall::parse(
+            "Bash".into(),
+            false,
+            json!({"command": "ls"}),
+            Some("/p".into()),
+            None,
+            context,
+            None,
+        )?;
+        assert_eq!(with.to_request("why", None)?.context.unwrap_or_default()["cwd"], "/p");
+        Ok(())
+    }
+
+    #[test]
+    fn other_spellings_of_bash_are_bash_calls_shown_as_spelt() -> Result<(), GateInputError> {
+        for spelling in ["bash", "BASH", "Bash ", " bAsh"] {
+            let c = GateCall::parse(
+                spelling.into(),
+                false,
+                json!({"command": "git push"}),
+                None,
+                None,
+                None,
+                None,
+            )?;
+            assert_eq!(c.call.tool, "Bash", "{spelling:?}");
+            assert_eq!(c.action(), format!("{spelling}: git push"));
+        }
+        let other =
+            GateCall::parse("bashful".into(), false, json!({"command": "x"}), None, None, None, None)?;
+        assert_eq!(other.call.tool, "bashful");
         Ok(())
     }
 

@@ -38,6 +38,7 @@ mod security_r_passkeys;
 mod security_r_server;
 mod security_r_streams;
 mod security_r_text;
+mod security_s;
 mod service_unit;
 mod startup;
 mod stop;
