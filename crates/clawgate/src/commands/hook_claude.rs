@@ -17,11 +17,11 @@ use super::hook_rules::{Policy, default_rules, parse_rules};
 use super::{Outcome, ServerArgs, wait_for_decision};
 use clap::Args;
 use clap::builder::BoolishValueParser;
-use clawgate_client::{Client, Created, GateAnswer, GateCall};
+use clawgate_client::{Client, Created, Error, GateAnswer, GateCall};
 use serde_json::json;
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Claude Code's blocking exit code for `PreToolUse`.
 const EXIT_BLOCK: u8 = 2;
@@ -78,7 +78,8 @@ pub struct ClaudeHookArgs {
     #[arg(long, env = "CLAWGATE_AGENT_ID", default_value = "claude-code", value_name = "ID")]
     pub agent: String,
 
-    /// Longest wait for a decision, in seconds; keep it below the hook's timeout in Claude Code.
+    /// Longest the hook takes, in seconds: reaching the server, its answer and the person's
+    /// decision, all together; then it blocks. Keep it below the hook's timeout in Claude Code.
     #[arg(long, env = "CLAWGATE_HOOK_TIMEOUT", default_value_t = 300, value_name = "SECS")]
     pub timeout: u64,
 
@@ -158,6 +159,8 @@ pub async fn run(args: ClaudeHookArgs) -> ExitCode {
 }
 
 async fn decide(args: &ClaudeHookArgs) -> Decision {
+    // Every network step from here on, retries and the person's decision included, ends by then.
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let event = match read_event() {
         Ok(e) => e,
         Err(e) => return Decision::Block(format!("clawgate hook: {e}; this tool call is blocked")),
@@ -179,7 +182,7 @@ async fn decide(args: &ClaudeHookArgs) -> Decision {
         }
     };
     let client = match args.server.client() {
-        Ok(c) => c,
+        Ok(c) => c.until(deadline),
         Err(e) => {
             return Decision::Block(format!(
                 "clawgate hook is misconfigured ({e}); this tool call is blocked"
@@ -199,6 +202,15 @@ async fn decide(args: &ClaudeHookArgs) -> Decision {
                 )),
             }
         }
+        Err(e @ Error::Deadline { .. }) => Decision::Block(format!(
+            "clawgate hook timed out: no decision within its {} s ({e}), so this tool call is blocked. {ADVICE}",
+            args.timeout
+        )),
+        Err(e) if e.is_rate_limited() => Decision::Block(format!(
+            "clawgate is holding back this key's calls and took none within the hook's {} s ({e}), so this \
+             tool call is blocked. {ADVICE}",
+            args.timeout
+        )),
         Err(e) => {
             Decision::Block(format!("clawgate refused to decide this tool call, so it is blocked: {e}"))
         }

@@ -98,7 +98,7 @@ impl Outcome {
                 (Status::Expired, _) => Outcome::Expired,
                 (Status::Pending, _) => Outcome::TimedOut,
             },
-            Err(Error::TimedOut(_)) => Outcome::TimedOut,
+            Err(Error::TimedOut(_) | Error::Deadline { .. }) => Outcome::TimedOut,
             Err(e) => Outcome::Failed(e),
         }
     }

@@ -1,13 +1,20 @@
-//! The gates' side of review S: what the person is shown for a call is the call itself (L1), a
-//! shell tool spelt otherwise is still decided as Bash.
+//! The gates' side of review S: a 429 blocks in every gate (M1), every gate is bounded by its own
+//! timeout and then blocks (L3), what the person is shown for a call is the call itself (L1), and
+//! a shell tool spelt otherwise is still decided as Bash.
 
-use crate::harness::{Auth, Resp, TestApp, on_both_databases};
+use crate::cli::{assert_exit, clawgate_at, finish, run, run_with_stdin, text};
+use crate::harness::{Auth, Resp, TestApp, on_both_backends, on_both_databases};
+use clawgate::config::Backend;
 use serde_json::{Value, json};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 on_both_databases!(
     tool_names_spelling_bash_are_decided_as_bash,
     l1_an_agents_cwd_in_its_context_is_never_shown_as_the_calls
 );
+on_both_backends!(m1_a_key_with_no_place_left_is_blocked_by_every_gate);
 
 const GATE: &str = "/api/v1/gate";
 
@@ -61,4 +68,189 @@ async fn l1_an_agents_cwd_in_its_context_is_never_shown_as_the_calls(app: TestAp
     let id = asked.body["requestId"].as_str().expect("requestId");
     let one = app.get(&format!("/api/v1/approval/{id}"), &ada.auth()).await.expect(200);
     assert_eq!(one.body["context"]["cwd"], "/srv/real");
+}
+
+/// A PreToolUse event for a Bash command, as Claude Code sends it.
+fn bash_event(command: &str) -> String {
+    json!({
+        "session_id": "s1", "cwd": "/home/ada/demo", "hook_event_name": "PreToolUse",
+        "tool_name": "Bash", "tool_input": { "command": command }, "tool_use_id": "toolu_1"
+    })
+    .to_string()
+}
+
+/// `clawgate hook claude-code` on `event`, with `--timeout SECS`.
+async fn hook(url: &str, key: &str, secs: u64, event: &str) -> Output {
+    let mut cmd = clawgate_at(url, key);
+    cmd.args(["hook", "claude-code"]).env("CLAWGATE_HOOK_TIMEOUT", secs.to_string());
+    run_with_stdin(cmd, event).await
+}
+
+/// `clawgate gate --timeout SECS -- ls -la`.
+async fn gate_cli(url: &str, key: &str, secs: u64) -> Output {
+    let mut cmd = clawgate_at(url, key);
+    cmd.args(["gate", "--timeout", &secs.to_string(), "--", "ls", "-la"]);
+    run(cmd).await
+}
+
+/// `clawgate exec --gate --timeout SECS -- touch FILE`: whether FILE was made, and the output.
+async fn exec_gate(url: &str, key: &str, secs: u64) -> (bool, Output) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("ran");
+    let mut cmd = clawgate_at(url, key);
+    cmd.args(["exec", "--gate", "--timeout", &secs.to_string(), "--", "touch"]).arg(&file);
+    let out = run(cmd).await;
+    (file.exists(), out)
+}
+
+/// `clawgate mcp --gate`, driven by hand (JSON-RPC lines on stdin and stdout): the result of one
+/// `gate_tool_call` of `ls -la` with `timeoutSeconds: SECS`.
+async fn mcp_gate(url: &str, key: &str, secs: u64) -> Value {
+    let mut cmd = clawgate_at(url, key);
+    cmd.args(["mcp", "--gate"]).env("LOG_LEVEL", "error").stdin(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn clawgate mcp");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let call =
+        json!({"tool": "Bash", "input": {"command": "ls -la"}, "cwd": "/srv/app", "timeoutSeconds": secs});
+    for message in [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "gate_tool_call", "arguments": call}}),
+    ] {
+        stdin.write_all(format!("{message}\n").as_bytes()).await.expect("write");
+    }
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let answer = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            let message: Value = serde_json::from_str(&line).expect("JSON-RPC");
+            if message["id"] == 2 {
+                return message["result"].clone();
+            }
+        }
+        panic!("clawgate mcp ended without answering the call")
+    })
+    .await
+    .expect("clawgate mcp answers");
+    drop(stdin);
+    finish(child).await;
+    answer
+}
+
+/// The words of an MCP tool result, which must be a "no".
+#[track_caller]
+fn refused(result: &Value) -> &str {
+    assert_eq!(result["isError"], true, "{result}");
+    result["content"][0]["text"].as_str().expect("text")
+}
+
+#[track_caller]
+fn assert_says(out: &Output, words: &str) {
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(words), "stderr should say {words:?}: {stderr}");
+}
+
+/// M1: a key whose pending places are all taken gets 429 from the gate. A call the person's rules
+/// ask about (here every call) is then blocked by every gate, never passed as if the server were
+/// down; the Retry-After beyond the gate's timeout is not waited out.
+async fn m1_a_key_with_no_place_left_is_blocked_by_every_gate(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |a| a.max_pending_per_key = 1).await else { return };
+    let ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    app.save_rules(&ada, json!({"default": "ask"})).await;
+    app.ask(&key, "take the only place").await;
+    let full = app
+        .post(GATE, &Auth::Bearer(key.clone()), json!({"tool": "Bash", "input": {"command": "ls -la"}}))
+        .await;
+    full.expect_error(429, "too_many_pending");
+
+    let started = Instant::now();
+    let out = hook(&app.base, &key, 20, &bash_event("ls -la")).await;
+    assert_exit(&out, 2);
+    assert_says(&out, "429");
+    assert!(out.stdout.is_empty(), "no allow: {}", text(&out.stdout));
+
+    let out = gate_cli(&app.base, &key, 20).await;
+    assert_exit(&out, 1);
+    assert_says(&out, "too_many_pending");
+    assert!(!text(&out.stdout).contains("allow"), "{}", text(&out.stdout));
+
+    let (ran, out) = exec_gate(&app.base, &key, 20).await;
+    assert!(!ran, "the command must not run: {}", text(&out.stderr));
+    assert_says(&out, "too_many_pending");
+
+    let result = mcp_gate(&app.base, &key, 20).await;
+    assert!(refused(&result).contains("too_many_pending"), "{result}");
+    // The Retry-After (the place frees in 300 s) is beyond every gate's 20 s: none waited for it.
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM gate_decisions").await, 0);
+}
+
+/// A server that accepts connections and never answers: its URL. It holds them until the test ends.
+async fn stalled_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((connection, _)) = listener.accept().await {
+            held.push(connection);
+        }
+    });
+    url
+}
+
+/// How late past its own timeout a gate may answer: starting the process, nothing more.
+const MARGIN: Duration = Duration::from_secs(2);
+
+/// L3: against a server that accepts and never answers, every gate gives up at its own timeout
+/// (connecting, the request and the wait all together), says it timed out, and blocks; a
+/// harmless call is not let through as if the server were merely unreachable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l3_every_gate_gives_up_at_its_own_timeout_and_blocks() {
+    let url = stalled_server().await;
+    let timeout = Duration::from_secs(2);
+    let secs = timeout.as_secs();
+    let timed = |started: Instant| {
+        let took = started.elapsed();
+        assert!(took < timeout + MARGIN, "answered after {took:?}, beyond its {timeout:?}");
+    };
+
+    let started = Instant::now();
+    let out = hook(&url, "ag_x", secs, &bash_event("ls -la")).await;
+    timed(started);
+    assert_exit(&out, 2);
+    assert_says(&out, "timed out");
+
+    let started = Instant::now();
+    let out = gate_cli(&url, "ag_x", secs).await;
+    timed(started);
+    assert_exit(&out, 1);
+    assert_says(&out, "timed out");
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+
+    let started = Instant::now();
+    let (ran, out) = exec_gate(&url, "ag_x", secs).await;
+    timed(started);
+    assert!(!ran, "the command must not run: {}", text(&out.stderr));
+    assert_says(&out, "timed out");
+
+    let started = Instant::now();
+    let result = mcp_gate(&url, "ag_x", secs).await;
+    timed(started);
+    assert!(refused(&result).contains("timed out"), "{result}");
+}
+
+/// L3, the OpenClaw plugin: against a server that never answers, its gate request ends at the
+/// plugin's `timeoutSeconds` and the call is blocked, a harmless one too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l3_the_openclaw_plugin_gives_up_at_its_own_timeout_and_blocks() {
+    let Some(dir) = crate::openclaw::built_plugin() else { return };
+    let url = stalled_server().await;
+    let mut run = crate::openclaw::HookRun::new(&dir, &url, "ag_x");
+    run.command = "ls -la".to_owned();
+    run.timeout_seconds = 2;
+    let outcome = run.run().await;
+    let reason = outcome.block_reason();
+    assert!(reason.contains("timed out") && !reason.contains("could not decide"), "{reason}");
+    // Starting node and loading the plugin is most of the margin.
+    assert!(outcome.elapsed < Duration::from_secs(2) + 2 * MARGIN, "blocked after {:?}", outcome.elapsed);
 }
