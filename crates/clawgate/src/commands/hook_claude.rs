@@ -13,6 +13,7 @@
 //! here ends in exit 2 (fail closed), panics included, and [`settings_json`] sets `onFailure`.
 
 use super::hook_event::{HookEvent, project_dir, read_event};
+use super::hook_paths::resolve_paths;
 use super::hook_rules::{Policy, default_rules, parse_rules};
 use super::{Outcome, ServerArgs, wait_for_decision};
 use clap::Args;
@@ -161,7 +162,7 @@ pub async fn run(args: ClaudeHookArgs) -> ExitCode {
 async fn decide(args: &ClaudeHookArgs) -> Decision {
     // Every network step from here on, retries and the person's decision included, ends by then.
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    let event = match read_event() {
+    let mut event = match read_event() {
         Ok(e) => e,
         Err(e) => return Decision::Block(format!("clawgate hook: {e}; this tool call is blocked")),
     };
@@ -171,6 +172,8 @@ async fn decide(args: &ClaudeHookArgs) -> Decision {
             event.hook_event_name
         ));
     }
+    // Rules and grants see where the file really is; the person sees both when they differ.
+    let requested = resolve_paths(&mut event);
     // The local rules are checked even when the server decides: a broken one could miss
     // anything on the day the server cannot be reached.
     let policy = match policy(args) {
@@ -189,7 +192,7 @@ async fn decide(args: &ClaudeHookArgs) -> Decision {
             ));
         }
     };
-    match client.gate(&gate_call(args, &event)).await {
+    match client.gate(&gate_call(args, &event, requested)).await {
         Ok(answer) => follow(args, &client, answer).await,
         // The server cannot decide: the local rules block what they match (never allow).
         Err(e) if e.is_transient() => {
@@ -240,11 +243,15 @@ fn rules_text(value: &str) -> Result<String, String> {
     }
 }
 
-/// The tool call as the gate sees it: exactly as Claude Code will run it.
-fn gate_call(args: &ClaudeHookArgs, event: &HookEvent) -> GateCall {
+/// The tool call as the gate sees it: exactly as Claude Code will run it, its file where it really
+/// is; `requested`, the file as the agent named it when that differs, goes in the context.
+fn gate_call(args: &ClaudeHookArgs, event: &HookEvent, requested: Option<String>) -> GateCall {
     let mut context = json!({ "via": "Claude Code PreToolUse hook" });
     if let Some(session) = &event.session_id {
         context["sessionId"] = json!(session);
+    }
+    if let Some(path) = requested {
+        context["requestedPath"] = json!(path);
     }
     GateCall {
         tool: event.tool_name.clone(),

@@ -10,6 +10,7 @@ pub mod exec;
 pub mod gate;
 pub mod hook_claude;
 pub mod hook_event;
+pub mod hook_paths;
 pub mod hook_rules;
 pub mod keys;
 pub mod mcp;

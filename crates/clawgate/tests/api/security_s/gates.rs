@@ -1,6 +1,7 @@
 //! The gates' side of review S: a 429 blocks in every gate (M1), every gate is bounded by its own
-//! timeout and then blocks (L3), what the person is shown for a call is the call itself (L1), and
-//! a shell tool spelt otherwise is still decided as Bash.
+//! timeout and then blocks (L3), a grant for a folder never covers a file a symlink leads out of
+//! it (L2), what the person is shown for a call is the call itself (L1), and a shell tool spelt
+//! otherwise is still decided as Bash.
 
 use crate::cli::{assert_exit, clawgate_at, finish, run, run_with_stdin, text};
 use crate::harness::{Auth, Resp, TestApp, on_both_backends, on_both_databases};
@@ -12,7 +13,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 on_both_databases!(
     tool_names_spelling_bash_are_decided_as_bash,
-    l1_an_agents_cwd_in_its_context_is_never_shown_as_the_calls
+    l1_an_agents_cwd_in_its_context_is_never_shown_as_the_calls,
+    l2_a_write_grant_for_a_folder_never_covers_a_symlink_out_of_it,
 );
 on_both_backends!(m1_a_key_with_no_place_left_is_blocked_by_every_gate);
 
@@ -253,4 +255,70 @@ async fn l3_the_openclaw_plugin_gives_up_at_its_own_timeout_and_blocks() {
     assert!(reason.contains("timed out") && !reason.contains("could not decide"), "{reason}");
     // Starting node and loading the plugin is most of the margin.
     assert!(outcome.elapsed < Duration::from_secs(2) + 2 * MARGIN, "blocked after {:?}", outcome.elapsed);
+}
+
+/// A PreToolUse event for a Write of `file` in `cwd` (each file its own tool call).
+fn write_event(file: &std::path::Path, cwd: &std::path::Path) -> String {
+    json!({
+        "session_id": "s1", "cwd": cwd, "hook_event_name": "PreToolUse", "tool_name": "Write",
+        "tool_input": { "file_path": file, "content": "export PATH=/tmp/evil:$PATH" },
+        "tool_use_id": format!("toolu_{}", file.display())
+    })
+    .to_string()
+}
+
+/// L2: with a standing grant "any Write in P", the hook's Write of `P/h/.bashrc`, where `h` is a
+/// symlink out of P, is not allowed by the grant: the hook sends where the file really is, and the
+/// person is asked about that file, shown the path as the agent wrote it too. A file really in P
+/// still passes under the grant.
+async fn l2_a_write_grant_for_a_folder_never_covers_a_symlink_out_of_it(app: TestApp) {
+    let mut ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    app.save_rules(&ada, json!({"default": "ask"})).await;
+    let (folder, outside) = (tempfile::tempdir().expect("P"), tempfile::tempdir().expect("elsewhere"));
+    let p = folder.path().canonicalize().expect("P");
+    let elsewhere = outside.path().canonicalize().expect("elsewhere");
+    std::os::unix::fs::symlink(&elsewhere, p.join("h")).expect("symlink");
+    std::fs::create_dir(p.join("real")).expect("P/real");
+
+    // The grant: any Write by the hook's agent in P, chosen when approving a first Write there.
+    let first = json!({"tool": "Write", "input": {"file_path": p.join("real/first"), "content": "x"}, "cwd": p, "agentId": "claude-code"});
+    let asked = gate(&app, &key, first).await;
+    let id = asked.body["requestId"].as_str().expect("requestId");
+    let start = app
+        .post(
+            "/api/v1/passkey/authenticate/start",
+            &Auth::None,
+            json!({"requestId": id, "grant": {"width": "toolInCwd", "ttlSeconds": 3600}}),
+        )
+        .await
+        .expect(200);
+    let credential = ada.key.get(&start.body["publicKey"]).await;
+    let approved = app.send_approval(id, &start.body["ceremonyId"], &credential).await.expect(200);
+    let grant = approved.body["grantId"].as_str().expect("grantId").to_owned();
+
+    let out = hook(&app.base, &key, 20, &write_event(&p.join("real/file"), &p)).await;
+    assert_exit(&out, 0);
+    let answer: Value = serde_json::from_slice(&out.stdout).expect("allow JSON");
+    let reason = answer["hookSpecificOutput"]["permissionDecisionReason"].as_str().expect("reason");
+    assert!(reason.contains(&grant), "a file in P passes under the grant: {reason}");
+
+    // Through the symlink: the grant does not cover it; the person is asked about the real file.
+    for file in [p.join("h/.bashrc"), std::path::PathBuf::from("h/.bashrc")] {
+        let mut cmd = clawgate_at(&app.base, &key);
+        cmd.args(["hook", "claude-code"]).env("CLAWGATE_HOOK_TIMEOUT", "20").stdin(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn the hook");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(write_event(&file, &p).as_bytes()).await.expect("event");
+        drop(stdin);
+        let request = crate::cli::the_pending_request(&app, &ada).await;
+        assert_eq!(request["action"], format!("Write {}", elsewhere.join(".bashrc").display()));
+        assert_eq!(request["context"]["requestedPath"], json!(file));
+        app.deny(&ada, request["requestId"].as_str().expect("id")).await.expect(200);
+        let out = finish(child).await;
+        assert_exit(&out, 2);
+        assert_says(&out, "DENIED");
+    }
+    let uses = app.get("/api/v1/grants", &ada.auth()).await.expect(200);
+    assert_eq!(uses.body["grants"][0]["uses"], 1, "{}", uses.text);
 }
