@@ -1,7 +1,7 @@
 //! The gates' side of review S: a 429 blocks in every gate (M1), every gate is bounded by its own
 //! timeout and then blocks (L3), a grant for a folder never covers a file a symlink leads out of
-//! it (L2), what the person is shown for a call is the call itself (L1), and a shell tool spelt
-//! otherwise is still decided as Bash.
+//! it (L2), what the person is shown for a call is the call itself (L1), the hook's fallback is the
+//! server's own built-in rule set (M3), and a shell tool spelt otherwise is still decided as Bash.
 
 use crate::cli::{assert_exit, clawgate_at, finish, run, run_with_stdin, text};
 use crate::harness::{Auth, Resp, TestApp, on_both_backends, on_both_databases};
@@ -321,4 +321,36 @@ async fn l2_a_write_grant_for_a_folder_never_covers_a_symlink_out_of_it(app: Tes
     }
     let uses = app.get("/api/v1/grants", &ada.auth()).await.expect(200);
     assert_eq!(uses.body["grants"][0]["uses"], 1, "{}", uses.text);
+}
+
+/// M3: when the server cannot decide, the hook blocks what the server's built-in rule set would
+/// ask about, shell-aware (quoted programs, commands the old regexes never listed), and lets the
+/// rest through: the same list the gate decides with, not a second one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn m3_the_hooks_fallback_is_the_servers_built_in_rule_set() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("server");
+    let ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    let down = crate::cli::closed_port_url();
+    for (command, asked) in [
+        ("'rm' -rf ./build", true),
+        ("npm unpublish my-package", true),
+        ("bun publish", true),
+        ("helm delete web", true),
+        ("ls -la", false),
+        ("git push origin main", false),
+    ] {
+        let on_server = gate(&app, &key, json!({"tool": "Bash", "input": {"command": command}})).await;
+        let expected = if asked { "ask" } else { "allow" };
+        assert_eq!(on_server.body["decision"], expected, "{command}: {}", on_server.text);
+        let out = hook(&down, &key, 20, &bash_event(command)).await;
+        if asked {
+            assert_exit(&out, 2);
+            assert_says(&out, "could not decide");
+            assert_says(&out, "the built-in rules ask about it");
+        } else {
+            assert_exit(&out, 0);
+            assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{command}: {}", text(&out.stderr));
+        }
+    }
 }
