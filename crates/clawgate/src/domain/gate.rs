@@ -5,6 +5,7 @@
 use super::approval::{ApprovalInputError, MAX_AGENT_ID_CHARS, NewApproval};
 use super::rules::Call;
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 
 pub const MAX_TOOL_CHARS: usize = 128;
 /// The whole input as JSON: a `Write` carries its file.
@@ -12,6 +13,8 @@ pub const MAX_INPUT_BYTES: usize = 256 * 1024;
 pub const MAX_CWD_CHARS: usize = 4096;
 /// Characters of file content or edits shown to the person in the request's context.
 pub const PREVIEW_CHARS: usize = 1000;
+/// Characters of a long action kept in the record of a decision the gate made alone.
+pub const STORED_ACTION_CHARS: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GateInputError {
@@ -174,6 +177,21 @@ pub fn preview(text: &str) -> String {
     }
 }
 
+/// A decision's action as recorded: whole when short; else its first [`STORED_ACTION_CHARS`]
+/// characters, its SHA-256 and its length, which still tell it from any other action (the token
+/// the agent holds names the whole of it). One agent key cannot fill the disk with its commands.
+pub fn stored_action(action: &str) -> String {
+    match action.char_indices().nth(STORED_ACTION_CHARS) {
+        Some((i, _)) => format!(
+            "{}… (sha256 {}, {} characters)",
+            &action[..i],
+            hex::encode(Sha256::digest(action.as_bytes())),
+            action.chars().count()
+        ),
+        None => action.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,6 +296,21 @@ mod tests {
         assert_eq!(back, Some(c.call));
         assert_eq!(call_from_stored("{\"tool\": 3}", None), None);
         Ok(())
+    }
+
+    #[test]
+    fn long_actions_are_recorded_as_a_prefix_their_hash_and_length() {
+        assert_eq!(stored_action("ls -la"), "ls -la");
+        let exact = "é".repeat(STORED_ACTION_CHARS);
+        assert_eq!(stored_action(&exact), exact);
+        let long = format!("echo {}", "é".repeat(60_000));
+        let stored = stored_action(&long);
+        let hash = hex::encode(Sha256::digest(long.as_bytes()));
+        assert!(
+            stored.starts_with(&long[..long.char_indices().nth(STORED_ACTION_CHARS).map_or(0, |(i, _)| i)])
+        );
+        assert!(stored.ends_with(&format!("… (sha256 {hash}, 60005 characters)")), "{stored}");
+        assert!(stored.chars().count() < STORED_ACTION_CHARS + 100);
     }
 
     #[test]
