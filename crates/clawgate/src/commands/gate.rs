@@ -103,7 +103,8 @@ pub async fn run(args: GateArgs) -> ExitCode {
         Err(e) => return fail(EXIT_ERROR, &e),
     };
     let client = match args.server.client() {
-        Ok(c) => c,
+        // The dry-run too ends within --timeout.
+        Ok(c) => c.until(Instant::now() + Duration::from_secs(args.timeout)),
         Err(e) => return fail(EXIT_ERROR, &e.to_string()),
     };
     if args.explain {
