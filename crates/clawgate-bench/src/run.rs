@@ -5,7 +5,7 @@ use crate::memory;
 use crate::pgdb::{FreshDb, redacted};
 use crate::report::{Machine, Report, Row};
 use crate::scenario::{self, Figures};
-use crate::server::{MAX_PENDING_PER_KEY, Server};
+use crate::server::{GATE_RATE_LIMIT, MAX_PENDING_PER_KEY, Server};
 use crate::wrk::{self, Load, Outcome};
 use crate::{Settings, ceilings};
 use serde_json::json;
@@ -16,6 +16,8 @@ const NO_DB_PATH: &str = "/icon.svg";
 /// Two calls the built-in rules decide at once: an allow (by the default) and a deny.
 const GATE_ALLOWED: &str = "cargo test --lib";
 const GATE_DENIED: &str = "rm -rf /";
+/// The gate's everyday case: a short call the built-in rules allow.
+const GATE_ROUTINE: &str = "ls -la";
 /// The issue's target: p99 ≤ 5 ms at this many decisions a second (open loop).
 const GATE_RATE: u32 = 1000;
 /// Rate label of the no-DB ceiling in the table.
@@ -98,6 +100,7 @@ pub async fn bench(settings: Settings, open_files: u64) -> anyhow::Result<()> {
             "seconds": settings.seconds.as_secs(), "wrk_threads": settings.threads,
             "wrk_connections": settings.connections, "reqwest_concurrency": settings.concurrency,
             "waiters": settings.waiters, "max_pending_per_key": MAX_PENDING_PER_KEY,
+            "gate_rate_limit": GATE_RATE_LIMIT,
         }),
         scenarios,
         ceilings,
@@ -166,6 +169,18 @@ async fn measure(settings: &Settings, database_url: Option<&str>) -> anyhow::Res
         anyhow::ensure!(answer["decision"] == expected, "the gate answered {answer} to {call}");
     }
     let gate = drive("gate", wrk::gate(&calls, &gater)?).await?;
+    // Allowed calls only, from one key of their own: each is a decision row, its audit row and a
+    // signed token.
+    let router = actors.key(&server, "gate-allow").await?;
+    let routine =
+        json!({"tool": "Bash", "input": {"command": GATE_ROUTINE}, "cwd": "/srv/app", "agentId": "bench"});
+    let answer = post(&server.http, server.url("/api/v1/gate"), &router, routine.clone()).await?;
+    anyhow::ensure!(answer["decision"] == "allow", "the gate answered {answer} to {routine}");
+    let gate_allow = drive("gate-allow", wrk::gate(&[routine.to_string()], &router)?).await?;
+    notes.push(format!(
+        "gate runs with GATE_RATE_LIMIT={GATE_RATE_LIMIT}: the per-key limit is on and checked on every call, \
+         above the run's volume so that no call is refused (the default is 600 a minute per key)."
+    ));
     println!(
         "running the gate at {GATE_RATE} decisions/s (reqwest, paced, {} s)",
         settings.seconds.as_secs()
@@ -284,6 +299,10 @@ async fn measure(settings: &Settings, database_url: Option<&str>) -> anyhow::Res
         named(
             "gate: rule allow + deny",
             gate.against("durable commits", commit_rate).against(NO_DB, no_db_rate),
+        ),
+        named(
+            &format!("gate: allowed `{GATE_ROUTINE}`, 1 key"),
+            gate_allow.against("durable commits", commit_rate).against(NO_DB, no_db_rate),
         ),
         from_figures(&format!("gate at {GATE_RATE}/s (paced)"), "reqwest", &gate_paced),
         named("verify-token (no consume)", verify.against("Ed25519 on 1 core", ed_rate)),

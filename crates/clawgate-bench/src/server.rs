@@ -1,6 +1,6 @@
 //! The server under test: the `clawgate` binary, started in a temp dir, with limits meant for
 //! people raised so that the benchmark measures the work rather than the limiters. The pending
-//! cap stays on (see [`MAX_PENDING_PER_KEY`]).
+//! cap and the gate's rate limit stay on (see [`MAX_PENDING_PER_KEY`], [`GATE_RATE_LIMIT`]).
 
 use anyhow::Context;
 use std::path::Path;
@@ -10,6 +10,10 @@ use tokio::process::{Child, Command};
 /// The pending cap during the bench: on, so that its check runs on every create, and above the
 /// run's volume, so that no create is refused (the server's default is 10 per key).
 pub const MAX_PENDING_PER_KEY: u32 = 1_000_000;
+/// The gate's per-key limit during the bench (calls a minute, and as many at once): on, so that
+/// its check runs on every gate call, and above the run's volume, so that no call is refused (the
+/// server's default is 600).
+pub const GATE_RATE_LIMIT: u32 = 1_000_000;
 
 pub struct Server {
     child: Child,
@@ -38,6 +42,7 @@ impl Server {
             .env("AUTH_RATE_LIMIT", "100000000")
             .env("POLL_RATE_LIMIT", "100000000")
             .env("MAX_PENDING_PER_KEY", MAX_PENDING_PER_KEY.to_string())
+            .env("GATE_RATE_LIMIT", GATE_RATE_LIMIT.to_string())
             .env("SUSPEND_AFTER_DENIALS", "0")
             // Room for every waiting agent and the load generator's connections besides.
             .env("MAX_CONNECTIONS", (waiters + 2_000).max(10_000).to_string())

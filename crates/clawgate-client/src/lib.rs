@@ -39,6 +39,9 @@ pub const DEFAULT_URL: &str = "http://localhost:3000";
 const MAX_WAIT: Duration = Duration::from_secs(60);
 /// Attempts for one call that failed for a reason worth retrying (network, 5xx, 429).
 const ATTEMPTS: u32 = 4;
+/// The longest `Retry-After` a call without a deadline waits out before trying again; a longer
+/// one ends the call with the server's refusal.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -52,24 +55,47 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
-    /// The server refused: its status and its `{"error": {"code", "message"}}`.
+    /// The server refused: its status, its `{"error": {"code", "message"}}`, and its
+    /// `Retry-After` (in seconds) when it gave one.
     #[error("clawgate answered {status} ({code}): {message}")]
-    Api { status: u16, code: String, message: String },
+    Api { status: u16, code: String, message: String, retry_after: Option<Duration> },
     /// The server answered something this client does not understand.
     #[error("unexpected answer from clawgate: {0}")]
     Decode(String),
     /// The wait ran out while the request was still pending; the last status seen.
     #[error("no decision within the time allowed (request {})", .0.request_id)]
     TimedOut(Box<StatusView>),
+    /// The client's deadline (see [`Client::until`]) passed before the server answered.
+    #[error("timed out: clawgate at {url} did not answer within the time allowed")]
+    Deadline { url: String },
 }
 
 impl Error {
-    /// Whether trying the same call again may succeed.
+    /// Whether the server could not decide: it was unreachable, the connection broke, or it
+    /// failed (5xx). A refusal (4xx, a 429 included) and a deadline that passed are not.
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Transport { .. } => true,
-            Error::Api { status, .. } => *status == 429 || *status >= 500,
+            Error::Api { status, .. } => *status >= 500,
             _ => false,
+        }
+    }
+
+    /// The server is limiting this key (429): the same call may pass after its `Retry-After`.
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, Error::Api { status: 429, .. })
+    }
+
+    /// How long to wait before trying again after attempt `attempt` (from 1), when that is worth
+    /// it: the server's `Retry-After`, else a backoff for a network failure or a 5xx.
+    fn retry_pause(&self, attempt: u32) -> Option<Duration> {
+        let backoff = Duration::from_millis(500 * 2u64.pow(attempt - 1));
+        match self {
+            Error::Transport { .. } => Some(backoff),
+            Error::Api { status, retry_after, .. } if *status == 429 || *status >= 500 => {
+                Some(retry_after.unwrap_or(backoff))
+            }
+            _ => None,
         }
     }
 }
@@ -80,6 +106,8 @@ pub struct Client {
     http: reqwest::Client,
     base: Url,
     api_key: String,
+    /// When set, no call outlasts it (see [`Client::until`]).
+    deadline: Option<Instant>,
 }
 
 impl std::fmt::Debug for Client {
@@ -113,7 +141,15 @@ impl Client {
             .timeout(MAX_WAIT + Duration::from_secs(20))
             .build()
             .map_err(|e| Error::Config(format!("cannot set up HTTP: {e}")))?;
-        Ok(Self { http, base, api_key: api_key.to_owned() })
+        Ok(Self { http, base, api_key: api_key.to_owned(), deadline: None })
+    }
+
+    /// The same client, with every call bounded by `deadline`: connecting, sending, waiting for
+    /// the answer and for a decision, and the pauses between retries, all together. A call still
+    /// unanswered then ends in [`Error::Deadline`] (a wait in [`Error::TimedOut`]); a retry whose
+    /// pause would pass it is not made, and the last error stands.
+    pub fn until(&self, deadline: Instant) -> Client {
+        Client { deadline: Some(self.deadline.map_or(deadline, |d| d.min(deadline))), ..self.clone() }
     }
 
     /// From `CLAWGATE_URL` (default `http://localhost:3000`) and `CLAWGATE_API_KEY`.
@@ -189,12 +225,23 @@ impl Client {
         timeout: Duration,
         mut progress: impl FnMut(&StatusView),
     ) -> Result<StatusView, Error> {
-        let deadline = Instant::now() + timeout;
+        let mut deadline = Instant::now() + timeout;
+        if let Some(bound) = self.deadline {
+            deadline = deadline.min(bound);
+        }
+        let mut last: Option<StatusView> = None;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             // At least a second per round trip, so a server that ignores `wait` is not hammered.
             let round = Instant::now();
-            let view = self.status_waiting(request_id, left.max(Duration::from_secs(1))).await?;
+            let view = match self.status_waiting(request_id, left.max(Duration::from_secs(1))).await {
+                Ok(view) => view,
+                // The client's deadline ended the wait: as much a wait that ran out as below.
+                Err(e @ Error::Deadline { .. }) => {
+                    return Err(last.map_or(e, |view| Error::TimedOut(Box::new(view))));
+                }
+                Err(e) => return Err(e),
+            };
             progress(&view);
             if view.status != Status::Pending {
                 return Ok(view);
@@ -204,8 +251,11 @@ impl Client {
             }
             let spent = round.elapsed();
             if spent < Duration::from_secs(1) {
-                tokio::time::sleep(Duration::from_secs(1) - spent).await;
+                let pause =
+                    (Duration::from_secs(1) - spent).min(deadline.saturating_duration_since(Instant::now()));
+                tokio::time::sleep(pause).await;
             }
+            last = Some(view);
         }
     }
 
@@ -262,20 +312,33 @@ impl Client {
     ) -> Result<T, Error> {
         let mut attempt = 1;
         loop {
-            match self.send(build()).await {
-                Err(e) if e.is_transient() && attempt < ATTEMPTS => {
-                    tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt - 1))).await;
-                    attempt += 1;
-                }
+            let error = match self.send(build()).await {
+                Err(e) if attempt < ATTEMPTS => e,
                 other => return other,
-            }
+            };
+            let pause = match (error.retry_pause(attempt), self.deadline) {
+                (Some(pause), Some(deadline)) if Instant::now() + pause < deadline => pause,
+                (Some(pause), None) if pause <= MAX_RETRY_PAUSE => pause,
+                _ => return Err(error),
+            };
+            tokio::time::sleep(pause).await;
+            attempt += 1;
         }
     }
 
+    /// One exchange, within the deadline when there is one.
     async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, Error> {
+        let Some(deadline) = self.deadline else { return self.exchange(request).await };
+        tokio::time::timeout_at(deadline.into(), self.exchange(request))
+            .await
+            .unwrap_or_else(|_| Err(Error::Deadline { url: self.base.to_string() }))
+    }
+
+    async fn exchange<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, Error> {
         let response =
             request.send().await.map_err(|source| Error::Transport { url: self.base.to_string(), source })?;
         let status = response.status();
+        let retry_after = retry_after(response.headers());
         let text = response
             .text()
             .await
@@ -284,17 +347,24 @@ impl Client {
             return serde_json::from_str(&text)
                 .map_err(|e| Error::Decode(format!("{e}: {}", shorten(&text))));
         }
-        Err(api_error(status, &text))
+        Err(api_error(status, &text, retry_after))
     }
 }
 
-fn api_error(status: StatusCode, body: &str) -> Error {
+/// `Retry-After` in seconds (the form clawgate sends).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+fn api_error(status: StatusCode, body: &str, retry_after: Option<Duration>) -> Error {
     let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
     let field = |name: &str| parsed.as_ref().and_then(|v| v["error"][name].as_str()).map(str::to_owned);
     Error::Api {
         status: status.as_u16(),
         code: field("code").unwrap_or_else(|| format!("http_{}", status.as_u16())),
         message: field("message").unwrap_or_else(|| shorten(body)),
+        retry_after,
     }
 }
 
@@ -335,11 +405,19 @@ mod tests {
         let e = api_error(
             StatusCode::UNAUTHORIZED,
             r#"{"error":{"code":"invalid_api_key","message":"unknown key"}}"#,
+            None,
         );
         assert_eq!(e.to_string(), "clawgate answered 401 (invalid_api_key): unknown key");
         assert!(!e.is_transient());
-        assert!(api_error(StatusCode::SERVICE_UNAVAILABLE, "").is_transient());
-        assert!(api_error(StatusCode::TOO_MANY_REQUESTS, "").is_transient());
+        assert_eq!(e.retry_pause(1), None, "a refusal is final");
+        let unavailable = api_error(StatusCode::SERVICE_UNAVAILABLE, "", None);
+        assert!(unavailable.is_transient());
+        assert_eq!(unavailable.retry_pause(2), Some(Duration::from_secs(1)));
+        // A 429 is a refusal for now, not a server that cannot decide: retried after its
+        // Retry-After, never taken for "unreachable".
+        let limited = api_error(StatusCode::TOO_MANY_REQUESTS, "", Some(Duration::from_secs(7)));
+        assert!(!limited.is_transient() && limited.is_rate_limited());
+        assert_eq!(limited.retry_pause(1), Some(Duration::from_secs(7)));
     }
 
     #[test]

@@ -33,6 +33,10 @@ const UPKEEP_EVERY: Duration = Duration::from_millis(KEY_RELOAD_EVERY_MS as u64)
 const IDEMPOTENCY_KEY_LIFETIME_MS: Millis = 24 * 3600 * 1000;
 /// Used-token records are kept this long past the token's expiry.
 const USED_TOKEN_GRACE_MS: Millis = 24 * 3600 * 1000;
+/// Rows of old gate decisions (and as many audit rows) deleted per write, and writes per upkeep
+/// pass: short writes that others interleave with, and a pass that ends.
+const PRUNE_BATCH: u32 = 1000;
+const PRUNE_BATCHES_PER_PASS: usize = 50;
 
 pub fn build_webauthn(settings: &Settings) -> anyhow::Result<Webauthn> {
     let webauthn = WebauthnBuilder::new(&settings.rp_id, &settings.rp_origin)
@@ -90,6 +94,7 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         push: Arc::new(push),
         auth_limiter: RateLimiter::new(settings.auth_rate_limit_per_min),
         poll_limiter: RateLimiter::new(settings.poll_rate_limit_per_min),
+        gate_limiter: RateLimiter::new(settings.gate_rate_limit_per_min),
         assertion_failures: RateLimiter::with_burst(FAILED_ASSERTIONS_BURST, 1),
         cloned_assertions: RateLimiter::with_burst(CLONED_ASSERTIONS_BURST, 1),
         events: Arc::new(Events::default()),
@@ -135,7 +140,32 @@ pub async fn upkeep(state: &AppState) -> anyhow::Result<()> {
     if expired > 0 {
         tracing::info!(expired, "lapsed requests marked expired");
     }
+    if let Some(retention) = state.settings.decision_retention {
+        let kept_ms = Millis::try_from(retention.as_millis()).unwrap_or(Millis::MAX);
+        let pruned = prune_old_decisions(state, now.saturating_sub(kept_ms)).await?;
+        if pruned > 0 {
+            tracing::info!(
+                rows = pruned,
+                "gate decisions past DECISION_RETENTION_DAYS deleted, with their audit"
+            );
+        }
+    }
     Ok(())
+}
+
+/// Deletes the gate's decisions made before `before`, and their audit rows, a batch at a time
+/// (at most [`PRUNE_BATCHES_PER_PASS`] batches; the next pass goes on). Rows deleted.
+async fn prune_old_decisions(state: &AppState, before: Millis) -> anyhow::Result<u64> {
+    let mut pruned = 0;
+    for _ in 0..PRUNE_BATCHES_PER_PASS {
+        let deleted = state.db.prune_gate_decisions(before, i64::from(PRUNE_BATCH)).await?;
+        pruned += deleted;
+        // Fewer than a batch in all: neither table has any left.
+        if deleted < u64::from(PRUNE_BATCH) {
+            break;
+        }
+    }
+    Ok(pruned)
 }
 
 /// Reloads the approval signing keys (see [`Tokens::reload_keys`]).

@@ -212,6 +212,19 @@ pub struct ServeArgs {
     #[arg(long, env = "POLL_RATE_LIMIT", default_value_t = 30)]
     pub poll_rate_limit: u32,
 
+    /// Gate calls (`POST /api/v1/gate`) per minute per API key, and as many at once; more get 429
+    /// `gate_rate_limited` with Retry-After (the gates wait it out within their timeout, then
+    /// block). Far above what an agent making tool calls needs; it keeps one key from filling the
+    /// disk with decisions.
+    #[arg(long, env = "GATE_RATE_LIMIT", default_value_t = 600)]
+    pub gate_rate_limit: u32,
+
+    /// Days a decision the gate made alone (by a rule or a standing grant) is kept, with its audit
+    /// row; upkeep deletes older ones. Requests a person was asked about, and their audit, are
+    /// kept. 0 keeps every decision.
+    #[arg(long, env = "DECISION_RETENTION_DAYS", default_value_t = 90)]
+    pub decision_retention_days: u32,
+
     /// Push services the server sends to, as comma-separated host suffixes; `*` for any public
     /// host. Default: FCM (Chrome, Android), Mozilla (Firefox), Apple (Safari) and Windows (Edge).
     #[arg(long, env = "PUSH_ALLOWED_HOSTS", default_value = "")]

@@ -175,6 +175,9 @@ pub struct Settings {
     /// `None`: never suspend.
     pub suspend_after_denials: Option<i64>,
     pub poll_rate_limit_per_min: u32,
+    pub gate_rate_limit_per_min: u32,
+    /// How long a gate decision made alone is kept; `None`: for ever.
+    pub decision_retention: Option<std::time::Duration>,
     pub push_policy: crate::push_policy::PushPolicy,
     pub push_min_interval: std::time::Duration,
     /// Correct the local clock to PostgreSQL's (see [`crate::clock::DatabaseClock`]).
@@ -450,6 +453,9 @@ impl Settings {
             suspend_after_denials: (args.suspend_after_denials > 0)
                 .then_some(i64::from(args.suspend_after_denials)),
             poll_rate_limit_per_min: args.poll_rate_limit.max(1),
+            gate_rate_limit_per_min: args.gate_rate_limit.max(1),
+            decision_retention: (args.decision_retention_days > 0)
+                .then(|| std::time::Duration::from_secs(u64::from(args.decision_retention_days) * 86_400)),
             push_policy: crate::push_policy::PushPolicy::from_setting(
                 &args.push_allowed_hosts,
                 args.push_allow_http_loopback,
@@ -545,6 +551,16 @@ mod tests {
         assert_eq!(s.map(|s| s.rp_origin.as_str()), Some("http://localhost:3000/"));
         assert_eq!(s.map(|s| s.database.backend), Some(Backend::Sqlite));
         assert_eq!(s.map(|s| s.cors_origins.clone()), Some(vec!["http://localhost:3000".to_owned()]));
+    }
+
+    #[test]
+    fn gate_calls_are_limited_and_decisions_kept_90_days_by_default() {
+        let s = parse(&[]).ok();
+        assert_eq!(s.as_ref().map(|s| s.gate_rate_limit_per_min), Some(600));
+        assert_eq!(s.and_then(|s| s.decision_retention), Some(std::time::Duration::from_secs(90 * 86_400)));
+        let forever = parse(&["--decision-retention-days", "0", "--gate-rate-limit", "0"]).ok();
+        assert_eq!(forever.as_ref().map(|s| s.decision_retention), Some(None), "0 keeps every decision");
+        assert_eq!(forever.map(|s| s.gate_rate_limit_per_min), Some(1));
     }
 
     #[test]

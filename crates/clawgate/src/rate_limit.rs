@@ -1,5 +1,5 @@
 //! Token buckets on the injected clock: per client IP for sign-up and passkey endpoints, per
-//! API key for fast status polling, per account for failed passkey assertions.
+//! API key for fast status polling and for gate calls, per account for failed passkey assertions.
 //!
 //! Limits are per instance; behind a load balancer each instance limits on its own.
 

@@ -29,6 +29,8 @@ pub struct AppState {
     pub auth_limiter: RateLimiter,
     /// Status reads without `?wait=`, per API key.
     pub poll_limiter: RateLimiter<ApiKeyId>,
+    /// Gate calls, per API key.
+    pub gate_limiter: RateLimiter<ApiKeyId>,
     /// Failed passkey assertions, per client IP (10 at once, then one a minute).
     pub assertion_failures: RateLimiter,
     /// Assertions whose signature verified but were refused (counter went back), per account.

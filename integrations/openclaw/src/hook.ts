@@ -1,9 +1,11 @@
 // The `before_tool_call` handler: every tool call is brought to clawgate's gate
 // (`POST /api/v1/gate`), where the person's rules and standing grants decide at once (`allow` or
 // `deny`) or a person is asked (`ask`: the hook waits for the passkey decision and runs the call
-// only when it is APPROVED). When clawgate cannot decide (unreachable, 5xx, no answer in time) the
-// local risk patterns decide, and they only block. A refusal (4xx), a denial, an expired request,
-// no decision in time, a cancelled run or a bad config block the call.
+// only when it is APPROVED). When clawgate cannot decide (unreachable, 5xx) the local risk patterns
+// decide, and they only block. A refusal (4xx; a 429 once its Retry-After no longer fits in
+// `timeoutSeconds`), a denial, an expired request, no answer or no decision within
+// `timeoutSeconds` (every request, retry and wait together), a cancelled run or a bad config block
+// the call.
 
 import { createHash } from "node:crypto";
 import type { Resolved, Settings } from "./config.js";
@@ -13,8 +15,10 @@ import { charCount, commandOf, describeAction, MAX_ACTION_CHARS, stableJson } fr
 
 /** Never ask for a status more often than this, even when the server answers at once. */
 export const MIN_POLL_INTERVAL_MS = 1000;
-/** How long the gate request may take (then the local patterns decide). */
+/** How long one gate request may take (never beyond `timeoutSeconds`); then the call is blocked. */
 const CREATE_TIMEOUT_MS = 15_000;
+/** Gate requests for one call when clawgate answers 429 with a Retry-After that fits in time. */
+const GATE_ATTEMPTS = 3;
 /** Extra time a status request may take beyond its `wait`, for the network. */
 const RESPONSE_GRACE_MS = 5_000;
 /** clawgate refuses a context over 32 KiB; above this the params are left out of it. */
@@ -134,16 +138,19 @@ function networkError(e: unknown): string {
   return `${err?.message ?? String(e)}${cause ? ` (${cause})` : ""}`;
 }
 
-/** `Retry-After` (seconds or a date) in ms, held to 1–30 s; 2 s when absent. */
-function retryAfterMs(headers: Headers): number {
+/** `Retry-After` (seconds or a date) in ms, or undefined when absent or unreadable. */
+function givenRetryAfterMs(headers: Headers): number | undefined {
   const value = headers.get("retry-after");
-  let ms = 2000;
-  if (value) {
-    const seconds = Number(value);
-    if (Number.isFinite(seconds)) ms = seconds * 1000;
-    else if (!Number.isNaN(Date.parse(value))) ms = Date.parse(value) - Date.now();
-  }
-  return Math.min(MAX_RETRY_AFTER_MS, Math.max(1000, ms));
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return seconds * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : at - Date.now();
+}
+
+/** `Retry-After` in ms, held to 1–30 s; 2 s when absent. */
+function retryAfterMs(headers: Headers): number {
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(1000, givenRetryAfterMs(headers) ?? 2000));
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -351,23 +358,36 @@ async function gate(
   if (sent.cwd) body.cwd = sent.cwd;
   if (agentId) body.agentId = agentId;
 
-  // 1. Ask the gate: the person's rules, then their standing grants, else a pending request.
+  // 1. Ask the gate: the person's rules, then their standing grants, else a pending request. A 429
+  // is waited out and asked again while its Retry-After fits before the deadline.
   let answer: HttpAnswer;
-  try {
-    answer = await exchange(
-      `${settings.serverUrl}/api/v1/gate`,
-      {
-        method: "POST",
-        headers: { ...headers, "content-type": "application/json", ...(key ? { "idempotency-key": key } : {}) },
-        body: JSON.stringify(body),
-      },
-      signal,
-      Math.min(CREATE_TIMEOUT_MS, Math.max(1000, deadline - Date.now())),
-    );
-  } catch (e) {
-    if (e instanceof Cancelled) return block(`${call} was cancelled before clawgate decided on it`);
-    if (e instanceof TimedOut) return fallback(`clawgate at ${settings.serverUrl} did not answer in time`);
-    return fallback(`clawgate at ${settings.serverUrl} could not be reached (${networkError(e)})`);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      answer = await exchange(
+        `${settings.serverUrl}/api/v1/gate`,
+        {
+          method: "POST",
+          headers: { ...headers, "content-type": "application/json", ...(key ? { "idempotency-key": key } : {}) },
+          body: JSON.stringify(body),
+        },
+        signal,
+        Math.min(CREATE_TIMEOUT_MS, Math.max(0, deadline - Date.now())),
+      );
+    } catch (e) {
+      if (e instanceof Cancelled) return block(`${call} was cancelled before clawgate decided on it`);
+      if (e instanceof TimedOut) {
+        return block(`clawgate at ${settings.serverUrl} did not answer in time (timed out), so ${call} was blocked`);
+      }
+      return fallback(`clawgate at ${settings.serverUrl} could not be reached (${networkError(e)})`);
+    }
+    const pause = answer.status === 429 ? givenRetryAfterMs(answer.headers) : undefined;
+    if (pause === undefined || attempt >= GATE_ATTEMPTS || Date.now() + pause >= deadline) break;
+    log?.warn(`clawgate: ${serverError(answer)}; asking again in ${Math.ceil(pause / 1000)} s`);
+    try {
+      await sleep(pause, signal);
+    } catch {
+      return block(`${call} was cancelled before clawgate decided on it`);
+    }
   }
   if (answer.status >= 500) return fallback(`clawgate at ${settings.serverUrl} answered ${serverError(answer)}`);
   if (answer.status !== 200) {
@@ -434,7 +454,8 @@ async function gate(
     const started = Date.now();
     let answer: HttpAnswer;
     try {
-      const limit = Math.min(Math.max(0, remaining), wait * 1000) + RESPONSE_GRACE_MS;
+      // The long-poll and its network grace, never beyond the deadline.
+      const limit = Math.max(0, Math.min(remaining, wait * 1000 + RESPONSE_GRACE_MS));
       answer = await exchange(`${statusUrl}?wait=${wait}`, { method: "GET", headers }, signal, limit);
     } catch (e) {
       if (e instanceof Cancelled) return block(`the ${tool} call was cancelled while waiting for approval (${ref})`);

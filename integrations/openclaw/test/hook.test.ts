@@ -391,14 +391,16 @@ describe("when clawgate cannot decide, the local patterns do, and they only bloc
     assert.equal(server.statuses().length, 0);
   });
 
-  test("no answer in time", async () => {
+  test("no answer within timeoutSeconds is not \"cannot decide\": every call is blocked, harmless ones too", async () => {
     const server = await deciding(() => ({ ...allowed(), delayMs: 5000 }));
     const { run } = hook(server.url, { timeoutSeconds: 1 });
-    const started = Date.now();
-    const reason = blocked(await run());
-    assert.match(reason, /did not answer in time.*could not decide/);
-    assert.ok(Date.now() - started < 3000, `${Date.now() - started} ms`);
-    assert.equal(await run(HARMLESS), undefined);
+    for (const e of [event(), HARMLESS]) {
+      const started = Date.now();
+      const reason = blocked(await run(e));
+      assert.match(reason, /did not answer in time \(timed out\)/);
+      assert.ok(!reason.includes("could not decide"), reason);
+      assert.ok(Date.now() - started < 1500, `${Date.now() - started} ms`);
+    }
   });
 
   test("no apiKey: nothing is sent; a risky call is blocked, a harmless one runs", async () => {
@@ -436,6 +438,22 @@ describe("a refusal (4xx) blocks every call, with the server's words", () => {
       assert.equal(server.statuses().length, 0);
     });
   }
+
+  test("a 429 is waited out for its Retry-After and asked again while that fits in timeoutSeconds; else it blocks at once", async () => {
+    const limited = () => ({ ...error(429, "gate_rate_limited", "too many gate calls"), headers: { "retry-after": "1" } });
+    const server = await deciding((_req, index) => (index === 0 ? limited() : allowed()));
+    const { run } = hook(server.url);
+    assert.equal(await run(HARMLESS), undefined, "allowed on the second try");
+    const [first, second] = server.gates();
+    assert.ok(first && second && second.at - first.at >= 900, "the Retry-After was waited out");
+
+    const full = await deciding(() => ({ ...error(429, "too_many_pending", "too many requests are waiting"), headers: { "retry-after": "300" } }));
+    const started = Date.now();
+    const reason = blocked(await hook(full.url, { timeoutSeconds: 10 }).run(HARMLESS));
+    assert.ok(reason.includes("HTTP 429 too_many_pending"), reason);
+    assert.ok(Date.now() - started < 1000, `blocked at once, not after the Retry-After: ${Date.now() - started} ms`);
+    assert.equal(full.gates().length, 1);
+  });
 
   test("an invalid config blocks every call, harmless ones too", async () => {
     const resolved = resolveSettings({ apiKey: "ag_x", extraPatterns: [{ id: "bad", match: "(" }] });

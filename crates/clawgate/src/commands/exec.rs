@@ -58,7 +58,8 @@ pub struct ExecArgs {
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub expires: u32,
 
-    /// Give up waiting after this many seconds (exit 4). Default: the request's lifetime.
+    /// Give up waiting after this many seconds (exit 4). Default: the request's lifetime. With
+    /// --gate it bounds the gate's answer and the wait together (no answer in time: exit 1).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
 

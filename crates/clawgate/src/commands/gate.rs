@@ -11,7 +11,7 @@ use clap::Args;
 use clawgate_client::{Client, GateAnswer, GateCall};
 use serde_json::{Value, json};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const EXAMPLES: &str = "\
 The decision goes to stdout (allow, deny or ask) with the explanation below it; reasons and
@@ -60,7 +60,8 @@ pub struct GateArgs {
     #[arg(long, env = "CLAWGATE_AGENT_ID", value_name = "ID")]
     pub agent: Option<String>,
 
-    /// Longest wait for the person's decision, in seconds, when the call asks.
+    /// Longest the whole call takes, in seconds: reaching the gate, its answer and, when the call
+    /// asks, the person's decision; then it ends without a go-ahead.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub timeout: u64,
 
@@ -102,7 +103,8 @@ pub async fn run(args: GateArgs) -> ExitCode {
         Err(e) => return fail(EXIT_ERROR, &e),
     };
     let client = match args.server.client() {
-        Ok(c) => c,
+        // The dry-run too ends within --timeout.
+        Ok(c) => c.until(Instant::now() + Duration::from_secs(args.timeout)),
         Err(e) => return fail(EXIT_ERROR, &e.to_string()),
     };
     if args.explain {
@@ -144,9 +146,11 @@ pub struct Allowed {
     pub words: String,
 }
 
-/// Brings `call` to the gate and, when it asks, waits up to `timeout` for the person. The exit
-/// code and a sentence when it is not allowed.
+/// Brings `call` to the gate and, when it asks, waits for the person: all of it within `timeout`
+/// (a 429 is waited out and retried only within it). The exit code and a sentence when it is not
+/// allowed.
 pub async fn decide(client: &Client, call: &GateCall, timeout: Duration) -> Result<Allowed, (u8, String)> {
+    let client = &client.until(Instant::now() + timeout);
     let answer = client.gate(call).await.map_err(|e| (EXIT_ERROR, format!("cannot ask the gate: {e}")))?;
     match answer.decision.as_str() {
         "allow" => allowed(&answer),

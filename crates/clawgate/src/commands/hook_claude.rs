@@ -1,7 +1,8 @@
 //! `clawgate hook claude-code`: a Claude Code `PreToolUse` hook. Each tool call goes to the
 //! server's gate: what the person's rules allow passes through untouched, what they deny is
-//! blocked, and what they ask about waits for a standing grant or their passkey approval. The
-//! local patterns decide only when the server cannot, and then they only block.
+//! blocked, and what they ask about waits for a standing grant or their passkey approval. When the
+//! server cannot decide (unreachable, 5xx), the built-in rule set and the user's local patterns
+//! decide, and they only block.
 //!
 //! Protocol (Claude Code hooks reference, https://code.claude.com/docs/en/hooks): the event is
 //! JSON on stdin (`hook_event_name`, `tool_name`, `tool_input`, `session_id`, `cwd`,
@@ -13,15 +14,17 @@
 //! here ends in exit 2 (fail closed), panics included, and [`settings_json`] sets `onFailure`.
 
 use super::hook_event::{HookEvent, project_dir, read_event};
-use super::hook_rules::{Policy, default_rules, parse_rules};
+use super::hook_paths::resolve_paths;
+use super::hook_rules::{Policy, parse_rules};
 use super::{Outcome, ServerArgs, wait_for_decision};
+use crate::domain::rules::{Call, RuleSet};
 use clap::Args;
 use clap::builder::BoolishValueParser;
-use clawgate_client::{Client, Created, GateAnswer, GateCall};
+use clawgate_client::{Client, Created, Error, GateAnswer, GateCall};
 use serde_json::json;
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Claude Code's blocking exit code for `PreToolUse`.
 const EXIT_BLOCK: u8 = 2;
@@ -34,18 +37,22 @@ Exit codes and output follow Claude Code's hook protocol (not the other commands
   exit 0, JSON        a standing grant or a passkey approval allows it:
                       {\"hookSpecificOutput\": {\"permissionDecision\": \"allow\"}}
   exit 2, stderr      blocked, with the reason for Claude: denied (by a rule or the person),
-                      expired, timed out, a refused key, misconfigured, or unreadable input; or
-                      the server cannot decide and a local pattern matches (it fails closed)
+                      expired, no answer or no decision within --timeout, a refused key (a 429
+                      included), misconfigured, or unreadable input; or the server cannot
+                      decide and the built-in rules or a local pattern would not allow it (it
+                      fails closed)
 
-Local patterns, used only when the server cannot decide (unreachable, 5xx), and then only to block
-(--patterns / CLAWGATE_HOOK_PATTERNS, --pattern): one regex per line, matched against Bash
-commands (blank lines and # comments skipped); or a JSON array of such strings and objects
+When the server cannot decide (unreachable, 5xx), the hook decides, and only blocks: a call the
+built-in rule set would ask about or deny (the rules every person starts with on the server,
+shell-aware: rm -r/-f, git push --force, git reset --hard / clean -f, npm/cargo/… publish, dd,
+mkfs, SQL DROP/TRUNCATE, kubectl delete, terraform destroy, curl | sh, …; --no-default-patterns
+turns them off), or one matching a local pattern of yours (--patterns / CLAWGATE_HOOK_PATTERNS,
+--pattern): one regex per line, matched against Bash commands (blank lines and # comments
+skipped); or a JSON array of such strings and objects
 {\"tool\": \"Write|Edit\", \"pattern\": \"\\\\.env$\", \"name\": \"env files\"}, where `tool` must match the
 whole tool name and `pattern` is matched against the command (Bash), the file (Write, Edit,
 MultiEdit, NotebookEdit, Read), the URL (WebFetch), the query (WebSearch) or the input as JSON;
-or @FILE to read them from a file. They add to the built-in rules unless --no-default-patterns:
-rm -r/-f, git push --force, git reset --hard / clean -f, npm/cargo/… publish, dd of=, mkfs,
-SQL DROP/TRUNCATE, kubectl delete, terraform destroy, curl | sh.
+or @FILE to read them from a file. Any other call passes to Claude Code's own permission flow.
 
 Install: `clawgate hook claude-code --print-settings` prints the .claude/settings.json for the
 flags given (put the agent's key in place of ag_…, or in the environment Claude Code runs in):
@@ -78,7 +85,8 @@ pub struct ClaudeHookArgs {
     #[arg(long, env = "CLAWGATE_AGENT_ID", default_value = "claude-code", value_name = "ID")]
     pub agent: String,
 
-    /// Longest wait for a decision, in seconds; keep it below the hook's timeout in Claude Code.
+    /// Longest the hook takes, in seconds: reaching the server, its answer and the person's
+    /// decision, all together; then it blocks. Keep it below the hook's timeout in Claude Code.
     #[arg(long, env = "CLAWGATE_HOOK_TIMEOUT", default_value_t = 300, value_name = "SECS")]
     pub timeout: u64,
 
@@ -91,7 +99,8 @@ pub struct ClaudeHookArgs {
     #[arg(long = "pattern", value_name = "REGEX")]
     pub pattern: Vec<String>,
 
-    /// Use only your local patterns, not the built-in ones.
+    /// When the server cannot decide, block only what your local patterns match, not what the
+    /// built-in rule set would ask about or deny.
     #[arg(long, env = "CLAWGATE_HOOK_NO_DEFAULTS", value_parser = BoolishValueParser::new())]
     pub no_default_patterns: bool,
 
@@ -158,7 +167,9 @@ pub async fn run(args: ClaudeHookArgs) -> ExitCode {
 }
 
 async fn decide(args: &ClaudeHookArgs) -> Decision {
-    let event = match read_event() {
+    // Every network step from here on, retries and the person's decision included, ends by then.
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let mut event = match read_event() {
         Ok(e) => e,
         Err(e) => return Decision::Block(format!("clawgate hook: {e}; this tool call is blocked")),
     };
@@ -168,6 +179,8 @@ async fn decide(args: &ClaudeHookArgs) -> Decision {
             event.hook_event_name
         ));
     }
+    // Rules and grants see where the file really is; the person sees both when they differ.
+    let requested = resolve_paths(&mut event);
     // The local rules are checked even when the server decides: a broken one could miss
     // anything on the day the server cannot be reached.
     let policy = match policy(args) {
@@ -179,43 +192,58 @@ async fn decide(args: &ClaudeHookArgs) -> Decision {
         }
     };
     let client = match args.server.client() {
-        Ok(c) => c,
+        Ok(c) => c.until(deadline),
         Err(e) => {
             return Decision::Block(format!(
                 "clawgate hook is misconfigured ({e}); this tool call is blocked"
             ));
         }
     };
-    match client.gate(&gate_call(args, &event)).await {
+    match client.gate(&gate_call(args, &event, requested)).await {
         Ok(answer) => follow(args, &client, answer).await,
-        // The server cannot decide: the local rules block what they match (never allow).
+        // The server cannot decide: the built-in rules and the local patterns block what they
+        // would not allow (they never allow).
         Err(e) if e.is_transient() => {
-            let project = project_dir(&event);
-            match policy.needs_approval(&event.tool_name, &event.tool_input, &project) {
+            let call = Call {
+                tool: event.tool_name.clone(),
+                input: event.tool_input.clone(),
+                cwd: event.cwd.clone(),
+                agent_id: Some(args.agent.clone()),
+            };
+            match policy.blocks(&call, &project_dir(&event)) {
                 None => Decision::PassThrough,
-                Some(rule) => Decision::Block(format!(
-                    "clawgate could not decide ({e}), and this tool call matches the local rule \"{rule}\", \
-                     so it is blocked. {ADVICE}"
+                Some(why) => Decision::Block(format!(
+                    "clawgate could not decide ({e}), and {why}, so this tool call is blocked. {ADVICE}"
                 )),
             }
         }
+        Err(e @ Error::Deadline { .. }) => Decision::Block(format!(
+            "clawgate hook timed out: no decision within its {} s ({e}), so this tool call is blocked. {ADVICE}",
+            args.timeout
+        )),
+        Err(e) if e.is_rate_limited() => Decision::Block(format!(
+            "clawgate is holding back this key's calls and took none within the hook's {} s ({e}), so this \
+             tool call is blocked. {ADVICE}",
+            args.timeout
+        )),
         Err(e) => {
             Decision::Block(format!("clawgate refused to decide this tool call, so it is blocked: {e}"))
         }
     }
 }
 
-/// The local rules: the built-in ones unless turned off, then the configured ones. They decide
-/// only when the server cannot, and then they only block.
+/// What blocks when the server cannot decide: the built-in rule set unless turned off, and the
+/// user's own patterns. They decide only when the server cannot, and then they only block.
 fn policy(args: &ClaudeHookArgs) -> Result<Policy, String> {
-    let mut rules = if args.no_default_patterns { Vec::new() } else { default_rules()? };
+    let builtin = (!args.no_default_patterns).then(RuleSet::defaults);
+    let mut rules = Vec::new();
     if let Some(text) = &args.patterns {
         rules.extend(parse_rules(&rules_text(text)?)?);
     }
     for one in &args.pattern {
         rules.extend(parse_rules(one)?);
     }
-    Ok(Policy { rules, outside_project: args.outside_project })
+    Ok(Policy { builtin, rules, outside_project: args.outside_project })
 }
 
 /// `@FILE` reads the rules from a file.
@@ -228,11 +256,15 @@ fn rules_text(value: &str) -> Result<String, String> {
     }
 }
 
-/// The tool call as the gate sees it: exactly as Claude Code will run it.
-fn gate_call(args: &ClaudeHookArgs, event: &HookEvent) -> GateCall {
+/// The tool call as the gate sees it: exactly as Claude Code will run it, its file where it really
+/// is; `requested`, the file as the agent named it when that differs, goes in the context.
+fn gate_call(args: &ClaudeHookArgs, event: &HookEvent, requested: Option<String>) -> GateCall {
     let mut context = json!({ "via": "Claude Code PreToolUse hook" });
     if let Some(session) = &event.session_id {
         context["sessionId"] = json!(session);
+    }
+    if let Some(path) = requested {
+        context["requestedPath"] = json!(path);
     }
     GateCall {
         tool: event.tool_name.clone(),

@@ -37,12 +37,14 @@ pub fn read_event() -> Result<HookEvent, String> {
         .map_err(|e| format!("the hook event on stdin is not PreToolUse JSON ({e})"))
 }
 
-/// The project folder: Claude Code's `CLAUDE_PROJECT_DIR`, else the event's `cwd`.
+/// The project folder, where it really is (symlinks resolved, as the event's files are):
+/// Claude Code's `CLAUDE_PROJECT_DIR`, else the event's `cwd`.
 pub fn project_dir(event: &HookEvent) -> PathBuf {
-    std::env::var_os("CLAUDE_PROJECT_DIR")
+    let dir = std::env::var_os("CLAUDE_PROJECT_DIR")
         .map(PathBuf::from)
         .or_else(|| event.cwd.as_ref().map(PathBuf::from))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if dir.is_absolute() { super::hook_paths::resolve(&dir, std::path::Path::new("/")) } else { dir }
 }
 
 /// What the person is asked to approve: the exact command, the file, or the tool and its input.

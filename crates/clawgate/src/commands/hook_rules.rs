@@ -1,36 +1,12 @@
-//! Which tool calls need a person's approval: rules (a tool-name regex and a regex over what the
-//! call does), the built-in rules for risky shell commands, and an optional guard on files
-//! outside the project.
+//! What the hook blocks when the server cannot decide: every call the built-in rule set
+//! ([`RuleSet::defaults`], the rules a person starts with on the server) does not allow, the
+//! user's own regex patterns (a tool-name regex and a regex over what the call does), and an
+//! optional guard on writes outside the project.
 
+use crate::domain::rules::{Call, Outcome, RuleSet, by_words};
 use regex::Regex;
 use serde::Deserialize;
-use serde_json::Value;
 use std::path::{Component, Path, PathBuf};
-
-/// Built-in rules over Bash commands: (name, regex).
-pub const DEFAULT_RULES: [(&str, &str); 12] = [
-    ("rm -r/-f", r"\brm\s+(?:[^;&|\n]*\s)?-(?:[a-zA-Z]*[rRf]|-recursive\b|-force\b)"),
-    (
-        "git push --force",
-        r"\bgit\s+(?:[^;&|\n]*\s)?push\s(?:[^;&|\n]*\s)?(?:--force\b|-f\b|--mirror\b|--delete\b|\+\S)",
-    ),
-    ("git reset --hard / clean -f", r"\bgit\s+(?:[^;&|\n]*\s)?(?:reset\s+--hard\b|clean\s+-[a-zA-Z]*f)"),
-    (
-        "package publish",
-        r"\b(?:npm|pnpm|yarn|cargo|poetry|uv|hatch|flit)\b[^;&|\n]*\spublish\b|\btwine\s+upload\b|\bgem\s+push\b",
-    ),
-    ("dd of=", r"\bdd\s+(?:[^;&|\n]*\s)?of="),
-    ("mkfs / disk tools", r"\b(?:mkfs(?:\.\w+)?|mke2fs|wipefs|fdisk|sfdisk|parted)\b"),
-    (
-        "SQL DROP / TRUNCATE",
-        r"(?i)\b(?:drop\s+(?:table|database|schema|view|index|user|role)\b|truncate\s+table\b)",
-    ),
-    ("SQL TRUNCATE", r"(?i)\btruncate\s+[a-z_]\w*\s*(?:;|$|,|\bcascade\b|\brestart\b)"),
-    ("kubectl delete", r"\bkubectl\s+(?:[^;&|\n]*\s)?(?:delete|drain)\b|\bhelm\s+(?:uninstall|delete)\b"),
-    ("terraform destroy", r"\b(?:terraform|tofu)\s+(?:[^;&|\n]*\s)?(?:destroy\b|apply\s[^;&|\n]*-destroy\b)"),
-    ("curl | sh", r"\b(?:curl|wget)\b[^;&\n]*\|\s*(?:sudo\s+)?(?:ba|z|da|k)?sh\b"),
-    ("sh <(curl)", r"\b(?:ba|z)?sh\s+(?:-c\s+)?[^;&|\n]*(?:<\(|\$\()\s*(?:curl|wget)\b"),
-];
 
 /// Tools that write files, and where they name the file.
 const FILE_TOOLS: [(&str, &str); 4] = [
@@ -40,8 +16,8 @@ const FILE_TOOLS: [(&str, &str); 4] = [
     ("NotebookEdit", "notebook_path"),
 ];
 
-/// One rule: a tool call needs approval when its tool name matches `tool` (whole name) and
-/// its subject (see [`subject`]) matches `pattern`.
+/// One of the user's patterns: it matches a call whose tool name matches `tool` (the whole name)
+/// and whose subject (see [`Call::subject`]) matches `pattern`.
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub name: String,
@@ -99,44 +75,38 @@ pub fn parse_rules(text: &str) -> Result<Vec<Rule>, String> {
         .collect()
 }
 
-pub fn default_rules() -> Result<Vec<Rule>, String> {
-    DEFAULT_RULES.iter().map(|(name, pattern)| Rule::new(name, "Bash", pattern)).collect()
-}
-
-/// What a rule's pattern is matched against: the command for Bash, the file for file tools, the
-/// URL for WebFetch, the query for WebSearch, and the input as compact JSON for anything else.
-pub fn subject(tool_name: &str, input: &Value) -> String {
-    let field = match tool_name {
-        "Bash" => Some("command"),
-        "Read" => Some("file_path"),
-        "WebFetch" => Some("url"),
-        "WebSearch" => Some("query"),
-        _ => FILE_TOOLS.iter().find(|(t, _)| *t == tool_name).map(|(_, f)| *f),
-    };
-    match field.and_then(|f| input[f].as_str()) {
-        Some(text) => text.to_owned(),
-        None => input.to_string(),
-    }
-}
-
-/// The rules and guards in force.
+/// What blocks a call while the server cannot decide.
 #[derive(Debug, Clone)]
 pub struct Policy {
+    /// The built-in rule set, unless turned off (`--no-default-patterns`): a call it does not
+    /// allow (asks about or denies) is blocked.
+    pub builtin: Option<RuleSet>,
+    /// The user's own patterns: a call matching one is blocked.
     pub rules: Vec<Rule>,
-    /// Also ask before a file tool writes outside the project folder.
+    /// Also block a file tool that writes outside the project folder.
     pub outside_project: bool,
 }
 
 impl Policy {
-    /// Why this tool call needs approval (a rule's name), or `None` to let it pass.
-    pub fn needs_approval(&self, tool_name: &str, input: &Value, project: &Path) -> Option<String> {
-        let subject = subject(tool_name, input);
-        if let Some(rule) = self.rules.iter().find(|r| r.matches(tool_name, &subject)) {
-            return Some(rule.name.clone());
+    /// Why this call is blocked while the server cannot decide, in words ("the built-in rules
+    /// ask about it (by rule 6 "rm -r/-f")"), or `None` to let it pass.
+    pub fn blocks(&self, call: &Call, project: &Path) -> Option<String> {
+        if let Some(decision) = self.builtin.as_ref().map(|set| set.decide(call))
+            && decision.outcome != Outcome::Allow
+        {
+            return Some(format!(
+                "the built-in rules {} it ({})",
+                if decision.outcome == Outcome::Deny { "deny" } else { "ask about" },
+                by_words(&decision.decided_by)
+            ));
         }
-        let is_file_tool = FILE_TOOLS.iter().any(|(t, _)| *t == tool_name);
-        if self.outside_project && is_file_tool && !inside(Path::new(&subject), project) {
-            return Some("write outside the project".into());
+        let subject = call.subject();
+        if let Some(rule) = self.rules.iter().find(|r| r.matches(&call.tool, &subject)) {
+            return Some(format!("it matches your local pattern \"{}\"", rule.name));
+        }
+        let writes = FILE_TOOLS.iter().any(|(t, _)| *t == call.tool);
+        if self.outside_project && writes && !inside(Path::new(&subject), project) {
+            return Some("it writes outside the project".into());
         }
         None
     }
@@ -167,25 +137,54 @@ fn normalize(path: &Path) -> PathBuf {
 mod tests {
     use super::*;
     use crate::domain::rules::tests::{ORDINARY_COMMANDS, RISKY_COMMANDS};
-    use serde_json::json;
+    use serde_json::{Value, json};
 
-    fn asks(command: &str) -> Option<String> {
-        let policy = Policy { rules: default_rules().expect("valid defaults"), outside_project: false };
-        policy.needs_approval("Bash", &json!({ "command": command }), Path::new("/p"))
+    fn call(tool: &str, input: Value) -> Call {
+        Call { tool: tool.into(), input, cwd: Some("/p".into()), agent_id: Some("claude-code".into()) }
+    }
+
+    fn builtin() -> Policy {
+        Policy { builtin: Some(RuleSet::defaults()), rules: Vec::new(), outside_project: false }
+    }
+
+    fn blocks(command: &str) -> Option<String> {
+        builtin().blocks(&call("Bash", json!({ "command": command })), Path::new("/p"))
     }
 
     #[test]
-    fn risky_commands_need_approval() {
+    fn risky_commands_are_blocked_by_the_built_in_rules() {
         for c in RISKY_COMMANDS {
-            assert!(asks(c).is_some(), "should ask: {c}");
+            assert!(blocks(c).is_some_and(|why| why.starts_with("the built-in rules")), "should block: {c}");
         }
+        let why = blocks("cd x && rm -r y").unwrap_or_default();
+        assert!(
+            why.starts_with("the built-in rules ask about it (by rule ") && why.ends_with(" \"rm -r/-f\")"),
+            "{why}"
+        );
+        assert!(blocks("sudo rm -rf /").is_some_and(|why| why.starts_with("the built-in rules deny it")));
     }
 
     #[test]
     fn ordinary_commands_pass() {
         for c in ORDINARY_COMMANDS {
-            assert_eq!(asks(c), None, "should pass: {c}");
+            assert_eq!(blocks(c), None, "should pass: {c}");
         }
+        assert_eq!(
+            builtin().blocks(&call("Read", json!({"file_path": "/etc/hosts"})), Path::new("/p")),
+            None
+        );
+    }
+
+    #[test]
+    fn without_the_built_in_rules_only_the_users_patterns_block() {
+        let policy = Policy {
+            builtin: None,
+            rules: parse_rules("\\bdeploy\\b").expect("one"),
+            outside_project: false,
+        };
+        let bash = |c: &str| policy.blocks(&call("Bash", json!({ "command": c })), Path::new("/p"));
+        assert_eq!(bash("rm -rf ./build"), None);
+        assert_eq!(bash("./deploy prod").as_deref(), Some("it matches your local pattern \"\\bdeploy\\b\""));
     }
 
     #[test]
@@ -196,31 +195,28 @@ mod tests {
             r#"["\\bshutdown\\b", {"tool": "Write|Edit", "pattern": "\\.env$", "name": "env files"}]"#,
         )
         .expect("json");
-        let policy = Policy { rules: json, outside_project: false };
+        let policy = Policy { builtin: None, rules: json, outside_project: false };
         let root = Path::new("/p");
-        assert_eq!(
-            policy.needs_approval("Bash", &json!({"command": "shutdown now"}), root).as_deref(),
-            Some("\\bshutdown\\b")
+        let why = |tool: &str, input: Value| policy.blocks(&call(tool, input), root);
+        assert!(
+            why("Bash", json!({"command": "shutdown now"})).is_some_and(|w| w.contains("\\bshutdown\\b"))
         );
-        assert_eq!(
-            policy.needs_approval("Edit", &json!({"file_path": "/p/.env"}), root).as_deref(),
-            Some("env files")
-        );
-        assert_eq!(policy.needs_approval("Write", &json!({"file_path": "/p/src/a.rs"}), root), None);
-        assert_eq!(policy.needs_approval("Bash", &json!({"command": "echo .env"}), root), None);
+        assert!(why("Edit", json!({"file_path": "/p/.env"})).is_some_and(|w| w.contains("env files")));
+        assert_eq!(why("Write", json!({"file_path": "/p/src/a.rs"})), None);
+        assert_eq!(why("Bash", json!({"command": "echo .env"})), None);
         assert!(parse_rules("(unclosed").is_err_and(|e| e.contains("(unclosed")));
     }
 
     #[test]
     fn writes_outside_the_project_can_be_guarded() {
-        let policy = Policy { rules: Vec::new(), outside_project: true };
+        let policy = Policy { builtin: None, rules: Vec::new(), outside_project: true };
         let root = Path::new("/home/ada/project");
-        let write = |p: &str| policy.needs_approval("Write", &json!({ "file_path": p }), root);
+        let write = |p: &str| policy.blocks(&call("Write", json!({ "file_path": p })), root);
         assert_eq!(write("/home/ada/project/src/main.rs"), None);
         assert_eq!(write("src/main.rs"), None);
         assert!(write("/home/ada/.bashrc").is_some());
         assert!(write("/home/ada/project/../.ssh/authorized_keys").is_some());
         assert!(write("/home/ada/project-other/x").is_some());
-        assert_eq!(policy.needs_approval("Read", &json!({ "file_path": "/etc/passwd" }), root), None);
+        assert_eq!(policy.blocks(&call("Read", json!({ "file_path": "/etc/passwd" })), root), None);
     }
 }

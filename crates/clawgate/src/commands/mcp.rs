@@ -61,6 +61,7 @@ Tools:
       Brings a tool call the model is about to make (Bash {command}, Write {file_path}, …) to
       clawgate's gate: the key owner's rules allow it (ALLOWED, with a token) or refuse it at
       once, a standing grant allows it, or the person is asked and the call waits.
+      timeoutSeconds bounds it all; a 429 or no answer in time is NOT ALLOWED.
 A problem (server down, bad key) is a tool result with isError: true that says what is wrong.";
 
 const SETUP: &str = "Setup: create an API key for the agent in the clawgate app, then add this \

@@ -10,6 +10,7 @@ pub mod exec;
 pub mod gate;
 pub mod hook_claude;
 pub mod hook_event;
+pub mod hook_paths;
 pub mod hook_rules;
 pub mod keys;
 pub mod mcp;
@@ -98,7 +99,7 @@ impl Outcome {
                 (Status::Expired, _) => Outcome::Expired,
                 (Status::Pending, _) => Outcome::TimedOut,
             },
-            Err(Error::TimedOut(_)) => Outcome::TimedOut,
+            Err(Error::TimedOut(_) | Error::Deadline { .. }) => Outcome::TimedOut,
             Err(e) => Outcome::Failed(e),
         }
     }

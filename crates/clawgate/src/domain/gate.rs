@@ -5,6 +5,7 @@
 use super::approval::{ApprovalInputError, MAX_AGENT_ID_CHARS, NewApproval};
 use super::rules::Call;
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 
 pub const MAX_TOOL_CHARS: usize = 128;
 /// The whole input as JSON: a `Write` carries its file.
@@ -12,6 +13,8 @@ pub const MAX_INPUT_BYTES: usize = 256 * 1024;
 pub const MAX_CWD_CHARS: usize = 4096;
 /// Characters of file content or edits shown to the person in the request's context.
 pub const PREVIEW_CHARS: usize = 1000;
+/// Characters of a long action kept in the record of a decision the gate made alone.
+pub const STORED_ACTION_CHARS: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GateInputError {
@@ -42,6 +45,12 @@ pub struct GateCall {
     pub agent_tool: String,
     pub context: Option<Map<String, Value>>,
     pub lifetime_secs: i64,
+}
+
+/// `bash`, `BASH`, `Bash ` …: a tool that runs a shell command under another spelling of `Bash`,
+/// so that the person's shell-aware rules and grants see it as the `Bash` call it is.
+fn spells_bash(tool: &str) -> bool {
+    tool.trim().eq_ignore_ascii_case("bash")
 }
 
 fn bounded_text(text: &str, max: usize) -> bool {
@@ -82,7 +91,7 @@ impl GateCall {
         }
         // The context's own checks (an object, at most 32 KiB) are the request's.
         let checked = NewApproval::parse("-".into(), None, context, expires_in_seconds)?;
-        let rules_tool = if shell { "Bash".to_owned() } else { tool.clone() };
+        let rules_tool = if shell || spells_bash(&tool) { "Bash".to_owned() } else { tool.clone() };
         Ok(Self {
             call: Call { tool: rules_tool, input, cwd, agent_id },
             agent_tool: tool,
@@ -104,9 +113,12 @@ impl GateCall {
             Some(rule) => context.insert("rule".into(), Value::String(rule.to_owned())),
             None => context.remove("rule"),
         };
-        if let Some(cwd) = &call.cwd {
-            context.insert("cwd".into(), Value::String(cwd.clone()));
-        }
+        // The call's own directory or none: an agent's `cwd` would be shown beside grants
+        // offered for any directory.
+        match &call.cwd {
+            Some(cwd) => context.insert("cwd".into(), Value::String(cwd.clone())),
+            None => context.remove("cwd"),
+        };
         for key in ["description", "content", "old_string", "new_string", "new_source"] {
             if let Some(text) = call.input.get(key).and_then(Value::as_str) {
                 context.insert(key.into(), Value::String(preview(text)));
@@ -165,6 +177,21 @@ pub fn preview(text: &str) -> String {
     }
 }
 
+/// A decision's action as recorded: whole when short; else its first [`STORED_ACTION_CHARS`]
+/// characters, its SHA-256 and its length, which still tell it from any other action (the token
+/// the agent holds names the whole of it). One agent key cannot fill the disk with its commands.
+pub fn stored_action(action: &str) -> String {
+    match action.char_indices().nth(STORED_ACTION_CHARS) {
+        Some((i, _)) => format!(
+            "{}… (sha256 {}, {} characters)",
+            &action[..i],
+            hex::encode(Sha256::digest(action.as_bytes())),
+            action.chars().count()
+        ),
+        None => action.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +234,49 @@ mod tests {
     }
 
     #[test]
+    fn a_context_cwd_is_the_calls_own_or_absent() -> Result<(), GateInputError> {
+        let context = Some(json!({"cwd": "/srv/app", "ticket": 7}));
+        let without =
+            GateCall::parse("Bash".into(), false, json!({"command": "ls"}), None, None, context, None)?;
+        let shown = without.to_request("why", None)?.context.unwrap_or_default();
+        assert!(shown.get("cwd").is_none(), "{shown:?}");
+        assert_eq!(shown["ticket"], 7);
+        let context = Some(json!({"cwd": "/elsewhere"}));
+        let with = GateCall::parse(
+            "Bash".into(),
+            false,
+            json!({"command": "ls"}),
+            Some("/p".into()),
+            None,
+            context,
+            None,
+        )?;
+        assert_eq!(with.to_request("why", None)?.context.unwrap_or_default()["cwd"], "/p");
+        Ok(())
+    }
+
+    #[test]
+    fn other_spellings_of_bash_are_bash_calls_shown_as_spelt() -> Result<(), GateInputError> {
+        for spelling in ["bash", "BASH", "Bash ", " bAsh"] {
+            let c = GateCall::parse(
+                spelling.into(),
+                false,
+                json!({"command": "git push"}),
+                None,
+                None,
+                None,
+                None,
+            )?;
+            assert_eq!(c.call.tool, "Bash", "{spelling:?}");
+            assert_eq!(c.action(), format!("{spelling}: git push"));
+        }
+        let other =
+            GateCall::parse("bashful".into(), false, json!({"command": "x"}), None, None, None, None)?;
+        assert_eq!(other.call.tool, "bashful");
+        Ok(())
+    }
+
+    #[test]
     fn a_shell_tool_of_another_name_is_decided_as_bash_and_shown_by_its_name() -> Result<(), GateInputError> {
         let input = json!({"command": "rm -rf ./old-data"});
         let exec = GateCall::parse("exec".into(), true, input.clone(), None, None, None, None)?;
@@ -226,6 +296,21 @@ mod tests {
         assert_eq!(back, Some(c.call));
         assert_eq!(call_from_stored("{\"tool\": 3}", None), None);
         Ok(())
+    }
+
+    #[test]
+    fn long_actions_are_recorded_as_a_prefix_their_hash_and_length() {
+        assert_eq!(stored_action("ls -la"), "ls -la");
+        let exact = "é".repeat(STORED_ACTION_CHARS);
+        assert_eq!(stored_action(&exact), exact);
+        let long = format!("echo {}", "é".repeat(60_000));
+        let stored = stored_action(&long);
+        let hash = hex::encode(Sha256::digest(long.as_bytes()));
+        assert!(
+            stored.starts_with(&long[..long.char_indices().nth(STORED_ACTION_CHARS).map_or(0, |(i, _)| i)])
+        );
+        assert!(stored.ends_with(&format!("… (sha256 {hash}, 60005 characters)")), "{stored}");
+        assert!(stored.chars().count() < STORED_ACTION_CHARS + 100);
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Decisions the gate makes alone (by a rule or a standing grant): one row each in
 //! `gate_decisions`, in one transaction with its audit row and, for a grant, the use it took.
-//! They are not requests: nobody was asked.
+//! They are not requests: nobody was asked. Upkeep deletes them, with their audit rows, once they
+//! are older than the retention period.
 
 use super::approvals::{KeyStanding, key_standing};
 use super::audit::{self, AuditEvent};
 use super::{Db, StoreError, StoreResult, grants};
 use crate::clock::Millis;
+use crate::domain::gate::stored_action;
 use crate::domain::ids::{ApiKeyId, DecisionId, GrantId, UserId};
 use crate::domain::rules::Outcome;
 
@@ -17,7 +19,8 @@ pub struct GateDecision {
     pub api_key_id: ApiKeyId,
     pub agent_id: Option<String>,
     pub tool: String,
-    /// What the call does, as a person would be shown it.
+    /// What the call does, as a person would be shown it (recorded bounded: see
+    /// [`stored_action`]).
     pub action: String,
     pub cwd: Option<String>,
     /// `Allow` or `Deny`.
@@ -67,7 +70,7 @@ impl Db {
                     .bind(d.api_key_id.as_str())
                     .bind(d.agent_id.clone())
                     .bind(d.tool.clone())
-                    .bind(d.action.clone())
+                    .bind(stored_action(&d.action))
                     .bind(d.cwd.clone())
                     .bind(d.outcome.as_str())
                     .bind(d.decided_by)
@@ -105,5 +108,35 @@ impl Db {
             Err(StoreError::Conflict) => Ok(Recorded::GrantSpent),
             other => other,
         }
+    }
+}
+
+impl Db {
+    /// Deletes at most `batch` decisions made before `before`, and at most `batch` of their audit
+    /// rows (`gate.allowed`, `gate.denied`: no other event is deleted), in one short write; how
+    /// many rows it deleted.
+    pub async fn prune_gate_decisions(&self, before: Millis, batch: i64) -> StoreResult<u64> {
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let decisions = sqlx::query(
+                    "DELETE FROM gate_decisions WHERE id IN \
+                     (SELECT id FROM gate_decisions WHERE at < $1 ORDER BY at LIMIT $2)",
+                )
+                .bind(before)
+                .bind(batch)
+                .execute(&mut *conn)
+                .await?;
+                let audit = sqlx::query(
+                    "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events \
+                     WHERE event IN ('gate.allowed', 'gate.denied') AND at < $1 ORDER BY event, at LIMIT $2)",
+                )
+                .bind(before)
+                .bind(batch)
+                .execute(&mut *conn)
+                .await?;
+                Ok(decisions.rows_affected() + audit.rows_affected())
+            })
+        }))
+        .await
     }
 }

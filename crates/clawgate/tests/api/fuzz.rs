@@ -64,6 +64,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
     let app = TestApp::spawn_with(Backend::Sqlite, |a| {
         a.auth_rate_limit = 1_000_000;
         a.poll_rate_limit = 1_000_000;
+        a.gate_rate_limit = 1_000_000;
         a.max_pending_per_key = 0;
     })
     .await

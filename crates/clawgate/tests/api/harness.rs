@@ -144,6 +144,8 @@ pub fn default_args(data_dir: &std::path::Path, port: u16) -> ServeArgs {
         max_pending_per_key: 10,
         suspend_after_denials: 3,
         poll_rate_limit: 30,
+        gate_rate_limit: 600,
+        decision_retention_days: 90,
         push_allowed_hosts: String::new(),
         push_min_interval_seconds: 30,
         // Tests move a manual clock; the database's would undo that.

@@ -25,7 +25,7 @@ fn plugin_dir() -> PathBuf {
 
 /// The plugin folder, or `None` (skip) when node or the built plugin is missing and CI did not
 /// ask for these tests.
-fn built_plugin() -> Option<PathBuf> {
+pub(crate) fn built_plugin() -> Option<PathBuf> {
     let dir = plugin_dir();
     let node = Command::new("node").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status();
     let problem = if !node.is_ok_and(|s| s.success()) {
@@ -48,31 +48,31 @@ fn built_plugin() -> Option<PathBuf> {
 }
 
 /// One `before_tool_call` of `exec` with `command`, as `node test/live-hook.mjs` runs it.
-struct HookRun {
+pub(crate) struct HookRun {
     dir: PathBuf,
     server_url: String,
     api_key: String,
-    command: String,
-    timeout_seconds: u32,
+    pub(crate) command: String,
+    pub(crate) timeout_seconds: u32,
 }
 
 /// What the hook did: its result (`Value::Null` when it let the call through) and its logs.
-struct HookOutcome {
-    result: Value,
-    logs: String,
-    elapsed: Duration,
+pub(crate) struct HookOutcome {
+    pub(crate) result: Value,
+    pub(crate) logs: String,
+    pub(crate) elapsed: Duration,
 }
 
 impl HookOutcome {
     #[track_caller]
-    fn block_reason(&self) -> &str {
+    pub(crate) fn block_reason(&self) -> &str {
         assert_eq!(self.result["block"], true, "the call must be blocked: {}", self.result);
         self.result["blockReason"].as_str().expect("a block reason")
     }
 }
 
 impl HookRun {
-    fn new(dir: &Path, server_url: &str, api_key: &str) -> Self {
+    pub(crate) fn new(dir: &Path, server_url: &str, api_key: &str) -> Self {
         Self {
             dir: dir.to_owned(),
             server_url: server_url.to_owned(),
@@ -130,7 +130,7 @@ impl HookRun {
         })
     }
 
-    async fn run(self) -> HookOutcome {
+    pub(crate) async fn run(self) -> HookOutcome {
         self.start().await.expect("the hook run finished")
     }
 }

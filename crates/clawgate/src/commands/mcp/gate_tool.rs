@@ -6,7 +6,7 @@
 use super::tools::{Answer, Progress, waited};
 use clawgate_client::{Client, GateAnswer, GateCall};
 use serde_json::{Map, Value, json};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const GATE_TOOL_CALL: &str = "gate_tool_call";
 
@@ -69,8 +69,10 @@ pub fn parse(
     Ok((call, wait))
 }
 
-/// Brings the call to the gate; a call that asks waits up to `wait` for the person.
+/// Brings the call to the gate; a call that asks waits for the person: all of it within `wait`
+/// (a 429 is waited out and retried only within it).
 pub async fn run(client: &Client, call: GateCall, wait: Duration, progress: &Progress) -> Answer {
+    let client = &client.until(Instant::now() + wait);
     let answer = match client.gate(&call).await {
         Ok(a) => a,
         Err(e) => return Answer::failure(super::tools::words(&e)),

@@ -1,5 +1,6 @@
 //! The rule set a person starts with: a short `deny` list of commands nobody approves by a tap,
-//! then today's built-in risky patterns (`commands::hook_rules::DEFAULT_RULES`) as `ask` rules.
+//! then the risky patterns hooks used to match on their own as `ask` rules. It is also what the
+//! Claude Code hook blocks by when the server cannot decide (`commands::hook_rules`): one list.
 //!
 //! The default outcome is `allow`. Today's hooks let every call through that no pattern flags;
 //! a default of `ask` would send a person every `ls` and `cargo test`, and a gate that floods its

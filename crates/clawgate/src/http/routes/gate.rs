@@ -12,7 +12,7 @@ use crate::service::gate::{Gate, GateAnswer};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
@@ -141,6 +141,19 @@ fn gate_view(a: GateAnswer) -> GateView {
     }
 }
 
+/// 429 `gate_rate_limited`: this key brings calls faster than its limit allows.
+fn rate_limited(retry_after: u64) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "gate_rate_limited",
+        format!(
+            "this key brings tool calls to the gate faster than its limit allows; retry in {retry_after} s"
+        ),
+    );
+    e.retry_after_secs = Some(retry_after);
+    e
+}
+
 /// Decide a tool call: the key owner's rules first (a `deny` is final), then their standing
 /// grants (for a call the rules ask about), else a person is asked (a pending request). A rule's
 /// or grant's decision is recorded and audited with what decided it.
@@ -154,9 +167,10 @@ fn gate_view(a: GateAnswer) -> GateView {
         (status = 401, body = ErrorBody),
         (status = 403, description = "The key is suspended (`api_key_suspended`)", body = ErrorBody),
         (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody),
-        (status = 429, description = "The key has too many requests waiting (see Retry-After)", body = ErrorBody),
+        (status = 429, description = "The key brings calls faster than GATE_RATE_LIMIT a minute (`gate_rate_limited`), or has too many requests waiting (`too_many_pending`); see Retry-After", body = ErrorBody),
     ))]
 async fn gate(
+    State(app): State<Arc<AppState>>,
     State(gate): State<Gate>,
     agent: Agent,
     ClientIp(ip): ClientIp,
@@ -164,6 +178,9 @@ async fn gate(
     headers: HeaderMap,
     AppJson(raw): AppJson<Value>,
 ) -> ApiResult<Json<GateView>> {
+    if let Err(retry_after) = app.gate_limiter.check(&agent.key.id, app.clock.as_ref()) {
+        return Err(rate_limited(retry_after));
+    }
     let idempotency = idempotency_key(&headers)?;
     let body_hash = body_hash(idempotency.as_deref(), &raw);
     let body: GateBody = serde_json::from_value(raw).map_err(|e| ApiError::invalid(e.to_string()))?;
