@@ -8,9 +8,17 @@ use serde_json::Value;
 use std::path::{Component, Path, PathBuf};
 
 /// `path` as the system will find it: taken from `cwd` when relative, each existing prefix with
-/// its symlinks resolved (the realpath of the deepest existing ancestor), and the components that
-/// do not exist yet joined as written (`..` after one of them folded as text).
+/// its symlinks resolved (the realpath of the deepest existing ancestor), a dangling symlink
+/// followed to where writing through it would create its file, and the components that do not
+/// exist yet joined as written (`..` after one of them folded as text).
 pub fn resolve(path: &Path, cwd: &Path) -> PathBuf {
+    resolve_within(path, cwd, 0)
+}
+
+/// Symlinks followed past this many are a loop: the path stays as far as it got.
+const MAX_LINKS: usize = 40;
+
+fn resolve_within(path: &Path, cwd: &Path, links: usize) -> PathBuf {
     let mut out = PathBuf::from("/");
     for part in cwd.join(path).components() {
         match part {
@@ -23,6 +31,12 @@ pub fn resolve(path: &Path, cwd: &Path) -> PathBuf {
                 out.push(name);
                 if let Ok(real) = std::fs::canonicalize(&out) {
                     out = real;
+                } else if let Ok(target) = std::fs::read_link(&out)
+                    && links < MAX_LINKS
+                {
+                    // A link to what does not exist yet: a write creates its target.
+                    let parent = out.parent().map_or_else(|| PathBuf::from("/"), Path::to_owned);
+                    out = resolve_within(&target, &parent, links + 1);
                 }
             }
         }
@@ -70,6 +84,17 @@ mod tests {
             cwd: Some(shown(cwd)),
             tool_use_id: None,
         }
+    }
+
+    #[test]
+    fn a_dangling_symlink_is_followed_to_the_file_a_write_would_create() -> std::io::Result<()> {
+        let (p, elsewhere) = (tempfile::tempdir()?, tempfile::tempdir()?);
+        let (p, elsewhere) = (p.path().canonicalize()?, elsewhere.path().canonicalize()?);
+        std::os::unix::fs::symlink(elsewhere.join("authorized_keys"), p.join("keys"))?;
+        std::os::unix::fs::symlink("loop", p.join("loop"))?;
+        assert_eq!(resolve(Path::new("keys"), &p), elsewhere.join("authorized_keys"));
+        assert!(resolve(Path::new("loop"), &p).starts_with(&p), "a loop ends, where it is");
+        Ok(())
     }
 
     #[test]

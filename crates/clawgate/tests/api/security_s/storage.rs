@@ -86,8 +86,9 @@ async fn m4_long_actions_are_stored_bounded(app: TestApp) {
     let token = allowed.body["token"].as_str().expect("token");
     let jwks = app.get("/.well-known/jwks.json", &Auth::None).await.expect(200);
     let jwks = serde_json::from_value(jwks.body).expect("a JWK set");
-    let claims =
-        clawgate_client::verify_offline(&jwks, token, None, Some(&long)).expect("valid for the whole action");
+    let accept = clawgate_client::Accept::ANY;
+    let claims = clawgate_client::verify_offline_accepting(&jwks, token, None, Some(&long), accept)
+        .expect("valid for the whole action");
     assert_eq!(claims.action, long);
 
     // What the person is shown when a call asks is unchanged: the whole command.
