@@ -85,6 +85,15 @@ fn sed_script_is_inert(script: &str) -> bool {
         }
         false
     };
+    // `s/re/replacement/` and `y/abc/xyz/`: one delimiter closes both sections.
+    let two_sections = |i: &mut usize| -> bool {
+        let open = *i;
+        if !delimited(i) {
+            return false;
+        }
+        *i -= 1;
+        at(open) == at(*i) && delimited(i)
+    };
     let to_line_end = |i: &mut usize| {
         while at(*i).is_some_and(|c| c != '\n') {
             *i += 1;
@@ -131,13 +140,7 @@ fn sed_script_is_inert(script: &str) -> bool {
             // Comments, text and file names run to the end of the line, `;` included.
             '#' | 'a' | 'i' | 'c' | 'r' | 'R' => to_line_end(&mut i),
             's' => {
-                // `s/re/replacement/flags`: the delimiter closes two sections.
-                let open = i;
-                if !delimited(&mut i) {
-                    return false;
-                }
-                i -= 1;
-                if at(open) != at(i) || !delimited(&mut i) {
+                if !two_sections(&mut i) {
                     return false;
                 }
                 while let Some(flag) = at(i).filter(|f| !matches!(f, ';' | '\n' | '}' | ' ')) {
@@ -148,12 +151,7 @@ fn sed_script_is_inert(script: &str) -> bool {
                 }
             }
             'y' => {
-                let open = i;
-                if !delimited(&mut i) {
-                    return false;
-                }
-                i -= 1;
-                if at(open) != at(i) || !delimited(&mut i) {
+                if !two_sections(&mut i) {
                     return false;
                 }
             }

@@ -91,22 +91,11 @@ fn options_that_write_or_run_are_asked() {
     }
 }
 
-/// M3: behind every wrapper the hook's old local patterns saw through, the defaults ask at
-/// least.
+/// M3: behind the wrappers the hook's old local patterns saw through, the defaults ask at least
+/// (the whole list is tried at the gate in `tests/api/security_s/splitter.rs`).
 #[test]
 fn wrapped_risky_commands_are_not_allowed() {
-    for c in [
-        "taskset -c 0 rm -rf build",
-        "busybox rm -rf build",
-        "flock /tmp/l rm -rf build",
-        "chrt -o 0 rm -rf ~",
-        "strace -o /dev/null rm -rf ~",
-        "unshare -U rm -rf ~",
-        "script -qc 'rm -rf build' /dev/null",
-        "watch -n 60 'git push --force'",
-        "ssh localhost rm -rf build",
-        "bash /dev/stdin <<< \"$x\"",
-    ] {
+    for c in ["taskset -c 0 rm -rf build", "watch -n 60 'git push --force'", "bash /dev/stdin <<< \"$x\""] {
         assert_ne!(outcome(c), Outcome::Allow, "{c}");
     }
     assert_eq!(outcome("chrt -o 0 rm -rf ~"), Outcome::Deny);
