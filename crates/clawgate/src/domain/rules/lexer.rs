@@ -98,7 +98,9 @@ impl Lexer {
                 }
                 '<' | '>' if self.peek_at(1) != Some('(') => self.redirect(redirects, None)?,
                 _ => {
-                    let word = self.word()?;
+                    // Where an assignment may stand, bash reads `name[…]` whole (see `subscript`).
+                    let assignment_ok = words.iter().all(super::wrappers::is_assignment);
+                    let word = self.word(assignment_ok)?;
                     // Unquoted, so a keyword or an fd number rather than an argument.
                     let plain = word.raw == word.text && !word.dynamic;
                     let keyword = plain && words.is_empty();
@@ -115,6 +117,40 @@ impl Lexer {
                 }
             }
         }
+    }
+
+    /// `[…]` after a variable's name where an assignment may stand (`a[ 0;1]=x cmd`): bash reads
+    /// it to the matching `]`, blanks, `;` and quotes included, so the word does not end there.
+    /// The subscript is evaluated as arithmetic; a command substitution in it is Unclear.
+    fn subscript(&mut self, text: &mut String) -> Lexed<()> {
+        let from = self.pos;
+        let mut level = 0;
+        loop {
+            match self.peek() {
+                None => return Err(UnclearWhy::Unbalanced),
+                Some('[') => level += 1,
+                Some(']') => {
+                    level -= 1;
+                    if level == 0 {
+                        self.pos += 1;
+                        break;
+                    }
+                }
+                Some('\\') => self.pos += 1,
+                Some(quote @ ('\'' | '"')) => {
+                    self.pos += 1;
+                    while self.peek().is_some_and(|c| c != quote) {
+                        self.pos += 1;
+                    }
+                }
+                Some('`') => return Err(UnclearWhy::Syntax),
+                Some('$' | '<' | '>') if self.peek_at(1) == Some('(') => return Err(UnclearWhy::Syntax),
+                Some(_) => {}
+            }
+            self.pos += 1;
+        }
+        text.push_str(&self.slice(from));
+        Ok(())
     }
 
     /// Whether the `[` here is closed within the word: a lone `[` (the `test` command) is a
@@ -168,11 +204,11 @@ impl Lexer {
         if !matches!(self.peek(), Some(c) if !" \t\n;&|()<>".contains(c)) {
             return Err(UnclearWhy::Syntax);
         }
-        let target = self.word()?;
+        let target = self.word(false)?;
         let duplicates_fd = fd_variable.is_none()
             && op.ends_with('&')
             && !target.dynamic
-            && (target.text == "-" || target.text.parse::<u32>().is_ok());
+            && (target.text == "-" || is_fd_number(&target.text));
         if !duplicates_fd {
             redirects.push(Redirect { op, target });
         }
@@ -180,7 +216,7 @@ impl Lexer {
     }
 
     /// One word: quotes removed, expansions kept as written and marked dynamic.
-    fn word(&mut self) -> Lexed<Word> {
+    fn word(&mut self, assignment_ok: bool) -> Lexed<Word> {
         let start = self.pos;
         let mut text = String::new();
         let mut marks = Marks::default();
@@ -229,6 +265,10 @@ impl Lexer {
                     text.push(c);
                     self.pos += 1;
                 }
+                '[' if assignment_ok && is_name(&text) && self.slice(start) == text => {
+                    self.subscript(&mut text)?;
+                    marks.evaluates = true;
+                }
                 _ => {
                     glob |= c == '*' || c == '?' || c == '[' && self.bracket_closes();
                     text.push(c);
@@ -246,6 +286,19 @@ fn is_fd_variable(word: &str) -> bool {
     let Some(inner) = word.strip_prefix('{').and_then(|w| w.strip_suffix('}')) else { return false };
     let name = inner.split_once('[').map_or(inner, |(name, _)| name);
     let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A file descriptor's number as bash reads it after `>&`: digits only (`+2` is a file name,
+/// though Rust's `parse` would take it).
+fn is_fd_number(word: &str) -> bool {
+    !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A shell variable's name: a letter or `_`, then letters, digits and `_`.
+fn is_name(text: &str) -> bool {
+    let mut chars = text.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

@@ -96,7 +96,9 @@ const REDIRECTS: [&str; 14] = [
     "&>/dev/null", ">| out", "{fd}>/dev/null", "3>&-", "< in",
 ];
 
-const PREFIXES: [&str; 6] = ["x=1 ", "PATH=. ", "a+=1 ", "a[0]=1 ", "x='a[$(evil a)]' ", "env z=1 "];
+#[rustfmt::skip]
+const PREFIXES: [&str; 8] =
+    ["x=1 ", "PATH=. ", "a+=1 ", "a[0]=1 ", "x='a[$(evil a)]' ", "env z=1 ", "a[ 0]=1 ", "a[;0]=1 "];
 
 const SEPARATORS: [&str; 9] = ["; ", " && ", " || ", " | ", "\n", " & ", ";", "|", " \r; "];
 
@@ -220,7 +222,7 @@ impl Bench {
         let mut bash_done = false;
         loop {
             bash_done = bash_done || child.try_wait().ok().flatten().is_some();
-            if bash_done && !group_runs(group) {
+            if bash_done && group_ended(group) {
                 break;
             }
             if Instant::now() > deadline {
@@ -250,19 +252,38 @@ impl Bench {
 }
 
 /// Whether a process of `group` still runs. Orphans that have ended wait, as zombies, for the
-/// machine's init to collect them, which may take a while: they do not count.
+/// machine's init to collect them, which may take a while: they do not count. A process whose
+/// state cannot be read while it still exists (in the middle of an `exec`) counts.
 fn group_runs(group: rustix::process::Pid) -> bool {
     if rustix::process::test_kill_process_group(group).is_err() {
         return false;
     }
     let group = group.as_raw_nonzero().get().to_string();
     std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|entry| {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { return false };
+        if !entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            return entry.path().exists();
+        };
         // `pid (name) state ppid pgrp …`: the name may hold spaces and parentheses.
         let fields: Vec<&str> =
             stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
         fields.get(2) == Some(&group.as_str()) && fields.first() != Some(&"Z")
     })
+}
+
+/// Whether `group` has stayed without a running process over two looks a few milliseconds apart
+/// (a process being forked or exec'd between one look's reads is seen by the next).
+fn group_ended(group: rustix::process::Pid) -> bool {
+    if group_runs(group) {
+        return false;
+    }
+    if rustix::process::test_kill_process_group(group).is_err() {
+        return true; // nothing left at all, not even a zombie
+    }
+    std::thread::sleep(Duration::from_millis(3));
+    !group_runs(group)
 }
 
 fn files_in(dir: &Path) -> Vec<String> {
@@ -352,13 +373,17 @@ fn check(cases: Vec<String>) -> (usize, Vec<String>) {
                 let (bench, rules) = (Bench::new(), permissive());
                 let mut allowed = 0;
                 let mut found = Vec::new();
+                // A process that outlived its run would show in the next: name the one before.
+                let mut before = String::new();
                 for text in chunk {
                     let decision = decide(&rules, &text);
                     if decision.outcome != Outcome::Allow {
                         continue;
                     }
                     allowed += 1;
-                    found.extend(mismatch(&bench, &text, &decision));
+                    let problem = mismatch(&bench, &text, &decision);
+                    found.extend(problem.map(|p| format!("{p}\n  (the run before: {before:?})")));
+                    before = text;
                 }
                 (allowed, found)
             })

@@ -70,7 +70,7 @@ use Opt::{Long, Short, Word as W};
 
 // One program a line or a few, as a table reads best.
 #[rustfmt::skip]
-const PROGRAMS: [Program; 36] = [
+const PROGRAMS: [Program; 37] = [
     Program {
         skip: &["--no-pager", "-P", "--no-optional-locks", "--no-replace-objects", "--literal-pathspecs",
             "--glob-pathspecs", "--noglob-pathspecs", "--icase-pathspecs", "--no-advice", "-p", "--paginate"],
@@ -149,6 +149,12 @@ const PROGRAMS: [Program; 36] = [
     program(&["hg"], &[Long("config"), Long("repository"), Long("cwd"), Short('R')]),
     program(&["svn"], &[Long("config-option"), Long("config-dir")]),
     Program { check: Some(crontab_changes), ..program(&["crontab", "at", "batch"], &[]) },
+    // An interactive shell reads startup files and runs background jobs in groups of their own.
+    Program {
+        check: Some(monitor_mode),
+        ..program(&["sh", "bash", "zsh", "dash", "ksh", "mksh", "ash"], &[Short('i'), Short('m'),
+            Long("rcfile"), Long("init-file"), Long("interactive")])
+    },
 ];
 
 fn lookup(name: &str) -> Option<&'static Program> {
@@ -211,4 +217,15 @@ fn python_module(args: &[Word]) -> Option<String> {
 fn crontab_changes(args: &[Word]) -> Option<String> {
     let lists = args.iter().any(|a| a.text == "-l");
     (!lists).then(|| args.first().map_or_else(|| "(commands from its input)".to_owned(), |a| a.raw.clone()))
+}
+
+/// `bash -o monitor`: job control, as `-m` turns on.
+fn monitor_mode(args: &[Word]) -> Option<String> {
+    let mut words = args.iter().take_while(|a| a.text != "--");
+    while let Some(arg) = words.next() {
+        if (arg.text == "-o" || arg.text == "+o") && words.next().is_some_and(|o| o.text == "monitor") {
+            return Some(arg.raw.clone());
+        }
+    }
+    None
 }

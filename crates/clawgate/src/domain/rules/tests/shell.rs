@@ -264,6 +264,12 @@ fn every_form_of_assignment_is_one() {
     assert_eq!(argvs("a+=1 rm -rf ~"), ["rm -rf ~"]);
     assert_eq!(one("a+=1 rm -rf ~").program, 1);
     assert_eq!(one("a[0]=1 rm x").program, 1);
+    // Bash reads a subscript whole where an assignment may stand: blanks and `;` included.
+    assert_eq!(argvs("a[ 0]=1 rm -rf ~"), ["rm -rf ~"]);
+    assert_eq!(argvs("a[;0]=1 git push -f"), ["git push -f"]);
+    assert_eq!(argvs("a['x] y']=1 ls"), ["ls"]);
+    assert_eq!(argvs("a[$(id)]=1 ls"), ["!Syntax"]);
+    assert_eq!(argvs("echo a[ 0]=1"), ["echo a[ 0]=1"], "an argument is not an assignment");
     assert_eq!(argvs("x='a[$(id)]'; cargo test"), ["!Assignment", "cargo test"]);
     assert_eq!(argvs("PATH=/tmp/evil:/usr/bin; cargo test"), ["!Assignment", "cargo test"]);
     assert_eq!(argvs("> out"), ["!Redirect"], "a redirection alone creates the file");

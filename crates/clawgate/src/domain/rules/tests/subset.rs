@@ -43,6 +43,8 @@ fn plain_commands_are_understood() {
         "git config --get user.name",
         "npm test",
         "ssh host ls",
+        "bash -lc 'npm test'",
+        "bash -o pipefail -c 'ls | wc -l'",
         "cd sub && make test",
     ] {
         assert_eq!(doubts(text).iter().flatten().next(), None, "{text}");
@@ -116,6 +118,10 @@ fn what_the_review_found_is_outside() {
         ("git config core.fsmonitor id", UnclearWhy::RiskyOption),
         ("git -C /tmp/evil status", UnclearWhy::RiskyOption),
         ("python3 -m pytest --basetemp=/home", UnclearWhy::RiskyOption),
+        ("sort >&+2", UnclearWhy::Redirect),
+        ("bash -ic 'ls & pwd'", UnclearWhy::RiskyOption),
+        ("bash -o monitor -c 'ls & pwd'", UnclearWhy::RiskyOption),
+        ("bash --rcfile x -c ls", UnclearWhy::RiskyOption),
     ] {
         assert_eq!(doubt(text), Some(why), "{text}");
     }
