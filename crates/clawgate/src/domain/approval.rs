@@ -161,6 +161,12 @@ pub fn binding_code() -> String {
     format!("{:03}-{:03}", n / 1000, n % 1000)
 }
 
+/// The web app's page for a request (its route `/approve/req_…` in `web/app.js`) on the server
+/// at `origin`: where the person compares the binding code and decides.
+pub fn approve_url(origin: &str, request_id: &str) -> String {
+    format!("{}/approve/{request_id}", origin.trim_end_matches('/'))
+}
+
 /// SHA-256 (hex) of the canonical action: the JSON object
 /// `{"action","agentId","context","requestId"}` with keys sorted at every level and no whitespace.
 /// A tool can recompute it to check that a token approves exactly this action.

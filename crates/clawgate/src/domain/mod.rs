@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod approval;
+pub mod denial;
 pub mod gate;
 pub mod ids;
 pub mod label;

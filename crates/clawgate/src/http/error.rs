@@ -156,7 +156,7 @@ impl From<ApprovalError> for ApiError {
                 format!("the request was already decided: {}", s.as_str()),
             ),
             ApprovalError::KeyRevoked => super::extract::revoked_api_key(),
-            ApprovalError::KeySuspended => super::extract::suspended_api_key(),
+            ApprovalError::KeySuspended(because) => super::extract::suspended_api_key(because),
             ApprovalError::TooManyPending { max, retry_after_secs } => {
                 let mut e = ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,

@@ -4,6 +4,7 @@
 use super::cookies;
 use super::error::ApiError;
 use crate::domain::api_key::ApiKeySecret;
+use crate::domain::denial::SuspendedBecause;
 use crate::state::AppState;
 use crate::store::api_keys::ApiKeyRecord;
 use crate::store::users::User;
@@ -175,7 +176,7 @@ impl FromRequestParts<Arc<AppState>> for Agent {
         let hash = secret.hash(state.api_key_secret.expose());
         let key = state.db.active_api_key_by_hash(&hash).await?.ok_or_else(revoked_api_key)?;
         if key.suspended_at.is_some() {
-            return Err(suspended_api_key());
+            return Err(suspended_api_key(key.suspended_because));
         }
         Ok(Agent { key })
     }
@@ -186,12 +187,16 @@ pub fn revoked_api_key() -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", "unknown or revoked API key")
 }
 
-/// The refusal of a suspended key, here and wherever a key is checked again later.
-pub fn suspended_api_key() -> ApiError {
+/// The refusal of a suspended key, here and wherever a key is checked again later: the message
+/// names the cause when it is known.
+pub fn suspended_api_key(because: Option<SuspendedBecause>) -> ApiError {
+    let why = because
+        .map_or("its owner denied its requests again and again, or stopped every agent", |b| b.words());
     ApiError::forbidden(
         "api_key_suspended",
-        "this API key is suspended (after repeated denials, or its owner stopped every agent); its owner can resume it \
-         in the clawgate app (API keys)",
+        format!(
+            "this API key is suspended because {why}; its owner can resume it in the clawgate app (API keys)"
+        ),
     )
 }
 

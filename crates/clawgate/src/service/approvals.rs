@@ -5,8 +5,9 @@
 
 use crate::clock::{Clock, Millis};
 use crate::domain::approval::{self, NewApproval, Status, Undecidable};
-use crate::domain::ids::{ApiKeyId, GrantId, RequestId, UserId, credential_id_text};
-use crate::events::{ApprovalEvent, Events, KeyEvent};
+use crate::domain::denial::SuspendedBecause;
+use crate::domain::ids::{GrantId, RequestId, UserId, credential_id_text};
+use crate::events::{ApprovalEvent, Events};
 use crate::metrics::{Decision, Metrics};
 use crate::push::PushSender;
 use crate::service::grants::{self, GrantChoice, GrantError};
@@ -23,6 +24,9 @@ use std::sync::Arc;
 use webauthn_rs::prelude::{AuthenticationResult, Passkey};
 
 mod reading;
+mod suspension;
+
+pub use suspension::DENIAL_WINDOW_MS;
 
 /// Why an approval operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -35,8 +39,9 @@ pub enum ApprovalError {
     /// The agent's key was revoked (or is gone).
     #[error("the API key is revoked")]
     KeyRevoked,
+    /// The agent's key is suspended, and why (unknown for keys suspended before causes were kept).
     #[error("the API key is suspended")]
-    KeySuspended,
+    KeySuspended(Option<SuspendedBecause>),
     /// The key has `max` requests waiting; one frees up in `retry_after_secs`.
     #[error("too many pending requests")]
     TooManyPending { max: i64, retry_after_secs: u64 },
@@ -81,6 +86,8 @@ pub struct Decided {
     pub at: Millis,
     /// The standing grant created with an approval.
     pub grant_id: Option<GrantId>,
+    /// This denial suspended the key that asked (see [`Approvals::denying_suspends_key`]).
+    pub key_suspended: bool,
 }
 
 /// A pending request a person may approve, with the passkeys that may approve it.
@@ -103,6 +110,8 @@ pub struct Approvals {
     max_pending_per_key: Option<i64>,
     suspend_after_denials: Option<i64>,
     metrics: Arc<Metrics>,
+    /// The server's public origin, where the web app is (`https://gate.example.com`).
+    origin: Arc<str>,
 }
 
 impl Approvals {
@@ -116,7 +125,13 @@ impl Approvals {
             max_pending_per_key: app.settings.max_pending_per_key,
             suspend_after_denials: app.settings.suspend_after_denials,
             metrics: app.metrics.clone(),
+            origin: app.settings.issuer().into(),
         }
+    }
+
+    /// The web app's page for request `id`, where the person approves or denies it.
+    pub fn approve_url(&self, id: &RequestId) -> String {
+        approval::approve_url(&self.origin, id.as_str())
     }
 
     /// The time every rule reads.
@@ -143,28 +158,6 @@ impl Approvals {
             self.events.publish(r.event());
         }
         Ok(expired.len())
-    }
-
-    /// After a denial: if the key's requests were denied `suspend_after_denials` times within
-    /// ten minutes, suspend it and notify its owner. Someone feeding a real agent's stream with
-    /// requests (approval fatigue) gets a handful of tries, not an hour of them. True if this
-    /// call suspended the key.
-    async fn suspend_if_denied_too_often(&self, user: &UserId, key_id: &ApiKeyId) -> StoreResult<bool> {
-        let Some(threshold) = self.suspend_after_denials else { return Ok(false) };
-        let now = self.now();
-        if self.db.denials_since(key_id, now - DENIAL_WINDOW_MS).await? < threshold {
-            return Ok(false);
-        }
-        let Some(key) = self.db.api_key_of(user, key_id).await? else { return Ok(false) };
-        let detail = format!("{threshold} denials within 10 minutes");
-        if !self.db.suspend_api_key(&key, now, &detail).await? {
-            return Ok(false);
-        }
-        tracing::warn!(user.id = %user, key.id = %key.id, security_event = "api_key_suspended", "API key suspended after repeated denials");
-        // Waits and streams of this key end now, on every instance, without a token.
-        self.events.publish_key(&KeyEvent::suspended(key.id.clone()));
-        self.push.notify_key_suspended(self.db.clone(), &key);
-        Ok(true)
     }
 
     /// Records a new request of `key` (or finds the one an earlier try with the same
@@ -202,7 +195,7 @@ impl Approvals {
                 app.events.publish(record.event());
                 Ok(Created { record, replayed: false, at: now })
             }
-            InsertOutcome::KeyNotLive(KeyStanding::Suspended) => Err(ApprovalError::KeySuspended),
+            InsertOutcome::KeyNotLive(KeyStanding::Suspended(b)) => Err(ApprovalError::KeySuspended(b)),
             InsertOutcome::KeyNotLive(_) => Err(ApprovalError::KeyRevoked),
             InsertOutcome::TooManyPending { frees_at } => Err(ApprovalError::TooManyPending {
                 max: max.unwrap_or_default(),
@@ -384,6 +377,7 @@ impl Approvals {
             status: Status::Approved,
             at: now,
             grant_id: grant.map(|g| g.id),
+            key_suspended: false,
         })
     }
 
@@ -412,15 +406,16 @@ impl Approvals {
             status: Status::Denied,
         });
         // The denial stands whatever happens here; a failed check is logged, not reported.
-        if let Err(e) = app.suspend_if_denied_too_often(user, &api_key_id).await {
-            tracing::warn!(key.id = %api_key_id, error = %e, "could not check the key for suspension");
-        }
-        Ok(Decided { request_id: id.clone(), status: Status::Denied, at: now, grant_id: None })
+        let key_suspended = match app.suspend_if_denied_too_often(user, &api_key_id).await {
+            Ok(suspended) => suspended,
+            Err(e) => {
+                tracing::warn!(key.id = %api_key_id, error = %e, "could not check the key for suspension");
+                false
+            }
+        };
+        Ok(Decided { request_id: id.clone(), status: Status::Denied, at: now, grant_id: None, key_suspended })
     }
 }
-
-/// Denials within this window count towards suspending a key.
-pub const DENIAL_WINDOW_MS: i64 = 10 * 60 * 1000;
 
 impl AppState {
     /// Records lapsed requests as expired and tells whoever waits on them (see

@@ -9,6 +9,7 @@ use super::approvals::{ApprovalError, ApprovalResult, Approvals};
 use super::rules::{Rules, RulesError};
 use crate::clock::Millis;
 use crate::domain::approval::{self, Status};
+use crate::domain::denial;
 use crate::domain::gate::GateCall;
 use crate::domain::ids::{DecisionId, GrantId};
 use crate::domain::rules::{self, Decision, Outcome};
@@ -244,13 +245,17 @@ impl Gate {
         let (outcome, decided_by, reason) = match record.status_at(now) {
             Status::Pending => (Outcome::Ask, None, Some(why)),
             Status::Approved => (Outcome::Allow, Some("passkey"), None),
-            Status::Denied if record.decided_by.as_deref() == Some("stop") => {
-                (Outcome::Deny, Some("stop"), record.deny_reason.clone())
+            // What the agent is told is what the status says (marked and bounded, or the stop).
+            Status::Denied if record.decided_by.as_deref() == Some(denial::DECIDED_BY_STOP) => {
+                (Outcome::Deny, Some(denial::DECIDED_BY_STOP), Some(denial::STOPPED.to_owned()))
             }
             Status::Denied => (
                 Outcome::Deny,
                 Some("person"),
-                Some(record.deny_reason.clone().unwrap_or_else(|| "denied by the person".into())),
+                Some(
+                    denial::denial_for_agent(None, record.deny_reason.as_deref())
+                        .unwrap_or_else(|| "denied by the person".into()),
+                ),
             ),
             Status::Expired => (Outcome::Deny, None, Some("the request expired without a decision".into())),
         };
@@ -329,7 +334,7 @@ impl Gate {
         d.token_jti = signed.as_ref().map(|s| s.jti.clone());
         match self.db.record_gate_decision(d.clone(), grant.clone(), Some(ip.to_string())).await? {
             Recorded::Recorded { .. } => {}
-            Recorded::KeyNotLive(KeyStanding::Suspended) => return Err(ApprovalError::KeySuspended),
+            Recorded::KeyNotLive(KeyStanding::Suspended(b)) => return Err(ApprovalError::KeySuspended(b)),
             Recorded::KeyNotLive(_) => return Err(ApprovalError::KeyRevoked),
             Recorded::GrantSpent => return Err(ApprovalError::GrantSpent),
         }

@@ -81,6 +81,7 @@ impl Keys {
             last_used_at: None,
             revoked_at: None,
             suspended_at: None,
+            suspended_because: None,
         };
         app.db.insert_api_key(&record, &secret.hash(app.secret.expose())).await?;
         tracing::info!(user.id = %record.user_id, key.id = %record.id, "API key created");

@@ -2,6 +2,7 @@ use super::audit::{self, AuditEvent};
 use super::writer::WriteStatement;
 use super::{Db, StoreResult, opt_i64};
 use crate::clock::Millis;
+use crate::domain::denial::SuspendedBecause;
 use crate::domain::ids::{ApiKeyId, UserId};
 use crate::events::KeyEvent;
 use sqlx::Row;
@@ -15,14 +16,18 @@ pub struct ApiKeyRecord {
     pub created_at: Millis,
     pub last_used_at: Option<Millis>,
     pub revoked_at: Option<Millis>,
-    /// Set after repeated denials; the key is refused until its owner resumes it.
+    /// Set after repeated denials or by Stop all agents; the key is refused until its owner
+    /// resumes it.
     pub suspended_at: Option<Millis>,
+    /// Why it is suspended (`None` while it is not).
+    pub suspended_because: Option<SuspendedBecause>,
 }
 
 macro_rules! select {
     ($tail:literal) => {
         concat!(
-            "SELECT id, user_id, name, display_prefix, created_at, last_used_at, revoked_at, suspended_at FROM api_keys ",
+            "SELECT id, user_id, name, display_prefix, created_at, last_used_at, revoked_at, suspended_at, \
+             suspended_because FROM api_keys ",
             $tail
         )
     };
@@ -38,7 +43,17 @@ fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<ApiKeyRecord> {
         last_used_at: opt_i64(row, "last_used_at")?,
         revoked_at: opt_i64(row, "revoked_at")?,
         suspended_at: opt_i64(row, "suspended_at")?,
+        suspended_because: suspended_because(row, "suspended_because")?,
     })
+}
+
+/// The cause in column `column`; an unknown word reads as repeated denials, the older cause.
+pub(crate) fn suspended_because(
+    row: &sqlx::any::AnyRow,
+    column: &str,
+) -> StoreResult<Option<SuspendedBecause>> {
+    let word: Option<String> = row.try_get(column)?;
+    Ok(word.map(|w| SuspendedBecause::parse(&w).unwrap_or(SuspendedBecause::Denials)))
 }
 
 impl Db {
@@ -172,9 +187,11 @@ impl Db {
         })
     }
 
-    /// Suspends a live key (with its audit row); false if it was already suspended or revoked.
+    /// Suspends a live key after repeated denials (with its audit row); false if it was already
+    /// suspended or revoked. (Stop all agents suspends keys in `store::stop`.)
     pub async fn suspend_api_key(&self, key: &ApiKeyRecord, now: Millis, detail: &str) -> StoreResult<bool> {
-        self.set_suspension(key, Some(now), "api_key.suspended", now, detail).await
+        let suspension = Some((now, SuspendedBecause::Denials));
+        self.set_suspension(key, suspension, "api_key.suspended", now, detail).await
     }
 
     /// Lifts a suspension (with its audit row); false if the key was not suspended.
@@ -185,7 +202,7 @@ impl Db {
     async fn set_suspension(
         &self,
         key: &ApiKeyRecord,
-        suspended_at: Option<Millis>,
+        suspension: Option<(Millis, SuspendedBecause)>,
         event: &'static str,
         now: Millis,
         detail: &str,
@@ -194,15 +211,18 @@ impl Db {
         self.keys.forget(&key.id);
         let key_id = key.id.clone();
         let (key, detail, announcer) = (key.clone(), detail.to_owned(), self.announcer());
+        let (suspended_at, because) = (suspension.map(|(at, _)| at), suspension.map(|(_, b)| b.as_str()));
         self.write(Box::new(move |conn| {
             Box::pin(async move {
                 let done = sqlx::query(
-                    "UPDATE api_keys SET suspended_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL \
+                    "UPDATE api_keys SET suspended_at = $1, suspended_because = $4 WHERE id = $2 AND user_id = $3 \
+                     AND revoked_at IS NULL \
                      AND (CASE WHEN $1 IS NULL THEN suspended_at IS NOT NULL ELSE suspended_at IS NULL END)",
                 )
                 .bind(suspended_at)
                 .bind(key.id.as_str())
                 .bind(key.user_id.as_str())
+                .bind(because)
                 .execute(&mut *conn)
                 .await?;
                 if done.rows_affected() != 1 {

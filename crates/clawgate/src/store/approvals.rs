@@ -1,9 +1,11 @@
+use super::api_keys::suspended_because;
 use super::audit::{self, AuditEvent};
 use super::writer::Statement;
 use super::{Db, StoreError, StoreResult, opt_i64};
 use crate::clock::Millis;
 use crate::config::Backend;
 use crate::domain::approval::Status;
+use crate::domain::denial::SuspendedBecause;
 use crate::domain::ids::{ApiKeyId, AuditId, RequestId, UserId};
 use crate::events::ApprovalEvent;
 use sqlx::AnyConnection;
@@ -112,7 +114,8 @@ macro_rules! select {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyStanding {
     Live,
-    Suspended,
+    /// Suspended, and why (unknown for a row written before causes were kept).
+    Suspended(Option<SuspendedBecause>),
     /// Revoked (or gone).
     Revoked,
 }
@@ -229,7 +232,9 @@ impl Db {
             columns!(),
             ", (SELECT CASE WHEN k.revoked_at IS NOT NULL THEN 'revoked' \
              WHEN k.suspended_at IS NOT NULL THEN 'suspended' ELSE 'live' END \
-             FROM api_keys k WHERE k.id = approval_requests.api_key_id) AS key_standing \
+             FROM api_keys k WHERE k.id = approval_requests.api_key_id) AS key_standing, \
+             (SELECT k.suspended_because FROM api_keys k WHERE k.id = approval_requests.api_key_id) \
+             AS key_suspended_because \
              FROM approval_requests WHERE id = $1"
         ))
         .bind(id.as_str())
@@ -238,7 +243,7 @@ impl Db {
         let Some(row) = row else { return Ok(None) };
         let standing = match row.try_get::<Option<String>, _>("key_standing")?.as_deref() {
             Some("live") => KeyStanding::Live,
-            Some("suspended") => KeyStanding::Suspended,
+            Some("suspended") => KeyStanding::Suspended(suspended_because(&row, "key_suspended_because")?),
             _ => KeyStanding::Revoked,
         };
         Ok(Some((from_row(&row)?, standing)))
@@ -502,13 +507,13 @@ async fn insert_row(conn: &mut AnyConnection, r: &ApprovalRecord) -> StoreResult
 }
 
 pub(crate) async fn key_standing(conn: &mut AnyConnection, key: &ApiKeyId) -> StoreResult<KeyStanding> {
-    let row = sqlx::query("SELECT revoked_at, suspended_at FROM api_keys WHERE id = $1")
+    let row = sqlx::query("SELECT revoked_at, suspended_at, suspended_because FROM api_keys WHERE id = $1")
         .bind(key.as_str())
         .fetch_optional(conn)
         .await?;
     Ok(match row {
         Some(row) if opt_i64(&row, "revoked_at")?.is_none() && opt_i64(&row, "suspended_at")?.is_some() => {
-            KeyStanding::Suspended
+            KeyStanding::Suspended(suspended_because(&row, "suspended_because")?)
         }
         Some(row) if opt_i64(&row, "revoked_at")?.is_none() => KeyStanding::Live,
         _ => KeyStanding::Revoked,

@@ -88,6 +88,7 @@ mod tests {
             last_used_at: None,
             revoked_at: None,
             suspended_at: None,
+            suspended_because: None,
         }
     }
 

@@ -6,6 +6,7 @@ use super::audit::{self, AuditEvent};
 use super::{Announcer, Db, StoreResult, grants};
 use crate::clock::Millis;
 use crate::domain::approval::Status;
+use crate::domain::denial::{DECIDED_BY_STOP, SuspendedBecause};
 use crate::domain::ids::{ApiKeyId, RequestId, UserId};
 use crate::events::{ApprovalEvent, KeyEvent};
 use sqlx::{AnyConnection, Row};
@@ -101,12 +102,13 @@ async fn deny_pending(
     ip: Option<&str>,
 ) -> StoreResult<Vec<(RequestId, ApiKeyId)>> {
     let rows = sqlx::query(
-        "UPDATE approval_requests SET status = 'DENIED', decided_at = $1, deny_reason = $2, decided_by = 'stop' \
+        "UPDATE approval_requests SET status = 'DENIED', decided_at = $1, deny_reason = $2, decided_by = $4 \
          WHERE user_id = $3 AND status = 'PENDING' AND expires_at > $1 RETURNING id, api_key_id",
     )
     .bind(now)
     .bind(STOP_REASON)
     .bind(user.as_str())
+    .bind(DECIDED_BY_STOP)
     // fetch_all steps the statement to the end, so SQLite can checkpoint its WAL.
     .fetch_all(&mut *conn)
     .await?;
@@ -156,11 +158,12 @@ async fn suspend_live_keys(
     now: Millis,
 ) -> StoreResult<Vec<ApiKeyId>> {
     let rows = sqlx::query(
-        "UPDATE api_keys SET suspended_at = $1 WHERE user_id = $2 AND revoked_at IS NULL \
-         AND suspended_at IS NULL RETURNING id",
+        "UPDATE api_keys SET suspended_at = $1, suspended_because = $3 WHERE user_id = $2 \
+         AND revoked_at IS NULL AND suspended_at IS NULL RETURNING id",
     )
     .bind(now)
     .bind(user.as_str())
+    .bind(SuspendedBecause::Stop.as_str())
     .fetch_all(&mut *conn)
     .await?;
     let mut suspended = rows

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod agents_hear;
 mod backup;
 mod browser;
 mod claude_hook;

@@ -47,11 +47,11 @@ async fn answer(poll: tokio::task::JoinHandle<Resp>) -> Resp {
     timeout(PROMPT, poll).await.expect("the wait ended at once, not after 60 s").expect("poll task")
 }
 
-type Events = std::pin::Pin<Box<dyn Stream<Item = (String, Value)> + Send>>;
+pub(crate) type Events = std::pin::Pin<Box<dyn Stream<Item = (String, Value)> + Send>>;
 
 /// Opens the request's event stream: `(event name, data)` pairs, after checking the first is
 /// the PENDING status.
-async fn open_stream(app: &TestApp, key: &str, id: &str) -> Events {
+pub(crate) async fn open_stream(app: &TestApp, key: &str, id: &str) -> Events {
     let response = app
         .http
         .get(app.url(&format!("/api/v1/approval/status/{id}/events")))

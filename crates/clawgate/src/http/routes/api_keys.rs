@@ -1,6 +1,7 @@
 //! Agent API keys: create (shown once), list, revoke.
 
 use crate::clock::to_rfc3339;
+use crate::domain::denial::SuspendedBecause;
 use crate::domain::ids::ApiKeyId;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, Human};
@@ -39,6 +40,10 @@ pub struct ApiKeyView {
     /// Set when the key was suspended (after repeated denials, or by `POST /api/v1/stop`); resume it
     /// to use it again.
     pub suspended_at: Option<String>,
+    /// While suspended: why. `denials` (its requests were denied `SUSPEND_AFTER_DENIALS` times
+    /// within 10 minutes) or `stop` (Stop all agents).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspended_because: Option<SuspendedBecause>,
 }
 
 impl From<&ApiKeyRecord> for ApiKeyView {
@@ -51,6 +56,7 @@ impl From<&ApiKeyRecord> for ApiKeyView {
             last_used_at: k.last_used_at.map(to_rfc3339),
             revoked_at: k.revoked_at.map(to_rfc3339),
             suspended_at: k.suspended_at.map(to_rfc3339),
+            suspended_because: k.suspended_because.filter(|_| k.suspended_at.is_some()),
         }
     }
 }

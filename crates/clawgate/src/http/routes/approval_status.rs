@@ -6,6 +6,7 @@
 
 use crate::clock::{Millis, to_rfc3339};
 use crate::domain::approval::Status;
+use crate::domain::denial;
 use crate::domain::ids::RequestId;
 use crate::http::error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
 use crate::http::extract::Agent;
@@ -50,14 +51,26 @@ pub struct StatusView {
     /// While PENDING: the code the approval page shows, to show your user.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub binding_code: Option<String>,
+    /// While PENDING: the approval page of this request in the web app, where the person compares
+    /// the binding code and decides (the server's public origin + `/approve/{requestId}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approve_url: Option<String>,
     /// What decided it when not a person: `rule`, `grant` or `stop` (the kill switch).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decided_by: Option<String>,
+    /// When DENIED: what the person said. Their reason, with invisible and control characters
+    /// shown as `[U+XXXX]` and at most 1000 characters (longer ends in `…`); or, when `decidedBy`
+    /// is `stop`, `stopped by the person (Stop all agents)`. Absent when they gave no reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 1000)]
+    pub deny_reason: Option<String>,
 }
 
-pub fn status_view(r: &ApprovalRecord, now: Millis) -> StatusView {
+/// What the agent that made `r` sees of it as of `now`.
+pub fn status_view(r: &ApprovalRecord, now: Millis, approvals: &Approvals) -> StatusView {
     let status = r.status_at(now);
     let approved = status == Status::Approved;
+    let pending = status == Status::Pending;
     StatusView {
         request_id: r.id.to_string(),
         status,
@@ -67,8 +80,12 @@ pub fn status_view(r: &ApprovalRecord, now: Millis) -> StatusView {
         decided_at: r.decided_at.map(to_rfc3339),
         token: r.token.clone().filter(|_| approved),
         token_expires_at: r.token_expires_at.filter(|_| approved).map(to_rfc3339),
-        binding_code: (status == Status::Pending).then(|| r.binding_code.clone()),
+        binding_code: pending.then(|| r.binding_code.clone()),
+        approve_url: pending.then(|| approvals.approve_url(&r.id)),
         decided_by: r.decided_by.clone(),
+        deny_reason: (status == Status::Denied)
+            .then(|| denial::denial_for_agent(r.decided_by.as_deref(), r.deny_reason.as_deref()))
+            .flatten(),
     }
 }
 
@@ -91,7 +108,7 @@ pub struct WaitQuery {
         (status = 200, body = StatusView),
         (status = 400, body = ErrorBody),
         (status = 401, description = "Unknown or revoked API key (`invalid_api_key`), also when revoked during the wait", body = ErrorBody),
-        (status = 403, description = "The key is suspended, after repeated denials or by its owner's stop (`api_key_suspended`)", body = ErrorBody),
+        (status = 403, description = "The key is suspended, after repeated denials or by its owner's stop (`api_key_suspended`; the message says which)", body = ErrorBody),
         (status = 404, description = "Unknown, or made with another key", body = ErrorBody),
         (status = 429, description = "Polling too fast without `wait` (`slow_down`, see Retry-After)", body = ErrorBody),
     ))]
@@ -119,7 +136,7 @@ async fn status(
         return Err(e);
     }
     let record = approvals.read_after_change(&agent.key.id, &id, limit).await?;
-    Ok(Json(status_view(&record, app.now())))
+    Ok(Json(status_view(&record, app.now(), &approvals)))
 }
 
 /// An `error` event: the body an error response would have had.
@@ -133,7 +150,7 @@ fn error_event(e: &ApiError) -> Event {
 
 /// Server-Sent Events for one request: a `status` event (the same JSON as the status endpoint)
 /// now and at each change; the stream ends after the final status (APPROVED with the token,
-/// DENIED or EXPIRED). Should the key be revoked or suspended meanwhile, an `error` event (the
+/// DENIED with `denyReason` and `decidedBy`, or EXPIRED). Should the key be revoked or suspended meanwhile, an `error` event (the
 /// API's error shape: `invalid_api_key` or `api_key_suspended`) ends it.
 #[utoipa::path(get, path = "/api/v1/approval/status/{id}/events", tag = "approvals",
     security(("apiKey" = []), ("apiKeyHeader" = [])),
@@ -141,7 +158,7 @@ fn error_event(e: &ApiError) -> Event {
     responses(
         (status = 200, description = "An event stream (text/event-stream) of `status` events", content_type = "text/event-stream"),
         (status = 401, description = "Unknown or revoked API key (`invalid_api_key`), also when revoked during the wait", body = ErrorBody),
-        (status = 403, description = "The key is suspended, after repeated denials or by its owner's stop (`api_key_suspended`)", body = ErrorBody),
+        (status = 403, description = "The key is suspended, after repeated denials or by its owner's stop (`api_key_suspended`; the message says which)", body = ErrorBody),
         (status = 404, description = "Unknown, or made with another key", body = ErrorBody),
     ))]
 async fn status_events(
@@ -168,7 +185,7 @@ async fn status_events(
                     }
                 }
             };
-            let view = status_view(&record, approvals.now());
+            let view = status_view(&record, approvals.now(), &approvals);
             let finished = view.status != Status::Pending;
             if Some(view.status) == last {
                 if approvals.closing() {

@@ -49,14 +49,18 @@ pub struct CreatedApproval {
     pub expires_at: String,
     /// Show this to your user: the approval page shows the same code.
     pub binding_code: String,
+    /// Show this too: the request's page in the web app, where the person compares the binding
+    /// code and decides (the server's public origin + `/approve/{requestId}`).
+    pub approve_url: String,
 }
 
-fn created_view(r: &ApprovalRecord, now: Millis) -> CreatedApproval {
+fn created_view(r: &ApprovalRecord, now: Millis, approvals: &Approvals) -> CreatedApproval {
     CreatedApproval {
         request_id: r.id.to_string(),
         status: r.status_at(now),
         expires_at: to_rfc3339(r.expires_at),
         binding_code: r.binding_code.clone(),
+        approve_url: approvals.approve_url(&r.id),
     }
 }
 
@@ -95,7 +99,7 @@ pub(crate) fn body_hash(idempotency: Option<&str>, raw: &serde_json::Value) -> S
         (status = 201, body = CreatedApproval, headers(("Location" = String, description = "Where to read the status"))),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "The key is suspended after repeated denials", body = ErrorBody),
+        (status = 403, description = "The key is suspended, after repeated denials or by its owner's stop (`api_key_suspended`; the message says which)", body = ErrorBody),
         (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody),
         (status = 429, description = "The key has too many requests waiting (see Retry-After)", body = ErrorBody),
     ))]
@@ -115,7 +119,7 @@ async fn create(
         .map_err(|e| ApiError::invalid(e.to_string()))?;
     let idempotency = idempotency.as_deref().map(|k| (k, body_hash.as_str()));
     let created = approvals.create(&agent.key, input, idempotency, ip).await?;
-    let (view, replayed) = (created_view(&created.record, created.at), created.replayed);
+    let (view, replayed) = (created_view(&created.record, created.at, &approvals), created.replayed);
     let mut response = (StatusCode::CREATED, Json(&view)).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/approval/status/{}", view.request_id)) {
         response.headers_mut().insert(header::LOCATION, location);

@@ -70,6 +70,11 @@ pub struct ApprovalView {
     /// The durations a grant may be chosen for, in seconds; with `grantOptions` only.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub grant_durations: Vec<i64>,
+    /// Only on `GET /api/v1/approval/{id}`, and only `true`: denying this pending request would
+    /// suspend the agent's key (its requests were denied `SUSPEND_AFTER_DENIALS` − 1 times within
+    /// 10 minutes). The approve page says so before the person denies.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub denying_suspends_key: bool,
 }
 
 /// One width a standing grant may have, and what it would cover, in words.
@@ -100,6 +105,7 @@ pub fn approval_view(r: &ApprovalRecord, now: Millis) -> ApprovalView {
         decision_ref: r.decision_ref.clone(),
         grant_options: Vec::new(),
         grant_durations: Vec::new(),
+        denying_suspends_key: false,
     }
     .with_grant_options(r, now)
 }
@@ -126,6 +132,10 @@ pub struct DecisionResponse {
     /// The standing grant created with this approval (`grt_…`), when one was chosen.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<String>,
+    /// Only on a denial, and only `true`: this denial suspended the agent's key (repeated denials
+    /// within 10 minutes); resume it on `POST /api/v1/auth/api-keys/{id}/resume`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub key_suspended: bool,
 }
 
 /// Approve a request with a passkey assertion from its approval ceremony.
@@ -178,6 +188,7 @@ fn decision_response(d: &Decided) -> DecisionResponse {
         status: d.status,
         decided_at: to_rfc3339(d.at),
         grant_id: d.grant_id.as_ref().map(ToString::to_string),
+        key_suspended: d.key_suspended,
     }
 }
 
@@ -314,5 +325,7 @@ async fn one(
 ) -> ApiResult<Json<ApprovalView>> {
     let id = RequestId::parse(&id).ok_or_else(|| ApiError::not_found("approval request"))?;
     let record = approvals.one_of(&human.user.id, &id).await?;
-    Ok(Json(approval_view(&record, approvals.now())))
+    let mut view = approval_view(&record, approvals.now());
+    view.denying_suspends_key = approvals.denying_suspends_key(&record).await?;
+    Ok(Json(view))
 }

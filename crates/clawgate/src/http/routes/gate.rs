@@ -4,7 +4,7 @@
 use super::approval_status::MAX_WAIT_SECS;
 use super::approvals_agent::{body_hash, idempotency_key};
 use crate::clock::to_rfc3339;
-use crate::domain::approval::Status;
+use crate::domain::approval::{self, Status};
 use crate::domain::gate::GateCall;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Agent, AppJson, ClientIp};
@@ -99,7 +99,9 @@ pub struct GateView {
     pub token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_expires_at: Option<String>,
-    /// Why it was denied, or why it asks.
+    /// Why it was denied, or why it asks. A person's reason for a denial comes as the status
+    /// API's `denyReason` does (marked, at most 1000 characters); a stop says `stopped by the
+    /// person (Stop all agents)`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The version of the rule set that decided (0: the built-in defaults).
@@ -113,6 +115,10 @@ pub struct GateView {
     /// While asking: the code the approval page shows, to show your user.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub binding_code: Option<String>,
+    /// While asking: the request's page in the web app, where the person compares the binding code
+    /// and decides (the server's public origin + `/approve/{requestId}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approve_url: Option<String>,
     /// While asking: when the request lapses.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
@@ -120,7 +126,8 @@ pub struct GateView {
     pub explanation: String,
 }
 
-fn gate_view(a: GateAnswer) -> GateView {
+/// The gate's answer for the agent; `origin` is the server's public origin (see `approve_url`).
+fn gate_view(a: GateAnswer, origin: &str) -> GateView {
     let status = a.request.as_ref().map(|r| r.status_at(a.at));
     let asking = a.request.as_ref().filter(|_| status == Some(Status::Pending));
     GateView {
@@ -136,6 +143,7 @@ fn gate_view(a: GateAnswer) -> GateView {
         rule: a.rule,
         grant_id: a.grant.map(|g| g.to_string()),
         binding_code: asking.map(|r| r.binding_code.clone()),
+        approve_url: asking.map(|r| approval::approve_url(origin, r.id.as_str())),
         expires_at: asking.map(|r| to_rfc3339(r.expires_at)),
         explanation: a.explanation,
     }
@@ -165,7 +173,7 @@ fn rate_limited(retry_after: u64) -> ApiError {
         (status = 200, body = GateView),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "The key is suspended (`api_key_suspended`)", body = ErrorBody),
+        (status = 403, description = "The key is suspended (`api_key_suspended`; the message says why: repeated denials or Stop all agents)", body = ErrorBody),
         (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody),
         (status = 429, description = "The key brings calls faster than GATE_RATE_LIMIT a minute (`gate_rate_limited`), or has too many requests waiting (`too_many_pending`); see Retry-After", body = ErrorBody),
     ))]
@@ -188,7 +196,7 @@ async fn gate(
     let wait = Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_SECS));
     let idempotency = idempotency.as_deref().map(|k| (k, body_hash.as_str()));
     let answer = gate.decide(&agent.key, call, ip, wait, idempotency).await?;
-    Ok(Json(gate_view(answer)))
+    Ok(Json(gate_view(answer, &app.settings.issuer())))
 }
 
 /// What the gate would do with a call: nothing is recorded, no grant is used.

@@ -35,8 +35,8 @@ impl Approvals {
             // agent (which suspends the key in the same transaction) learns it was denied.
             // Mostly waits already under way get here: a new read is refused at the door
             // (`http::extract::Agent`) unless this instance has not heard of the suspension yet.
-            KeyStanding::Suspended if record.status == Status::Denied => Ok(record),
-            KeyStanding::Suspended => Err(ApprovalError::KeySuspended),
+            KeyStanding::Suspended(_) if record.status == Status::Denied => Ok(record),
+            KeyStanding::Suspended(because) => Err(ApprovalError::KeySuspended(because)),
             KeyStanding::Revoked => Err(ApprovalError::KeyRevoked),
         }
     }
