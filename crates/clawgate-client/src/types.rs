@@ -77,6 +77,10 @@ pub struct Created {
     pub expires_at: String,
     /// Show this to your user: the approval page shows the same code.
     pub binding_code: String,
+    /// The request's page in the web app, where the person compares the code and decides (absent
+    /// from servers older than it).
+    #[serde(default)]
+    pub approve_url: Option<String>,
 }
 
 /// A tool call to bring to the gate (`POST /api/v1/gate`), exactly as it will run.
@@ -121,6 +125,9 @@ pub struct GateAnswer {
     pub rule: Option<String>,
     pub grant_id: Option<String>,
     pub binding_code: Option<String>,
+    /// While asking: the request's page in the web app.
+    #[serde(default)]
+    pub approve_url: Option<String>,
     pub expires_at: Option<String>,
     /// What the rules made of the call, in words.
     pub explanation: String,
@@ -134,6 +141,7 @@ impl GateAnswer {
             status: self.status?,
             expires_at: self.expires_at.clone()?,
             binding_code: self.binding_code.clone()?,
+            approve_url: self.approve_url.clone(),
         })
     }
 }
@@ -163,6 +171,24 @@ pub struct StatusView {
     pub token: Option<String>,
     pub token_expires_at: Option<String>,
     pub binding_code: Option<String>,
+    /// While pending: the request's page in the web app.
+    #[serde(default)]
+    pub approve_url: Option<String>,
+    /// What decided it when not a person: `rule`, `grant`, or `stop` (Stop all agents).
+    #[serde(default)]
+    pub decided_by: Option<String>,
+    /// When denied: the person's reason (marked by the server: invisible and control characters
+    /// as `[U+XXXX]`, at most 1000 characters), or for a stop `stopped by the person (Stop all
+    /// agents)`.
+    #[serde(default)]
+    pub deny_reason: Option<String>,
+}
+
+impl StatusView {
+    /// Denied by Stop all agents, not by a person's answer to this request.
+    pub fn stopped(&self) -> bool {
+        self.status == Status::Denied && self.decided_by.as_deref() == Some("stop")
+    }
 }
 
 /// What an approval token (or a gate token) says.

@@ -105,7 +105,6 @@ pub async fn run(args: ExecArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(EXIT_ERROR, &format!("cannot ask for approval; not running it: {e}")),
     };
-    say(&format!("asked for approval: {} (binding code {})", created.request_id, created.binding_code));
     match wait_for_decision(&client, &created, timeout, true).await.into_token(&created.request_id) {
         Ok(token) => {
             say(&format!("request {} was APPROVED; running it", created.request_id));

@@ -4,7 +4,7 @@
 
 use super::exec::shell_quote;
 use super::{
-    EXIT_DENIED, EXIT_ERROR, EXIT_NO_DECISION, ServerArgs, after_help, fail, print_result, say,
+    EXIT_DENIED, EXIT_ERROR, EXIT_NO_DECISION, ServerArgs, after_help, fail, print_result, say, shown,
     wait_for_decision,
 };
 use clap::Args;
@@ -157,12 +157,7 @@ pub async fn decide(client: &Client, call: &GateCall, timeout: Duration) -> Resu
         "ask" => {
             let created =
                 answer.asked().ok_or((EXIT_ERROR, "the gate asked without a request".to_owned()))?;
-            say(&format!(
-                "asked the person: {} (binding code {}): {}",
-                created.request_id,
-                created.binding_code,
-                answer.reason.as_deref().unwrap_or("asked")
-            ));
+            say(&format!("the gate asks the person: {}", shown(answer.reason.as_deref().unwrap_or("asked"))));
             let token =
                 wait_for_decision(client, &created, timeout, true).await.into_token(&created.request_id)?;
             Ok(Allowed {
@@ -177,7 +172,7 @@ pub async fn decide(client: &Client, call: &GateCall, timeout: Duration) -> Resu
                 "DENIED by {} {}: {}",
                 answer.decided_by.as_deref().unwrap_or("the gate"),
                 answer.rule.as_deref().unwrap_or_default(),
-                answer.reason.as_deref().unwrap_or("no reason given")
+                shown(answer.reason.as_deref().unwrap_or("no reason given"))
             ),
         )),
     }

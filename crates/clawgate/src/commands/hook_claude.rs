@@ -16,7 +16,8 @@
 use super::hook_event::{HookEvent, project_dir, read_event};
 use super::hook_paths::resolve_paths;
 use super::hook_rules::{Policy, parse_rules};
-use super::{Outcome, ServerArgs, wait_for_decision};
+use super::{Denial, Outcome, ServerArgs, approve_url, shown, wait_for_decision};
+use crate::domain::denial;
 use crate::domain::rules::{Call, RuleSet};
 use clap::Args;
 use clap::builder::BoolishValueParser;
@@ -302,22 +303,41 @@ async fn follow(args: &ClaudeHookArgs, client: &Client, answer: GateAnswer) -> D
         _ => Decision::Block(format!(
             "clawgate: this tool call is denied ({}): {}. {ADVICE}",
             answer.rule.as_deref().or(answer.decided_by.as_deref()).unwrap_or("denied"),
-            answer.reason.as_deref().unwrap_or("no reason given")
+            shown(answer.reason.as_deref().unwrap_or("no reason given"))
         )),
     }
 }
 
-/// Waits for the person's decision on the request the gate made.
+/// Waits for the person's decision on the request the gate made. The binding code and the approve
+/// page are on stderr at once (Claude Code shows a hook's stderr in its transcript), and in the
+/// final message too, whatever it says.
 async fn ask(args: &ClaudeHookArgs, client: &Client, created: &Created, why: &str) -> Decision {
     let id = &created.request_id;
+    let at = format!(
+        "request {id}, binding code {}, approve page {}",
+        created.binding_code,
+        approve_url(client, created)
+    );
+    let why = shown(why);
     let outcome = wait_for_decision(client, created, Duration::from_secs(args.timeout), false).await;
-    let blocked = |what: String| Decision::Block(format!("clawgate: {what} ({why}). {ADVICE}"));
+    let blocked = |what: String| Decision::Block(format!("clawgate: {what} ({at}; {why}). {ADVICE}"));
     match outcome {
         Outcome::Approved { .. } => Decision::Allow(format!(
             "approved with a passkey in clawgate (request {id}, binding code {})",
             created.binding_code
         )),
-        Outcome::Denied => blocked(format!("the person DENIED this tool call (request {id})")),
+        Outcome::Denied(Denial::Stopped) => blocked(format!(
+            "this tool call is DENIED: {} (every agent of theirs is stopped until they resume its key)",
+            denial::STOPPED
+        )),
+        Outcome::Denied(Denial::ByPerson { reason: Some(reason) }) => Decision::Block(format!(
+            "clawgate: the person DENIED this tool call ({at}; {why}) and said: {reason}\nThe tool call was \
+             blocked. Take what they said into account; do not retry it or reach the same result another way \
+             without asking the user."
+        )),
+        Outcome::Denied(Denial::ByPerson { reason: None }) => {
+            blocked("the person DENIED this tool call, giving no reason".to_owned())
+        }
         Outcome::Expired => blocked(format!("request {id} expired without a decision")),
         Outcome::TimedOut => blocked(format!("no decision on request {id} within {} s", args.timeout)),
         Outcome::Failed(e) => blocked(format!("cannot learn the decision on request {id}: {e}")),

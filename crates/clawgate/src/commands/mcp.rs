@@ -12,6 +12,7 @@
 //! Hand-written on serde_json rather than on the `rmcp` SDK: it is a few hundred lines for one
 //! transport and two tools, every answer is visible here, and it adds no dependency.
 
+mod answer;
 mod gate_tool;
 mod tools;
 

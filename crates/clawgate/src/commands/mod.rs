@@ -18,6 +18,7 @@ pub mod request;
 pub mod restore;
 pub mod verify;
 
+use crate::domain::denial;
 use clap::Args;
 use clawgate_client::{Client, Created, Error, Status, StatusView};
 use std::io::{IsTerminal, Write};
@@ -81,21 +82,54 @@ impl ServerArgs {
 #[derive(Debug)]
 pub enum Outcome {
     Approved { token: String },
-    Denied,
+    Denied(Denial),
     Expired,
     TimedOut,
     Failed(Error),
 }
 
+/// What the person said with a "no".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// They denied this request, with their reason if they gave one (as shown: marked).
+    ByPerson { reason: Option<String> },
+    /// They stopped every agent (Stop all agents).
+    Stopped,
+}
+
+impl Denial {
+    pub fn of(view: &StatusView) -> Self {
+        if view.stopped() {
+            return Denial::Stopped;
+        }
+        Denial::ByPerson { reason: view.deny_reason.as_deref().map(shown).filter(|r| !r.trim().is_empty()) }
+    }
+
+    /// `DENIED …` in words, after "request X was": what the person said, for a terminal or a model.
+    pub fn words(&self) -> String {
+        match self {
+            Denial::Stopped => format!("DENIED: {}", denial::STOPPED),
+            Denial::ByPerson { reason: Some(reason) } => format!("DENIED; the person said: {reason}"),
+            Denial::ByPerson { reason: None } => "DENIED by the person (no reason given)".to_owned(),
+        }
+    }
+}
+
+/// Text from the server as a terminal or a log may show it: invisible and control characters as
+/// `[U+XXXX]` (the server marks reasons already; this holds against one that does not).
+pub fn shown(text: &str) -> String {
+    crate::domain::text::marked(text)
+}
+
 impl Outcome {
     pub fn from_wait(result: Result<StatusView, Error>) -> Self {
         match result {
-            Ok(view) => match (view.status, view.token) {
-                (Status::Approved, Some(token)) => Outcome::Approved { token },
+            Ok(view) => match (view.status, &view.token) {
+                (Status::Approved, Some(token)) => Outcome::Approved { token: token.clone() },
                 (Status::Approved, None) => {
                     Outcome::Failed(Error::Decode("approved, but the answer carries no token".into()))
                 }
-                (Status::Denied, _) => Outcome::Denied,
+                (Status::Denied, _) => Outcome::Denied(Denial::of(&view)),
                 (Status::Expired, _) => Outcome::Expired,
                 (Status::Pending, _) => Outcome::TimedOut,
             },
@@ -108,7 +142,9 @@ impl Outcome {
     pub fn into_token(self, request_id: &str) -> Result<String, (u8, String)> {
         match self {
             Outcome::Approved { token } => Ok(token),
-            Outcome::Denied => Err((EXIT_DENIED, format!("request {request_id} was DENIED"))),
+            Outcome::Denied(denial) => {
+                Err((EXIT_DENIED, format!("request {request_id} was {}", denial.words())))
+            }
             Outcome::Expired => {
                 Err((EXIT_NO_DECISION, format!("request {request_id} expired without a decision")))
             }
@@ -121,9 +157,9 @@ impl Outcome {
     }
 }
 
-/// Waits for the decision on `created` for at most `timeout`. With `report`, stderr shows a
-/// live line with the binding code and the time left when it is a terminal, or else one line
-/// saying what we wait for.
+/// Waits for the decision on `created` for at most `timeout`. First, stderr says what the person
+/// is to compare and where (see [`announce_waiting`]); with `report` and a terminal, a live line
+/// then shows the binding code and the time left.
 pub async fn wait_for_decision(
     client: &Client,
     created: &Created,
@@ -132,14 +168,7 @@ pub async fn wait_for_decision(
 ) -> Outcome {
     let deadline = Instant::now() + timeout.min(until(&created.expires_at).unwrap_or(timeout));
     let live = report && std::io::stderr().is_terminal();
-    if report && !live {
-        say(&format!(
-            "waiting up to {} s for approval of {} (binding code {})",
-            timeout.as_secs(),
-            created.request_id,
-            created.binding_code
-        ));
-    }
+    announce_waiting(client, created, timeout);
     let wait = client.wait(&created.request_id, timeout, |_| {});
     tokio::pin!(wait);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -166,6 +195,31 @@ fn draw_live_line(created: &Created, deadline: Instant) {
         left % 60
     );
     let _ = std::io::stderr().flush();
+}
+
+/// Says on stderr, as soon as a request exists and before anyone decides, what the person will
+/// be asked to compare and where: `waiting for approval: code 482-913, open
+/// http://…/approve/req_… (request req_…, up to 300 s)`.
+pub fn announce_waiting(client: &Client, created: &Created, timeout: Duration) {
+    say(&format!(
+        "waiting for approval: code {}, open {} (request {}, up to {} s)",
+        created.binding_code,
+        approve_url(client, created),
+        created.request_id,
+        timeout.as_secs()
+    ));
+}
+
+/// The request's approve page: as the server names it, or (a server older than `approveUrl`)
+/// the web app's route on the server the client talks to.
+pub fn approve_url(client: &Client, created: &Created) -> String {
+    match &created.approve_url {
+        Some(url) => shown(url),
+        None => {
+            let base = client.base_url().as_str().trim_end_matches('/').to_owned();
+            crate::domain::approval::approve_url(&base, &created.request_id)
+        }
+    }
 }
 
 /// Time from now until an RFC 3339 instant (zero once past), by this machine's clock.

@@ -1,7 +1,7 @@
 //! `clawgate request`: ask a person to approve an action; with `--wait`, wait for the decision
 //! and print the token.
 
-use super::{EXIT_ERROR, ServerArgs, after_help, fail, print_result, say, wait_for_decision};
+use super::{EXIT_ERROR, ServerArgs, after_help, approve_url, fail, print_result, say, wait_for_decision};
 use clap::Args;
 use clawgate_client::ApprovalRequest;
 use serde_json::Value;
@@ -19,9 +19,11 @@ Examples:
   # Only ask; prints the request id (wait later, e.g. with the HTTP API):
   id=$(clawgate request \"rotate the TLS key\")
 
-Results go to stdout (the request id, or the token with --wait); messages go to stderr, with a
-live line showing the binding code and the time left when stderr is a terminal. The binding code
-is also on the approval page: tell your user to check that both match.";
+Results go to stdout (the request id, or the token with --wait); messages go to stderr: at once
+the binding code and the request's approve page (\"waiting for approval: code 482-913, open
+http://…/approve/req_…\"), then a live line with the time left when stderr is a terminal, and
+with a denial what the person said (their reason, or that they stopped every agent). The binding
+code is also on the approval page: tell your user to check that both match.";
 
 /// Ask a person to approve an action.
 #[derive(Debug, Clone, Args)]
@@ -79,11 +81,14 @@ pub async fn run(args: RequestArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(EXIT_ERROR, &format!("cannot ask for approval: {e}")),
     };
-    say(&format!(
-        "asked for approval: {} (binding code {}, expires {})",
-        created.request_id, created.binding_code, created.expires_at
-    ));
     if !args.wait {
+        say(&format!(
+            "asked for approval: {}: code {}, open {} (expires {})",
+            created.request_id,
+            created.binding_code,
+            approve_url(&client, &created),
+            created.expires_at
+        ));
         return print_result(&created.request_id);
     }
     let timeout = Duration::from_secs(args.timeout.unwrap_or(u64::from(args.expires)));

@@ -4,6 +4,7 @@
 mod harness;
 
 mod agents_hear;
+mod agents_hear_cli;
 mod backup;
 mod browser;
 mod claude_hook;

@@ -3,7 +3,7 @@
 //! decides with the key owner's rules and standing grants, or asks them and waits. Only an allow
 //! or an approval is a go-ahead; anything else is `isError: true`.
 
-use super::tools::{Answer, Progress, waited};
+use super::tools::{Answer, Asked, Progress, waited};
 use clawgate_client::{Client, GateAnswer, GateCall};
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant};
@@ -80,14 +80,12 @@ pub async fn run(client: &Client, call: GateCall, wait: Duration, progress: &Pro
     match answer.decision.as_str() {
         "allow" => allowed(&answer),
         "ask" => match answer.asked() {
-            Some(created) => {
-                waited(client, &created.request_id, Some(&created.binding_code), wait, progress).await
-            }
+            Some(created) => waited(client, Asked::of(&created), wait, progress).await,
             None => Answer::failure("clawgate asked without naming a request".to_owned()),
         },
         _ => Answer::failure(format!(
             "NOT ALLOWED: {} by {}{}",
-            answer.reason.as_deref().unwrap_or("denied"),
+            crate::commands::shown(answer.reason.as_deref().unwrap_or("denied")),
             answer.decided_by.as_deref().unwrap_or("the gate"),
             answer.rule.as_deref().map(|r| format!(" (rule {r})")).unwrap_or_default()
         )),

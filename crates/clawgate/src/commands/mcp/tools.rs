@@ -5,8 +5,9 @@
 //! for "yes"); asking without waiting answers the request id and binding code, not an error.
 
 use super::Outbox;
+pub(super) use super::answer::{Answer, Asked};
 use super::gate_tool::GATE_TOOL_CALL;
-use clawgate_client::{ApprovalRequest, Client, Created, Error, GateCall, Status, StatusView};
+use clawgate_client::{ApprovalRequest, Client, Error, GateCall, Status};
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant};
 
@@ -104,6 +105,9 @@ fn output_schema() -> Value {
             "status": { "type": "string", "enum": ["PENDING", "APPROVED", "DENIED", "EXPIRED"] },
             "requestId": text, "bindingCode": text, "action": text, "agentId": text,
             "expiresAt": text, "decidedAt": text, "token": text, "tokenExpiresAt": text,
+            "approveUrl": { "type": "string", "description": "the request's page, where the person compares the binding code and decides" },
+            "decidedBy": { "type": "string", "description": "what decided when not a person's answer: rule, grant, or stop (Stop all agents)" },
+            "denyReason": { "type": "string", "description": "when DENIED: what the person said (control and invisible characters as [U+XXXX]), or that they stopped every agent" },
             "timedOut": { "type": "boolean", "description": "the wait ran out before a decision" }
         },
         "required": ["approved", "status", "requestId"]
@@ -212,10 +216,7 @@ pub async fn run(client: Result<&Client, &str>, call: Call, progress: Progress, 
                 tracing::info!(request_id = %created.request_id, "approval requested");
                 match wait {
                     None => Answer::pending(&created),
-                    Some(wait) => {
-                        let code = Some(created.binding_code.as_str());
-                        waited(client, &created.request_id, code, wait, &progress).await
-                    }
+                    Some(wait) => waited(client, Asked::of(&created), wait, &progress).await,
                 }
             }
         },
@@ -225,179 +226,41 @@ pub async fn run(client: Result<&Client, &str>, call: Call, progress: Progress, 
             Err(e) => Answer::failure(words(&e)),
         },
         Call::Status { request_id, wait: Some(wait) } => {
-            waited(client, &request_id, None, wait, &progress).await
+            let asked = Asked { id: &request_id, code: None, url: None };
+            waited(client, asked, wait, &progress).await
         }
         Call::Gate { call, wait } => super::gate_tool::run(client, call, wait, &progress).await,
     };
     answer.into_result(structured)
 }
 
-/// Waits for the decision (long-polling the server), telling the client every few seconds.
-pub(super) async fn waited(
-    client: &Client,
-    id: &str,
-    code: Option<&str>,
-    wait: Duration,
-    progress: &Progress,
-) -> Answer {
+/// Waits for the decision (long-polling the server), telling a client that asked for progress
+/// at once, and then every few seconds, the request's binding code and approve page.
+pub(super) async fn waited(client: &Client, asked: Asked<'_>, wait: Duration, progress: &Progress) -> Answer {
     let started = Instant::now();
+    let id = asked.id;
     let decision = client.wait(id, wait, |_| {});
     tokio::pin!(decision);
+    // The first tick is at once: the code and the page reach the client before anyone decides.
     let mut tick = tokio::time::interval(PROGRESS_EVERY);
-    let code_note = code.map(|c| format!("; binding code {c}")).unwrap_or_default();
     let result = loop {
         tokio::select! {
             result = &mut decision => break result,
             _ = tick.tick() => progress.send(
                 started.elapsed().as_secs_f64().round(),
                 wait.as_secs_f64(),
-                format!("waiting for the person to approve or deny request {id}{code_note}"),
+                format!("waiting for the person to approve or deny request {id}{}", asked.words()),
             ),
         }
     };
     match result {
         Ok(view) => {
             tracing::info!(request_id = %id, status = %view.status, "decided");
-            Answer::decided(&view, code, false)
+            Answer::decided(&view, Some(asked), false)
         }
-        Err(Error::TimedOut(view)) => Answer::decided(&view, code, true),
+        Err(Error::TimedOut(view)) => Answer::decided(&view, Some(asked), true),
         Err(e) => Answer::failure(words(&e)),
     }
-}
-
-/// What a call answers: words for the model, the same as data, and whether it is a "no".
-pub(super) struct Answer {
-    pub(super) text: String,
-    pub(super) data: Option<Map<String, Value>>,
-    pub(super) is_error: bool,
-}
-
-impl Answer {
-    pub(super) fn failure(problem: String) -> Self {
-        tracing::warn!("{problem}");
-        let text = format!("{problem}\nThe action is NOT approved: do not perform it.");
-        Self { text, data: None, is_error: true }
-    }
-
-    /// Asked without waiting.
-    fn pending(created: &Created) -> Self {
-        let (id, code) = (&created.request_id, &created.binding_code);
-        let text = format!(
-            "Approval requested; NOT approved yet. Tell your user the binding code {code}: the \
-             approval page shows the same code. Request {id} waits for the person until {}. Call \
-             get_approval_status with requestId \"{id}\" and wait: true for the decision.",
-            created.expires_at
-        );
-        let mut data = Map::new();
-        data.insert("approved".into(), false.into());
-        data.insert("status".into(), created.status.to_string().into());
-        data.insert("requestId".into(), id.as_str().into());
-        data.insert("bindingCode".into(), code.as_str().into());
-        data.insert("expiresAt".into(), created.expires_at.as_str().into());
-        Self { text, data: Some(data), is_error: false }
-    }
-
-    /// Looked at without waiting, still undecided.
-    fn still_pending(view: &StatusView) -> Self {
-        let mut answer = Self::decided(view, None, false);
-        answer.text = format!(
-            "NOT approved yet: request {} is still waiting for the person (until {}){}. Call \
-             get_approval_status with wait: true to wait for the decision.",
-            view.request_id,
-            view.expires_at,
-            code_words(view.binding_code.as_deref()),
-        );
-        answer.is_error = false;
-        answer
-    }
-
-    fn decided(view: &StatusView, code: Option<&str>, timed_out: bool) -> Self {
-        let code = code.or(view.binding_code.as_deref());
-        let id = &view.request_id;
-        let code_words = code_words(code);
-        let (text, is_error) = match (view.status, &view.token) {
-            (Status::Approved, Some(token)) => (
-                format!(
-                    "APPROVED: the person approved this action with their passkey (request \
-                     {id}{code_words}). Approval token, valid until {}:\n{token}\nPerform exactly \
-                     the approved action, and hand the token to whatever checks approvals.",
-                    view.token_expires_at.as_deref().unwrap_or("it expires")
-                ),
-                false,
-            ),
-            (Status::Approved, None) => (
-                format!(
-                    "NOT usable: request {id} is marked approved but came without a token. Do not \
-                     perform the action; ask again if it is still needed."
-                ),
-                true,
-            ),
-            (Status::Denied, _) => (
-                format!(
-                    "NOT APPROVED: the person denied this action (request {id}{code_words}). Do not perform it."
-                ),
-                true,
-            ),
-            (Status::Expired, _) => (
-                format!(
-                    "NOT APPROVED: request {id}{code_words} expired before the person decided. Do \
-                     not perform the action; ask again if it is still needed."
-                ),
-                true,
-            ),
-            (Status::Pending, _) => (
-                format!(
-                    "NOT APPROVED (yet): no decision within the time allowed{}. Request \
-                     {id}{code_words} stays open until {}: call get_approval_status with wait: \
-                     true to keep waiting. Do not perform the action until it is approved.",
-                    if timed_out { "" } else { " so far" },
-                    view.expires_at
-                ),
-                true,
-            ),
-        };
-        let mut data = Map::new();
-        let approved = view.status == Status::Approved && view.token.is_some();
-        data.insert("approved".into(), approved.into());
-        data.insert("status".into(), view.status.to_string().into());
-        data.insert("requestId".into(), id.as_str().into());
-        let optional = [
-            ("bindingCode", code),
-            ("action", Some(view.action.as_str())),
-            ("agentId", view.agent_id.as_deref()),
-            ("expiresAt", Some(view.expires_at.as_str())),
-            ("decidedAt", view.decided_at.as_deref()),
-            ("token", view.token.as_deref()),
-            ("tokenExpiresAt", view.token_expires_at.as_deref()),
-        ];
-        for (key, value) in optional {
-            if let Some(v) = value {
-                data.insert(key.into(), v.into());
-            }
-        }
-        if timed_out {
-            data.insert("timedOut".into(), true.into());
-        }
-        Self { text, data: Some(data), is_error }
-    }
-
-    /// The `CallToolResult`: the words; with structured content (2025-06-18 on), also the data,
-    /// as `structuredContent` and, as the spec asks, serialized in a second text block.
-    fn into_result(self, structured: bool) -> Value {
-        let mut content = vec![json!({ "type": "text", "text": self.text })];
-        let mut result = Map::new();
-        if structured && let Some(data) = self.data {
-            content.push(json!({ "type": "text", "text": Value::Object(data.clone()).to_string() }));
-            result.insert("structuredContent".into(), Value::Object(data));
-        }
-        result.insert("content".into(), Value::Array(content));
-        result.insert("isError".into(), self.is_error.into());
-        Value::Object(result)
-    }
-}
-
-fn code_words(code: Option<&str>) -> String {
-    code.map(|c| format!(", binding code {c}")).unwrap_or_default()
 }
 
 /// A client error in words, with its causes ("connection refused" is what helps).
