@@ -61,8 +61,14 @@ interface StatusView {
   token?: string;
   tokenExpiresAt?: string;
   reason?: string;
+  /** When DENIED: what the person said (marked by clawgate), or for a stop {@link STOPPED}. */
   denyReason?: string;
+  /** `stop` when Stop all agents denied it. */
+  decidedBy?: string;
 }
+
+/** What clawgate says of a request Stop all agents denied. */
+export const STOPPED = "stopped by the person (Stop all agents)";
 
 class Cancelled extends Error {}
 class TimedOut extends Error {}
@@ -276,6 +282,8 @@ interface GateAnswer {
   rule?: string;
   grantId?: string;
   bindingCode?: string;
+  /** While asking: the request's page in clawgate's web app. */
+  approveUrl?: string;
   expiresAt?: string;
   explanation?: string;
 }
@@ -283,7 +291,7 @@ interface GateAnswer {
 function parseGateAnswer(body: unknown): GateAnswer | undefined {
   if (!isRecord(body) || typeof body.decision !== "string") return undefined;
   const out: Record<string, unknown> = { decision: body.decision };
-  for (const key of ["decidedBy", "decisionId", "requestId", "status", "token", "tokenExpiresAt", "reason", "rule", "grantId", "bindingCode", "expiresAt", "explanation"]) {
+  for (const key of ["decidedBy", "decisionId", "requestId", "status", "token", "tokenExpiresAt", "reason", "rule", "grantId", "bindingCode", "approveUrl", "expiresAt", "explanation"]) {
     if (typeof body[key] === "string") out[key] = body[key];
   }
   if (typeof body.ruleVersion === "number") out.ruleVersion = body.ruleVersion;
@@ -302,7 +310,7 @@ function decider(a: GateAnswer): string {
     case "person":
       return `the person${a.requestId ? ` (request ${a.requestId})` : ""}`;
     case "stop":
-      return `the kill switch${a.requestId ? ` (request ${a.requestId})` : ""}`;
+      return `the kill switch (Stop all agents)${a.requestId ? ` (request ${a.requestId})` : ""}`;
     case undefined:
       return a.requestId ? `no one (request ${a.requestId})` : "clawgate";
     default:
@@ -440,8 +448,10 @@ async function gate(
   // What the person is shown as the action: the exact command for a shell call.
   const serverAction = sent.shell ? `${sent.tool}: ${sent.input.command as string}` : undefined;
   const ref = `request ${requestId}, binding code ${bindingCode}`;
+  // The page the server names (its public origin), else the web app's route on the server we reach.
+  const approveUrl = decided.approveUrl ?? `${settings.serverUrl}/approve/${encodeURIComponent(requestId)}`;
   log?.info(
-    `clawgate: waiting up to ${settings.timeoutSeconds} s for a person to approve "${shown(action)}"${decided.reason ? ` (asked because ${decided.reason})` : ""} (${ref}; approve at ${settings.serverUrl}/approve/${encodeURIComponent(requestId)})`,
+    `clawgate: waiting up to ${settings.timeoutSeconds} s for a person to approve "${shown(action)}"${decided.reason ? ` (asked because ${decided.reason})` : ""} (${ref}; approve at ${approveUrl})`,
   );
 
   // 2. Wait for the decision: long-polls of up to `waitSeconds`, at most one a second.
@@ -504,6 +514,9 @@ async function gate(
         return undefined;
       }
       case "DENIED": {
+        if (status.decidedBy === "stop") {
+          return block(`"${shown(action)}" was not run: ${STOPPED} (${ref}); every agent of theirs is stopped until they resume its key`);
+        }
         const reason = [status.reason, status.denyReason].find((r) => typeof r === "string" && r.trim() !== "");
         return block(
           `a person denied "${shown(action)}" on clawgate (${ref}${status.decidedAt ? `, at ${status.decidedAt}` : ""})${reason ? ` with the reason: ${JSON.stringify(reason)}` : ", giving no reason"}; the ${tool} call was not run`,

@@ -164,6 +164,24 @@ describe("the person is asked", () => {
     assert.ok(reason.includes(COMMAND));
   });
 
+  test("DENIED by Stop all agents says it was a stop", async () => {
+    const server = await fake(() => status("DENIED", ACTION, { decidedBy: "stop", denyReason: "stopped by the person (Stop all agents)" }));
+    const reason = blocked(await hook(server.url).run());
+    assert.match(reason, /was not run: stopped by the person \(Stop all agents\)/);
+    assert.ok(reason.includes(BINDING_CODE) && reason.includes(REQUEST_ID));
+    assert.ok(!reason.includes("a person denied"), reason);
+  });
+
+  test("the approve page the server names is logged while waiting", async () => {
+    const page = `https://gate.example.com/approve/${REQUEST_ID}`;
+    const server = await fake(() => status("APPROVED", ACTION), () => asked({ approveUrl: page }));
+    const { run, logs } = hook(server.url);
+    assert.equal(await run(), undefined);
+    const waiting = logs.find((l) => l.message.includes("waiting up to"));
+    assert.ok(waiting?.message.includes(`approve at ${page}`), waiting?.message);
+    assert.ok(waiting?.message.includes(BINDING_CODE), waiting?.message);
+  });
+
   test("DENIED without a reason says so", async () => {
     const server = await fake(() => status("DENIED", ACTION));
     const reason = blocked(await hook(server.url).run());

@@ -1,10 +1,11 @@
 //! Issue 17 (items 3, 4, 8) where the agent runs: `clawgate request`, `exec` and `gate`, the Claude
-//! Code hook and `clawgate mcp`, run as the real binary. Each says the binding code and the approve
+//! Code hook and `clawgate mcp`, run as the real binary, and the built OpenClaw plugin in `node`. Each says the binding code and the approve
 //! page on stderr (MCP: in a progress notification) as soon as the request exists, while it waits,
 //! and with a denial what the person said: their reason, marked, or that they stopped every agent.
 
 use crate::cli::clawgate;
 use crate::harness::{Person, TestApp, on_both_databases};
+use crate::openclaw::{HookRun, built_plugin};
 use crate::waiting::until_waiting;
 use serde_json::{Value, json};
 use std::process::{ExitStatus, Stdio};
@@ -19,6 +20,7 @@ on_both_databases!(
     the_hook_shows_code_and_page_at_once_and_blocks_with_the_persons_reason,
     mcp_tells_the_reason_in_words_and_data_and_its_progress_carries_code_and_page,
     a_stop_reaches_the_cli_the_hook_and_mcp_as_a_stop,
+    the_openclaw_plugin_names_the_page_and_blocks_with_the_persons_reason_or_the_stop,
 );
 
 const REASON: &str = "use git revert instead";
@@ -328,4 +330,28 @@ async fn a_stop_reaches_the_cli_the_hook_and_mcp_as_a_stop(app: TestApp) {
 #[track_caller]
 fn assert_exit_code(status: ExitStatus, code: i32, stderr: &str) {
     assert_eq!(status.code(), Some(code), "{stderr}");
+}
+
+async fn the_openclaw_plugin_names_the_page_and_blocks_with_the_persons_reason_or_the_stop(app: TestApp) {
+    let Some(dir) = built_plugin() else { return };
+    let ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    let hook = HookRun::new(&dir, &app.base, &key).start();
+    let request = pending(&app, &ada).await;
+    let id = request["requestId"].as_str().expect("id").to_owned();
+    deny(&app, &ada, &id, REASON).await;
+    let outcome = hook.await.expect("the hook run finished");
+    let reason = outcome.block_reason();
+    assert!(reason.contains(&format!("with the reason: \"{REASON}\"")), "{reason}");
+    assert!(outcome.logs.contains(&format!("approve at {}/approve/{id}", app.origin)), "{}", outcome.logs);
+
+    let mut run = HookRun::new(&dir, &app.base, &key);
+    run.tool_call_id = "call-43".to_owned();
+    let hook = run.start();
+    pending(&app, &ada).await;
+    until_waiting(&app, 1).await;
+    app.post("/api/v1/stop", &ada.auth(), json!({})).await.expect(200);
+    let outcome = hook.await.expect("the hook run finished");
+    let reason = outcome.block_reason();
+    assert!(reason.contains(STOPPED) && !reason.contains("a person denied"), "{reason}");
 }

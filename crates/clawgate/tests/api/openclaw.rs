@@ -54,6 +54,8 @@ pub(crate) struct HookRun {
     api_key: String,
     pub(crate) command: String,
     pub(crate) timeout_seconds: u32,
+    /// OpenClaw's id of the call (its idempotency key on clawgate is made from it).
+    pub(crate) tool_call_id: String,
 }
 
 /// What the hook did: its result (`Value::Null` when it let the call through) and its logs.
@@ -79,11 +81,12 @@ impl HookRun {
             api_key: api_key.to_owned(),
             command: COMMAND.to_owned(),
             timeout_seconds: 60,
+            tool_call_id: "call-42".to_owned(),
         }
     }
 
     /// Starts `node` in the background; the outcome arrives when the hook has answered.
-    fn start(self) -> tokio::task::JoinHandle<HookOutcome> {
+    pub(crate) fn start(self) -> tokio::task::JoinHandle<HookOutcome> {
         let child = Command::new("node")
             .arg("test/live-hook.mjs")
             .current_dir(&self.dir)
@@ -92,7 +95,7 @@ impl HookRun {
             .env("HOOK_COMMAND", &self.command)
             .env("HOOK_TIMEOUT_SECONDS", self.timeout_seconds.to_string())
             .env("HOOK_RUN_ID", "run-7")
-            .env("HOOK_TOOL_CALL_ID", "call-42")
+            .env("HOOK_TOOL_CALL_ID", &self.tool_call_id)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
