@@ -359,8 +359,10 @@ async function viewApproval(id) {
     );
     if (pending) {
       const approve = h('button', { type: 'button', class: 'approve', id: 'approve' }, 'Approve with passkey');
-      const deny = h('button', { type: 'button', class: 'deny', id: 'deny' }, 'Deny');
-      const reason = h('textarea', { id: 'deny-reason', maxlength: 500, placeholder: 'Optional: tell the agent why' });
+      // Said before the person denies: this denial would suspend the agent's key (issue 17).
+      const suspends = r.denyingSuspendsKey === true;
+      const deny = h('button', { type: 'button', class: 'deny', id: 'deny' }, suspends ? 'Deny and suspend the key' : 'Deny');
+      const reason = h('textarea', { id: 'deny-reason', maxlength: 500, placeholder: 'Optional: tell the agent why (it is shown what you write)' });
       approve.addEventListener('click', () =>
         busy(approve, box, async () => {
           approve.textContent = 'Waiting for your passkey…';
@@ -371,12 +373,20 @@ async function viewApproval(id) {
       );
       deny.addEventListener('click', () =>
         busy(deny, box, async () => {
-          await api('POST', `/approval/deny/${id}`, reason.value.trim() ? { reason: reason.value.trim() } : {});
-          toast('Denied.');
+          const done = await api('POST', `/approval/deny/${id}`, reason.value.trim() ? { reason: reason.value.trim() } : {});
+          toast(done && done.keySuspended ? 'Denied. The agent’s key is suspended: resume it on API keys.' : 'Denied.');
           await render();
         }),
       );
-      box.append(h('label', { for: 'deny-reason' }, 'Reason for denying (optional)'), reason, h('div', { class: 'decide' }, approve, deny));
+      const warning = suspends
+        ? h(
+            'p',
+            { class: 'notice error', id: 'deny-suspends' },
+            'Denying this suspends the agent’s API key: its requests were denied again and again in the last 10 minutes. ',
+            'Until you resume the key on API keys, its agents can neither ask nor pass the gate.',
+          )
+        : null;
+      box.append(h('label', { for: 'deny-reason' }, 'Reason for denying (optional)'), reason, ...(warning ? [warning] : []), h('div', { class: 'decide' }, approve, deny));
       if (r.grantOptions && r.grantOptions.length) {
         box.append(
           grantChoice(r, async (grant) => {
@@ -429,6 +439,13 @@ async function viewHistory() {
   await load(true);
 }
 
+/** Why a key is suspended (`suspendedBecause`), as the API keys page says it. */
+const SUSPENSION_CAUSES = {
+  denials: 'its requests were denied again and again (repeated denials within 10 minutes suspend a key). If an agent is being misused or its key leaked, revoke it; if all is well, resume it.',
+  stop: 'you stopped all agents (Stop all agents). Once you know the agent using it is safe, resume it; if its key leaked, revoke it.',
+  unknown: 'its requests were denied again and again, or you stopped all agents. If an agent is being misused or its key leaked, revoke it; if all is well, resume it.',
+};
+
 async function viewKeys() {
   const list = h('ul', { class: 'plain', id: 'keys' });
   const name = h('input', { id: 'key-name', maxlength: 64, placeholder: 'e.g. deploy bot', autocomplete: 'off' });
@@ -453,11 +470,7 @@ async function viewKeys() {
           ),
           h('div', { class: 'small muted' }, `${k.prefix}… · created ${when(k.createdAt)}`, k.lastUsedAt ? ` · last used ${when(k.lastUsedAt)}` : ''),
           suspended
-            ? h(
-                'p',
-                { class: 'notice error' },
-                `Suspended ${when(k.suspendedAt)}: its requests were denied again and again. If an agent is being misused or its key leaked, revoke it; if all is well, resume it.`,
-              )
+            ? h('p', { class: 'notice error', 'data-suspended-because': k.suspendedBecause || 'unknown' }, `Suspended ${when(k.suspendedAt)}: ${SUSPENSION_CAUSES[k.suspendedBecause] || SUSPENSION_CAUSES.unknown}`)
             : null,
         );
         resume.addEventListener('click', () =>

@@ -32,7 +32,7 @@ const UI_DEADLINE: Duration = Duration::from_secs(45);
 /// One Chromium at a time: two starting together on two cores have been seen to stall.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-struct Chrome {
+pub(crate) struct Chrome {
     browser: Browser,
     handler: tokio::task::JoinHandle<()>,
     _profile: tempfile::TempDir,
@@ -46,7 +46,7 @@ impl Drop for Chrome {
 }
 
 /// Chromium, or `None` (skip) when it is not installed and CI did not ask for browser tests.
-async fn chrome() -> Option<Chrome> {
+pub(crate) async fn chrome() -> Option<Chrome> {
     if !std::path::Path::new(CHROMIUM).exists() {
         let required = std::env::var("CLAWGATE_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
         assert!(!required, "CLAWGATE_REQUIRE_BROWSER=1 but {CHROMIUM} is missing (apt-get install chromium)");
@@ -83,14 +83,14 @@ async fn chrome() -> Option<Chrome> {
 }
 
 /// One tab with a virtual platform authenticator (resident keys, user verification).
-struct Tab {
+pub(crate) struct Tab {
     page: Page,
     authenticator: AuthenticatorId,
     shots: PathBuf,
 }
 
 impl Tab {
-    async fn open(chrome: &Chrome, url: &str) -> Tab {
+    pub(crate) async fn open(chrome: &Chrome, url: &str) -> Tab {
         // The target is made with a plain CDP command and the page looked up afterwards:
         // chromiumoxide's `new_page`/`goto` wait for a load event they can miss under load.
         let created = chrome.browser.execute(CreateTargetParams::new("about:blank")).await.expect("new tab");
@@ -133,18 +133,18 @@ impl Tab {
 
     /// Loads `url` and waits until the document is complete. Navigates from script: a CDP
     /// `Page.navigate` makes chromiumoxide wait for the same load event as `goto`.
-    async fn navigate(&self, url: &str) {
+    pub(crate) async fn navigate(&self, url: &str) {
         self.eval(&format!("location.href = {url:?}")).await;
         let ready = format!("document.readyState === 'complete' && location.href.startsWith({url:?})");
         self.wait(&ready, &format!("{url} to load")).await;
     }
 
-    async fn eval(&self, js: &str) -> Value {
+    pub(crate) async fn eval(&self, js: &str) -> Value {
         self.try_eval(js).await.unwrap_or_else(|e| panic!("evaluating `{js}`: {e}"))
     }
 
     /// Evaluates `js` (awaiting a promise it returns), giving up after a few seconds.
-    async fn try_eval(&self, js: &str) -> Result<Value, String> {
+    pub(crate) async fn try_eval(&self, js: &str) -> Result<Value, String> {
         let evaluation = tokio::time::timeout(Duration::from_secs(5), self.page.evaluate(js));
         let result =
             evaluation.await.map_err(|_| "no answer in 5 s".to_owned())?.map_err(|e| e.to_string())?;
@@ -153,7 +153,7 @@ impl Tab {
 
     /// Waits until `js` is truthy and returns its value; fails after a deadline, saying what for.
     /// (While a page loads, evaluating can fail: that counts as "not yet".)
-    async fn wait(&self, js: &str, what: &str) -> Value {
+    pub(crate) async fn wait(&self, js: &str, what: &str) -> Value {
         let started = Instant::now();
         loop {
             let v = self.try_eval(js).await.unwrap_or(Value::Null);
@@ -170,7 +170,7 @@ impl Tab {
 
     /// A real mouse click on the element. The page may re-render it under our feet (a live
     /// update arrives): then it is found again and clicked, until the deadline.
-    async fn click(&self, selector: &str) {
+    pub(crate) async fn click(&self, selector: &str) {
         let started = Instant::now();
         loop {
             self.wait(&format!("!!document.querySelector({selector:?})"), selector).await;
@@ -189,13 +189,13 @@ impl Tab {
         }
     }
 
-    async fn type_into(&self, selector: &str, text: &str) {
+    pub(crate) async fn type_into(&self, selector: &str, text: &str) {
         self.click(selector).await;
         let el = self.page.find_element(selector).await.expect("input");
         el.type_str(text).await.expect("typing");
     }
 
-    async fn text(&self, selector: &str) -> String {
+    pub(crate) async fn text(&self, selector: &str) -> String {
         self.eval(&format!("document.querySelector({selector:?})?.textContent ?? ''"))
             .await
             .as_str()
@@ -203,7 +203,7 @@ impl Tab {
             .to_owned()
     }
 
-    async fn set_user_verified(&self, verified: bool) {
+    pub(crate) async fn set_user_verified(&self, verified: bool) {
         self.page
             .execute(SetUserVerifiedParams::new(self.authenticator.clone(), verified))
             .await
@@ -211,7 +211,7 @@ impl Tab {
     }
 
     /// Saves `name` at desktop and at phone width.
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         for (label, width, height, mobile) in [("desktop", 1280, 900, false), ("phone", 390, 844, true)] {
             let metrics =
                 SetDeviceMetricsOverrideParams::new(width, height, if mobile { 3.0 } else { 1.0 }, mobile);

@@ -7,6 +7,7 @@ mod agents_hear;
 mod agents_hear_cli;
 mod backup;
 mod browser;
+mod browser_hear;
 mod claude_hook;
 mod cli;
 mod client;
