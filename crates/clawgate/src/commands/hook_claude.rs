@@ -37,11 +37,15 @@ Exit codes and output follow Claude Code's hook protocol (not the other commands
   exit 0, no output   their rules allow it: Claude Code's own permission flow applies
   exit 0, JSON        a standing grant or a passkey approval allows it:
                       {\"hookSpecificOutput\": {\"permissionDecision\": \"allow\"}}
-  exit 2, stderr      blocked, with the reason for Claude: denied (by a rule or the person),
+  exit 2, stderr      blocked, with the reason for Claude: denied (by a rule, or by the person:
+                      with what they said, their reason or that they stopped every agent),
                       expired, no answer or no decision within --timeout, a refused key (a 429
                       included), misconfigured, or unreadable input; or the server cannot
                       decide and the built-in rules or a local pattern would not allow it (it
                       fails closed)
+
+While a call waits for the person, stderr says at once \"waiting for approval: code 482-913, open
+http://…/approve/req_…\" (the final message names both again), for the person to compare codes.
 
 When the server cannot decide (unreachable, 5xx), the hook decides, and only blocks: a call the
 built-in rule set would ask about or deny (the rules every person starts with on the server,

@@ -54,8 +54,9 @@ Tools:
       Asks the owner of the API key to approve `action` (shown exactly as given) and, unless
       wait is false, waits for the decision (long-polling, no busy loop). APPROVED answers with
       the approval token; a denial, an expiry or a wait that runs out answer isError: true and
-      say NOT approved. Every answer names the request id and the binding code the approval
-      page shows. The request expires after timeoutSeconds (clawgate gives at least 30).
+      say NOT approved (a denial with the person's reason, or that they stopped every agent).
+      Every answer names the request id, the binding code and the approval page that shows it;
+      with a progressToken, the first progress notification names them at once. The request expires after timeoutSeconds (clawgate gives at least 30).
   get_approval_status {requestId, wait? = false, timeoutSeconds? = 300}
       Reads, or waits for, a request made with wait: false.
   gate_tool_call {tool, input, cwd?, agentId?, timeoutSeconds? = 300}   (only with --gate)
