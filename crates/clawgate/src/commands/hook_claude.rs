@@ -326,10 +326,7 @@ async fn ask(args: &ClaudeHookArgs, client: &Client, created: &Created, why: &st
     let outcome = wait_for_decision(client, created, Duration::from_secs(args.timeout), false).await;
     let blocked = |what: String| Decision::Block(format!("clawgate: {what} ({at}; {why}). {ADVICE}"));
     match outcome {
-        Outcome::Approved { .. } => Decision::Allow(format!(
-            "approved with a passkey in clawgate (request {id}, binding code {})",
-            created.binding_code
-        )),
+        Outcome::Approved { .. } => Decision::Allow(format!("approved with a passkey in clawgate ({at})")),
         Outcome::Denied(Denial::Stopped) => blocked(format!(
             "this tool call is DENIED: {} (every agent of theirs is stopped until they resume its key)",
             denial::STOPPED
