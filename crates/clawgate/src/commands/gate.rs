@@ -3,10 +3,12 @@
 //! why, without recording anything. Also the gate step of `clawgate exec --gate`.
 
 use super::exec::shell_quote;
+use super::offline::{self, Keeper, Offline};
 use super::{
     EXIT_DENIED, EXIT_ERROR, EXIT_NO_DECISION, ServerArgs, after_help, fail, print_result, say,
     wait_for_decision,
 };
+use crate::domain::rules::Outcome as RuleOutcome;
 use clap::Args;
 use clawgate_client::{Client, GateAnswer, GateCall};
 use serde_json::{Value, json};
@@ -122,7 +124,7 @@ pub async fn run(args: GateArgs) -> ExitCode {
             Err(e) => fail(EXIT_ERROR, &format!("cannot ask the gate: {e}")),
         };
     }
-    match decide(&client, &call, Duration::from_secs(args.timeout)).await {
+    match decide(&client, Keeper::of(&args.server).as_ref(), &call, Duration::from_secs(args.timeout)).await {
         Ok(allowed) => {
             say(&allowed.words);
             print_result("allow")
@@ -149,9 +151,35 @@ pub struct Allowed {
 /// Brings `call` to the gate and, when it asks, waits for the person: all of it within `timeout`
 /// (a 429 is waited out and retried only within it). The exit code and a sentence when it is not
 /// allowed.
-pub async fn decide(client: &Client, call: &GateCall, timeout: Duration) -> Result<Allowed, (u8, String)> {
+pub async fn decide(
+    client: &Client,
+    keeper: Option<&Keeper>,
+    call: &GateCall,
+    timeout: Duration,
+) -> Result<Allowed, (u8, String)> {
     let client = &client.until(Instant::now() + timeout);
-    let answer = client.gate(call).await.map_err(|e| (EXIT_ERROR, format!("cannot ask the gate: {e}")))?;
+    let answer = match client.gate(call).await {
+        Ok(answer) => {
+            if let Some(keeper) = keeper {
+                keeper.refresh(client, answer.rule_version).await;
+            }
+            answer
+        }
+        // Unreachable: the rules kept from the server decide, and say so.
+        Err(e) if e.is_transient() => {
+            let offline = keeper.map_or(Offline::Nothing, |k| k.decide(&offline::call_of(call)));
+            let words = offline::sentence(&client.issuer(), &e.to_string(), &offline);
+            return match offline {
+                Offline::Decided { outcome: RuleOutcome::Allow, .. } => {
+                    Ok(Allowed { token: String::new(), id: "offline".into(), words })
+                }
+                Offline::Decided { outcome: RuleOutcome::Deny, .. } => Err((EXIT_DENIED, words)),
+                Offline::Decided { .. } => Err((EXIT_NO_DECISION, words)),
+                Offline::Nothing | Offline::Tampered(_) => Err((EXIT_ERROR, words)),
+            };
+        }
+        Err(e) => return Err((EXIT_ERROR, format!("cannot ask the gate: {e}"))),
+    };
     match answer.decision.as_str() {
         "allow" => allowed(&answer),
         "ask" => {

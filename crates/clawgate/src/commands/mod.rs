@@ -14,6 +14,7 @@ pub mod hook_paths;
 pub mod hook_rules;
 pub mod keys;
 pub mod mcp;
+pub mod offline;
 pub mod request;
 pub mod restore;
 pub mod verify;

@@ -17,6 +17,7 @@ mod flows;
 mod fuzz;
 mod gate;
 mod gate_cli;
+mod gate_offline;
 mod grants;
 mod keys;
 mod mcp;

@@ -6,6 +6,7 @@
 
 use super::Outbox;
 use super::gate_tool::GATE_TOOL_CALL;
+use crate::commands::offline::Keeper;
 use clawgate_client::{ApprovalRequest, Client, Created, Error, GateCall, Status, StatusView};
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant};
@@ -200,7 +201,13 @@ impl Progress {
 }
 
 /// Runs a call: the `CallToolResult`. Never fails: a problem is a result with `isError: true`.
-pub async fn run(client: Result<&Client, &str>, call: Call, progress: Progress, structured: bool) -> Value {
+pub async fn run(
+    client: Result<&Client, &str>,
+    keeper: Option<&Keeper>,
+    call: Call,
+    progress: Progress,
+    structured: bool,
+) -> Value {
     let client = match client {
         Ok(c) => c,
         Err(problem) => return Answer::failure(problem.to_owned()).into_result(structured),
@@ -227,7 +234,7 @@ pub async fn run(client: Result<&Client, &str>, call: Call, progress: Progress, 
         Call::Status { request_id, wait: Some(wait) } => {
             waited(client, &request_id, None, wait, &progress).await
         }
-        Call::Gate { call, wait } => super::gate_tool::run(client, call, wait, &progress).await,
+        Call::Gate { call, wait } => super::gate_tool::run(client, keeper, call, wait, &progress).await,
     };
     answer.into_result(structured)
 }
@@ -277,6 +284,18 @@ impl Answer {
         tracing::warn!("{problem}");
         let text = format!("{problem}\nThe action is NOT approved: do not perform it.");
         Self { text, data: None, is_error: true }
+    }
+
+    /// A call decided while the server could not be reached (see `commands::offline`).
+    pub(super) fn offline(words: String, allowed: bool) -> Self {
+        if !allowed {
+            return Self::failure(format!("NOT ALLOWED: {words}"));
+        }
+        let text = format!("ALLOWED: {words}. No token: nothing was recorded by the server.");
+        let mut data = Map::new();
+        data.insert("approved".into(), true.into());
+        data.insert("offline".into(), true.into());
+        Self { text, data: Some(data), is_error: false }
     }
 
     /// Asked without waiting.
