@@ -13,6 +13,7 @@ mod containers;
 mod cookies;
 mod edges;
 mod faults;
+mod first_use;
 mod flows;
 mod fuzz;
 mod gate;
