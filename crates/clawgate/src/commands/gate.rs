@@ -4,7 +4,7 @@
 
 use super::exec::shell_quote;
 use super::{
-    EXIT_DENIED, EXIT_ERROR, EXIT_NO_DECISION, ServerArgs, after_help, fail, print_result, say,
+    EXIT_DENIED, EXIT_ERROR, EXIT_NO_DECISION, EXIT_OK, ServerArgs, after_help, fail, print_result, say,
     wait_for_decision,
 };
 use clap::Args;
@@ -113,17 +113,20 @@ pub async fn run(args: GateArgs) -> ExitCode {
     if args.explain {
         return match client.explain_gate(&call).await {
             Ok(e) => {
+                // The exit code says what the gate would decide, as it does without --explain.
+                let code = match e.decision.as_str() {
+                    "allow" => EXIT_OK,
+                    "deny" => EXIT_DENIED,
+                    "ask" => EXIT_NO_DECISION,
+                    other => {
+                        return fail(EXIT_ERROR, &format!("the gate answered an unknown decision {other:?}"));
+                    }
+                };
                 let printed = print_result(&format!(
                     "{}\n{} (rule set version {})",
                     e.decision, e.explanation, e.rule_version
                 ));
-                match e.decision.as_str() {
-                    // The exit code says what the gate would decide, as it does without --explain.
-                    "allow" => printed,
-                    "deny" => ExitCode::from(EXIT_DENIED),
-                    "ask" => ExitCode::from(EXIT_NO_DECISION),
-                    other => fail(EXIT_ERROR, &format!("the gate answered an unknown decision {other:?}")),
-                }
+                if printed == ExitCode::from(EXIT_OK) { ExitCode::from(code) } else { printed }
             }
             Err(e) => fail(EXIT_ERROR, &format!("cannot ask the gate: {e}")),
         };
