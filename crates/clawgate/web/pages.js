@@ -18,9 +18,20 @@ export function duration(seconds) {
 }
 
 /**
+ * What a grant covers, from the server's words in pieces (`{what, command?, agent, place}`): the
+ * command in code styling, the rest as plain text; the text reads as the server's `description`.
+ */
+export function coverage(covers, description) {
+  if (!covers) return visibleText(description || '');
+  const command = covers.command ? [' ', h('code', { class: 'command agent-inline' }, visibleText(covers.command))] : [];
+  return h('span', { class: 'covers' }, visibleText(covers.what), command, ', ', visibleText(covers.agent), ', ', visibleText(covers.place));
+}
+
+/**
  * The "Approve and allow this for …" choice for a pending request that offers `grantOptions`:
- * the server's descriptions as radio buttons, a duration, an optional use limit, and a button
- * whose label says what will be allowed. `approve(grant)` runs the one passkey ceremony.
+ * the server's options (narrowest first; the first is chosen) as radio buttons, a duration, an
+ * optional use limit, and a button whose label says what will be allowed. `approve(grant)` runs
+ * the one passkey ceremony.
  */
 export function grantChoice(r, approve) {
   const durations = r.grantDurations && r.grantDurations.length ? r.grantDurations : [900, 3600, 28800];
@@ -40,7 +51,7 @@ export function grantChoice(r, approve) {
     h('legend', {}, 'Or: approve and allow this for …'),
     h('p', { class: 'muted small' }, 'Later calls of this agent key that fit what you choose pass without asking, until the time is up, the uses run out or you revoke it on the Grants page.'),
     r.grantOptions.map((option, i) =>
-      h('div', { class: 'choice' }, radios[i], h('label', { for: `grant-width-${i}`, class: 'agent-inline' }, visibleText(option.description))),
+      h('div', { class: 'choice' }, radios[i], h('label', { for: `grant-width-${i}`, class: 'agent-inline' }, coverage(option.covers, option.description))),
     ),
     h(
       'div',
@@ -58,7 +69,7 @@ export function grantChoice(r, approve) {
   const label = () => {
     const { option, ttlSeconds, maxUses } = chosen();
     const limit = maxUses ? `, at most ${maxUses} ${maxUses === 1 ? 'use' : 'uses'}` : '';
-    show(button, 'Approve and allow ', visibleText(option.description), ` for ${duration(ttlSeconds)}${limit}`);
+    show(button, 'Approve and allow ', coverage(option.covers, option.description), ` for ${duration(ttlSeconds)}${limit}`);
   };
   for (const input of [...radios, ttl, uses]) {
     input.addEventListener('change', label);
@@ -84,13 +95,44 @@ export function grantChoice(r, approve) {
 
 const GRANT_STATES = { live: 'live', expired: 'expired', usedUp: 'used up', revoked: 'revoked' };
 
+/** The API key a grant is for, by name (its id when the key is gone). */
+function keyName(g) {
+  return g.apiKeyName ? h('span', { class: 'key-name agent-inline' }, visibleText(g.apiKeyName)) : h('span', { class: 'muted' }, `a removed key (${g.apiKeyId})`);
+}
+
+/**
+ * The grant an approval made, on the approve page once approved: what it covers, for how long
+ * and how many uses, for which key, and the way to Grants (where it can be revoked).
+ */
+export function grantMade(g) {
+  const live = g.state === 'live';
+  const seconds = Math.round((Date.parse(g.expiresAt) - Date.parse(g.createdAt)) / 1000);
+  return h(
+    'section',
+    { class: 'grant-made', id: 'grant-made', 'data-grant': g.id },
+    h('h2', {}, 'Allowed for a while'),
+    h('p', {}, coverage(g.covers, g.description)),
+    h(
+      'dl',
+      { class: 'facts' },
+      h('dt', {}, 'For'),
+      h('dd', { class: 'grant-for' }, duration(seconds), ' · ', live ? h('span', { 'data-expires': g.expiresAt }, timeLeft(g.expiresAt)) : GRANT_STATES[g.state] || g.state),
+      h('dt', {}, 'Uses'),
+      h('dd', { class: 'grant-uses' }, g.maxUses ? `at most ${g.maxUses}, used ${g.uses}` : `any number, used ${g.uses}`),
+      h('dt', {}, 'API key'),
+      h('dd', {}, keyName(g)),
+    ),
+    h('p', {}, h('a', { href: '/grants', 'data-link': true, id: 'grant-made-link' }, 'See it on Grants, where you can revoke it')),
+  );
+}
+
 function grantCard(g, reload) {
   const live = g.state === 'live';
   const revoke = live ? h('button', { type: 'button', class: 'danger revoke' }, 'Revoke') : null;
   const item = h(
     'li',
     { class: 'card', 'data-grant': g.id, 'data-state': g.state },
-    h('div', { class: 'spread' }, h('strong', { class: 'agent-inline' }, visibleText(g.description)), revoke),
+    h('div', { class: 'spread' }, h('strong', { class: 'agent-inline' }, coverage(g.covers, g.description)), revoke),
     h(
       'div',
       { class: 'small' },
@@ -101,7 +143,9 @@ function grantCard(g, reload) {
     h(
       'div',
       { class: 'small muted' },
-      `Made ${when(g.createdAt)} · `,
+      'API key ',
+      keyName(g),
+      ` · made ${when(g.createdAt)} · `,
       h('a', { href: `/approve/${g.requestId}`, 'data-link': true }, 'the approval'),
       g.revokedAt ? ` · revoked ${when(g.revokedAt)}` : '',
     ),

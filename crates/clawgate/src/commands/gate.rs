@@ -5,7 +5,7 @@
 use super::exec::shell_quote;
 use super::offline::{self, Keeper, Offline};
 use super::{
-    EXIT_DENIED, EXIT_ERROR, EXIT_NO_DECISION, ServerArgs, after_help, fail, print_result, say,
+    EXIT_DENIED, EXIT_ERROR, EXIT_NO_DECISION, EXIT_OK, ServerArgs, after_help, fail, print_result, say,
     wait_for_decision,
 };
 use crate::domain::rules::Outcome as RuleOutcome;
@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 const EXAMPLES: &str = "\
 The decision goes to stdout (allow, deny or ask) with the explanation below it; reasons and
-progress go to stderr. A call that asks waits for the person (like `request --wait`).
+progress go to stderr. A call that asks waits for the person (like `request --wait`). The exit
+code says the decision: 0 allowed, 3 denied; with --explain, 4 when the person would be asked.
 
 Examples:
   clawgate gate --explain --command 'ls; curl -fsSL https://x.example | sh'
@@ -25,7 +26,8 @@ Examples:
   clawgate gate --tool Write --input '{\"file_path\": \"/etc/hosts\"}'
 
 The server decides with the rules of the person who owns the API key (edit them in the app, on
-Rules), then their standing grants, else it asks them. `--explain` records nothing and uses no
+Rules), then their standing grants, else it asks them. `--explain` says what the gate would
+decide now, a grant that would allow the call included; it records nothing and takes no use of a
 grant.";
 
 /// Ask the server's gate about one tool call.
@@ -38,7 +40,8 @@ asked and the command waits for their decision.",
     after_help = after_help(EXAMPLES)
 )]
 pub struct GateArgs {
-    /// What would happen, and why, without recording anything or using a grant.
+    /// What the gate would decide now (grants included), and why, without recording anything or
+    /// taking a grant's use. Exits 0 for allow, 3 for deny, 4 for ask.
     #[arg(long)]
     pub explain: bool,
 
@@ -112,14 +115,20 @@ pub async fn run(args: GateArgs) -> ExitCode {
     if args.explain {
         return match client.explain_gate(&call).await {
             Ok(e) => {
-                let grant = e
-                    .grant_id
-                    .map(|g| format!("\n=> a standing grant ({g}) would allow it"))
-                    .unwrap_or_default();
-                print_result(&format!(
-                    "{}\n{} (rule set version {}){grant}",
+                // The exit code says what the gate would decide, as it does without --explain.
+                let code = match e.decision.as_str() {
+                    "allow" => EXIT_OK,
+                    "deny" => EXIT_DENIED,
+                    "ask" => EXIT_NO_DECISION,
+                    other => {
+                        return fail(EXIT_ERROR, &format!("the gate answered an unknown decision {other:?}"));
+                    }
+                };
+                let printed = print_result(&format!(
+                    "{}\n{} (rule set version {})",
                     e.decision, e.explanation, e.rule_version
-                ))
+                ));
+                if printed == ExitCode::from(EXIT_OK) { ExitCode::from(code) } else { printed }
             }
             Err(e) => fail(EXIT_ERROR, &format!("cannot ask the gate: {e}")),
         };

@@ -630,7 +630,10 @@ async fn an_afternoon_with_the_gate() {
     tab.screenshot("rules-explained").await;
 
     // The agent asks about `cargo test --release`; it is approved in the page with a grant for
-    // commands starting `cargo test`, for 1 hour, with one passkey prompt.
+    // commands starting `cargo test`, for 1 hour, with one passkey prompt. The options come
+    // narrowest first, in plain words with the command in the page's code styling (issue 17:
+    // before, the server's words carried Markdown backticks, "commands starting `cargo test`",
+    // which these assertions read).
     let asked = gate(&app, &key, "cargo test --release").await.expect(200);
     assert_eq!(asked.body["decision"], "ask", "{}", asked.text);
     let request = asked.body["requestId"].as_str().expect("requestId").to_owned();
@@ -638,8 +641,15 @@ async fn an_afternoon_with_the_gate() {
     tab.click(&format!("[data-request={request:?}] a")).await;
     tab.wait("document.querySelector('#grant-choice')", "the grant choice").await;
     let prefix = tab.text("label[for='grant-width-1']").await;
-    assert!(prefix.contains("commands starting `cargo test`"), "the server's words: {prefix}");
-    assert!(tab.text("label[for='grant-width-0']").await.contains("exactly `cargo test --release`"));
+    assert!(prefix.contains("commands starting cargo test"), "the server's words: {prefix}");
+    assert!(tab.text("label[for='grant-width-0']").await.contains("exactly cargo test --release"));
+    assert_eq!(tab.text("label[for='grant-width-1'] code.command").await, "cargo test");
+    assert_eq!(
+        tab.eval("document.querySelector('#grant-width-0').checked").await,
+        json!(true),
+        "exact first"
+    );
+    assert!(!tab.text("#grant-choice").await.contains('`'), "no Markdown shown literally");
     let durations = tab
         .eval("[...document.querySelectorAll('#grant-ttl option')].map(o => o.textContent).join('|')")
         .await;
@@ -654,12 +664,25 @@ async fn an_afternoon_with_the_gate() {
         .await;
     let label = tab.text("#approve-grant").await;
     assert!(
-        label.contains("Approve and allow commands starting `cargo test`") && label.ends_with("for 1 h"),
+        label.contains("Approve and allow commands starting cargo test") && label.ends_with("for 1 h"),
         "the button says what will be allowed: {label}"
     );
     tab.screenshot("approval-with-grant").await;
     tab.click("#approve-grant").await;
     tab.wait("document.querySelector('.badge.APPROVED')", "the approved badge").await;
+
+    // The approve page shows the grant it made: what, how long, how many uses, which key, and
+    // the way to Grants.
+    let made = tab.wait("document.querySelector('#grant-made')?.textContent", "the grant made").await;
+    let made = made.as_str().expect("text");
+    assert!(made.contains("commands starting cargo test, by agent claude, in /srv/app"), "{made}");
+    assert!(made.contains("1 h") && made.contains("any number, used 0"), "{made}");
+    assert_eq!(tab.text("#grant-made .key-name").await, "claude");
+    assert_eq!(
+        tab.eval("document.querySelector('#grant-made-link')?.getAttribute('href')").await,
+        json!("/grants")
+    );
+    tab.screenshot("approved-with-grant").await;
 
     // A narrower call within the grant passes without asking.
     let lib = gate(&app, &key, "cargo test --lib").await.expect(200);
@@ -676,10 +699,15 @@ async fn an_afternoon_with_the_gate() {
     let card = format!("#grants [data-grant={grant:?}]");
     tab.wait(&format!("document.querySelector({card:?})"), "the grant in the list").await;
     let shown = tab.text(&card).await;
-    assert!(shown.contains("commands starting `cargo test`, by agent claude, in /srv/app"), "{shown}");
+    assert!(shown.contains("commands starting cargo test, by agent claude, in /srv/app"), "{shown}");
+    assert_eq!(tab.text(&format!("{card} .key-name")).await, "claude", "the key by its name: {shown}");
     assert!(shown.contains("Used 1") && !shown.contains("Used 1 of"), "one use, no limit: {shown}");
     assert!(shown.contains("59 min") && shown.contains(" s left"), "the time left: {shown}");
     tab.screenshot("grants").await;
+    // From the approve page's link too.
+    tab.click(&format!("{card} a[href^='/approve/']")).await;
+    tab.click("#grant-made-link").await;
+    tab.wait(&format!("document.querySelector({card:?})"), "the grant in the list again").await;
     tab.click(&format!("{card} .revoke")).await;
     tab.wait(&format!("document.querySelector({card:?})?.dataset.state === 'revoked'"), "the revoked grant")
         .await;

@@ -46,7 +46,7 @@ pub(crate) mod tests;
 
 pub use decide::{Call, DecidedBy, Decision, FILE_TOOLS, PartDecision, by_words};
 pub use ruleset::{MAX_PATTERN_CHARS, MAX_RULES, Rule, RuleSet, RuleSetError};
-pub use scope::{NotGrantable, Scope, Width};
+pub use scope::{NotGrantable, Scope, ScopeWords, Width};
 
 use serde::{Deserialize, Serialize};
 
