@@ -30,21 +30,27 @@
 
 mod decide;
 pub mod defaults;
+mod examples;
 mod expand;
 mod lexer;
 pub mod path;
 pub mod pattern;
 mod programs;
+mod reach;
+mod review;
 mod ruleset;
 pub mod scope;
 pub mod shell;
 pub mod subset;
+pub mod tools;
 mod wrappers;
 
 #[cfg(test)]
 pub(crate) mod tests;
 
 pub use decide::{Call, DecidedBy, Decision, FILE_TOOLS, PartDecision, by_words};
+pub use examples::{Example, ExampleResult, MAX_EXAMPLES};
+pub use review::{Review, Warning};
 pub use ruleset::{MAX_PATTERN_CHARS, MAX_RULES, Rule, RuleSet, RuleSetError};
 pub use scope::{NotGrantable, Scope, Width};
 
