@@ -71,7 +71,9 @@ pub(super) fn pattern_problem(pattern: &CommandPattern, allow: bool) -> Option<S
 
 /// A pattern word that is shell syntax rather than a word: a redirection or a command separator.
 fn shell_syntax(word: &str) -> Option<String> {
-    if matches!(word, "|" | "||" | "&&" | ";" | "&" | "|&" | ";;") || word.len() > 1 && word.ends_with(';') {
+    // `\;` is a literal `;` (find's `-exec … \;`), a word like any other.
+    let ends_command = word.len() > 1 && word.ends_with(';') && !word.ends_with("\\;");
+    if matches!(word, "|" | "||" | "&&" | ";" | "&" | "|&" | ";;") || ends_command {
         return Some(format!(
             "`{word}` separates commands, but a pattern matches one simple command (`git log`, not \
              `git log | head`): write a pattern for each"

@@ -5,10 +5,12 @@
 
 use super::decide::FILE_TOOLS;
 use super::examples::{self, ExampleResult};
+use super::pattern::{CommandPattern, Glob};
 use super::reach;
 use super::ruleset::{Rule, RuleSetError};
 use super::tools::{self, ToolReach};
 use super::{Outcome, RuleSet};
+use std::collections::HashSet;
 
 /// Something in a saved rule set that is probably not what its author meant: the set is saved,
 /// and the warning shown with it.
@@ -89,11 +91,13 @@ impl RuleSet {
     pub fn review(&self) -> Review {
         let mut refusals = Vec::new();
         let mut warnings = Vec::new();
+        let lists: Vec<Lists<'_>> = self.rules.iter().map(Lists::of).collect();
         for (index, rule) in self.rules.iter().enumerate() {
             let mut found = Findings { index, rule, refusals: Vec::new(), warnings: Vec::new() };
             tool_names(&mut found);
             conditions(&mut found);
-            if let Some(earlier) = self.rules[..index].iter().position(|e| shadows(e, rule)) {
+            let shadowing = (0..index).find(|&e| shadows(&self.rules[e], &lists[e], rule, &lists[index]));
+            if let Some(earlier) = shadowing {
                 found.warn(None, shadowed(earlier, &self.rules[earlier]));
             }
             refusals.append(&mut found.refusals);
@@ -187,14 +191,30 @@ fn conditions(found: &mut Findings<'_>) {
     }
 }
 
+/// A rule's `tool`, `agent` and `command` lists as sets of their sources, made once per rule so
+/// comparing every pair of rules stays cheap.
+struct Lists<'a> {
+    tool: Option<HashSet<&'a str>>,
+    agent: Option<HashSet<&'a str>>,
+    command: Option<HashSet<&'a str>>,
+}
+
+impl<'a> Lists<'a> {
+    fn of(rule: &'a Rule) -> Self {
+        let globs = |list: &'a Option<Vec<Glob>>| list.as_ref().map(|l| l.iter().map(Glob::as_str).collect());
+        let patterns = rule.command.as_ref().map(|l| l.iter().map(CommandPattern::as_str).collect());
+        Self { tool: globs(&rule.tool), agent: globs(&rule.agent), command: patterns }
+    }
+}
+
 /// Whether `earlier` matches every call `later` matches: each of its conditions is absent or
 /// holds whenever `later`'s does (the same regex and path, a superset of globs and patterns),
 /// and it matches as broadly (an `allow` matches in place, so it shadows only another `allow`).
-fn shadows(earlier: &Rule, later: &Rule) -> bool {
-    fn covers<T: PartialEq>(earlier: &Option<Vec<T>>, later: &Option<Vec<T>>) -> bool {
+fn shadows(earlier: &Rule, e: &Lists<'_>, later: &Rule, l: &Lists<'_>) -> bool {
+    fn covers(earlier: &Option<HashSet<&str>>, later: &Option<HashSet<&str>>) -> bool {
         match (earlier, later) {
             (None, _) => true,
-            (Some(e), Some(l)) => l.iter().all(|item| e.contains(item)),
+            (Some(e), Some(l)) => l.is_subset(e),
             (Some(_), None) => false,
         }
     }
@@ -203,13 +223,12 @@ fn shadows(earlier: &Rule, later: &Rule) -> bool {
         (Some(e), Some(l)) => e.as_str() == l.as_str(),
         (Some(_), None) => false,
     };
-    let path = earlier.path.is_none() || earlier.path == later.path;
     (earlier.outcome != Outcome::Allow || later.outcome == Outcome::Allow)
-        && covers(&earlier.tool, &later.tool)
-        && covers(&earlier.agent, &later.agent)
-        && covers(&earlier.command, &later.command)
         && regex
-        && path
+        && (earlier.path.is_none() || earlier.path == later.path)
+        && covers(&e.tool, &l.tool)
+        && covers(&e.agent, &l.agent)
+        && covers(&e.command, &l.command)
 }
 
 fn shadowed(earlier: usize, rule: &Rule) -> String {

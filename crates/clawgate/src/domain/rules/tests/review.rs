@@ -159,7 +159,9 @@ fn patterns_that_match_no_command_are_warned_about_for_any_outcome() {
     let redirect = warning(json!({"outcome": "deny", "command": "echo * >> ~/.bashrc"}));
     assert!(redirect.contains("`>>` is a redirection"), "{redirect}");
     // A deny rule may name what an allow never covers: it matches such commands broadly.
-    quiet(json!({"outcome": "deny", "command": ["git -c*", "sed -i*", "find * -delete"]}));
+    quiet(
+        json!({"outcome": "deny", "command": ["git -c*", "sed -i*", "find * -delete", "find * -exec rm * \\;"]}),
+    );
 }
 
 #[test]
@@ -217,4 +219,19 @@ fn a_warning_names_its_rule_by_position_and_name() {
                     .into(),
         }]
     );
+}
+
+#[test]
+fn the_largest_set_is_reviewed_in_well_under_a_save_s_time() {
+    // 500 rules of 100 tools and 100 patterns each, alike but for their regex: every pair is
+    // compared, none shadows another (about a second in a debug build).
+    let tools: Vec<String> = (0..100).map(|i| format!("mcp__s__t{i}")).collect();
+    let patterns: Vec<String> = (0..100).map(|i| format!("prog{i} *")).collect();
+    let rules: Vec<Value> = (0..500)
+        .map(|i| json!({"outcome": "ask", "tool": tools, "command": patterns, "regex": format!("r{i}")}))
+        .collect();
+    let started = std::time::Instant::now();
+    let review = set(json!(rules)).review();
+    assert!(review.warnings.iter().all(|w| w.field == Some("command")), "none shadowed");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
 }
