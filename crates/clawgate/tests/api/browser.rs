@@ -736,3 +736,93 @@ async fn an_afternoon_with_the_gate() {
     tab.navigate(&format!("{}/approve/{waiting}", app.origin)).await;
     tab.wait("document.querySelector('.badge.DENIED')", "the denied request").await;
 }
+
+/// Replaces the rules editor's text with `text` (set at once: long sets type slowly), then saves.
+async fn put_rules_in_page(tab: &Tab, text: &str) {
+    let text = serde_json::to_string(text).expect("a JSON string");
+    tab.eval(&format!("document.querySelector('#rules-editor').value = {text}")).await;
+    tab.click("#rules-save").await;
+}
+
+/// Issue 17 in the page: the rule set reads in a few dozen wrapped lines; a tool name in the
+/// wrong case is refused with the fix; a rule no call can reach is saved and its warning shown
+/// next to the editor; the set's examples are listed with their outcomes, and one the rules get
+/// wrong refuses the save; a version conflict is told once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_rules_page_refuses_typos_shows_warnings_and_checks_examples() {
+    let Some(chrome) = chrome().await else { return };
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("server");
+    let tab = Tab::open(&chrome, &app.origin).await;
+    tab.wait("document.querySelector('#signup')", "the sign-up form").await;
+    tab.type_into("#signup-email", "ada@example.com").await;
+    tab.click("#signup").await;
+    tab.wait("document.querySelector('h1')?.textContent === 'Waiting for you'", "the pending page").await;
+    tab.click("nav a[href='/rules']").await;
+    tab.wait("document.querySelector('#rules-editor')?.value.includes('default')", "the rules editor").await;
+
+    // The defaults: one line per rule, long regexes wrapped whole, nothing running off the edge.
+    let lines = tab.eval("document.querySelector('#rules-editor').value.split('\\n').length").await;
+    assert!(lines.as_u64().is_some_and(|n| n < 40), "{lines} lines");
+    let editor = "(() => { const e = document.querySelector('#rules-editor'); return [getComputedStyle(e).whiteSpace, e.scrollWidth <= e.clientWidth]; })()";
+    assert_eq!(tab.eval(editor).await, json!(["pre-wrap", true]));
+    assert!(tab.eval("document.querySelector('#rules-warnings').hidden").await == json!(true), "no warnings");
+    assert!(tab.text("#rules-examples").await.contains("No examples yet"));
+
+    // `bash` for `Bash`: refused, with the fix, and nothing saved.
+    let typo = r#"{"default": "allow", "rules": [{"name": "no pushes", "outcome": "deny", "tool": "bash", "command": "git push*"}]}"#;
+    put_rules_in_page(&tab, typo).await;
+    let error =
+        tab.wait("document.querySelector('#rules-form .notice.error')?.textContent", "the refusal").await;
+    assert!(error.as_str().is_some_and(|e| e.contains("did you mean `Bash`?")), "{error}");
+    assert_eq!(tab.text("#rules-version").await, "0", "nothing was saved");
+
+    // A rule no call can reach is saved, and the warning shows next to the editor; the examples
+    // are listed with their outcomes.
+    let set = r#"{"default": "allow",
+      "rules": [{"name": "no pushes", "outcome": "deny", "tool": "Bash", "command": "git push*"},
+                {"name": "no rm in files", "outcome": "deny", "tool": "Write", "command": "rm*"}],
+      "examples": [{"command": "git push origin main", "expect": "deny"}, {"command": "ls -la", "expect": "allow"}]}"#;
+    put_rules_in_page(&tab, set).await;
+    tab.wait("document.querySelector('#rules-saved')", "the rules to be saved").await;
+    assert_eq!(tab.text("#rules-version").await, "1");
+    let warning = tab.text("#rules-warnings li").await;
+    assert!(
+        warning.starts_with("Rule 2 \"no rm in files\", command: command patterns match only Bash calls"),
+        "{warning}"
+    );
+    assert_eq!(tab.eval("document.querySelector('#rules-warnings').hidden").await, json!(false));
+    let examples = tab
+        .eval("[...document.querySelectorAll('#rules-examples li.rules-example')].map(li => li.textContent)")
+        .await;
+    let examples: Vec<String> = serde_json::from_value(examples).expect("texts");
+    assert_eq!(examples.len(), 2, "{examples:?}");
+    assert!(
+        examples[0].starts_with("deny git push origin main denied by rule 1 \"no pushes\", as expected."),
+        "{examples:?}"
+    );
+    assert!(examples[1].starts_with("allow ls -la allowed by the default, as expected."), "{examples:?}");
+    tab.screenshot("rules-warnings-examples").await;
+
+    // An edit that gets an example wrong is refused, saying which and what decided.
+    put_rules_in_page(&tab, &set.replace("git push*", "git push --force*")).await;
+    let error =
+        tab.wait("document.querySelector('#rules-form .notice.error')?.textContent", "the refusal").await;
+    assert!(
+        error
+            .as_str()
+            .is_some_and(|e| e
+                .contains("example 1 `git push origin main` should be denied but is allowed by the default")),
+        "{error}"
+    );
+    assert_eq!(tab.text("#rules-version").await, "1", "nothing was saved");
+
+    // Saved elsewhere meanwhile: the page says so once, in its own words, with the version now.
+    let elsewhere = "import('/app.js').then(m => m.api('PUT', '/rules', { rules: { default: 'ask' }, expectedVersion: 1 })).then(r => r.version)";
+    assert_eq!(tab.eval(elsewhere).await, json!(2));
+    put_rules_in_page(&tab, r#"{"default": "ask"}"#).await;
+    let conflict =
+        tab.wait("document.querySelector('#rules-form .notice.error')?.textContent", "the conflict").await;
+    let conflict = conflict.as_str().expect("text");
+    assert_eq!(conflict.matches("changed").count(), 1, "told once: {conflict}");
+    assert!(conflict.contains("changed elsewhere") && conflict.contains("at version 2 now"), "{conflict}");
+}
