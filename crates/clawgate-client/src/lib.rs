@@ -19,10 +19,12 @@
 
 mod accept;
 mod offline;
+mod policy;
 mod types;
 
 pub use accept::Accept;
 pub use offline::{OfflineError, verify_offline, verify_offline_accepting};
+pub use policy::{Policy, PolicyError, PolicyGrant, PolicyView, key_fingerprint, verify_policy};
 pub use types::{
     ApprovalClaims, ApprovalRequest, Created, GateAnswer, GateCall, GateExplained, Status, StatusView,
     Verification,
@@ -295,6 +297,20 @@ impl Client {
         Ok(answer.held_to(accept))
     }
 
+    /// The key owner's rules and the key's grants, signed, for deciding while the server cannot
+    /// be reached (see [`verify_policy`]); `None` when it still has the tag `known`.
+    pub async fn gate_policy(&self, known: Option<&str>) -> Result<Option<PolicyView>, Error> {
+        let url = self.url("api/v1/gate/policy")?;
+        self.with_retries(|| {
+            let request = self.http.get(url.clone()).bearer_auth(&self.api_key);
+            match known {
+                Some(tag) => request.header(reqwest::header::IF_NONE_MATCH, format!("\"{tag}\"")),
+                None => request,
+            }
+        })
+        .await
+    }
+
     /// The server's public keys, for [`verify_offline`].
     pub async fn jwks(&self) -> Result<jsonwebtoken::jwk::JwkSet, Error> {
         let url = self.url(".well-known/jwks.json")?;
@@ -343,7 +359,9 @@ impl Client {
             .text()
             .await
             .map_err(|source| Error::Transport { url: self.base.to_string(), source })?;
-        if status.is_success() {
+        // "Not modified" is an answer with nothing in it: `None` where an `Option` is asked for.
+        let text = if status == StatusCode::NOT_MODIFIED { "null".to_owned() } else { text };
+        if status.is_success() || status == StatusCode::NOT_MODIFIED {
             return serde_json::from_str(&text)
                 .map_err(|e| Error::Decode(format!("{e}: {}", shorten(&text))));
         }

@@ -24,6 +24,10 @@ pub enum OfflineError {
     ActionMismatch,
     #[error("no person approved it: the gate allowed it alone, by a rule or a grant")]
     NotPersonApproved,
+    /// Signed by a key of the server, but issued under another origin than the one expected
+    /// (opened at `127.0.0.1` while the server names itself `http://localhost:3000`, say).
+    #[error("issued by {found}, not by the issuer expected (pass the server's public origin as the issuer)")]
+    WrongIssuer { found: String },
 }
 
 /// Verifies `token` against the server's keys (`GET /.well-known/jwks.json`) and takes it only
@@ -67,6 +71,10 @@ pub fn verify_offline_accepting(
     let claims = jsonwebtoken::decode::<ApprovalClaims>(token, &key, &validation)
         .map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => OfflineError::Expired,
+            // The signature held (issuers are checked after it): name the issuer it carries.
+            jsonwebtoken::errors::ErrorKind::InvalidIssuer => OfflineError::WrongIssuer {
+                found: issuer_of(token).unwrap_or_else(|| "another origin".into()),
+            },
             jsonwebtoken::errors::ErrorKind::Json(_)
             | jsonwebtoken::errors::ErrorKind::MissingRequiredClaim(_) => OfflineError::Malformed,
             _ => OfflineError::BadSignature,
@@ -86,6 +94,15 @@ pub fn verify_offline_accepting(
         return Err(OfflineError::ActionMismatch);
     }
     Ok(claims)
+}
+
+/// The `iss` claim of `token`, read without checking anything (only for a message).
+fn issuer_of(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("iss")?.as_str().map(str::to_owned)
 }
 
 #[cfg(test)]

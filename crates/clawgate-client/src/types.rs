@@ -150,10 +150,15 @@ impl GateAnswer {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct GateExplained {
-    /// The rules' outcome: `allow`, `ask` or `deny`.
+    /// What the gate would decide now: `allow` (by a rule, or a grant for a call the rules ask
+    /// about), `ask` or `deny`.
     pub decision: String,
+    /// `rule` or `grant`; none when the person would be asked.
+    pub decided_by: Option<String>,
+    /// The rule that would decide (`v3#2`), when one would.
+    pub rule: Option<String>,
     pub rule_version: i64,
-    /// A live standing grant that would allow a call the rules ask about.
+    /// The live standing grant that would allow a call the rules ask about.
     pub grant_id: Option<String>,
     pub explanation: String,
 }

@@ -4,7 +4,7 @@
 // (never parsed as HTML), with invisible and direction-changing characters shown as code points.
 
 import './text-rule.js';
-import { grantChoice, viewGrants, viewRules, viewStop } from './pages.js';
+import { grantChoice, grantMade, viewGrants, viewRules, viewStop } from './pages.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -352,6 +352,7 @@ async function viewApproval(id) {
         pending ? [h('dt', {}, 'Time left'), h('dd', { 'data-expires': r.expiresAt }, timeLeft(r.expiresAt))] : [h('dt', {}, 'Decided'), h('dd', {}, when(r.decidedAt))],
         r.denyReason ? [h('dt', {}, 'Reason'), h('dd', {}, agentBlock(r.denyReason))] : null,
       ),
+      r.grant ? grantMade(r.grant) : null,
       r.context ? [h('h2', {}, 'Context'), agentBlock(JSON.stringify(r.context, null, 2))] : null,
       h('h2', {}, 'Binding code'),
       h('p', {}, h('span', { class: 'code', id: 'binding-code' }, r.bindingCode)),

@@ -1,10 +1,11 @@
 // ClawGate's web app, the gate's pages: standing grants (chosen on the approve page, listed and
-// revoked on /grants), the rule set (/rules: edit, save, try a call) and the kill switch (/stop).
+// revoked on /grants), the rule set (/rules: edit, save with its warnings and examples, try a
+// call) and the kill switch (/stop).
 //
 // Same rules as app.js: DOM built from text nodes only; agent text (commands, paths, agent ids,
 // which grant descriptions and rule explanations repeat) goes through `visibleText`.
 
-import { h, show, visibleText, agentBlock, toast, busy, api, withStepUp, timeLeft, when, sentence } from './app.js';
+import { h, show, visibleText, agentBlock, toast, busy, api, withStepUp, timeLeft, when } from './app.js';
 
 const main = document.getElementById('main');
 
@@ -18,9 +19,20 @@ export function duration(seconds) {
 }
 
 /**
+ * What a grant covers, from the server's words in pieces (`{what, command?, agent, place}`): the
+ * command in code styling, the rest as plain text; the text reads as the server's `description`.
+ */
+export function coverage(covers, description) {
+  if (!covers) return visibleText(description || '');
+  const command = covers.command ? [' ', h('code', { class: 'command agent-inline' }, visibleText(covers.command))] : [];
+  return h('span', { class: 'covers' }, visibleText(covers.what), command, ', ', visibleText(covers.agent), ', ', visibleText(covers.place));
+}
+
+/**
  * The "Approve and allow this for …" choice for a pending request that offers `grantOptions`:
- * the server's descriptions as radio buttons, a duration, an optional use limit, and a button
- * whose label says what will be allowed. `approve(grant)` runs the one passkey ceremony.
+ * the server's options (narrowest first; the first is chosen) as radio buttons, a duration, an
+ * optional use limit, and a button whose label says what will be allowed. `approve(grant)` runs
+ * the one passkey ceremony.
  */
 export function grantChoice(r, approve) {
   const durations = r.grantDurations && r.grantDurations.length ? r.grantDurations : [900, 3600, 28800];
@@ -40,7 +52,7 @@ export function grantChoice(r, approve) {
     h('legend', {}, 'Or: approve and allow this for …'),
     h('p', { class: 'muted small' }, 'Later calls of this agent key that fit what you choose pass without asking, until the time is up, the uses run out or you revoke it on the Grants page.'),
     r.grantOptions.map((option, i) =>
-      h('div', { class: 'choice' }, radios[i], h('label', { for: `grant-width-${i}`, class: 'agent-inline' }, visibleText(option.description))),
+      h('div', { class: 'choice' }, radios[i], h('label', { for: `grant-width-${i}`, class: 'agent-inline' }, coverage(option.covers, option.description))),
     ),
     h(
       'div',
@@ -58,7 +70,7 @@ export function grantChoice(r, approve) {
   const label = () => {
     const { option, ttlSeconds, maxUses } = chosen();
     const limit = maxUses ? `, at most ${maxUses} ${maxUses === 1 ? 'use' : 'uses'}` : '';
-    show(button, 'Approve and allow ', visibleText(option.description), ` for ${duration(ttlSeconds)}${limit}`);
+    show(button, 'Approve and allow ', coverage(option.covers, option.description), ` for ${duration(ttlSeconds)}${limit}`);
   };
   for (const input of [...radios, ttl, uses]) {
     input.addEventListener('change', label);
@@ -84,13 +96,44 @@ export function grantChoice(r, approve) {
 
 const GRANT_STATES = { live: 'live', expired: 'expired', usedUp: 'used up', revoked: 'revoked' };
 
+/** The API key a grant is for, by name (its id when the key is gone). */
+function keyName(g) {
+  return g.apiKeyName ? h('span', { class: 'key-name agent-inline' }, visibleText(g.apiKeyName)) : h('span', { class: 'muted' }, `a removed key (${g.apiKeyId})`);
+}
+
+/**
+ * The grant an approval made, on the approve page once approved: what it covers, for how long
+ * and how many uses, for which key, and the way to Grants (where it can be revoked).
+ */
+export function grantMade(g) {
+  const live = g.state === 'live';
+  const seconds = Math.round((Date.parse(g.expiresAt) - Date.parse(g.createdAt)) / 1000);
+  return h(
+    'section',
+    { class: 'grant-made', id: 'grant-made', 'data-grant': g.id },
+    h('h2', {}, 'Allowed for a while'),
+    h('p', {}, coverage(g.covers, g.description)),
+    h(
+      'dl',
+      { class: 'facts' },
+      h('dt', {}, 'For'),
+      h('dd', { class: 'grant-for' }, duration(seconds), ' · ', live ? h('span', { 'data-expires': g.expiresAt }, timeLeft(g.expiresAt)) : GRANT_STATES[g.state] || g.state),
+      h('dt', {}, 'Uses'),
+      h('dd', { class: 'grant-uses' }, g.maxUses ? `at most ${g.maxUses}, used ${g.uses}` : `any number, used ${g.uses}`),
+      h('dt', {}, 'API key'),
+      h('dd', {}, keyName(g)),
+    ),
+    h('p', {}, h('a', { href: '/grants', 'data-link': true, id: 'grant-made-link' }, 'See it on Grants, where you can revoke it')),
+  );
+}
+
 function grantCard(g, reload) {
   const live = g.state === 'live';
   const revoke = live ? h('button', { type: 'button', class: 'danger revoke' }, 'Revoke') : null;
   const item = h(
     'li',
     { class: 'card', 'data-grant': g.id, 'data-state': g.state },
-    h('div', { class: 'spread' }, h('strong', { class: 'agent-inline' }, visibleText(g.description)), revoke),
+    h('div', { class: 'spread' }, h('strong', { class: 'agent-inline' }, coverage(g.covers, g.description)), revoke),
     h(
       'div',
       { class: 'small' },
@@ -101,7 +144,9 @@ function grantCard(g, reload) {
     h(
       'div',
       { class: 'small muted' },
-      `Made ${when(g.createdAt)} · `,
+      'API key ',
+      keyName(g),
+      ` · made ${when(g.createdAt)} · `,
       h('a', { href: `/approve/${g.requestId}`, 'data-link': true }, 'the approval'),
       g.revokedAt ? ` · revoked ${when(g.revokedAt)}` : '',
     ),
@@ -139,19 +184,126 @@ export async function viewGrants() {
 
 const TOOLS = ['Bash', 'Write', 'Edit', 'Read', 'WebFetch', 'other'];
 const TARGET = { Bash: ['Command', 'command'], WebFetch: ['URL', 'url'], other: ['Input (a JSON object, optional)', null] };
+const PAST = { allow: 'allowed', ask: 'asked', deny: 'denied' };
+
+/** A JSON value on one line, with a space after each `:` and `,` (strings as JSON writes them). */
+function inline(value) {
+  if (Array.isArray(value)) return `[${value.map(inline).join(', ')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}: ${inline(v)}`).join(', ')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * A rule set as the editor shows it: each rule and each example on a line of its own, so a set
+ * reads in a few dozen lines rather than hundreds, and a long pattern or regex wraps whole.
+ */
+export function formatRules(set) {
+  if (!set || typeof set !== 'object' || Array.isArray(set)) return JSON.stringify(set, null, 2);
+  const entries = Object.entries(set);
+  const lines = entries.map(([key, value], i) => {
+    const comma = i < entries.length - 1 ? ',' : '';
+    if (!Array.isArray(value) || value.length === 0) return `  ${JSON.stringify(key)}: ${inline(value)}${comma}`;
+    const items = value.map((item, j) => `    ${inline(item)}${j < value.length - 1 ? ',' : ''}`);
+    return [`  ${JSON.stringify(key)}: [`, ...items, `  ]${comma}`].join('\n');
+  });
+  return ['{', ...lines, '}'].join('\n');
+}
+
+/** "Rule 2 "name"" for a rule's position (from 0) in `set`, or "The rule set". */
+function ruleLabel(set, index) {
+  if (index === null || index === undefined) return 'The rule set';
+  const rule = set && Array.isArray(set.rules) ? set.rules[index] : null;
+  const name = rule && typeof rule.name === 'string' ? ` "${rule.name}"` : '';
+  return `Rule ${index + 1}${name}`;
+}
+
+/** What decided an example, in words: "by rule 1 "no force pushes"", "by the default". */
+function decidedBy(d) {
+  if (!d) return '';
+  if (d.kind === 'rule') return `by rule ${d.index + 1}${d.name ? ` "${d.name}"` : ''}`;
+  if (d.kind === 'default') return 'by the default';
+  return 'because the splitter could not be sure of it';
+}
+
+/** The warnings of a saved set, next to the editor; hidden when there are none. */
+function showWarnings(box, view) {
+  const warnings = view.warnings || [];
+  box.hidden = warnings.length === 0;
+  show(
+    box,
+    h('p', { class: 'warn-title' }, warnings.length === 1 ? 'One thing here may not do what you mean' : `${warnings.length} things here may not do what you mean`, ' (the rules are in force as saved):'),
+    h(
+      'ul',
+      {},
+      warnings.map((w) =>
+        h('li', { class: 'rules-warning', 'data-rule': w.rule ?? '' }, h('strong', {}, ruleLabel(view.rules, w.rule), w.field ? `, ${w.field}` : '', ': '), w.message),
+      ),
+    ),
+  );
+}
+
+/** Each example of the saved set with the outcome it gets now. */
+function showExamples(list, view) {
+  const examples = view.examples || [];
+  if (examples.length === 0) {
+    show(list, h('li', { class: 'muted small', id: 'rules-no-examples' }, 'No examples yet. Add "examples" to the set, e.g. "examples": [{"command": "git push --force", "expect": "deny"}, {"tool": "Write", "input": {"file_path": "/srv/app/x"}, "cwd": "/srv/app", "expect": "allow"}].'));
+    return;
+  }
+  show(
+    list,
+    examples.map((e) =>
+      h(
+        'li',
+        { class: `rules-example ${e.passes ? 'passes' : 'fails'}`, 'data-example': e.index },
+        h('span', { class: `badge outcome-${e.outcome}` }, e.outcome),
+        ' ',
+        h('code', { class: 'agent-inline' }, visibleText(e.call)),
+        h(
+          'span',
+          { class: 'example-verdict' },
+          e.passes
+            ? ` ${PAST[e.outcome] || e.outcome} ${decidedBy(e.decidedBy)}, as expected.`
+            : ` should be ${PAST[e.expect] || e.expect} but is ${PAST[e.outcome] || e.outcome} ${decidedBy(e.decidedBy)}.`,
+        ),
+        h('details', {}, h('summary', {}, 'Why'), agentBlock(e.explanation || '', 'explanation')),
+      ),
+    ),
+  );
+}
 
 export async function viewRules() {
   const version = h('span', { id: 'rules-version' });
   const source = h('span', { id: 'rules-source' });
   const editor = h('textarea', { id: 'rules-editor', class: 'mono', spellcheck: 'false', autocomplete: 'off', rows: 16, 'aria-describedby': 'rules-help' });
+  const warnings = h('div', { id: 'rules-warnings', class: 'warnings', role: 'status', hidden: true });
   const save = h('button', { type: 'submit', class: 'primary', id: 'rules-save' }, 'Save rules');
-  const editArea = h('form', { class: 'card', id: 'rules-form' }, h('label', { for: 'rules-editor' }, 'Rule set (JSON)'), editor, h('p', { class: 'row' }, save));
+  const editArea = h('form', { class: 'card', id: 'rules-form' }, h('label', { for: 'rules-editor' }, 'Rule set (JSON)'), editor, warnings, h('p', { class: 'row' }, save));
+  const exampleList = h('ul', { class: 'plain', id: 'rules-examples' });
+  const examplesCard = h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'rules-examples-title' },
+    h('h2', { id: 'rules-examples-title' }, 'Examples'),
+    h('p', { class: 'muted small' }, 'Calls these rules must get right, kept in the set as "examples". Every save checks them: a change that gets one wrong is refused, saying which.'),
+    exampleList,
+  );
   let current = null;
+  const showSaved = (view) => {
+    current = view;
+    version.textContent = String(view.version);
+    source.textContent = view.source === 'saved' ? 'saved by you' : 'the built-in defaults (nothing saved yet)';
+    showWarnings(warnings, view);
+    showExamples(exampleList, view);
+  };
+  const edit = (rules) => {
+    editor.value = formatRules(rules);
+    editor.rows = Math.min(40, Math.max(8, editor.value.split('\n').length + 1));
+  };
   const load = async () => {
-    current = await api('GET', '/rules');
-    version.textContent = String(current.version);
-    source.textContent = current.source === 'saved' ? 'saved by you' : 'the built-in defaults (nothing saved yet)';
-    editor.value = JSON.stringify(current.rules, null, 2);
+    const view = await api('GET', '/rules');
+    showSaved(view);
+    edit(view.rules);
   };
   editArea.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -164,14 +316,17 @@ export async function viewRules() {
       }
       try {
         const saved = await withStepUp(() => api('PUT', '/rules', { rules, expectedVersion: current.version }));
-        current = saved;
-        version.textContent = String(saved.version);
-        source.textContent = 'saved by you';
-        editArea.append(h('p', { class: 'notice success', id: 'rules-saved' }, `Saved as version ${saved.version}.`));
+        showSaved(saved);
+        edit(saved.rules);
+        const warned = (saved.warnings || []).length;
+        editArea.append(h('p', { class: 'notice success', id: 'rules-saved' }, `Saved as version ${saved.version}.`, warned ? ' See what may not do what you mean, above.' : ''));
         toast('Rules saved.');
       } catch (e) {
         if (e.code === 'version_conflict') {
-          e.message = `${sentence(e.message)} The rules were changed elsewhere since you opened them: copy your edit, reload this page and apply it again. Nothing was saved`;
+          // In the page's own words only: the server's sentence says the same thing.
+          const latest = await api('GET', '/rules').catch(() => null);
+          const now = latest ? ` (they are at version ${latest.version} now)` : '';
+          e.message = `The rules were changed elsewhere since you opened them${now}. Nothing was saved: copy your edit, reload this page and apply it again`;
         }
         throw e;
       }
@@ -251,9 +406,11 @@ export async function viewRules() {
       { class: 'muted small', id: 'rules-help' },
       'The gate asks these rules about every tool call: the first rule that matches decides (allow, ask or deny), else the default. ',
       'Example: {"default": "ask", "rules": [{"name": "tests", "outcome": "allow", "tool": "Bash", "command": "cargo test*"}]}. ',
+      'Tool names are case-sensitive (Bash, Write, Edit …). A save is refused for a tool name in the wrong case or an example the rules get wrong; a rule no call can reach is saved with a warning. ',
       'Saving needs a passkey sign-in.',
     ),
     editArea,
+    examplesCard,
     explainForm,
   );
   await load();

@@ -30,6 +30,7 @@ export interface ClawgateConfigInput {
   patterns?: PatternSpec[];
   extraPatterns?: PatternSpec[];
   disabledPatterns?: string[];
+  failOpenWhenUnreachable?: boolean;
 }
 
 /** The settings the hook runs with. */
@@ -43,6 +44,8 @@ export interface Settings {
   timeoutSeconds: number;
   waitSeconds: number;
   patterns: CompiledPattern[];
+  /** When clawgate cannot be reached: let calls no risk pattern matches run (default: block every call). */
+  failOpenWhenUnreachable: boolean;
 }
 
 /** What `resolveSettings` gives: settings, or why there are none (every call is then blocked). */
@@ -59,6 +62,7 @@ export const CONFIG_KEYS: readonly string[] = Object.freeze([
   "patterns",
   "extraPatterns",
   "disabledPatterns",
+  "failOpenWhenUnreachable",
 ]);
 const KNOWN_KEYS = new Set(CONFIG_KEYS);
 
@@ -135,10 +139,23 @@ export function resolveSettings(pluginConfig: unknown, env: Record<string, strin
     }
     const specs = [...base, ...extra].filter((p) => !disabled.has(idOf(p) as string));
     const patterns = compilePatterns(specs);
-    if (patterns.length === 0) warnings.push("no patterns are active: when clawgate cannot decide, every tool call runs");
-    if (!apiKey) warnings.push(`no apiKey (nor ${API_KEY_ENV}): clawgate cannot decide, so every call matching a risk pattern will be blocked`);
+    if (patterns.length === 0 && raw.failOpenWhenUnreachable === true) {
+      warnings.push("no patterns are active: when clawgate cannot decide, every tool call runs");
+    }
 
-    const settings: Settings = { serverUrl, expiresInSeconds, timeoutSeconds, waitSeconds, patterns };
+    const failOpenRaw = raw.failOpenWhenUnreachable;
+    if (failOpenRaw !== undefined && typeof failOpenRaw !== "boolean") {
+      throw new ConfigError(`"failOpenWhenUnreachable" must be true or false`);
+    }
+    const failOpenWhenUnreachable = failOpenRaw === true;
+    if (failOpenWhenUnreachable) {
+      warnings.push("failOpenWhenUnreachable: while clawgate cannot be reached, calls no risk pattern matches run unasked");
+    }
+    if (!apiKey) {
+      const blocked = failOpenWhenUnreachable ? "every call matching a risk pattern" : "every call";
+      warnings.push(`no apiKey (nor ${API_KEY_ENV}): clawgate cannot decide, so ${blocked} will be blocked`);
+    }
+    const settings: Settings = { serverUrl, expiresInSeconds, timeoutSeconds, waitSeconds, patterns, failOpenWhenUnreachable };
     if (apiKey) settings.apiKey = apiKey;
     if (agentId) settings.agentId = agentId;
     return { ok: true, settings, warnings };

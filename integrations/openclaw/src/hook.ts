@@ -332,13 +332,20 @@ async function gate(
   const call = `this ${tool} call`;
   const action = describeAction(tool, params);
 
-  // clawgate cannot decide: the local patterns do, and they only block.
+  // clawgate cannot decide: the local patterns block what they match; the rest blocks too,
+  // unless the person opted into failing open (the plugin keeps no rules of theirs to decide by).
   const fallback = (problem: string): BeforeToolCallResult | undefined => {
-    if (risks.length === 0) {
-      log?.warn(`clawgate: ${problem}, so clawgate could not decide on ${call}; it matches no local risk pattern, so it runs`);
+    if (risks.length > 0) {
+      return block(`${problem}, so clawgate could not decide on ${call}; it matches the local risk patterns (${why}), so it was blocked`);
+    }
+    if (settings.failOpenWhenUnreachable) {
+      log?.warn(`clawgate: ${problem}, so clawgate could not decide on ${call}; it matches no local risk pattern and failOpenWhenUnreachable is set, so it runs`);
       return undefined;
     }
-    return block(`${problem}, so clawgate could not decide on ${call}; it matches the local risk patterns (${why}), so it was blocked`);
+    return block(
+      `${problem}, so clawgate could not decide on ${call}; while it cannot be reached every call is blocked ` +
+        `(set failOpenWhenUnreachable to let calls no risk pattern matches run)`,
+    );
   };
 
   if (!settings.apiKey) {

@@ -383,10 +383,11 @@ describe("what the gate is sent", () => {
 });
 
 describe("when clawgate cannot decide, the local patterns do, and they only block", () => {
-  test("server unreachable: a risky call is blocked quickly, saying clawgate could not decide; a harmless one runs", async () => {
+  test("server unreachable, failing open: a risky call is blocked quickly, saying clawgate could not decide; a harmless one runs", async () => {
     const port = await closedPort();
     const started = Date.now();
-    const { run, logs } = hook(`http://127.0.0.1:${port}`);
+    // Issue 17: a harmless call runs only when the person opted into failing open.
+    const { run, logs } = hook(`http://127.0.0.1:${port}`, { failOpenWhenUnreachable: true });
     const reason = blocked(await run());
     assert.match(reason, /could not be reached/);
     assert.match(reason, /clawgate could not decide/);
@@ -397,9 +398,19 @@ describe("when clawgate cannot decide, the local patterns do, and they only bloc
     assert.ok(logs.some((l) => l.level === "warn" && l.message.includes("could not decide")), JSON.stringify(logs));
   });
 
+  test("server unreachable: by default every call is blocked, a harmless one too, saying why", async () => {
+    const port = await closedPort();
+    const { run } = hook(`http://127.0.0.1:${port}`);
+    const reason = blocked(await run(HARMLESS));
+    assert.match(reason, /could not be reached/);
+    assert.match(reason, /every call is blocked/);
+    assert.match(reason, /failOpenWhenUnreachable/);
+  });
+
   test("a 5xx from the gate", async () => {
     const server = await deciding(() => error(500, "internal", "something broke"));
-    const { run } = hook(server.url);
+    // Issue 17: the harmless call below runs only when the person opted into failing open.
+    const { run } = hook(server.url, { failOpenWhenUnreachable: true });
     const reason = blocked(await run());
     assert.match(reason, /HTTP 500 internal: something broke/);
     assert.match(reason, /could not decide/);
@@ -421,17 +432,21 @@ describe("when clawgate cannot decide, the local patterns do, and they only bloc
     }
   });
 
-  test("no apiKey: nothing is sent; a risky call is blocked, a harmless one runs", async () => {
+  test("no apiKey: nothing is sent; a risky call is blocked, a harmless one runs (failing open)", async () => {
     const server = await fake(() => status("APPROVED", ACTION));
     const logs: Logged[] = [];
     const saved = process.env.CLAWGATE_API_KEY;
     delete process.env.CLAWGATE_API_KEY;
     try {
-      const handler = createBeforeToolCallHandler(resolveSettings({ serverUrl: server.url }), { logger: logger(logs) });
+      // Issue 17: the harmless call runs only when the person opted into failing open.
+      const settings = resolveSettings({ serverUrl: server.url, failOpenWhenUnreachable: true });
+      const handler = createBeforeToolCallHandler(settings, { logger: logger(logs) });
       const reason = blocked((await handler(event(), ctx())) ?? undefined);
       assert.match(reason, /no apiKey/);
       assert.equal((await handler(HARMLESS, ctx())) ?? undefined, undefined);
       assert.equal(server.seen.length, 0);
+      const closed = createBeforeToolCallHandler(resolveSettings({ serverUrl: server.url }), { logger: logger(logs) });
+      assert.match(blocked((await closed(HARMLESS, ctx())) ?? undefined), /no apiKey/);
     } finally {
       if (saved !== undefined) process.env.CLAWGATE_API_KEY = saved;
     }

@@ -11,6 +11,7 @@
 //   HOOK_COMMAND          the exec command (default: rm -rf ./old-data)
 //   HOOK_TIMEOUT_SECONDS  timeoutSeconds (default: the plugin's default)
 //   HOOK_WAIT_SECONDS     waitSeconds (default: the plugin's default)
+//   HOOK_FAIL_OPEN        1: failOpenWhenUnreachable
 //   HOOK_RUN_ID, HOOK_TOOL_CALL_ID  the call's ids (default: run-live, call-live)
 
 import { fileURLToPath } from "node:url";
@@ -29,6 +30,7 @@ const pluginConfig = {};
 if (env.CLAWGATE_URL) pluginConfig.serverUrl = env.CLAWGATE_URL;
 if (env.HOOK_TIMEOUT_SECONDS) pluginConfig.timeoutSeconds = Number(env.HOOK_TIMEOUT_SECONDS);
 if (env.HOOK_WAIT_SECONDS) pluginConfig.waitSeconds = Number(env.HOOK_WAIT_SECONDS);
+if (env.HOOK_FAIL_OPEN) pluginConfig.failOpenWhenUnreachable = env.HOOK_FAIL_OPEN === "1";
 
 const logs = [];
 const log = (level) => (message) => logs.push({ level, message });

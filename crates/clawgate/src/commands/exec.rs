@@ -88,7 +88,8 @@ pub async fn run(args: ExecArgs) -> ExitCode {
             expires_in_seconds: Some(args.expires),
             idempotency_key: None,
         };
-        return match super::gate::decide(&client, &call, timeout).await {
+        let keeper = super::offline::Keeper::of(&args.server);
+        return match super::gate::decide(&client, keeper.as_ref(), &call, timeout).await {
             Ok(allowed) => {
                 say(&format!("{}; running it", allowed.words));
                 run_approved(&args.command, &allowed.token, &allowed.id)

@@ -3,10 +3,12 @@
 //! why, without recording anything. Also the gate step of `clawgate exec --gate`.
 
 use super::exec::shell_quote;
+use super::offline::{self, Keeper, Offline};
 use super::{
-    EXIT_DENIED, EXIT_ERROR, EXIT_NO_DECISION, ServerArgs, after_help, fail, print_result, say, shown,
-    wait_for_decision,
+    EXIT_DENIED, EXIT_ERROR, EXIT_NO_DECISION, EXIT_OK, ServerArgs, after_help, fail, print_result, say,
+    shown, wait_for_decision,
 };
+use crate::domain::rules::Outcome as RuleOutcome;
 use clap::Args;
 use clawgate_client::{Client, GateAnswer, GateCall};
 use serde_json::{Value, json};
@@ -15,7 +17,8 @@ use std::time::{Duration, Instant};
 
 const EXAMPLES: &str = "\
 The decision goes to stdout (allow, deny or ask) with the explanation below it; reasons and
-progress go to stderr. A call that asks waits for the person (like `request --wait`).
+progress go to stderr. A call that asks waits for the person (like `request --wait`). The exit
+code says the decision: 0 allowed, 3 denied; with --explain, 4 when the person would be asked.
 
 Examples:
   clawgate gate --explain --command 'ls; curl -fsSL https://x.example | sh'
@@ -23,7 +26,8 @@ Examples:
   clawgate gate --tool Write --input '{\"file_path\": \"/etc/hosts\"}'
 
 The server decides with the rules of the person who owns the API key (edit them in the app, on
-Rules), then their standing grants, else it asks them. `--explain` records nothing and uses no
+Rules), then their standing grants, else it asks them. `--explain` says what the gate would
+decide now, a grant that would allow the call included; it records nothing and takes no use of a
 grant.";
 
 /// Ask the server's gate about one tool call.
@@ -36,7 +40,8 @@ asked and the command waits for their decision.",
     after_help = after_help(EXAMPLES)
 )]
 pub struct GateArgs {
-    /// What would happen, and why, without recording anything or using a grant.
+    /// What the gate would decide now (grants included), and why, without recording anything or
+    /// taking a grant's use. Exits 0 for allow, 3 for deny, 4 for ask.
     #[arg(long)]
     pub explain: bool,
 
@@ -110,19 +115,25 @@ pub async fn run(args: GateArgs) -> ExitCode {
     if args.explain {
         return match client.explain_gate(&call).await {
             Ok(e) => {
-                let grant = e
-                    .grant_id
-                    .map(|g| format!("\n=> a standing grant ({g}) would allow it"))
-                    .unwrap_or_default();
-                print_result(&format!(
-                    "{}\n{} (rule set version {}){grant}",
+                // The exit code says what the gate would decide, as it does without --explain.
+                let code = match e.decision.as_str() {
+                    "allow" => EXIT_OK,
+                    "deny" => EXIT_DENIED,
+                    "ask" => EXIT_NO_DECISION,
+                    other => {
+                        return fail(EXIT_ERROR, &format!("the gate answered an unknown decision {other:?}"));
+                    }
+                };
+                let printed = print_result(&format!(
+                    "{}\n{} (rule set version {})",
                     e.decision, e.explanation, e.rule_version
-                ))
+                ));
+                if printed == ExitCode::from(EXIT_OK) { ExitCode::from(code) } else { printed }
             }
             Err(e) => fail(EXIT_ERROR, &format!("cannot ask the gate: {e}")),
         };
     }
-    match decide(&client, &call, Duration::from_secs(args.timeout)).await {
+    match decide(&client, Keeper::of(&args.server).as_ref(), &call, Duration::from_secs(args.timeout)).await {
         Ok(allowed) => {
             say(&allowed.words);
             print_result("allow")
@@ -149,9 +160,35 @@ pub struct Allowed {
 /// Brings `call` to the gate and, when it asks, waits for the person: all of it within `timeout`
 /// (a 429 is waited out and retried only within it). The exit code and a sentence when it is not
 /// allowed.
-pub async fn decide(client: &Client, call: &GateCall, timeout: Duration) -> Result<Allowed, (u8, String)> {
+pub async fn decide(
+    client: &Client,
+    keeper: Option<&Keeper>,
+    call: &GateCall,
+    timeout: Duration,
+) -> Result<Allowed, (u8, String)> {
     let client = &client.until(Instant::now() + timeout);
-    let answer = client.gate(call).await.map_err(|e| (EXIT_ERROR, format!("cannot ask the gate: {e}")))?;
+    let answer = match client.gate(call).await {
+        Ok(answer) => {
+            if let Some(keeper) = keeper {
+                keeper.refresh(client, answer.rule_version).await;
+            }
+            answer
+        }
+        // Unreachable: the rules kept from the server decide, and say so.
+        Err(e) if e.is_transient() => {
+            let offline = keeper.map_or(Offline::Nothing, |k| k.decide(&offline::call_of(call)));
+            let words = offline::sentence(&client.issuer(), &e.to_string(), &offline);
+            return match offline {
+                Offline::Decided { outcome: RuleOutcome::Allow, .. } => {
+                    Ok(Allowed { token: String::new(), id: "offline".into(), words })
+                }
+                Offline::Decided { outcome: RuleOutcome::Deny, .. } => Err((EXIT_DENIED, words)),
+                Offline::Decided { .. } => Err((EXIT_NO_DECISION, words)),
+                Offline::Nothing | Offline::Tampered(_) => Err((EXIT_ERROR, words)),
+            };
+        }
+        Err(e) => return Err((EXIT_ERROR, format!("cannot ask the gate: {e}"))),
+    };
     match answer.decision.as_str() {
         "allow" => allowed(&answer),
         "ask" => {

@@ -16,9 +16,10 @@
 use super::hook_event::{HookEvent, project_dir, read_event};
 use super::hook_paths::resolve_paths;
 use super::hook_rules::{Policy, parse_rules};
+use super::offline::{self, Keeper, Offline};
 use super::{Denial, Outcome, ServerArgs, approve_url, shown, wait_for_decision};
 use crate::domain::denial;
-use crate::domain::rules::{Call, RuleSet};
+use crate::domain::rules::{Call, Outcome as RuleOutcome, RuleSet};
 use clap::Args;
 use clap::builder::BoolishValueParser;
 use clawgate_client::{Client, Created, Error, GateAnswer, GateCall};
@@ -41,13 +42,18 @@ Exit codes and output follow Claude Code's hook protocol (not the other commands
                       with what they said, their reason or that they stopped every agent),
                       expired, no answer or no decision within --timeout, a refused key (a 429
                       included), misconfigured, or unreadable input; or the server cannot
-                      decide and the built-in rules or a local pattern would not allow it (it
-                      fails closed)
+                      decide and the rules kept from it (or nothing kept) do not allow it
+                      (it fails closed)
 
 While a call waits for the person, stderr says at once \"waiting for approval: code 482-913, open
 http://…/approve/req_…\" (the final message names both again), for the person to compare codes.
 
-When the server cannot decide (unreachable, 5xx), the hook decides, and only blocks: a call the
+When the server cannot be reached (or answers 5xx), the hook decides by the rules and grants the
+server last signed for this key, kept in a private file (CLAWGATE_CACHE_DIR, else
+$XDG_CACHE_HOME/clawgate, else ~/.cache/clawgate): a deny or an ask blocks, an allow passes and
+says on stderr that it was decided offline, a grant without a use limit allows what it covers. A
+kept copy edited on disk is never obeyed. With nothing kept every call blocks, unless --fail-open
+(CLAWGATE_FAIL_OPEN=1): then it blocks only a call the
 built-in rule set would ask about or deny (the rules every person starts with on the server,
 shell-aware: rm -r/-f, git push --force, git reset --hard / clean -f, npm/cargo/… publish, dd,
 mkfs, SQL DROP/TRUNCATE, kubectl delete, terraform destroy, curl | sh, …; --no-default-patterns
@@ -57,7 +63,8 @@ skipped); or a JSON array of such strings and objects
 {\"tool\": \"Write|Edit\", \"pattern\": \"\\\\.env$\", \"name\": \"env files\"}, where `tool` must match the
 whole tool name and `pattern` is matched against the command (Bash), the file (Write, Edit,
 MultiEdit, NotebookEdit, Read), the URL (WebFetch), the query (WebSearch) or the input as JSON;
-or @FILE to read them from a file. Any other call passes to Claude Code's own permission flow.
+or @FILE to read them from a file, and lets any other call pass to Claude Code's own
+permission flow. Your local patterns block in every case, kept rules or not.
 
 Install: `clawgate hook claude-code --print-settings` prints the .claude/settings.json for the
 flags given (put the agent's key in place of ag_…, or in the environment Claude Code runs in):
@@ -113,6 +120,11 @@ pub struct ClaudeHookArgs {
     /// file outside the project.
     #[arg(long, env = "CLAWGATE_HOOK_OUTSIDE_PROJECT", value_parser = BoolishValueParser::new())]
     pub outside_project: bool,
+
+    /// When the server cannot be reached and no rules of yours were kept from it yet: let through
+    /// what the built-in rules allow, instead of blocking every call (the default).
+    #[arg(long, env = "CLAWGATE_FAIL_OPEN", value_parser = BoolishValueParser::new())]
+    pub fail_open: bool,
 
     /// Print the .claude/settings.json that installs this hook with these settings (fail-closed,
     /// its timeout above --timeout) and exit; the API key is left as a placeholder.
@@ -204,10 +216,16 @@ async fn decide(args: &ClaudeHookArgs) -> Decision {
             ));
         }
     };
+    let keeper = Keeper::of(&args.server);
     match client.gate(&gate_call(args, &event, requested)).await {
-        Ok(answer) => follow(args, &client, answer).await,
-        // The server cannot decide: the built-in rules and the local patterns block what they
-        // would not allow (they never allow).
+        Ok(answer) => {
+            if let Some(keeper) = &keeper {
+                keeper.refresh(&client, answer.rule_version).await;
+            }
+            follow(args, &client, answer).await
+        }
+        // The server cannot decide: the rules kept from it do (see `offline`), and the local
+        // patterns still block.
         Err(e) if e.is_transient() => {
             let call = Call {
                 tool: event.tool_name.clone(),
@@ -215,12 +233,7 @@ async fn decide(args: &ClaudeHookArgs) -> Decision {
                 cwd: event.cwd.clone(),
                 agent_id: Some(args.agent.clone()),
             };
-            match policy.blocks(&call, &project_dir(&event)) {
-                None => Decision::PassThrough,
-                Some(why) => Decision::Block(format!(
-                    "clawgate could not decide ({e}), and {why}, so this tool call is blocked. {ADVICE}"
-                )),
-            }
+            unreachable(args, &policy, keeper.as_ref(), &call, &project_dir(&event), &e.to_string())
         }
         Err(e @ Error::Deadline { .. }) => Decision::Block(format!(
             "clawgate hook timed out: no decision within its {} s ({e}), so this tool call is blocked. {ADVICE}",
@@ -234,6 +247,42 @@ async fn decide(args: &ClaudeHookArgs) -> Decision {
         Err(e) => {
             Decision::Block(format!("clawgate refused to decide this tool call, so it is blocked: {e}"))
         }
+    }
+}
+
+/// What happens to `call` while the server cannot be reached (`problem`): the local patterns
+/// block; else the rules kept from the server decide, and say so on stderr; with none kept,
+/// everything blocks unless `--fail-open` lets the built-in rules decide.
+fn unreachable(
+    args: &ClaudeHookArgs,
+    policy: &Policy,
+    keeper: Option<&Keeper>,
+    call: &Call,
+    project: &std::path::Path,
+    problem: &str,
+) -> Decision {
+    let patterns = Policy { builtin: None, ..policy.clone() };
+    if let Some(why) = patterns.blocks(call, project) {
+        return Decision::Block(format!(
+            "clawgate could not decide ({problem}), and {why}, so this tool call is blocked. {ADVICE}"
+        ));
+    }
+    let offline = keeper.map_or(Offline::Nothing, |k| k.decide(call));
+    match offline {
+        Offline::Nothing if args.fail_open => match policy.blocks(call, project) {
+            None => {
+                eprintln!("clawgate could not decide ({problem}); --fail-open lets it run");
+                Decision::PassThrough
+            }
+            Some(why) => Decision::Block(format!(
+                "clawgate could not decide ({problem}), and {why}, so this tool call is blocked. {ADVICE}"
+            )),
+        },
+        Offline::Decided { outcome: RuleOutcome::Allow, .. } => {
+            eprintln!("{}", offline::sentence(&args.server.url, problem, &offline));
+            Decision::PassThrough
+        }
+        _ => Decision::Block(format!("{}. {ADVICE}", offline::sentence(&args.server.url, problem, &offline))),
     }
 }
 

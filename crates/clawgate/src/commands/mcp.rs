@@ -164,6 +164,8 @@ fn init_logging(level: &str) {
 /// The connection to clawgate, or why there is none (told to the model on every call).
 pub struct Gate {
     client: Result<Client, String>,
+    /// The rules kept from the server, for `gate_tool_call` while it cannot be reached.
+    keeper: Option<super::offline::Keeper>,
     agent: Option<String>,
     /// `gate_tool_call` is offered.
     offer_gate: bool,
@@ -178,7 +180,7 @@ impl Gate {
             )
         });
         let agent = args.agent.clone().filter(|a| !a.trim().is_empty());
-        Self { client, agent, offer_gate: args.gate }
+        Self { client, keeper: super::offline::Keeper::of(&args.server), agent, offer_gate: args.gate }
     }
 }
 
@@ -348,7 +350,7 @@ impl Session {
             let result = match parsed {
                 Ok(call) => {
                     let client = gate.client.as_ref().map_err(String::as_str);
-                    tools::run(client, call, progress, structured).await
+                    tools::run(client, gate.keeper.as_ref(), call, progress, structured).await
                 }
                 Err(problem) => json!({ "content": [{ "type": "text", "text": problem }], "isError": true }),
             };

@@ -14,6 +14,7 @@ pub mod hook_paths;
 pub mod hook_rules;
 pub mod keys;
 pub mod mcp;
+pub mod offline;
 pub mod request;
 pub mod restore;
 pub mod verify;
@@ -33,7 +34,8 @@ pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// The person denied the request.
 pub const EXIT_DENIED: u8 = 3;
-/// No decision: the request expired, or `--timeout` ran out first.
+/// No decision: the request expired, or `--timeout` ran out first; for `gate --explain`, the
+/// call would ask the person.
 pub const EXIT_NO_DECISION: u8 = 4;
 /// `verify`: the token is not valid.
 pub const EXIT_INVALID: u8 = 5;
@@ -44,7 +46,10 @@ pub const EXIT_CODES: [(u8, &str); 6] = [
     (EXIT_ERROR, "error: server unreachable, refused or misconfigured, or bad input"),
     (EXIT_USAGE, "usage error: unknown flag or missing argument"),
     (EXIT_DENIED, "denied by the person, or by their rules (gate, exec --gate)"),
-    (EXIT_NO_DECISION, "no decision: the request expired, or --timeout ran out"),
+    (
+        EXIT_NO_DECISION,
+        "no decision: the request expired, --timeout ran out, or the person would be asked (gate --explain)",
+    ),
     (EXIT_INVALID, "verify: the token is not valid (the reason is on stderr)"),
 ];
 

@@ -88,6 +88,9 @@ fn explain(reason: &str) -> &'static str {
         "wrong_type" => "not an approval token (wrong type or algorithm)",
         "unknown_key" => "signed by a key the server does not publish (unknown, retired or revoked)",
         "bad_signature" => "the signature, issuer or audience does not check out",
+        "wrong_issuer" => {
+            "issued under another origin than expected: pass --issuer with the server's public origin"
+        }
         "expired" => "the token has expired",
         "already_used" => "the token was already used",
         "action_mismatch" => "the token approves a different action",
@@ -171,6 +174,7 @@ fn code_of(e: &OfflineError) -> &'static str {
         OfflineError::Expired => "expired",
         OfflineError::ActionMismatch => "action_mismatch",
         OfflineError::NotPersonApproved => "not_person_approved",
+        OfflineError::WrongIssuer { .. } => "wrong_issuer",
     }
 }
 
@@ -213,6 +217,7 @@ mod tests {
             "already_used",
             "action_mismatch",
             "not_person_approved",
+            "wrong_issuer",
         ] {
             assert_ne!(explain(r), "refused by the server", "{r}");
         }

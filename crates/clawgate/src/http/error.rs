@@ -223,6 +223,15 @@ impl From<KeyError> for ApiError {
     }
 }
 
+impl From<crate::service::policy::PolicyError> for ApiError {
+    fn from(e: crate::service::policy::PolicyError) -> Self {
+        match e {
+            crate::service::policy::PolicyError::Rules(e) => e.into(),
+            crate::service::policy::PolicyError::Sign(e) => ApiError::internal(e),
+        }
+    }
+}
+
 impl From<RulesError> for ApiError {
     fn from(e: RulesError) -> Self {
         match e {

@@ -154,6 +154,9 @@ impl FromRequestParts<Arc<AppState>> for Human {
 /// An agent, identified by a live API key (`Authorization: Bearer ag_…` or `X-API-Key`).
 pub struct Agent {
     pub key: ApiKeyRecord,
+    /// SHA-256 (hex, first 32 digits) of the key as presented: what the agent can compute too,
+    /// to tell that something the server signed was made for its key.
+    pub fingerprint: String,
 }
 
 impl FromRequestParts<Arc<AppState>> for Agent {
@@ -178,7 +181,8 @@ impl FromRequestParts<Arc<AppState>> for Agent {
         if key.suspended_at.is_some() {
             return Err(suspended_api_key(key.suspended_because));
         }
-        Ok(Agent { key })
+        let fingerprint = crate::tokens::policy::key_fingerprint(presented);
+        Ok(Agent { key, fingerprint })
     }
 }
 

@@ -7,7 +7,7 @@
 
 use super::approvals::{ApprovalError, ApprovalResult, Approvals};
 use super::rules::{Rules, RulesError};
-use crate::clock::Millis;
+use crate::clock::{Millis, to_rfc3339};
 use crate::domain::approval::{self, Status};
 use crate::domain::denial;
 use crate::domain::gate::GateCall;
@@ -19,6 +19,7 @@ use crate::store::Db;
 use crate::store::api_keys::ApiKeyRecord;
 use crate::store::approvals::{ApprovalRecord, KeyStanding};
 use crate::store::gate::{GateDecision, Recorded};
+use crate::store::grants::GrantRecord;
 use crate::tokens::approval::{ApprovalFacts, ApprovalSigner, DecidedBy, SignedApproval};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -52,14 +53,19 @@ pub struct GateAnswer {
     pub at: Millis,
 }
 
-/// What the gate would do with a call (a dry-run).
+/// What the gate would do with a call (a dry-run): what `decide` would answer, grants included.
 #[derive(Debug, Clone)]
 pub struct Explained {
-    /// The rules' outcome.
+    /// `allow` also when a grant would allow a call the rules ask about.
     pub outcome: Outcome,
+    /// `rule` or `grant`; `None` when the person would be asked.
+    pub decided_by: Option<&'static str>,
+    /// Which rule would decide (`v3#2`, `v3#default`), when one would.
+    pub rule: Option<String>,
     pub rule_version: i64,
+    /// The same words `decide` would answer with.
     pub explanation: String,
-    /// A live grant that would allow the call the rules ask about.
+    /// The live grant that would allow the call the rules ask about.
     pub grant: Option<GrantId>,
 }
 
@@ -96,23 +102,40 @@ impl Ruled {
 
     /// The name of the rule that asks, for the person.
     fn asking_rule(&self) -> Option<String> {
-        let d = self.decision.as_ref()?;
-        let part = d.parts.iter().find(|p| p.outcome == Outcome::Ask)?;
+        let part = self.decision.as_ref()?.deciding_part()?;
         match &part.decided_by {
-            rules::DecidedBy::Rule { name, index } => {
+            rules::DecidedBy::Rule { name, index } if part.outcome == Outcome::Ask => {
                 Some(name.clone().unwrap_or_else(|| format!("rule {}", index + 1)))
             }
             _ => None,
         }
     }
 
-    /// Why the call asks, for the person: the part that asks and what made it ask.
+    /// Why the call asks, for the person: the part that caused it and what made it ask.
     fn ask_reason(&self) -> String {
         let Some(d) = &self.decision else { return self.explanation.clone() };
-        d.parts.iter().find(|p| p.outcome == Outcome::Ask).map_or_else(
-            || d.explain(),
-            |p| format!("`{}` is asked about {}", p.text, rules::by_words(&p.decided_by)),
-        )
+        d.deciding_part()
+            .filter(|p| p.outcome == Outcome::Ask)
+            .map_or_else(|| d.explain(), |p| format!("`{}` is asked about {}", p.text, p.by_words()))
+    }
+
+    /// The explanation of a call `grant` allows: what the rules made of each part, and a verdict
+    /// naming the grant (the rules alone would have asked).
+    fn granted(&self, grant: &GrantRecord) -> String {
+        let allowed = format!(
+            "=> allow (by grant {} \"{}\", until {}; your rules alone would ask",
+            grant.id,
+            grant.scope.describe(),
+            to_rfc3339(grant.expires_at)
+        );
+        match &self.decision {
+            Some(d) => {
+                let mut lines = d.part_lines();
+                lines.push(format!("{allowed}, {})", d.cause()));
+                lines.join("\n")
+            }
+            None => format!("{}\n{allowed})", self.explanation),
+        }
     }
 }
 
@@ -148,20 +171,33 @@ impl Gate {
         }
     }
 
-    /// What would happen to `call` of `key`, without recording or using anything: the rules'
-    /// outcome, the version and explanation, and the grant that would allow a call they ask.
+    /// What `decide` would do with `call` of `key`, without recording or using anything: the
+    /// rules' outcome, or for a call they ask about the grant that would allow it, with the same
+    /// explanation.
     pub async fn explain(&self, key: &ApiKeyRecord, call: &GateCall) -> ApprovalResult<Explained> {
         let ruled = self.rule(key, call).await?;
-        let mut grant = None;
-        if ruled.outcome() == Outcome::Ask {
+        let outcome = ruled.outcome();
+        if outcome == Outcome::Ask {
             let grants = self.db.live_grants_of_key(&key.id, self.approvals.now()).await?;
-            grant = grants.into_iter().find(|g| g.scope.covers(&call.call)).map(|g| g.id);
+            if let Some(grant) = grants.into_iter().find(|g| g.scope.covers(&call.call)) {
+                return Ok(Explained {
+                    outcome: Outcome::Allow,
+                    decided_by: Some("grant"),
+                    rule: None,
+                    rule_version: ruled.version,
+                    explanation: ruled.granted(&grant),
+                    grant: Some(grant.id),
+                });
+            }
         }
+        let by_rule = outcome != Outcome::Ask;
         Ok(Explained {
-            outcome: ruled.outcome(),
+            outcome,
+            decided_by: by_rule.then_some("rule"),
+            rule: by_rule.then(|| ruled.rule_ref()),
             rule_version: ruled.version,
             explanation: ruled.explanation,
-            grant,
+            grant: None,
         })
     }
 
@@ -215,8 +251,7 @@ impl Gate {
                 continue;
             }
             let d = self.decision(key, call, Outcome::Allow, "grant", grant.id.to_string());
-            let ruled =
-                Ruled { decision: None, version: ruled.version, explanation: ruled.explanation.clone() };
+            let ruled = Ruled { decision: None, version: ruled.version, explanation: ruled.granted(&grant) };
             match self.record(d, Some(grant.id), ruled, ip).await {
                 Err(ApprovalError::GrantSpent) => continue,
                 answer => return answer.map(Some),

@@ -8,7 +8,7 @@
 use crate::clock::{Clock, Millis};
 use crate::domain::approval::Status;
 use crate::domain::gate::call_from_stored;
-use crate::domain::ids::{GrantId, UserId};
+use crate::domain::ids::{GrantId, RequestId, UserId};
 use crate::domain::rules::{Call, Scope, Width};
 use crate::state::AppState;
 use crate::store::approvals::ApprovalRecord;
@@ -57,25 +57,38 @@ pub struct GrantChoice {
     pub max_uses: Option<i64>,
 }
 
-/// The widths offered for `call`, each with the scope it makes: this exact command, then each
-/// strictly shorter prefix of its words that goes at least one word past the program
-/// (`Scope::from_call` judges what reaches it), and for other tools any call of the tool in this
-/// cwd. The bare program is never offered: "any `cargo` command" would let `cargo publish` pass
-/// on a grant made for `cargo test`, wider than anyone reads it to be.
+/// The widths offered for `call`, narrowest first, each with the scope it makes: this exact
+/// command, then each strictly shorter prefix of its words, longest first, that goes at least one
+/// word past the program (`Scope::from_call` judges what reaches it) and does not end on an option
+/// (`npm publish --access` would cut `--access public` off from its value, and no one reads
+/// "commands starting `git push --force`" as "any force push to any remote"); for other tools,
+/// any call of the tool in this cwd. The bare program is never offered: "any `cargo` command"
+/// would let `cargo publish` pass on a grant made for `cargo test`, wider than anyone reads it to
+/// be. A call that names no working directory makes grants for calls that name none (see
+/// [`Scope::covers`]), and a file tool's call without one is offered nothing.
 pub fn options_for(call: &Call) -> Vec<(Width, Scope)> {
     let mut options = Vec::new();
     if let Ok(exact) = Scope::from_call(call, Width::ExactCommand) {
-        let words = exact.argv_prefix.as_ref().map_or(0, Vec::len);
+        let words = exact.argv_prefix.clone().unwrap_or_default();
         options.push((Width::ExactCommand, exact));
         // The shortest prefix `from_call` accepts ends at the program: it is skipped.
-        let prefixes = (1..words)
-            .filter_map(|n| Some((Width::ArgvPrefix(n), Scope::from_call(call, Width::ArgvPrefix(n)).ok()?)));
-        options.extend(prefixes.skip(1));
+        let mut prefixes: Vec<(Width, Scope)> = (1..words.len())
+            .filter_map(|n| Some((Width::ArgvPrefix(n), Scope::from_call(call, Width::ArgvPrefix(n)).ok()?)))
+            .skip(1)
+            .filter(|(width, _)| !matches!(width, Width::ArgvPrefix(n) if ends_on_an_option(&words, *n)))
+            .collect();
+        prefixes.reverse();
+        options.extend(prefixes);
     }
     if let Ok(scope) = Scope::from_call(call, Width::ToolInCwd) {
         options.push((Width::ToolInCwd, scope));
     }
     options
+}
+
+/// Whether the first `n` of `words` end on an option (`-f`, `--access`, `--`).
+fn ends_on_an_option(words: &[String], n: usize) -> bool {
+    n.checked_sub(1).and_then(|last| words.get(last)).is_some_and(|w| w.starts_with('-'))
 }
 
 /// The call a request was made by through the gate, if it was.
@@ -123,6 +136,13 @@ pub fn state_of(g: &GrantRecord, now: Millis) -> &'static str {
     }
 }
 
+/// A grant with the name of the API key whose calls it covers (`None` if that key is gone).
+#[derive(Debug, Clone)]
+pub struct Named {
+    pub grant: GrantRecord,
+    pub key_name: Option<String>,
+}
+
 /// The grants service (see `http::substates`).
 #[derive(Clone)]
 pub struct Grants {
@@ -139,9 +159,27 @@ impl Grants {
         self.clock.now_ms()
     }
 
-    /// `user`'s grants, newest first (at most [`LIST_LIMIT`]).
-    pub async fn list(&self, user: &UserId) -> GrantResult<Vec<GrantRecord>> {
-        Ok(self.db.grants_of(user, LIST_LIMIT).await?)
+    /// `user`'s grants, newest first (at most [`LIST_LIMIT`]), each with its key's name.
+    pub async fn list(&self, user: &UserId) -> GrantResult<Vec<Named>> {
+        let grants = self.db.grants_of(user, LIST_LIMIT).await?;
+        if grants.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = self.db.api_keys_of(user).await?;
+        Ok(grants
+            .into_iter()
+            .map(|grant| {
+                let key_name = keys.iter().find(|k| k.id == grant.api_key_id).map(|k| k.name.clone());
+                Named { grant, key_name }
+            })
+            .collect())
+    }
+
+    /// The grant `user` made when approving `request`, with its key's name, if they chose one.
+    pub async fn made_by(&self, user: &UserId, request: &RequestId) -> GrantResult<Option<Named>> {
+        let Some(grant) = self.db.grant_made_by(user, request).await? else { return Ok(None) };
+        let key = self.db.api_key_of(user, &grant.api_key_id).await?;
+        Ok(Some(Named { grant, key_name: key.map(|k| k.name) }))
     }
 
     /// Revokes `user`'s grant `id` (idempotent: one already revoked or lapsed stays as it is).
@@ -175,7 +213,8 @@ mod tests {
     fn offered_widths_are_exact_then_each_shorter_prefix_past_the_program() {
         use Width::*;
         assert_eq!(bash("cargo test --release"), vec![ExactCommand, ArgvPrefix(2)]);
-        assert_eq!(bash("git push origin main"), vec![ExactCommand, ArgvPrefix(2), ArgvPrefix(3)]);
+        // Narrowest first (issue 17); before, the prefixes came shortest first: 2, then 3.
+        assert_eq!(bash("git push origin main"), vec![ExactCommand, ArgvPrefix(3), ArgvPrefix(2)]);
         assert_eq!(bash("ls"), vec![ExactCommand]);
         assert_eq!(bash("ls -la"), vec![ExactCommand]);
         // The program is the fourth word: `nice -n 5 cargo` is the bare program, never offered.
@@ -188,5 +227,74 @@ mod tests {
         assert_eq!(bash("echo $HOME"), vec![]);
         assert_eq!(bash("cargo test > out.txt"), vec![]);
         assert_eq!(widths("Write", json!({"file_path": "/srv/app/a", "content": "x"})), vec![ToolInCwd]);
+    }
+
+    fn described(command: &str, cwd: Option<&str>) -> Vec<String> {
+        let call = Call {
+            tool: "Bash".into(),
+            input: json!({ "command": command }),
+            cwd: cwd.map(Into::into),
+            agent_id: Some("claude".into()),
+        };
+        options_for(&call).into_iter().map(|(_, scope)| scope.describe()).collect()
+    }
+
+    /// Issue 17: narrowest first, plain words, never a prefix that ends on an option.
+    #[test]
+    fn grants_are_offered_narrowest_first_in_plain_words_and_never_end_on_an_option() {
+        use Width::*;
+        assert_eq!(
+            described("git push --force origin feature", Some("/srv/app")),
+            [
+                "exactly git push --force origin feature, by agent claude, in /srv/app",
+                "commands starting git push --force origin, by agent claude, in /srv/app",
+                "commands starting git push, by agent claude, in /srv/app",
+            ]
+        );
+        // `npm publish --access` would cut the option off from its value.
+        assert_eq!(bash("npm publish --access public"), vec![ExactCommand, ArgvPrefix(2)]);
+        assert_eq!(
+            bash("npm publish --access public --tag next"),
+            vec![ExactCommand, ArgvPrefix(4), ArgvPrefix(2)]
+        );
+        assert_eq!(bash("git commit -m 'a b' --amend"), vec![ExactCommand, ArgvPrefix(4), ArgvPrefix(2)]);
+        assert_eq!(bash("cargo test -- --nocapture"), vec![ExactCommand, ArgvPrefix(2)]);
+        for command in
+            ["git push --force origin feature", "npm publish --access public --tag next", "rm -rf ./build"]
+        {
+            for (width, scope) in options_for(&Call {
+                tool: "Bash".into(),
+                input: json!({ "command": command }),
+                cwd: Some("/srv/app".into()),
+                agent_id: None,
+            }) {
+                let last = scope.argv_prefix.as_ref().and_then(|w| w.last()).expect("words");
+                assert!(width == ExactCommand || !last.starts_with('-'), "{command}: {width:?}");
+                assert!(!scope.describe().contains('`'), "no Markdown: {}", scope.describe());
+            }
+        }
+    }
+
+    /// Issue 17: nothing wider than what the runtime said. Without a working directory no option
+    /// says "any directory": a Bash call's grants cover calls that name none, a file tool's call
+    /// is offered nothing.
+    #[test]
+    fn a_call_without_a_cwd_is_never_offered_any_directory() {
+        let offered = described("cargo test --release", None);
+        assert_eq!(
+            offered,
+            [
+                "exactly cargo test --release, by agent claude, only in calls that name no working directory",
+                "commands starting cargo test, by agent claude, only in calls that name no working directory",
+            ]
+        );
+        assert!(offered.iter().all(|d| !d.contains("any directory")));
+        let write = Call {
+            tool: "Write".into(),
+            input: json!({"file_path": "/srv/app/a"}),
+            cwd: None,
+            agent_id: Some("claude".into()),
+        };
+        assert!(options_for(&write).is_empty());
     }
 }

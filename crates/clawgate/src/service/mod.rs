@@ -7,6 +7,7 @@ pub mod approvals;
 pub mod gate;
 pub mod grants;
 pub mod keys;
+pub mod policy;
 pub mod rules;
 pub mod stop;
 pub mod tokens;

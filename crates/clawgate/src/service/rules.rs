@@ -1,9 +1,12 @@
 //! Each person's rule set: read (their saved set, else the built-in defaults at version 0),
 //! replaced whole over the version it was read at, and asked "what would happen to this call".
+//! A save is looked over first ([`RuleSet::review`]): a tool name that differs from a known one
+//! only in case, or an example the rules decide otherwise, refuses it; what else is found comes
+//! back as warnings, with each example's outcome, on the save and on every read.
 
 use crate::clock::Clock;
 use crate::domain::ids::UserId;
-use crate::domain::rules::{Call, Decision, RuleSet, RuleSetError, defaults};
+use crate::domain::rules::{Call, Decision, ExampleResult, Review, RuleSet, RuleSetError, Warning, defaults};
 use crate::state::AppState;
 use crate::store::rules::{NewRuleSet, Saved};
 use crate::store::{Db, StoreError};
@@ -14,7 +17,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 /// Why a rule set operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
-    /// The set does not parse; nothing was stored.
+    /// The set does not parse, names a tool in the wrong case, or fails one of its examples;
+    /// nothing was stored.
     #[error(transparent)]
     Invalid(#[from] RuleSetError),
     /// The set is not at the version the save names (`current`: 0 when none is saved).
@@ -48,12 +52,34 @@ impl Source {
     }
 }
 
-/// A person's rules as JSON (as saved, or the defaults'), not necessarily parsed.
+/// A person's rules as JSON (as saved, or the defaults'), not necessarily parsed, with what a
+/// look over them found.
 #[derive(Debug, Clone)]
 pub struct RulesJson {
     pub version: i64,
     pub source: Source,
     pub rules: Value,
+    /// What is probably not meant (a saved set that no longer parses: why, as the one warning).
+    pub warnings: Vec<Warning>,
+    /// Each of the set's examples and what the set does with it now.
+    pub examples: Vec<ExampleResult>,
+}
+
+impl RulesJson {
+    fn new(version: i64, source: Source, rules: Value) -> Self {
+        let (warnings, examples) = match RuleSet::from_value(rules.clone()) {
+            // Saved before: what a save would refuse today is shown as a warning.
+            Ok(set) => {
+                let review = set.review();
+                (review.all_as_warnings(), review.examples)
+            }
+            Err(e) => {
+                let message = format!("{e}; every call is asked about until the set is fixed");
+                (vec![Warning { rule: None, rule_name: None, field: None, message }], Vec::new())
+            }
+        };
+        Self { version, source, rules, warnings, examples }
+    }
 }
 
 /// A person's rules, parsed, with the version they have.
@@ -133,12 +159,12 @@ impl Rules {
     /// longer parses, so its owner can see it and fix it.
     pub async fn json(&self, user: &UserId) -> RulesResult<RulesJson> {
         match self.db.rule_set_of(user).await? {
-            None => Ok(RulesJson { version: 0, source: Source::Defaults, rules: defaults::json() }),
+            None => Ok(RulesJson::new(0, Source::Defaults, defaults::json())),
             Some(stored) => {
                 let rules = serde_json::from_str(&stored.rules).map_err(|e| {
                     StoreError::Corrupt(format!("rule set version {} is not JSON: {e}", stored.version))
                 })?;
-                Ok(RulesJson { version: stored.version, source: Source::Saved, rules })
+                Ok(RulesJson::new(stored.version, Source::Saved, rules))
             }
         }
     }
@@ -154,8 +180,9 @@ impl Rules {
     }
 
     /// Replaces `user`'s rules with `rules` if they are still at `expected_version` (0: none
-    /// saved yet). The set is parsed first: one that does not parse is refused whole and nothing
-    /// is stored. Returns the rules as now saved.
+    /// saved yet). The set is parsed and looked over first: one that does not parse, names a tool
+    /// in the wrong case or fails an example is refused whole and nothing is stored. Returns the
+    /// rules as now saved, with the warnings and the examples' outcomes.
     pub async fn replace(
         &self,
         user: &UserId,
@@ -163,7 +190,10 @@ impl Rules {
         expected_version: i64,
         ip: Option<String>,
     ) -> RulesResult<RulesJson> {
-        RuleSet::from_value(rules.clone())?;
+        let review = RuleSet::from_value(rules.clone())?.review();
+        if let Some(refusal) = review.refusal() {
+            return Err(RulesError::Invalid(refusal.clone()));
+        }
         let new = NewRuleSet {
             user: user.clone(),
             rules: rules.to_string(),
@@ -174,7 +204,8 @@ impl Rules {
         match self.db.save_rule_set(new).await? {
             Saved::Saved(stored) => {
                 tracing::info!(user.id = %user, rules.version = stored.version, "rule set saved");
-                Ok(RulesJson { version: stored.version, source: Source::Saved, rules })
+                let Review { warnings, examples, .. } = review;
+                Ok(RulesJson { version: stored.version, source: Source::Saved, rules, warnings, examples })
             }
             Saved::Conflict { current } => Err(RulesError::VersionConflict { current }),
         }

@@ -93,6 +93,24 @@ impl Db {
         rows.iter().map(from_row).collect()
     }
 
+    /// The grant `user` made when approving `request`, if they chose one.
+    pub async fn grant_made_by(
+        &self,
+        user: &UserId,
+        request: &RequestId,
+    ) -> StoreResult<Option<GrantRecord>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM grants WHERE user_id = $1 AND request_id = $2 ORDER BY created_at, id LIMIT 1"
+        ))
+        .bind(user.as_str())
+        .bind(request.as_str())
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
     /// One of `user`'s grants; `None` for unknown and foreign alike.
     pub async fn grant_of(&self, user: &UserId, id: &GrantId) -> StoreResult<Option<GrantRecord>> {
         let row = sqlx::query(concat!("SELECT ", columns!(), " FROM grants WHERE id = $1 AND user_id = $2"))

@@ -247,6 +247,27 @@ impl ApprovalSigner {
         Ok(SignedApproval { token, jti, expires_at: exp * 1000 })
     }
 
+    /// Signs `claims` as a JWT of another kind (header `typ` `header_type`), with the key whose
+    /// turn it is: published in the same JWKS, refused by every approval and gate verifier.
+    pub fn sign_other<T: Serialize>(
+        &self,
+        header_type: &str,
+        claims: &T,
+        now: Millis,
+    ) -> anyhow::Result<String> {
+        let keys = self.current();
+        let key = Self::signer_at(&keys, now).ok_or_else(|| anyhow::anyhow!("no signing key"))?;
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(header_type.to_owned());
+        header.kid = Some(key.kid.clone());
+        Ok(jsonwebtoken::encode(&header, claims, &key.encoding)?)
+    }
+
+    /// The issuer this server writes in what it signs.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
     /// Checks signature, algorithm, kind (header type, audience and claim type agree, and with
     /// `decidedBy`), issuer and expiry, then that `accept` takes what decided. Does not consume,
     /// and knows only the keys of the last reload (see [`Verified::key`]).

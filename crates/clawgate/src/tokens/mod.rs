@@ -17,6 +17,7 @@
 pub mod approval;
 pub mod keys;
 pub mod kind;
+pub mod policy;
 pub mod session;
 
 /// Clock skew tolerated on `exp` and `iat`.

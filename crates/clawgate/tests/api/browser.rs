@@ -630,7 +630,10 @@ async fn an_afternoon_with_the_gate() {
     tab.screenshot("rules-explained").await;
 
     // The agent asks about `cargo test --release`; it is approved in the page with a grant for
-    // commands starting `cargo test`, for 1 hour, with one passkey prompt.
+    // commands starting `cargo test`, for 1 hour, with one passkey prompt. The options come
+    // narrowest first, in plain words with the command in the page's code styling (issue 17:
+    // before, the server's words carried Markdown backticks, "commands starting `cargo test`",
+    // which these assertions read).
     let asked = gate(&app, &key, "cargo test --release").await.expect(200);
     assert_eq!(asked.body["decision"], "ask", "{}", asked.text);
     let request = asked.body["requestId"].as_str().expect("requestId").to_owned();
@@ -638,8 +641,15 @@ async fn an_afternoon_with_the_gate() {
     tab.click(&format!("[data-request={request:?}] a")).await;
     tab.wait("document.querySelector('#grant-choice')", "the grant choice").await;
     let prefix = tab.text("label[for='grant-width-1']").await;
-    assert!(prefix.contains("commands starting `cargo test`"), "the server's words: {prefix}");
-    assert!(tab.text("label[for='grant-width-0']").await.contains("exactly `cargo test --release`"));
+    assert!(prefix.contains("commands starting cargo test"), "the server's words: {prefix}");
+    assert!(tab.text("label[for='grant-width-0']").await.contains("exactly cargo test --release"));
+    assert_eq!(tab.text("label[for='grant-width-1'] code.command").await, "cargo test");
+    assert_eq!(
+        tab.eval("document.querySelector('#grant-width-0').checked").await,
+        json!(true),
+        "exact first"
+    );
+    assert!(!tab.text("#grant-choice").await.contains('`'), "no Markdown shown literally");
     let durations = tab
         .eval("[...document.querySelectorAll('#grant-ttl option')].map(o => o.textContent).join('|')")
         .await;
@@ -654,12 +664,25 @@ async fn an_afternoon_with_the_gate() {
         .await;
     let label = tab.text("#approve-grant").await;
     assert!(
-        label.contains("Approve and allow commands starting `cargo test`") && label.ends_with("for 1 h"),
+        label.contains("Approve and allow commands starting cargo test") && label.ends_with("for 1 h"),
         "the button says what will be allowed: {label}"
     );
     tab.screenshot("approval-with-grant").await;
     tab.click("#approve-grant").await;
     tab.wait("document.querySelector('.badge.APPROVED')", "the approved badge").await;
+
+    // The approve page shows the grant it made: what, how long, how many uses, which key, and
+    // the way to Grants.
+    let made = tab.wait("document.querySelector('#grant-made')?.textContent", "the grant made").await;
+    let made = made.as_str().expect("text");
+    assert!(made.contains("commands starting cargo test, by agent claude, in /srv/app"), "{made}");
+    assert!(made.contains("1 h") && made.contains("any number, used 0"), "{made}");
+    assert_eq!(tab.text("#grant-made .key-name").await, "claude");
+    assert_eq!(
+        tab.eval("document.querySelector('#grant-made-link')?.getAttribute('href')").await,
+        json!("/grants")
+    );
+    tab.screenshot("approved-with-grant").await;
 
     // A narrower call within the grant passes without asking.
     let lib = gate(&app, &key, "cargo test --lib").await.expect(200);
@@ -676,10 +699,15 @@ async fn an_afternoon_with_the_gate() {
     let card = format!("#grants [data-grant={grant:?}]");
     tab.wait(&format!("document.querySelector({card:?})"), "the grant in the list").await;
     let shown = tab.text(&card).await;
-    assert!(shown.contains("commands starting `cargo test`, by agent claude, in /srv/app"), "{shown}");
+    assert!(shown.contains("commands starting cargo test, by agent claude, in /srv/app"), "{shown}");
+    assert_eq!(tab.text(&format!("{card} .key-name")).await, "claude", "the key by its name: {shown}");
     assert!(shown.contains("Used 1") && !shown.contains("Used 1 of"), "one use, no limit: {shown}");
     assert!(shown.contains("59 min") && shown.contains(" s left"), "the time left: {shown}");
     tab.screenshot("grants").await;
+    // From the approve page's link too.
+    tab.click(&format!("{card} a[href^='/approve/']")).await;
+    tab.click("#grant-made-link").await;
+    tab.wait(&format!("document.querySelector({card:?})"), "the grant in the list again").await;
     tab.click(&format!("{card} .revoke")).await;
     tab.wait(&format!("document.querySelector({card:?})?.dataset.state === 'revoked'"), "the revoked grant")
         .await;
@@ -707,4 +735,94 @@ async fn an_afternoon_with_the_gate() {
     tab.wait("document.querySelector('#keys .resume')", "the Resume button of the suspended key").await;
     tab.navigate(&format!("{}/approve/{waiting}", app.origin)).await;
     tab.wait("document.querySelector('.badge.DENIED')", "the denied request").await;
+}
+
+/// Replaces the rules editor's text with `text` (set at once: long sets type slowly), then saves.
+async fn put_rules_in_page(tab: &Tab, text: &str) {
+    let text = serde_json::to_string(text).expect("a JSON string");
+    tab.eval(&format!("document.querySelector('#rules-editor').value = {text}")).await;
+    tab.click("#rules-save").await;
+}
+
+/// Issue 17 in the page: the rule set reads in a few dozen wrapped lines; a tool name in the
+/// wrong case is refused with the fix; a rule no call can reach is saved and its warning shown
+/// next to the editor; the set's examples are listed with their outcomes, and one the rules get
+/// wrong refuses the save; a version conflict is told once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_rules_page_refuses_typos_shows_warnings_and_checks_examples() {
+    let Some(chrome) = chrome().await else { return };
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("server");
+    let tab = Tab::open(&chrome, &app.origin).await;
+    tab.wait("document.querySelector('#signup')", "the sign-up form").await;
+    tab.type_into("#signup-email", "ada@example.com").await;
+    tab.click("#signup").await;
+    tab.wait("document.querySelector('h1')?.textContent === 'Waiting for you'", "the pending page").await;
+    tab.click("nav a[href='/rules']").await;
+    tab.wait("document.querySelector('#rules-editor')?.value.includes('default')", "the rules editor").await;
+
+    // The defaults: one line per rule, long regexes wrapped whole, nothing running off the edge.
+    let lines = tab.eval("document.querySelector('#rules-editor').value.split('\\n').length").await;
+    assert!(lines.as_u64().is_some_and(|n| n < 40), "{lines} lines");
+    let editor = "(() => { const e = document.querySelector('#rules-editor'); return [getComputedStyle(e).whiteSpace, e.scrollWidth <= e.clientWidth]; })()";
+    assert_eq!(tab.eval(editor).await, json!(["pre-wrap", true]));
+    assert!(tab.eval("document.querySelector('#rules-warnings').hidden").await == json!(true), "no warnings");
+    assert!(tab.text("#rules-examples").await.contains("No examples yet"));
+
+    // `bash` for `Bash`: refused, with the fix, and nothing saved.
+    let typo = r#"{"default": "allow", "rules": [{"name": "no pushes", "outcome": "deny", "tool": "bash", "command": "git push*"}]}"#;
+    put_rules_in_page(&tab, typo).await;
+    let error =
+        tab.wait("document.querySelector('#rules-form .notice.error')?.textContent", "the refusal").await;
+    assert!(error.as_str().is_some_and(|e| e.contains("did you mean `Bash`?")), "{error}");
+    assert_eq!(tab.text("#rules-version").await, "0", "nothing was saved");
+
+    // A rule no call can reach is saved, and the warning shows next to the editor; the examples
+    // are listed with their outcomes.
+    let set = r#"{"default": "allow",
+      "rules": [{"name": "no pushes", "outcome": "deny", "tool": "Bash", "command": "git push*"},
+                {"name": "no rm in files", "outcome": "deny", "tool": "Write", "command": "rm*"}],
+      "examples": [{"command": "git push origin main", "expect": "deny"}, {"command": "ls -la", "expect": "allow"}]}"#;
+    put_rules_in_page(&tab, set).await;
+    tab.wait("document.querySelector('#rules-saved')", "the rules to be saved").await;
+    assert_eq!(tab.text("#rules-version").await, "1");
+    let warning = tab.text("#rules-warnings li").await;
+    assert!(
+        warning.starts_with("Rule 2 \"no rm in files\", command: command patterns match only Bash calls"),
+        "{warning}"
+    );
+    assert_eq!(tab.eval("document.querySelector('#rules-warnings').hidden").await, json!(false));
+    let examples = tab
+        .eval("[...document.querySelectorAll('#rules-examples li.rules-example')].map(li => li.textContent)")
+        .await;
+    let examples: Vec<String> = serde_json::from_value(examples).expect("texts");
+    assert_eq!(examples.len(), 2, "{examples:?}");
+    assert!(
+        examples[0].starts_with("deny git push origin main denied by rule 1 \"no pushes\", as expected."),
+        "{examples:?}"
+    );
+    assert!(examples[1].starts_with("allow ls -la allowed by the default, as expected."), "{examples:?}");
+    tab.screenshot("rules-warnings-examples").await;
+
+    // An edit that gets an example wrong is refused, saying which and what decided.
+    put_rules_in_page(&tab, &set.replace("git push*", "git push --force*")).await;
+    let error =
+        tab.wait("document.querySelector('#rules-form .notice.error')?.textContent", "the refusal").await;
+    assert!(
+        error
+            .as_str()
+            .is_some_and(|e| e
+                .contains("example 1 `git push origin main` should be denied but is allowed by the default")),
+        "{error}"
+    );
+    assert_eq!(tab.text("#rules-version").await, "1", "nothing was saved");
+
+    // Saved elsewhere meanwhile: the page says so once, in its own words, with the version now.
+    let elsewhere = "import('/app.js').then(m => m.api('PUT', '/rules', { rules: { default: 'ask' }, expectedVersion: 1 })).then(r => r.version)";
+    assert_eq!(tab.eval(elsewhere).await, json!(2));
+    put_rules_in_page(&tab, r#"{"default": "ask"}"#).await;
+    let conflict =
+        tab.wait("document.querySelector('#rules-form .notice.error')?.textContent", "the conflict").await;
+    let conflict = conflict.as_str().expect("text");
+    assert_eq!(conflict.matches("changed").count(), 1, "told once: {conflict}");
+    assert!(conflict.contains("changed elsewhere") && conflict.contains("at version 2 now"), "{conflict}");
 }

@@ -175,6 +175,8 @@ async fn rules_are_configurable() {
     {
         let mut cmd = hook(clawgate_at(&down, "ag_x"));
         configured(&mut cmd);
+        // Nothing was kept from a server never reached: only opting in lets calls through.
+        cmd.arg("--fail-open");
         let out = run_with_stdin(cmd, &event).await;
         assert_exit(&out, if blocked { 2 } else { 0 });
     }

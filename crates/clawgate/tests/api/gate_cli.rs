@@ -1,11 +1,15 @@
 //! `clawgate gate` and `clawgate exec --gate` as the real binary against a live server: the key
 //! owner's rules decide at once (exit 0 and `allow`, or exit 3 and `deny`), a call that asks waits
-//! for the person, `--explain` records nothing, and exec runs a command only when allowed.
+//! for the person, `--explain` says what the gate would decide (grants included) with the same
+//! exit code and records nothing, and exec runs a command only when allowed.
 
 use crate::cli::{assert_exit, clawgate, finish, run, text};
-use crate::harness::{Person, TestApp};
+use crate::grants::{asking_person, granted};
+use crate::harness::{Person, TestApp, on_both_databases};
 use clawgate::config::Backend;
 use serde_json::json;
+
+on_both_databases!(explain_prints_what_the_gate_would_decide_first_and_exits_by_it);
 
 async fn setup() -> (TestApp, Person, String) {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("server");
@@ -40,7 +44,9 @@ async fn gate_prints_the_decision_and_exits_by_it() {
     let mut explained = clawgate(&app, &key);
     explained.args(["gate", "--explain", "--command", "rm -rf ./build"]);
     let out = run(explained).await;
-    assert_exit(&out, 0);
+    // Before issue 17 a dry-run exited 0 whatever it found; now its code is the decision's: 4,
+    // the person would be asked (0 allow, 3 deny, as without --explain).
+    assert_exit(&out, 4);
     let said = text(&out.stdout);
     assert!(said.starts_with("ask\n") && said.contains("rule 2") && said.contains("version 1"), "{said}");
     assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM gate_decisions").await, 2);
@@ -82,4 +88,52 @@ async fn exec_with_the_gate_runs_what_the_rules_allow_and_never_what_they_deny()
     assert_exit(&out, 3);
     assert!(!dir.path().join("forbidden-marker").exists(), "a denied command never runs");
     assert!(text(&out.stderr).contains("not run"), "{}", text(&out.stderr));
+}
+
+/// `clawgate gate --explain --cwd /srv/app --agent claude --command TEXT`.
+fn explain(app: &TestApp, key: &str, command: &str) -> tokio::process::Command {
+    let mut cmd = clawgate(app, key);
+    cmd.args(["gate", "--explain", "--cwd", "/srv/app", "--agent", "claude", "--command", command]);
+    cmd
+}
+
+/// Issue 17: the dry-run is the decision. A call a standing grant allows is `allow` on the first
+/// line, the verdict names the grant, and the exit code is 0; a deny exits 3, an ask 4.
+async fn explain_prints_what_the_gate_would_decide_first_and_exits_by_it(app: TestApp) {
+    let (mut ada, key) = asking_person(&app, "ada@example.com").await;
+    let width = json!({"width": {"argvPrefix": 4}, "ttlSeconds": 3600});
+    let grant = granted(&app, &mut ada, &key, "git push --force origin feature", width).await;
+
+    let out = run(explain(&app, &key, "git push --force origin main")).await;
+    assert_exit(&out, 0);
+    let said = text(&out.stdout);
+    let mut lines = said.lines();
+    assert_eq!(lines.next(), Some("allow"), "{said}");
+    let verdict = lines.next_back().expect("a verdict");
+    assert!(
+        verdict.starts_with(&format!(
+            "=> allow (by grant {grant} \"commands starting git push --force origin, by agent claude, in /srv/app\""
+        )),
+        "{said}"
+    );
+    assert!(!said.contains("=> ask"), "nothing says ask: {said}");
+    // The gate decides the same, and nothing was recorded or used by the dry-run.
+    assert_eq!(app.scalar_i64("SELECT uses FROM grants").await, 0);
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM gate_decisions").await, 0);
+
+    // Another remote: the grant does not cover it, the person would be asked (exit 4).
+    let out = run(explain(&app, &key, "git push --force upstream main")).await;
+    assert_exit(&out, 4);
+    assert!(text(&out.stdout).starts_with("ask\n"), "{}", text(&out.stdout));
+
+    // A deny exits 3, whatever grants exist.
+    app.save_rules(
+        &ada,
+        json!({"default": "ask", "rules": [{"outcome": "deny", "reason": "not today", "command": "git push --force*"}]}),
+    )
+    .await;
+    let out = run(explain(&app, &key, "git push --force origin main")).await;
+    assert_exit(&out, 3);
+    let said = text(&out.stdout);
+    assert!(said.starts_with("deny\n") && said.contains("not today"), "{said}");
 }

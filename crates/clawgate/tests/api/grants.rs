@@ -16,6 +16,9 @@ on_both_databases!(
     grants_are_refused_unless_offered_and_kept_to_their_owner,
     a_deny_rule_wins_over_a_grant,
     a_ceremony_saved_before_grants_existed_still_approves,
+    grant_options_are_narrowest_first_in_plain_words,
+    a_call_without_a_cwd_is_never_granted_for_any_directory,
+    the_gate_and_its_dry_run_name_the_grant_that_allows_a_call,
 );
 
 on_both_backends!(
@@ -129,8 +132,10 @@ async fn a_grant_chosen_with_the_approval_lets_calls_within_it_pass(app: TestApp
     let widths: Vec<Value> = options.iter().map(|o| o["width"].clone()).collect();
     assert_eq!(widths, vec![json!("exactCommand"), json!({"argvPrefix": 2})], "{}", one.text);
     assert!(options.iter().all(|o| o["description"].as_str().is_some_and(|d| d.contains("/srv/app"))));
+    // Plain words since issue 17 (before: "commands starting `cargo test`", with Markdown
+    // backticks the page showed literally).
     assert!(
-        options[1]["description"].as_str().expect("description").contains("commands starting `cargo test`"),
+        options[1]["description"].as_str().expect("description").contains("commands starting cargo test"),
         "{options:?}"
     );
     assert_eq!(one.body["grantDurations"], json!([900, 3600, 28800]));
@@ -168,7 +173,7 @@ async fn a_grant_chosen_with_the_approval_lets_calls_within_it_pass(app: TestApp
     let created = count(
         &app,
         "SELECT COUNT(*) FROM audit_events WHERE event = 'grant.created' AND request_id = $1 AND credential_id IS NOT NULL AND detail LIKE $2",
-        &[&id, &format!("grant {grant}: commands starting `cargo test`%; for 3600 s; at most 3 uses")],
+        &[&id, &format!("grant {grant}: commands starting cargo test%; for 3600 s; at most 3 uses")],
     )
     .await;
     assert_eq!(created, 1);
@@ -505,4 +510,136 @@ async fn a_ceremony_saved_before_grants_existed_still_approves(app: TestApp) {
     assert!(approved.body.get("grantId").is_none(), "{}", approved.text);
     let listed = app.get("/api/v1/grants", &ada.auth()).await.expect(200);
     assert_eq!(listed.body["grants"], json!([]));
+}
+
+/// The request view's `grantOptions` for a pending request of `key` asking about `call`.
+async fn options_of(app: &TestApp, person: &Person, key: &str, call: Value) -> (String, Vec<Value>) {
+    let id = asked(app, key, call).await;
+    let one = app.get(&format!("/api/v1/approval/{id}"), &person.auth()).await.expect(200);
+    let options = one.body["grantOptions"].as_array().cloned().unwrap_or_default();
+    (id, options)
+}
+
+fn descriptions(options: &[Value]) -> Vec<&str> {
+    options.iter().map(|o| o["description"].as_str().expect("description")).collect()
+}
+
+/// Issue 17: exact first, then the longest prefix, then shorter ones (never the bare program,
+/// never one ending on an option), in plain words with the command given apart for the page.
+async fn grant_options_are_narrowest_first_in_plain_words(app: TestApp) {
+    let (ada, key) = asking_person(&app, "ada@example.com").await;
+    let (_, options) = options_of(&app, &ada, &key, bash("git push --force origin feature")).await;
+    let widths: Vec<Value> = options.iter().map(|o| o["width"].clone()).collect();
+    assert_eq!(widths, vec![json!("exactCommand"), json!({"argvPrefix": 4}), json!({"argvPrefix": 2})]);
+    assert_eq!(
+        descriptions(&options),
+        [
+            "exactly git push --force origin feature, by agent claude, in /srv/app",
+            "commands starting git push --force origin, by agent claude, in /srv/app",
+            "commands starting git push, by agent claude, in /srv/app",
+        ]
+    );
+    assert_eq!(
+        options[1]["covers"],
+        json!({"what": "commands starting", "command": "git push --force origin", "agent": "by agent claude", "place": "in /srv/app"})
+    );
+
+    // `npm publish --access` would end on an option cut off from its value: not offered, and not
+    // accepted when asked for.
+    let (id, options) = options_of(&app, &ada, &key, bash("npm publish --access public")).await;
+    let widths: Vec<Value> = options.iter().map(|o| o["width"].clone()).collect();
+    assert_eq!(widths, vec![json!("exactCommand"), json!({"argvPrefix": 2})]);
+    assert!(descriptions(&options).iter().all(|d| !d.contains('`')), "{options:?}");
+    start_with(&app, &id, json!({"width": {"argvPrefix": 3}, "ttlSeconds": 900}))
+        .await
+        .expect_error(400, "not_grantable");
+}
+
+/// Issue 17: a grant is never wider than what the runtime told the server. A call that names no
+/// working directory is offered grants for calls that name none, in words that say so; the grant
+/// made then covers no call in a named directory.
+async fn a_call_without_a_cwd_is_never_granted_for_any_directory(app: TestApp) {
+    let (mut ada, key) = asking_person(&app, "ada@example.com").await;
+    let no_cwd = |command: &str| json!({"tool": "Bash", "input": {"command": command}, "agentId": "claude"});
+    let (id, options) = options_of(&app, &ada, &key, no_cwd("cargo test --release")).await;
+    assert_eq!(
+        descriptions(&options),
+        [
+            "exactly cargo test --release, by agent claude, only in calls that name no working directory",
+            "commands starting cargo test, by agent claude, only in calls that name no working directory",
+        ]
+    );
+    assert!(descriptions(&options).iter().all(|d| !d.contains("any directory")));
+    let approved =
+        approve_with_grant(&app, &mut ada, &id, json!({"width": {"argvPrefix": 2}, "ttlSeconds": 900}))
+            .await
+            .expect(200);
+    let grant = approved.body["grantId"].as_str().expect("grantId").to_owned();
+    assert!(allowed_by(&gate(&app, &key, no_cwd("cargo test --lib")).await.body, &grant));
+    for cwd in ["/srv/app", "/", "/home/ada"] {
+        let r = gate(&app, &key, bash_in("cargo test --lib", cwd, "claude")).await;
+        assert_eq!(r.body["decision"], "ask", "{cwd}: {}", r.text);
+    }
+    // A file tool's call without one is offered nothing.
+    let write =
+        json!({"tool": "Write", "input": {"file_path": "/srv/app/a", "content": "x"}, "agentId": "claude"});
+    let (_, options) = options_of(&app, &ada, &key, write).await;
+    assert!(options.is_empty(), "{options:?}");
+}
+
+/// Issue 17: explain is the decision. The gate's own explanation of a call a grant allows names
+/// the grant and never says "=> ask"; the dry-run answers the same; the approve page's view of
+/// the request shows the grant it made, and the list names the grant's key.
+async fn the_gate_and_its_dry_run_name_the_grant_that_allows_a_call(app: TestApp) {
+    let (mut ada, key) = asking_person(&app, "ada@example.com").await;
+    let id = asked(&app, &key, bash("git push --force origin feature")).await;
+    let grant = approve_with_grant(
+        &app,
+        &mut ada,
+        &id,
+        json!({"width": {"argvPrefix": 4}, "ttlSeconds": 3600, "maxUses": 5}),
+    )
+    .await
+    .expect(200)
+    .body["grantId"]
+        .as_str()
+        .expect("grantId")
+        .to_owned();
+    let verdict = format!(
+        "=> allow (by grant {grant} \"commands starting git push --force origin, by agent claude, in /srv/app\", until "
+    );
+
+    let explained = app
+        .post("/api/v1/gate/explain", &Auth::Bearer(key.clone()), bash("git push --force origin main"))
+        .await;
+    let explained = explained.expect(200);
+    assert_eq!(explained.body["decision"], "allow", "{}", explained.text);
+    assert_eq!(explained.body["decidedBy"], "grant");
+    assert_eq!(explained.body["grantId"], grant.as_str());
+    let words = explained.body["explanation"].as_str().expect("explanation").to_owned();
+    assert!(words.lines().last().is_some_and(|l| l.starts_with(&verdict)), "{words}");
+    assert!(words.ends_with("your rules alone would ask, by the default)"), "{words}");
+    assert!(!words.contains("=> ask"), "{words}");
+
+    let decided = gate(&app, &key, bash("git push --force origin main")).await;
+    assert!(allowed_by(&decided.body, &grant), "{}", decided.text);
+    let said = decided.body["explanation"].as_str().expect("explanation");
+    assert_eq!(said, words, "the dry-run says what the gate says");
+
+    // The request's own view now shows the grant its approval made.
+    let one = app.get(&format!("/api/v1/approval/{id}"), &ada.auth()).await.expect(200);
+    let made = &one.body["grant"];
+    assert_eq!(made["id"], grant.as_str(), "{}", one.text);
+    assert_eq!(made["covers"]["command"], "git push --force origin");
+    assert_eq!((made["maxUses"].clone(), made["uses"].clone()), (json!(5), json!(1)));
+    assert_eq!(made["state"], "live");
+    assert_eq!(made["apiKeyName"], "bot", "the key's name: {made}");
+    // Only the request that made it shows it, and the list names the key too.
+    let plain = app.ask(&key, "deploy").await;
+    app.approve(&plain.id, &mut ada.key).await.expect(200);
+    let other = app.get(&format!("/api/v1/approval/{}", plain.id), &ada.auth()).await.expect(200);
+    assert!(other.body.get("grant").is_none(), "{}", other.text);
+    let listed = grant_listed(&app, &ada, &grant).await;
+    assert_eq!(listed["apiKeyName"], "bot");
+    assert!(listed["apiKeyId"].as_str().is_some_and(|k| !k.is_empty()), "{listed}");
 }

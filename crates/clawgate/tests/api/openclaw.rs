@@ -54,6 +54,8 @@ pub(crate) struct HookRun {
     api_key: String,
     pub(crate) command: String,
     pub(crate) timeout_seconds: u32,
+    /// `failOpenWhenUnreachable`.
+    pub(crate) fail_open: bool,
     /// OpenClaw's id of the call (its idempotency key on clawgate is made from it).
     pub(crate) tool_call_id: String,
 }
@@ -81,6 +83,7 @@ impl HookRun {
             api_key: api_key.to_owned(),
             command: COMMAND.to_owned(),
             timeout_seconds: 60,
+            fail_open: false,
             tool_call_id: "call-42".to_owned(),
         }
     }
@@ -94,6 +97,7 @@ impl HookRun {
             .env("CLAWGATE_API_KEY", &self.api_key)
             .env("HOOK_COMMAND", &self.command)
             .env("HOOK_TIMEOUT_SECONDS", self.timeout_seconds.to_string())
+            .env("HOOK_FAIL_OPEN", if self.fail_open { "1" } else { "0" })
             .env("HOOK_RUN_ID", "run-7")
             .env("HOOK_TOOL_CALL_ID", &self.tool_call_id)
             .stdin(Stdio::null())
@@ -347,9 +351,20 @@ async fn with_the_server_down_the_local_patterns_decide_and_only_block() {
     assert!(reason.contains("could not decide") && reason.contains(&url), "{reason}");
     assert!(reason.contains("(rm)"), "the local pattern that blocked it is named: {reason}");
 
-    // A call matching none runs, as harmless calls always did; the log says clawgate could not decide.
+    // Issue 17: by default a call matching none is blocked too, saying why.
     let mut run = HookRun::new(&dir, &url, "ag_not_used");
     run.command = "ls -la".to_owned();
+    let reason = run.run().await.block_reason().to_owned();
+    assert!(
+        reason.contains("every call is blocked") && reason.contains("failOpenWhenUnreachable"),
+        "{reason}"
+    );
+
+    // Failing open (the person's choice), a call matching none runs, as harmless calls did before;
+    // the log says clawgate could not decide.
+    let mut run = HookRun::new(&dir, &url, "ag_not_used");
+    run.command = "ls -la".to_owned();
+    run.fail_open = true;
     let outcome = run.run().await;
     assert_eq!(outcome.result, Value::Null, "a harmless call runs; logs:\n{}", outcome.logs);
     assert!(outcome.logs.contains("could not decide"), "{}", outcome.logs);

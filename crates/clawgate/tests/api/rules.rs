@@ -1,6 +1,8 @@
 //! A person's rule set over the API (issue 10): the defaults until a save, saves over the version
 //! read (compare-and-swap, also under concurrency), bad sets refused whole, only a passkey session
 //! may change them, each person sees only their own, and the dry-run names the version it used.
+//! Issue 17: a tool name in the wrong case or a failing example refuses a save; what else cannot
+//! match comes back as warnings, and each example with its outcome, on the save and every read.
 
 use crate::harness::{Auth, Person, TestApp, on_both_databases};
 use clawgate::domain::rules::defaults;
@@ -14,6 +16,11 @@ on_both_databases!(
     only_a_persons_passkey_session_may_change_rules,
     each_person_reads_and_changes_only_their_own_rules,
     explain_decides_with_the_current_rules_and_names_their_version,
+    a_tool_name_in_the_wrong_case_is_refused_with_the_fix_and_nothing_is_stored,
+    rules_that_cannot_match_are_saved_with_warnings_shown_on_every_read,
+    examples_are_checked_on_every_save_and_read_back_with_their_outcomes,
+    a_failing_example_refuses_the_save_naming_what_it_got_and_nothing_is_stored,
+    a_set_saved_before_these_checks_shows_what_they_find_as_warnings,
 );
 
 const RULES: &str = "/api/v1/rules";
@@ -46,7 +53,10 @@ async fn a_save_is_read_back_and_each_save_names_the_version_it_replaces(app: Te
     let ada = app.person("ada@example.com").await;
     let first = allow_all_but_curl();
     let saved = save(&app, &ada, first.clone(), 0).await.expect(200);
-    assert_eq!(saved.body, json!({"version": 1, "source": "saved", "rules": first}));
+    assert_eq!(
+        saved.body,
+        json!({"version": 1, "source": "saved", "rules": first, "warnings": [], "examples": []})
+    );
     let read = app.get(RULES, &ada.auth()).await.expect(200);
     assert_eq!(read.body, saved.body, "read back as saved");
     // The audit trail has the change, with the new version.
@@ -62,7 +72,10 @@ async fn a_save_is_read_back_and_each_save_names_the_version_it_replaces(app: Te
     let second = json!({"default": "ask"});
     save(&app, &ada, second.clone(), 1).await.expect(200);
     let read = app.get(RULES, &ada.auth()).await.expect(200);
-    assert_eq!(read.body, json!({"version": 2, "source": "saved", "rules": second}));
+    assert_eq!(
+        read.body,
+        json!({"version": 2, "source": "saved", "rules": second, "warnings": [], "examples": []})
+    );
 
     // Stale versions (and "nothing saved yet", once something is) are refused; nothing changes.
     for stale in [1, 0, 3, -1] {
@@ -100,7 +113,10 @@ async fn a_set_that_does_not_parse_is_refused_naming_the_rule_and_field_and_noth
         save(&app, &ada, not_a_set, 1).await.expect_error(400, "invalid_rules");
     }
     let read = app.get(RULES, &ada.auth()).await.expect(200);
-    assert_eq!(read.body, json!({"version": 1, "source": "saved", "rules": allow_all_but_curl()}));
+    assert_eq!(
+        read.body,
+        json!({"version": 1, "source": "saved", "rules": allow_all_but_curl(), "warnings": [], "examples": []})
+    );
     assert_eq!(audit_rows(&app).await, 1);
 }
 
@@ -202,4 +218,166 @@ async fn explain_decides_with_the_current_rules_and_names_their_version(app: Tes
     app.post(EXPLAIN, &ada.auth(), typo).await.expect_error(400, "invalid_request");
     let not_object = json!({"tool": "Bash", "input": "ls"});
     app.post(EXPLAIN, &ada.auth(), not_object).await.expect_error(400, "invalid_request");
+}
+
+async fn a_tool_name_in_the_wrong_case_is_refused_with_the_fix_and_nothing_is_stored(app: TestApp) {
+    let ada = app.person("ada@example.com").await;
+    // The issue's afternoon: `bash` saved as version 2 and never matched `git push origin main`.
+    let typo = json!({"default": "allow", "rules": [
+        {"name": "no pushes", "outcome": "deny", "tool": "bash", "command": "git push*"}
+    ]});
+    let refused = save(&app, &ada, typo, 0).await.expect_error(400, "invalid_rules");
+    assert_eq!(
+        refused.body["error"]["message"],
+        "rule 1 \"no pushes\": field `tool`: `bash` is not a tool name (tool names are case-sensitive); did you \
+         mean `Bash`?"
+    );
+    let read = app.get(RULES, &ada.auth()).await.expect(200);
+    assert_eq!((read.body["version"].clone(), read.body["source"].clone()), (json!(0), json!("defaults")));
+    assert_eq!(audit_rows(&app).await, 0);
+}
+
+async fn rules_that_cannot_match_are_saved_with_warnings_shown_on_every_read(app: TestApp) {
+    let ada = app.person("ada@example.com").await;
+    let defaults = app.get(RULES, &ada.auth()).await.expect(200);
+    assert_eq!(
+        (defaults.body["warnings"].clone(), defaults.body["examples"].clone()),
+        (json!([]), json!([]))
+    );
+    let set = json!({"default": "allow", "rules": [
+        {"name": "no rm in files", "outcome": "deny", "tool": "Write", "command": "rm*"},
+        {"outcome": "allow", "tool": "Bash", "command": ["cargo test*", "sudo *"]},
+        {"outcome": "ask", "tool": "DeployTool"},
+    ]});
+    let saved = save(&app, &ada, set.clone(), 0).await.expect(200);
+    assert_eq!(saved.body["version"], 1, "a warning does not stop the save");
+    let warnings = saved.body["warnings"].as_array().expect("warnings");
+    let found: Vec<(Value, Value)> =
+        warnings.iter().map(|w| (w["rule"].clone(), w["field"].clone())).collect();
+    assert_eq!(
+        found,
+        vec![(json!(0), json!("command")), (json!(1), json!("command")), (json!(2), json!("tool"))],
+        "{warnings:?}"
+    );
+    let message = |i: usize| warnings[i]["message"].as_str().expect("message").to_owned();
+    assert!(message(0).starts_with("command patterns match only Bash calls"), "{}", message(0));
+    assert!(
+        message(1).starts_with("`sudo *`: ") && message(1).contains("an allow never covers"),
+        "{}",
+        message(1)
+    );
+    assert!(message(2).contains("`DeployTool` is none of the tools the server knows"), "{}", message(2));
+    let read = app.get(RULES, &ada.auth()).await.expect(200);
+    assert_eq!(read.body, saved.body, "the read shows the same warnings");
+    assert_eq!(read.body["rules"], set);
+}
+
+/// Denies force pushes and asks before edits outside the project, with examples of both.
+fn with_examples(examples: Value) -> Value {
+    json!({"default": "allow", "rules": [
+        {"name": "no force pushes", "outcome": "deny", "tool": "Bash", "command": "git push --force*"},
+        {"name": "outside", "outcome": "ask", "tool": ["Write", "Edit"], "path": {"outside": ["{cwd}"]}},
+    ], "examples": examples})
+}
+
+async fn examples_are_checked_on_every_save_and_read_back_with_their_outcomes(app: TestApp) {
+    let ada = app.person("ada@example.com").await;
+    let set = with_examples(json!([
+        {"command": "git push --force origin main", "expect": "deny"},
+        {"command": "git push origin main", "expect": "allow"},
+        {"tool": "Write", "input": {"file_path": "/etc/hosts", "content": "x"}, "cwd": "/srv/app", "expect": "ask"},
+    ]));
+    let saved = save(&app, &ada, set.clone(), 0).await.expect(200);
+    assert_eq!(saved.body["warnings"], json!([]));
+    let examples = saved.body["examples"].as_array().expect("examples");
+    let got: Vec<Value> = examples
+        .iter()
+        .map(|e| {
+            json!([e["index"], e["call"], e["expect"], e["outcome"], e["passes"], e["decidedBy"]["kind"]])
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            json!([0, "git push --force origin main", "deny", "deny", true, "rule"]),
+            json!([1, "git push origin main", "allow", "allow", true, "default"]),
+            json!([2, "Write /etc/hosts", "ask", "ask", true, "rule"]),
+        ]
+    );
+    assert_eq!(examples[0]["decidedBy"], json!({"kind": "rule", "index": 0, "name": "no force pushes"}));
+    let words = examples[2]["explanation"].as_str().expect("explanation");
+    assert!(words.contains("rule 2 \"outside\"") && words.contains("=> ask"), "{words}");
+    let read = app.get(RULES, &ada.auth()).await.expect(200);
+    assert_eq!(read.body, saved.body);
+    assert_eq!(read.body["rules"]["examples"], set["examples"], "the examples are kept in the set");
+    // The gate never looks at them: the set decides as it would without.
+    let explained = app
+        .post(EXPLAIN, &ada.auth(), json!({"tool": "Bash", "input": {"command": "git push -f"}}))
+        .await
+        .expect(200);
+    assert_eq!(explained.body["decision"]["outcome"], "allow");
+}
+
+async fn a_failing_example_refuses_the_save_naming_what_it_got_and_nothing_is_stored(app: TestApp) {
+    let ada = app.person("ada@example.com").await;
+    save(&app, &ada, with_examples(json!([])), 0).await.expect(200);
+    let failing = with_examples(json!([
+        {"command": "git push --force", "expect": "deny"},
+        {"command": "git push origin main", "expect": "deny"},
+        {"tool": "Edit", "input": {"file_path": "/etc/hosts"}, "cwd": "/srv/app", "expect": "allow"},
+    ]));
+    let refused = save(&app, &ada, failing, 1).await.expect_error(400, "invalid_rules");
+    assert_eq!(
+        refused.body["error"]["message"],
+        "rule set: field `examples`: example 2 `git push origin main` should be denied but is allowed by the \
+         default; example 3 `Edit /etc/hosts` should be allowed but is asked by rule 2 \"outside\""
+    );
+    let bad = json!({"rules": [], "examples": [{"command": "ls"}]});
+    let refused = save(&app, &ada, bad, 1).await.expect_error(400, "invalid_rules");
+    assert!(refused.text.contains("example 1: `expect` is required"), "{}", refused.text);
+    let read = app.get(RULES, &ada.auth()).await.expect(200);
+    assert_eq!(
+        (read.body["version"].clone(), read.body["rules"].clone()),
+        (json!(1), with_examples(json!([])))
+    );
+    assert_eq!(audit_rows(&app).await, 1, "only the first save");
+}
+
+async fn a_set_saved_before_these_checks_shows_what_they_find_as_warnings(app: TestApp) {
+    let ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    save(&app, &ada, json!({"default": "allow"}), 0).await.expect(200);
+    // Saved by an older build, which took `bash`: still in force (it parses), never matching.
+    sqlx::query(
+        "UPDATE rule_sets SET rules = '{\"default\": \"allow\", \"rules\": [{\"outcome\": \"deny\", \"tool\": \
+         \"bash\", \"command\": \"git push*\"}]}', version = 2",
+    )
+    .execute(app.state.db.pool())
+    .await
+    .expect("update");
+    let read = app.get(RULES, &ada.auth()).await.expect(200);
+    assert_eq!(read.body["version"], 2);
+    let warnings = read.body["warnings"].as_array().expect("warnings");
+    // What a save would refuse comes first, then the rest (`git push*` never meets a `bash` call).
+    let found: Vec<(Value, Value)> =
+        warnings.iter().map(|w| (w["rule"].clone(), w["field"].clone())).collect();
+    assert_eq!(found, vec![(json!(0), json!("tool")), (json!(0), json!("command"))], "{warnings:?}");
+    assert!(
+        warnings[0]["message"].as_str().is_some_and(|m| m.ends_with("did you mean `Bash`?")),
+        "{warnings:?}"
+    );
+    let call = json!({"tool": "Bash", "input": {"command": "git push origin main"}});
+    let passed = app.post("/api/v1/gate", &crate::harness::Auth::Bearer(key), call).await.expect(200);
+    assert_eq!(passed.body["decision"], "allow", "decided as saved: {}", passed.text);
+    // One that no longer parses says so, as its one warning.
+    sqlx::query("UPDATE rule_sets SET rules = '{\"default\": \"sometimes\"}', version = 3")
+        .execute(app.state.db.pool())
+        .await
+        .expect("update");
+    let read = app.get(RULES, &ada.auth()).await.expect(200);
+    let message = read.body["warnings"][0]["message"].as_str().expect("message");
+    assert!(
+        message.starts_with("rule set: field `default`: ") && message.ends_with("until the set is fixed"),
+        "{message}"
+    );
 }

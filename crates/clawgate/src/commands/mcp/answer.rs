@@ -47,6 +47,18 @@ impl Answer {
         Self { text, data: None, is_error: true }
     }
 
+    /// A call decided while the server could not be reached (see `commands::offline`).
+    pub(super) fn offline(words: String, allowed: bool) -> Self {
+        if !allowed {
+            return Self::failure(format!("NOT ALLOWED: {words}"));
+        }
+        let text = format!("ALLOWED: {words}. No token: nothing was recorded by the server.");
+        let mut data = Map::new();
+        data.insert("approved".into(), true.into());
+        data.insert("offline".into(), true.into());
+        Self { text, data: Some(data), is_error: false }
+    }
+
     /// Asked without waiting.
     pub(super) fn pending(created: &Created) -> Self {
         let asked = Asked::of(created);

@@ -4,6 +4,8 @@
 //! or an approval is a go-ahead; anything else is `isError: true`.
 
 use super::tools::{Answer, Asked, Progress, waited};
+use crate::commands::offline::{self, Keeper, Offline};
+use crate::domain::rules::Outcome as RuleOutcome;
 use clawgate_client::{Client, GateAnswer, GateCall};
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant};
@@ -71,10 +73,27 @@ pub fn parse(
 
 /// Brings the call to the gate; a call that asks waits for the person: all of it within `wait`
 /// (a 429 is waited out and retried only within it).
-pub async fn run(client: &Client, call: GateCall, wait: Duration, progress: &Progress) -> Answer {
+pub async fn run(
+    client: &Client,
+    keeper: Option<&Keeper>,
+    call: GateCall,
+    wait: Duration,
+    progress: &Progress,
+) -> Answer {
     let client = &client.until(Instant::now() + wait);
     let answer = match client.gate(&call).await {
-        Ok(a) => a,
+        Ok(a) => {
+            if let Some(keeper) = keeper {
+                keeper.refresh(client, a.rule_version).await;
+            }
+            a
+        }
+        // Unreachable: the rules kept from the server decide, and say so.
+        Err(e) if e.is_transient() => {
+            let offline = keeper.map_or(Offline::Nothing, |k| k.decide(&offline::call_of(&call)));
+            let allowed = matches!(offline, Offline::Decided { outcome: RuleOutcome::Allow, .. });
+            return Answer::offline(offline::sentence(&client.issuer(), &e.to_string(), &offline), allowed);
+        }
         Err(e) => return Answer::failure(super::tools::words(&e)),
     };
     match answer.decision.as_str() {

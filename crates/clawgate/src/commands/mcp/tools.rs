@@ -7,6 +7,7 @@
 use super::Outbox;
 pub(super) use super::answer::{Answer, Asked};
 use super::gate_tool::GATE_TOOL_CALL;
+use crate::commands::offline::Keeper;
 use clawgate_client::{ApprovalRequest, Client, Error, GateCall, Status};
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant};
@@ -204,7 +205,13 @@ impl Progress {
 }
 
 /// Runs a call: the `CallToolResult`. Never fails: a problem is a result with `isError: true`.
-pub async fn run(client: Result<&Client, &str>, call: Call, progress: Progress, structured: bool) -> Value {
+pub async fn run(
+    client: Result<&Client, &str>,
+    keeper: Option<&Keeper>,
+    call: Call,
+    progress: Progress,
+    structured: bool,
+) -> Value {
     let client = match client {
         Ok(c) => c,
         Err(problem) => return Answer::failure(problem.to_owned()).into_result(structured),
@@ -229,7 +236,7 @@ pub async fn run(client: Result<&Client, &str>, call: Call, progress: Progress, 
             let asked = Asked { id: &request_id, code: None, url: None };
             waited(client, asked, wait, &progress).await
         }
-        Call::Gate { call, wait } => super::gate_tool::run(client, call, wait, &progress).await,
+        Call::Gate { call, wait } => super::gate_tool::run(client, keeper, call, wait, &progress).await,
     };
     answer.into_result(structured)
 }

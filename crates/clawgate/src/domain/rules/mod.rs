@@ -25,28 +25,42 @@
 //!   `$(…)`) it matches no part, and the parts fall through to later rules or the default.
 //! - `path`: `{"inside": [...]}` or `{"outside": [...]}` directories, absolute or `{cwd}[/…]`;
 //!   applies to file tools (Write, Edit, MultiEdit, NotebookEdit, Read) only.
+//! - `examples` (beside `rules`): calls and the outcome each must get, `{"command": "…",
+//!   "expect": "deny"}` or `{"tool", "input", "cwd"?, "agent"?, "expect"}` (`examples.rs`). The
+//!   gate never looks at them.
 //!
 //! First match wins per part; a Bash call's outcome is its most severe part's.
+//!
+//! Before a set is saved, [`RuleSet::review`] looks it over without changing how anything is
+//! decided: a `tool` that differs from a known tool only in case ([`tools`]) and an example
+//! decided otherwise refuse the save; a rule, pattern or regex no call can reach (`reach.rs`), an
+//! unknown tool and a rule an earlier one shadows are warnings.
 
 mod decide;
 pub mod defaults;
+mod examples;
 mod expand;
 mod lexer;
 pub mod path;
 pub mod pattern;
 mod programs;
+mod reach;
+mod review;
 mod ruleset;
 pub mod scope;
 pub mod shell;
 pub mod subset;
+pub mod tools;
 mod wrappers;
 
 #[cfg(test)]
 pub(crate) mod tests;
 
 pub use decide::{Call, DecidedBy, Decision, FILE_TOOLS, PartDecision, by_words};
+pub use examples::{Example, ExampleResult, MAX_EXAMPLES};
+pub use review::{Review, Warning};
 pub use ruleset::{MAX_PATTERN_CHARS, MAX_RULES, Rule, RuleSet, RuleSetError};
-pub use scope::{NotGrantable, Scope, Width};
+pub use scope::{NotGrantable, Scope, ScopeWords, Width};
 
 use serde::{Deserialize, Serialize};
 

@@ -147,6 +147,16 @@ impl CommandPattern {
         &self.source
     }
 
+    /// The glob on the program's name (or path).
+    pub fn program(&self) -> &Glob {
+        &self.program
+    }
+
+    /// The globs on the words after the program, in order.
+    pub fn args(&self) -> &[Glob] {
+        &self.args
+    }
+
     /// The program is compared by basename unless the pattern names a path (`/usr/bin/rm`).
     pub fn matches(&self, cmd: &SimpleCommand) -> bool {
         if !self.matches_program(cmd) {

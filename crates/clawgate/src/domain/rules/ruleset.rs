@@ -2,6 +2,7 @@
 //! refused with the rule and field at fault, so it is never half-applied.
 
 use super::Outcome;
+use super::examples::{self, Example};
 use super::path::{PathCondition, Root};
 use super::pattern::{CommandPattern, Glob};
 use regex::{Regex, RegexBuilder};
@@ -40,11 +41,13 @@ pub struct Rule {
     pub path: Option<PathCondition>,
 }
 
-/// Rules in order (first match wins) and the outcome when none matches.
+/// Rules in order (first match wins), the outcome when none matches, and the set's own
+/// examples (checked when it is saved; the gate never looks at them).
 #[derive(Debug, Clone)]
 pub struct RuleSet {
     pub default: Outcome,
     pub rules: Vec<Rule>,
+    pub examples: Vec<Example>,
 }
 
 /// Why a rule set was refused.
@@ -80,6 +83,7 @@ struct RawSet {
     default: Option<Value>,
     #[serde(default)]
     rules: Vec<Value>,
+    examples: Option<Value>,
 }
 
 /// A rule with each field kept as JSON, so each is parsed with its name in the error.
@@ -186,11 +190,12 @@ impl RuleSet {
         };
         let rules =
             raw.rules.into_iter().enumerate().map(|(i, v)| parse_rule(i, v)).collect::<Result<_, _>>()?;
-        Ok(Self { default, rules })
+        let examples = examples::parse(raw.examples)?;
+        Ok(Self { default, rules, examples })
     }
 }
 
-fn set_error(message: String) -> RuleSetError {
+pub(super) fn set_error(message: String) -> RuleSetError {
     RuleSetError { rule: None, rule_name: None, field: None, message }
 }
 

@@ -19,7 +19,8 @@ pub struct Scope {
     pub argv_prefix: Option<Vec<String>>,
     /// The words must be exactly `argv_prefix`, nothing after: "this exact command".
     pub exact: bool,
-    /// Normalised; `None` covers any cwd.
+    /// Normalised. `None` (the call named no working directory) covers only calls that name
+    /// none either, never "any directory".
     pub cwd: Option<String>,
 }
 
@@ -119,8 +120,14 @@ impl Scope {
         if call.tool != self.tool || call.agent_id != self.agent_id {
             return false;
         }
-        let call_cwd = call.cwd.as_deref().and_then(path::normalize);
-        if self.cwd.is_some() && call_cwd != self.cwd {
+        // The directory as the runtime named it: a grant made where none was named covers calls
+        // that name none, not calls in whatever directory they name.
+        let same_cwd = match (&self.cwd, call.cwd.as_deref()) {
+            (Some(cwd), Some(call_cwd)) => path::normalize(call_cwd).as_ref() == Some(cwd),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same_cwd {
             return false;
         }
         match (&self.argv_prefix, call.tool == "Bash") {
@@ -144,24 +151,57 @@ impl Scope {
         }
     }
 
-    /// The scope in words, for the approve page and the grant list.
+    /// The scope in words, for the approve page, the grant list and explanations: plain text,
+    /// the command as shell words (`commands starting git push --force origin, by agent claude,
+    /// in /srv/app`).
     pub fn describe(&self) -> String {
-        let what = match &self.argv_prefix {
-            Some(words) if self.exact => format!("exactly `{}`", shown(words)),
-            Some(words) => format!("commands starting `{}`", shown(words)),
-            None => format!("any {} call", self.tool),
+        self.words().to_string()
+    }
+
+    /// The scope in words, in pieces, for a page that shows the command in its own styling.
+    pub fn words(&self) -> ScopeWords {
+        let (what, command) = match &self.argv_prefix {
+            Some(words) if self.exact => ("exactly".to_owned(), Some(shown(words))),
+            Some(words) => ("commands starting".to_owned(), Some(shown(words))),
+            None => (format!("any {} call", self.tool), None),
         };
         let agent =
-            self.agent_id.as_deref().map_or("an agent without an id".into(), |a| format!("agent {a}"));
-        let cwd = self.cwd.as_deref().map_or("any directory".into(), |c| format!("in {c}"));
-        format!("{what}, by {agent}, {cwd}")
+            self.agent_id.as_deref().map_or("by an agent without an id".into(), |a| format!("by agent {a}"));
+        let place = self
+            .cwd
+            .as_deref()
+            .map_or("only in calls that name no working directory".into(), |c| format!("in {c}"));
+        ScopeWords { what, command, agent, place }
     }
 }
 
-/// Words joined by spaces, those with blanks or quotes single-quoted so word boundaries show.
+/// What a scope covers, in words: `what` (`commands starting`, `exactly`, `any Write call`),
+/// the `command` it names, if any, as shell words, the `agent` (`by agent claude`) and the
+/// `place` (`in /srv/app`). Together, comma-separated: [`Scope::describe`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScopeWords {
+    pub what: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    pub agent: String,
+    pub place: String,
+}
+
+impl std::fmt::Display for ScopeWords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.command {
+            Some(command) => write!(f, "{} {command}, {}, {}", self.what, self.agent, self.place),
+            None => write!(f, "{}, {}, {}", self.what, self.agent, self.place),
+        }
+    }
+}
+
+/// Words joined by spaces, those with blanks, quotes or commas single-quoted so word boundaries
+/// show (and a comma never reads as the end of the command).
 fn shown(words: &[String]) -> String {
     let quote = |w: &String| {
-        if w.is_empty() || w.chars().any(|c| c.is_whitespace() || "'\"\\".contains(c)) {
+        if w.is_empty() || w.chars().any(|c| c.is_whitespace() || "'\"\\,".contains(c)) {
             format!("'{}'", w.replace('\'', r"'\''"))
         } else {
             w.clone()

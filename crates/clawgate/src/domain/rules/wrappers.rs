@@ -68,6 +68,11 @@ const WRAPPERS: [Wrapper; 24] = [
     Wrapper { long_values: &["user"], ..wrapper("pkexec", "", 0) },
 ];
 
+/// Whether the splitter looks through `name` to the program it runs (`sudo`, `nice`, `env` …).
+pub(super) fn is_wrapper(name: &str) -> bool {
+    WRAPPERS.iter().any(|w| w.name == name)
+}
+
 /// Shells whose `-c` script is split too.
 const SHELLS: [&str; 7] = ["sh", "bash", "zsh", "dash", "ksh", "mksh", "ash"];
 

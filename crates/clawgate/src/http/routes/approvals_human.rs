@@ -1,13 +1,15 @@
 //! The person's side of an approval: approve with a passkey, deny, list pending and history.
 
+use super::grants::{GrantView, grant_view};
 use crate::clock::{Millis, to_rfc3339};
 use crate::domain::approval::{self, Status};
 use crate::domain::ids::RequestId;
+use crate::domain::rules::ScopeWords;
 use crate::http::ceremony::{self, ApprovalState, AssertionBody, AssertionState};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, ClientIp, Human, NotAnAgent};
 use crate::service::approvals::{Approvals, Decided};
-use crate::service::grants::{self, GRANT_DURATIONS};
+use crate::service::grants::{self, GRANT_DURATIONS, Grants};
 use crate::state::AppState;
 use crate::store::approvals::ApprovalRecord;
 use crate::store::ceremonies::CeremonyKind;
@@ -70,6 +72,9 @@ pub struct ApprovalView {
     /// The durations a grant may be chosen for, in seconds; with `grantOptions` only.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub grant_durations: Vec<i64>,
+    /// The standing grant the person made when approving it (`GET /api/v1/approval/{id}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant: Option<GrantView>,
     /// Only on `GET /api/v1/approval/{id}`, and only `true`: denying this pending request would
     /// suspend the agent's key (its requests were denied `SUSPEND_AFTER_DENIALS` − 1 times within
     /// 10 minutes). The approve page says so before the person denies.
@@ -77,14 +82,19 @@ pub struct ApprovalView {
     pub denying_suspends_key: bool,
 }
 
-/// One width a standing grant may have, and what it would cover, in words.
+/// One width a standing grant may have, and what it would cover, in words. Offered narrowest
+/// first: this exact command, then ever shorter prefixes of its words.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GrantOption {
     /// `"exactCommand"`, `{"argvPrefix": n}` or `"toolInCwd"`.
     #[schema(value_type = Object)]
     pub width: crate::domain::rules::Width,
+    /// Plain words, e.g. `commands starting cargo test, by agent claude, in /srv/app`.
     pub description: String,
+    /// The same in pieces for a page to style: `{what, command?, agent, place}`.
+    #[schema(value_type = Object)]
+    pub covers: ScopeWords,
 }
 
 pub fn approval_view(r: &ApprovalRecord, now: Millis) -> ApprovalView {
@@ -105,6 +115,7 @@ pub fn approval_view(r: &ApprovalRecord, now: Millis) -> ApprovalView {
         decision_ref: r.decision_ref.clone(),
         grant_options: Vec::new(),
         grant_durations: Vec::new(),
+        grant: None,
         denying_suspends_key: false,
     }
     .with_grant_options(r, now)
@@ -114,7 +125,7 @@ impl ApprovalView {
     fn with_grant_options(mut self, r: &ApprovalRecord, now: Millis) -> Self {
         self.grant_options = grants::options_of(r, now)
             .into_iter()
-            .map(|(width, scope)| GrantOption { width, description: scope.describe() })
+            .map(|(width, scope)| GrantOption { width, description: scope.describe(), covers: scope.words() })
             .collect();
         if !self.grant_options.is_empty() {
             self.grant_durations = GRANT_DURATIONS.to_vec();
@@ -320,12 +331,18 @@ async fn history(
     responses((status = 200, body = ApprovalView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn one(
     State(approvals): State<Approvals>,
+    State(grants): State<Grants>,
     human: Human,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ApprovalView>> {
     let id = RequestId::parse(&id).ok_or_else(|| ApiError::not_found("approval request"))?;
     let record = approvals.one_of(&human.user.id, &id).await?;
-    let mut view = approval_view(&record, approvals.now());
+    let now = approvals.now();
+    let mut view = approval_view(&record, now);
+    if record.status_at(now) == Status::Approved && record.gate_call.is_some() {
+        let made = grants.made_by(&human.user.id, &id).await?;
+        view.grant = made.as_ref().map(|g| grant_view(g, now)).transpose()?;
+    }
     view.denying_suspends_key = approvals.denying_suspends_key(&record).await?;
     Ok(Json(view))
 }

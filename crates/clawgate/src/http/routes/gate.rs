@@ -199,21 +199,31 @@ async fn gate(
     Ok(Json(gate_view(answer, &app.settings.issuer())))
 }
 
-/// What the gate would do with a call: nothing is recorded, no grant is used.
+/// What the gate would do with a call, exactly as `POST /api/v1/gate` would decide it now (grants
+/// included): nothing is recorded, no grant's use is taken.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GateExplainView {
-    /// The rules' outcome: `allow`, `ask` or `deny`.
+    /// `allow` (by a rule, or by a grant for a call the rules ask about), `ask` (the person would
+    /// be asked) or `deny`.
     pub decision: String,
+    /// `rule` or `grant`; absent when the person would be asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    /// When a rule would decide: which (`v3#2`, `v3#default`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     pub rule_version: i64,
-    /// A live standing grant that would allow a call the rules ask about.
+    /// The live standing grant that would allow a call the rules ask about.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<String>,
-    /// One line per part of the call and a verdict.
+    /// One line per part of the call and a verdict (`=> allow (by grant grt_… "…", …)` when a
+    /// grant would allow it): the words the gate would answer with.
     pub explanation: String,
 }
 
-/// A dry-run of the gate for the key's owner's rules and grants.
+/// A dry-run of the gate for the key's owner's rules and this key's grants: the decision the
+/// gate would make now, and why.
 #[utoipa::path(post, path = "/api/v1/gate/explain", tag = "gate",
     security(("apiKey" = []), ("apiKeyHeader" = [])),
     request_body = GateBody,
@@ -227,6 +237,8 @@ async fn explain(
     let e = gate.explain(&agent.key, &call).await?;
     Ok(Json(GateExplainView {
         decision: e.outcome.as_str().to_owned(),
+        decided_by: e.decided_by.map(str::to_owned),
+        rule: e.rule,
         rule_version: e.rule_version,
         grant_id: e.grant.map(|g| g.to_string()),
         explanation: e.explanation,

@@ -4,11 +4,11 @@
 
 use crate::clock::{Millis, to_rfc3339};
 use crate::domain::ids::GrantId;
+use crate::domain::rules::ScopeWords;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{ClientIp, Human};
-use crate::service::grants::{Grants, state_of};
+use crate::service::grants::{Grants, Named, state_of};
 use crate::state::AppState;
-use crate::store::grants::GrantRecord;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -30,11 +30,19 @@ pub struct GrantView {
     pub id: String,
     /// What it covers, in words, as the person read it when they chose it.
     pub description: String,
+    /// What it covers, in words, in pieces for a page to style: `{what, command?, agent, place}`
+    /// (`commands starting`, `cargo test`, `by agent claude`, `in /srv/app`).
+    #[schema(value_type = Object)]
+    pub covers: ScopeWords,
     /// What it covers, exactly: `{agentId, tool, argvPrefix, exact, cwd}`.
     #[schema(value_type = Object)]
     pub scope: serde_json::Value,
     /// The approval that created it.
     pub request_id: String,
+    /// The only API key whose calls it covers, and that key's name (absent if the key is gone).
+    pub api_key_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_name: Option<String>,
     /// The only agent id whose calls it covers (absent: calls without an agent id).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<String>,
@@ -50,12 +58,16 @@ pub struct GrantView {
     pub state: &'static str,
 }
 
-fn grant_view(g: &GrantRecord, now: Millis) -> ApiResult<GrantView> {
+pub fn grant_view(named: &Named, now: Millis) -> ApiResult<GrantView> {
+    let g = &named.grant;
     Ok(GrantView {
         id: g.id.to_string(),
         description: g.description.clone(),
+        covers: g.scope.words(),
         scope: serde_json::to_value(&g.scope).map_err(ApiError::internal)?,
         request_id: g.request_id.to_string(),
+        api_key_id: g.api_key_id.to_string(),
+        api_key_name: named.key_name.clone(),
         agent_id: g.scope.agent_id.clone(),
         created_at: to_rfc3339(g.created_at),
         expires_at: to_rfc3339(g.expires_at),

@@ -7,6 +7,7 @@ pub mod approvals_agent;
 pub mod approvals_human;
 pub mod auth;
 pub mod gate;
+pub mod gate_policy;
 pub mod grants;
 pub mod health;
 pub mod passkeys;
@@ -40,6 +41,7 @@ pub fn open() -> OpenApiRouter<Arc<AppState>> {
         .merge(push::router())
         .merge(rules::router())
         .merge(gate::router())
+        .merge(gate_policy::router())
         .merge(stop::router())
         .merge(grants::router())
 }

@@ -2,8 +2,8 @@
 //! npm at build time) and the page routes that all answer with `index.html`.
 
 use axum::Router;
-use axum::extract::Path;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::sync::{Arc, LazyLock};
@@ -63,11 +63,40 @@ fn page() -> Response {
     respond("text/html; charset=utf-8", INDEX)
 }
 
-async fn approval_page(Path(id): Path<String>) -> Response {
+/// The page, or, when it was opened at a loopback address while passkeys belong to `localhost`
+/// (the default), a redirect there first: a passkey made or used at `127.0.0.1` fails, and a
+/// session made there is not `localhost`'s, so nothing is created under the wrong name.
+fn page_at(app: &AppState, headers: &HeaderMap, uri: &OriginalUri) -> Response {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let name =
+        host.rsplit_once(':').filter(|(n, port)| !n.is_empty() && port.bytes().all(|b| b.is_ascii_digit()));
+    let name = name.map_or(host, |(n, _)| n).trim_start_matches('[').trim_end_matches(']');
+    let loopback = name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !(loopback && app.settings.rp_id == "localhost") {
+        return page();
+    }
+    let origin = app.settings.rp_origin.origin().ascii_serialization();
+    let target = format!("{origin}{}", uri.0.path_and_query().map_or("/", |p| p.as_str()));
+    match HeaderValue::from_str(&target) {
+        Ok(location) => (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, location)]).into_response(),
+        Err(_) => page(),
+    }
+}
+
+async fn approval_page(
+    State(app): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: OriginalUri,
+) -> Response {
     match crate::domain::ids::RequestId::parse(&id) {
-        Some(_) => page(),
+        Some(_) => page_at(&app, &headers, &uri),
         None => ApiError::not_found("page").into_response(),
     }
+}
+
+async fn any_page(State(app): State<Arc<AppState>>, headers: HeaderMap, uri: OriginalUri) -> Response {
+    page_at(&app, &headers, &uri)
 }
 
 pub fn router() -> Router<Arc<AppState>> {
@@ -76,7 +105,7 @@ pub fn router() -> Router<Arc<AppState>> {
         get(|| async { respond("text/javascript; charset=utf-8", TEXT_RULE.as_bytes()) }),
     );
     for path in PAGES {
-        router = router.route(path, get(|| async { page() }));
+        router = router.route(path, get(any_page));
     }
     for asset in ASSETS {
         router =

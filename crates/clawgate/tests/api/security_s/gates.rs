@@ -88,6 +88,14 @@ async fn hook(url: &str, key: &str, secs: u64, event: &str) -> Output {
     run_with_stdin(cmd, event).await
 }
 
+/// The hook against a server it never reached, opted into failing open (issue 17): the built-in
+/// rules decide.
+async fn hook_failing_open(url: &str, key: &str, event: &str) -> Output {
+    let mut cmd = clawgate_at(url, key);
+    cmd.args(["hook", "claude-code", "--fail-open"]).env("CLAWGATE_HOOK_TIMEOUT", "20");
+    run_with_stdin(cmd, event).await
+}
+
 /// `clawgate gate --timeout SECS -- ls -la`.
 async fn gate_cli(url: &str, key: &str, secs: u64) -> Output {
     let mut cmd = clawgate_at(url, key);
@@ -343,14 +351,17 @@ async fn m3_the_hooks_fallback_is_the_servers_built_in_rule_set() {
         let on_server = gate(&app, &key, json!({"tool": "Bash", "input": {"command": command}})).await;
         let expected = if asked { "ask" } else { "allow" };
         assert_eq!(on_server.body["decision"], expected, "{command}: {}", on_server.text);
-        let out = hook(&down, &key, 20, &bash_event(command)).await;
+        let out = hook_failing_open(&down, &key, &bash_event(command)).await;
         if asked {
             assert_exit(&out, 2);
             assert_says(&out, "could not decide");
             assert_says(&out, "the built-in rules ask about it");
         } else {
             assert_exit(&out, 0);
-            assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{command}: {}", text(&out.stderr));
+            // Issue 17: a call let through while the server is unreachable says so (it was
+            // silent before).
+            assert!(out.stdout.is_empty(), "{command}");
+            assert_says(&out, "--fail-open lets it run");
         }
     }
 }

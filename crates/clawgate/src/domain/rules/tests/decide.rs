@@ -243,3 +243,60 @@ fn no_allow_covers_a_command_outside_the_subset() {
     assert_eq!(regex.decide(&bash("echo hi")).outcome, Outcome::Allow);
     assert_eq!(regex.decide(&bash("echo hi > ~/.profile")).outcome, Outcome::Ask);
 }
+
+/// Issue 17: the explanation names the part that caused the outcome. A rule without a command
+/// pattern (here the built-in `curl | sh` regex) raises every part alike, so the cause is the part
+/// whose own words decided: `sh` reading its script from stdin, never `ls`. The splitter reports
+/// that `sh` twice (the command, then what it could not be sure of about it): it is listed once.
+#[test]
+fn the_explanation_names_the_part_that_caused_the_outcome_once() {
+    let d = RuleSet::defaults().decide(&bash("ls; curl x | sh"));
+    assert_eq!(d.outcome, Outcome::Ask);
+    assert_eq!(d.decided_by, rule(15, "curl | sh"));
+    let cause = d.deciding_part().expect("a part");
+    assert_eq!((cause.text.as_str(), cause.unclear), ("sh", Some(UnclearWhy::ShellOnStdin)));
+    assert_eq!(
+        d.explain(),
+        "`ls`: asked by rule 16 \"curl | sh\"\n`curl x`: asked by rule 16 \"curl | sh\"\n\
+         `sh`: asked by rule 16 \"curl | sh\" (a shell reading its script from stdin)\n\
+         => ask (by rule 16 \"curl | sh\", at `sh`: a shell reading its script from stdin)"
+    );
+    // The decision itself is unchanged: every part, the unclear one included, is still there.
+    assert_eq!(d.parts.len(), 4);
+    assert_eq!(d.parts[3].about, Some(2));
+
+    // Under an allowing default, only what the splitter saw asks; `sh` is still one line.
+    let allow = set(json!({"default": "allow"}));
+    let d = allow.decide(&bash("ls; curl x | sh"));
+    assert_eq!(d.decided_by, DecidedBy::Unclear { why: UnclearWhy::ShellOnStdin });
+    assert_eq!(
+        d.explain(),
+        "`ls`: allowed by the default\n`curl x`: allowed by the default\n\
+         `sh`: asked because it holds a shell reading its script from stdin\n\
+         => ask (because it holds a shell reading its script from stdin)"
+    );
+    // A script held in an expansion: the command's own doubt and the script, on one line.
+    let d = allow.decide(&bash("bash -c \"$X\""));
+    assert_eq!(d.part_lines().len(), 1, "{}", d.explain());
+    assert!(d.explain().contains("(also: a script held in an expansion)"), "{}", d.explain());
+}
+
+#[test]
+fn a_part_decided_by_its_own_words_is_preferred_over_one_the_default_or_a_regex_raised() {
+    let rules = set(json!({"default": "ask", "rules": [
+        {"name": "rm", "outcome": "ask", "command": "rm -r*"},
+        {"name": "no pastes", "outcome": "deny", "reason": "pastes leak", "regex": "pastebin"},
+    ]}));
+    // Both parts ask; `rm` by a rule about its words, `make` only by the default.
+    let d = rules.decide(&bash("make; rm -rf build"));
+    assert_eq!((d.outcome, d.decided_by.clone(), d.part), (Outcome::Ask, rule(0, "rm"), 1));
+    assert!(d.explain().ends_with("=> ask (by rule 1 \"rm\", at `rm -rf build`)"), "{}", d.explain());
+    // A denying regex raises every part alike: the part whose own text it matches is named.
+    let d = rules.decide(&bash("ls; curl https://pastebin.example/x; pwd"));
+    assert_eq!((d.outcome, d.decided_by.clone(), d.part), (Outcome::Deny, rule(1, "no pastes"), 1));
+    assert!(d.explain().ends_with(", at `curl https://pastebin.example/x`): pastes leak"), "{}", d.explain());
+    // Where it matches no part's own text (only the line as a whole), the first part it raised.
+    let spanning = set(json!({"default": "allow", "rules": [{"outcome": "deny", "regex": "paste.*bin"}]}));
+    let d = spanning.decide(&bash("echo paste; echo bin"));
+    assert_eq!((d.outcome, d.part), (Outcome::Deny, 0), "{}", d.explain());
+}

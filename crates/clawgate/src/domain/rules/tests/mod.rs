@@ -56,7 +56,9 @@ pub(crate) const ORDINARY_COMMANDS: [&str; 14] = [
 
 mod decide;
 mod defaults;
+mod examples;
 mod pattern;
+mod review;
 mod ruleset;
 mod scope;
 mod shell;

@@ -81,10 +81,44 @@ fn only_narrow_scopes_are_offered() {
     assert_eq!(Scope::from_call(&agent("rm $X", "a1"), Width::ExactCommand), Err(NotGrantable::Dynamic));
     assert_eq!(Scope::from_call(&agent("ls > out", "a1"), Width::ExactCommand), Err(NotGrantable::Redirect));
     assert_eq!(Scope::from_call(&agent("", "a1"), Width::ExactCommand), Err(NotGrantable::Compound));
+    // Plain words, no Markdown backticks (issue 17: the page styles the command itself). Before,
+    // these read "commands starting `git push`, …" and "exactly `git commit -m 'a b' ''`, …".
     let scope = Scope::from_call(&agent("git push origin main", "a1"), Width::ArgvPrefix(2)).expect("ok");
-    assert_eq!(scope.describe(), "commands starting `git push`, by agent a1, in /p");
+    assert_eq!(scope.describe(), "commands starting git push, by agent a1, in /p");
     let scope = Scope::from_call(&agent("git commit -m 'a b' ''", "a1"), Width::ExactCommand).expect("ok");
-    assert_eq!(scope.describe(), "exactly `git commit -m 'a b' ''`, by agent a1, in /p");
+    assert_eq!(scope.describe(), "exactly git commit -m 'a b' '', by agent a1, in /p");
+}
+
+#[test]
+fn a_scope_in_words_names_the_command_apart_and_quotes_what_would_blur_it() {
+    let scope = Scope::from_call(&agent("echo a, b", "a1"), Width::ExactCommand).expect("ok");
+    let words = scope.words();
+    assert_eq!(
+        (words.what.as_str(), words.command.as_deref(), words.agent.as_str(), words.place.as_str()),
+        ("exactly", Some("echo 'a,' b"), "by agent a1", "in /p")
+    );
+    assert_eq!(scope.describe(), "exactly echo 'a,' b, by agent a1, in /p");
+    let write = Call { tool: "Write".into(), input: json!({"file_path": "a"}), ..bash("") };
+    let scope = Scope::from_call(&write, Width::ToolInCwd).expect("ok");
+    assert_eq!(scope.describe(), "any Write call, by an agent without an id, in /p");
+}
+
+/// Issue 17: a grant is never wider than what the runtime told the server. A call that named no
+/// working directory makes a grant for calls that name none, never for "any directory".
+#[test]
+fn a_grant_made_without_a_cwd_covers_only_calls_without_one() {
+    let call = Call { cwd: None, ..agent("cargo test --release", "a1") };
+    let scope = Scope::from_call(&call, Width::ArgvPrefix(2)).expect("grantable");
+    assert_eq!(scope.cwd, None);
+    assert!(scope.covers(&call));
+    assert!(scope.covers(&Call { cwd: None, ..agent("cargo test --lib", "a1") }));
+    for cwd in ["/p", "/", "/home/a"] {
+        assert!(!scope.covers(&Call { cwd: Some(cwd.into()), ..call.clone() }), "{cwd}");
+    }
+    assert_eq!(
+        scope.describe(),
+        "commands starting cargo test, by agent a1, only in calls that name no working directory"
+    );
 }
 
 #[test]
