@@ -191,6 +191,12 @@ pub struct Settings {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(
+        "{} set but empty: an empty value is an error, not the default. Unset {} to use the default, or give a value",
+        .0.join(", "),
+        if .0.len() == 1 { "it" } else { "them" }
+    )]
+    EmptySettings(Vec<String>),
+    #[error(
         "{name} is {len} bytes long; it must be at least {MIN_SECRET_BYTES} random bytes (try `openssl rand -base64 32`)"
     )]
     ShortSecret { name: &'static str, len: usize },
@@ -387,8 +393,22 @@ pub fn host_under_rp_id(host: &str, rp_id: &str) -> bool {
     host == rp_id || host.ends_with(&format!(".{rp_id}"))
 }
 
+/// The settings of `args` (a clap `Args` type) that the environment sets to nothing: clap reads
+/// an empty variable as unset, which would quietly stand for the default.
+pub fn empty_settings<A: clap::Args>() -> Result<(), ConfigError> {
+    let command = A::augment_args(clap::Command::new("settings"));
+    let empty: Vec<String> = command
+        .get_arguments()
+        .filter_map(|a| a.get_env())
+        .filter(|name| std::env::var_os(name).is_some_and(|v| v.to_string_lossy().trim().is_empty()))
+        .map(|name| name.to_string_lossy().into_owned())
+        .collect();
+    if empty.is_empty() { Ok(()) } else { Err(ConfigError::EmptySettings(empty)) }
+}
+
 impl Settings {
     pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
+        empty_settings::<ServeArgs>()?;
         let database = DatabaseSettings::from_args(&args.db)?;
         let use_database_clock =
             args.clock_source == crate::cli::ClockSource::Database && database.backend == Backend::Postgres;

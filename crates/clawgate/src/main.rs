@@ -17,33 +17,42 @@ fn init_logging(level: &str, format: LogFormat) {
         other => other,
     };
     let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    // Colours for a terminal only: a file, a pipe or journald gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C or SIGTERM. SIGTERM is listened for from the call on, not from the first
+/// poll: a service manager that stops the server right after it says it listens stops it
+/// gracefully too.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let terminate = async move {
+            match term {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => {},
+            () = terminate => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        tracing::info!("shutting down: finishing requests in flight");
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -70,8 +79,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             clawgate::tls::warn_if_unreachable(&settings);
             let scheme = if tls.is_some() { "https" } else { "http" };
             let state = app::build_state(settings, Arc::new(SystemClock)).await?;
+            let shutdown = shutdown_signal();
             tracing::info!(%addr, ?backend, rp_origin = %origin, %scheme, "clawgate is listening; open {origin}");
-            app::serve_with(state, listener, tls, metrics, shutdown_signal()).await?;
+            app::serve_with(state, listener, tls, metrics, shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate(args) => {

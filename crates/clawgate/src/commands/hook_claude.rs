@@ -140,9 +140,33 @@ const TIMEOUT_MARGIN_SECS: u64 = 30;
 /// each of those let it run), and the `timeout` stays above the hook's own wait.
 pub fn settings_json(args: &ClaudeHookArgs) -> serde_json::Value {
     let matcher = if args.outside_project { "Bash|Write|Edit|MultiEdit|NotebookEdit" } else { "Bash" };
-    let mut command = "clawgate hook claude-code".to_owned();
+    // Every setting given is carried into the command Claude Code runs, or it would be lost.
+    let mut flags: Vec<String> = Vec::new();
     if args.timeout != 300 {
-        command.push_str(&format!(" --timeout {}", args.timeout));
+        flags.extend(["--timeout".into(), args.timeout.to_string()]);
+    }
+    if args.agent != "claude-code" {
+        flags.extend(["--agent".into(), args.agent.clone()]);
+    }
+    for (on, flag) in [
+        (args.outside_project, "--outside-project"),
+        (args.fail_open, "--fail-open"),
+        (args.no_default_patterns, "--no-default-patterns"),
+    ] {
+        if on {
+            flags.push(flag.into());
+        }
+    }
+    if let Some(patterns) = &args.patterns {
+        flags.extend(["--patterns".into(), patterns.clone()]);
+    }
+    for pattern in &args.pattern {
+        flags.extend(["--pattern".into(), pattern.clone()]);
+    }
+    let mut command = "clawgate hook claude-code".to_owned();
+    if !flags.is_empty() {
+        command.push(' ');
+        command.push_str(&super::exec::shell_quote(&flags));
     }
     json!({
         "env": { "CLAWGATE_URL": args.server.url, "CLAWGATE_API_KEY": "ag_…" },

@@ -207,7 +207,13 @@ fn the_printed_settings_fail_closed_and_are_the_readmes() {
     let wider = print(&["--timeout", "500", "--outside-project"]);
     let (entry, hook) = (&wider["hooks"]["PreToolUse"][0], &wider["hooks"]["PreToolUse"][0]["hooks"][0]);
     assert_eq!(hook["timeout"], 530);
-    assert_eq!(hook["command"], "clawgate hook claude-code --timeout 500");
+    // Issue 17: every flag given reaches the command (`--outside-project` was dropped before).
+    assert_eq!(hook["command"], "clawgate hook claude-code --timeout 500 --outside-project");
+    let own = print(&["--pattern", r"\bdeploy\b", "--fail-open", "--agent", "ci bot"]);
+    assert_eq!(
+        own["hooks"]["PreToolUse"][0]["hooks"][0]["command"],
+        r"clawgate hook claude-code --agent 'ci bot' --fail-open --pattern '\bdeploy\b'"
+    );
     assert!(entry["matcher"].as_str().is_some_and(|m| m.split('|').any(|t| t == "Write")));
 
     let readme = crate::containers::read("README.md");

@@ -311,7 +311,8 @@ async fn verify_online_once_offline_and_against_the_action() {
     assert_eq!(serde_json::from_slice::<Value>(&out.stdout).expect("JSON")["action"], "deploy v2");
     let out = run(verify_cmd(&app, &[&token, "--offline"])).await;
     assert_exit(&out, 5);
-    assert!(text(&out.stderr).contains("bad_signature"), "another issuer: {}", text(&out.stderr));
+    // Issue 17: an issuer mismatch is named as such (it was `bad_signature` before).
+    assert!(text(&out.stderr).contains("wrong_issuer"), "another issuer: {}", text(&out.stderr));
 
     // The action must match, online and offline.
     for offline in [false, true] {

@@ -43,9 +43,10 @@ async fn the_client_asks_waits_and_verifies(app: TestApp) {
         verify_offline(&jwks, &token, None, Some("terraform apply")),
         Err(OfflineError::ActionMismatch)
     );
+    // Issue 17: an issuer mismatch is named as such (it was `BadSignature` before).
     assert_eq!(
         verify_offline(&jwks, &token, Some("https://elsewhere.example"), None),
-        Err(OfflineError::BadSignature)
+        Err(OfflineError::WrongIssuer { found: app.origin.clone() })
     );
     assert_eq!(verify_offline(&jwks, "nonsense", None, None), Err(OfflineError::Malformed));
 

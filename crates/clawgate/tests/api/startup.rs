@@ -256,6 +256,29 @@ fn unsafe_settings_are_refused_at_start_with_a_reason() {
     assert!(vapid.contains("VAPID_PRIVATE_KEY"), "{vapid}");
 }
 
+/// Issue 17: an empty setting is an error, as documented, not the default in disguise.
+#[test]
+fn an_empty_setting_is_an_error_not_the_default() {
+    let empty = refusal(&[], &[("LOG_LEVEL", ""), ("DATABASE_URL", " ")]);
+    assert!(
+        empty.contains("LOG_LEVEL") && empty.contains("DATABASE_URL") && empty.contains("empty"),
+        "{empty}"
+    );
+}
+
+/// Issue 17: the log is plain text where it is not shown on a terminal (a pipe here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_has_no_colours_off_a_terminal() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let mut cmd = clawgate(dir.path());
+    cmd.env("PORT", port.to_string()).env("LOG_FORMAT", "text");
+    // `start` read up to the line that says it listens; the rest of the log is here.
+    let log = Server::start(cmd, port).stop();
+    assert!(log.contains("INFO") && log.contains("shutting down"), "{log}");
+    assert!(!log.contains('\u{1b}'), "no terminal escapes: {log:?}");
+}
+
 /// What the operating system or the database says is not enough to act on: each refusal names
 /// the fix as well.
 #[test]
