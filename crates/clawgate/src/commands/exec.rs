@@ -14,16 +14,17 @@ const EXIT_NOT_EXECUTABLE: u8 = 126;
 
 const EXAMPLES: &str = "\
 Once approved, the command runs with CLAWGATE_TOKEN (the approval token) and CLAWGATE_REQUEST_ID
-(with --gate and a rule's or grant's decision: the decision's id) in its environment, and clawgate exits with the command's own exit code (128+N when a signal N
-ended it; 127 or 126 when it cannot be started). With --gate, a call a rule or grant allowed gets
-a gate token instead, which `clawgate verify` refuses unless given --accept rule,grant. Denied, expired, timed out or failed: the
+(for a rule's or grant's decision: the decision's id) in its environment, and clawgate exits with the command's own exit code (128+N when a signal N
+ended it; 127 or 126 when it cannot be started). A call a rule or grant allowed gets a gate token
+instead, which `clawgate verify` refuses unless given --accept rule,grant. Denied, expired, timed out or failed: the
 command never runs, and clawgate exits 3, 4 or 1 with the reason on stderr.
 
 Examples:
-  clawgate exec -- rm -rf ./old-data
+  # Your rules decide first: routine commands run at once, risky ones ask:
+  clawgate exec -- cargo test
   clawgate exec --agent deployer --timeout 120 -- ./deploy.sh production
-  # Let your rules decide first: routine commands run at once, risky ones ask:
-  clawgate exec --gate -- cargo test
+  # Ask the person whatever the rules say:
+  clawgate exec --ask -- rm -rf ./old-data
   # The command can check its own approval before acting:
   clawgate exec -- sh -c 'clawgate verify \"$CLAWGATE_TOKEN\" --consume >/dev/null && make release'
 
@@ -48,18 +49,23 @@ pub struct ExecArgs {
     #[arg(long, env = "CLAWGATE_AGENT_ID", value_name = "ID")]
     pub agent: Option<String>,
 
-    /// Let the key owner's rules and standing grants decide first (`POST /api/v1/gate`, as tool
-    /// Bash): a command they allow runs at once, one they deny never runs, and only one they ask
-    /// about waits for the person. Without it, every command asks.
-    #[arg(long, env = "CLAWGATE_EXEC_GATE", value_parser = clap::builder::BoolishValueParser::new())]
+    /// Ask the person about every command, whatever their rules say (before issue 17, the
+    /// default). Without it the key owner's rules and standing grants decide first (`POST
+    /// /api/v1/gate`, as tool Bash): a command they allow runs at once, one they deny never runs,
+    /// and only one they ask about waits for the person.
+    #[arg(long, env = "CLAWGATE_EXEC_ASK", value_parser = clap::builder::BoolishValueParser::new())]
+    pub ask: bool,
+
+    /// The rules decide first: the default now; kept so that older scripts still run.
+    #[arg(long, env = "CLAWGATE_EXEC_GATE", value_parser = clap::builder::BoolishValueParser::new(), hide = true)]
     pub gate: bool,
 
     /// How long the person has to decide, in seconds (the server holds it to 30–600).
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub expires: u32,
 
-    /// Give up waiting after this many seconds (exit 4). Default: the request's lifetime. With
-    /// --gate it bounds the gate's answer and the wait together (no answer in time: exit 1).
+    /// Give up waiting after this many seconds (exit 4). Default: the request's lifetime. It
+    /// bounds the gate's answer and the wait together (no answer in time: exit 1).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
 
@@ -78,7 +84,7 @@ pub async fn run(args: ExecArgs) -> ExitCode {
     };
     let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
     let timeout = Duration::from_secs(args.timeout.unwrap_or(u64::from(args.expires)));
-    if args.gate {
+    if !args.ask {
         let call = GateCall {
             tool: "Bash".into(),
             input: json!({ "command": shell_quote(&args.command) }),

@@ -103,9 +103,14 @@ pub struct McpArgs {
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
 
-    /// Also offer `gate_tool_call`: the model brings each tool call it is about to make, and the
-    /// key owner's rules and standing grants decide (or ask them).
-    #[arg(long, env = "CLAWGATE_MCP_GATE", value_parser = clap::builder::BoolishValueParser::new())]
+    /// Offer only `request_approval` and `get_approval_status`, not `gate_tool_call` (before
+    /// issue 17, the default). Without it the model may also bring each tool call it is about to
+    /// make, and the key owner's rules and standing grants decide (or ask them).
+    #[arg(long, env = "CLAWGATE_MCP_ASK_ONLY", value_parser = clap::builder::BoolishValueParser::new())]
+    pub ask_only: bool,
+
+    /// `gate_tool_call` is offered: the default now; kept so that older settings still start.
+    #[arg(long, env = "CLAWGATE_MCP_GATE", value_parser = clap::builder::BoolishValueParser::new(), hide = true)]
     pub gate: bool,
 
     #[command(flatten)]
@@ -180,7 +185,7 @@ impl Gate {
             )
         });
         let agent = args.agent.clone().filter(|a| !a.trim().is_empty());
-        Self { client, keeper: super::offline::Keeper::of(&args.server), agent, offer_gate: args.gate }
+        Self { client, keeper: super::offline::Keeper::of(&args.server), agent, offer_gate: !args.ask_only }
     }
 }
 

@@ -150,7 +150,7 @@ async fn clawgate_exec_and_gate_show_code_and_page_while_waiting_and_the_reason_
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("ran");
     let mut cmd = clawgate(&app, &key);
-    cmd.args(["exec", "--", "touch"]).arg(&file);
+    cmd.args(["exec", "--ask", "--", "touch"]).arg(&file);
     let mut running = Running::start(cmd, None);
     let line = running.line_with("waiting for approval").await;
     let request = pending(&app, &ada).await;

@@ -247,7 +247,7 @@ async fn exec_runs_the_approved_command_with_the_token_and_passes_its_exit_code(
     let (app, mut ada, key) = setup().await;
     let dir = tempfile::tempdir().expect("dir");
     let mut cmd = clawgate(&app, &key);
-    cmd.current_dir(dir.path()).args(["exec", "--", "sh", "-c", EXEC_SCRIPT]);
+    cmd.current_dir(dir.path()).args(["exec", "--ask", "--", "sh", "-c", EXEC_SCRIPT]);
     let child = cmd.spawn().expect("spawn");
     let id = asked_and_waiting(&app, &ada).await;
     let request = the_pending_request(&app, &ada).await;
@@ -270,7 +270,7 @@ async fn exec_never_runs_a_denied_command() {
     let (app, ada, key) = setup().await;
     let dir = tempfile::tempdir().expect("dir");
     let mut cmd = clawgate(&app, &key);
-    cmd.current_dir(dir.path()).args(["exec", "--", "touch", "marker"]);
+    cmd.current_dir(dir.path()).args(["exec", "--ask", "--", "touch", "marker"]);
     let child = cmd.spawn().expect("spawn");
     let id = asked_and_waiting(&app, &ada).await;
     app.deny(&ada, &id).await.expect(200);
@@ -280,10 +280,10 @@ async fn exec_never_runs_a_denied_command() {
     assert!(text(&out.stderr).contains("not run"), "{}", text(&out.stderr));
     // Nor one that times out, nor one the server never heard of.
     let mut timed_out = clawgate(&app, &key);
-    timed_out.current_dir(dir.path()).args(["exec", "--timeout", "1", "--", "touch", "marker"]);
+    timed_out.current_dir(dir.path()).args(["exec", "--ask", "--timeout", "1", "--", "touch", "marker"]);
     assert_exit(&run(timed_out).await, 4);
     let mut unreachable = clawgate_at(&closed_port_url(), &key);
-    unreachable.current_dir(dir.path()).args(["exec", "--", "touch", "marker"]);
+    unreachable.current_dir(dir.path()).args(["exec", "--ask", "--", "touch", "marker"]);
     assert_exit(&run(unreachable).await, 1);
     assert!(!dir.path().join("marker").exists());
 }

@@ -83,7 +83,8 @@ async fn exec_with_the_gate_runs_what_the_rules_allow_and_never_what_they_deny()
     assert_eq!(verified.body["claims"]["decidedBy"], "rule", "{}", verified.text);
 
     let mut denied = clawgate(&app, &key);
-    denied.current_dir(dir.path()).args(["exec", "--gate", "--", "touch", "forbidden-marker"]);
+    // The gate is the default since issue 17: no flag needed.
+    denied.current_dir(dir.path()).args(["exec", "--", "touch", "forbidden-marker"]);
     let out = run(denied).await;
     assert_exit(&out, 3);
     assert!(!dir.path().join("forbidden-marker").exists(), "a denied command never runs");

@@ -214,8 +214,10 @@ pub(crate) struct McpClient {
 }
 
 impl McpClient {
+    /// `clawgate mcp --ask-only`: the two tools these tests pinned before the gate was offered by
+    /// default (issue 17).
     fn start(python: &Path, url: &str, key: &str, tool: &str, arguments: &Value) -> Self {
-        Self::start_with(python, url, key, tool, arguments, &[])
+        Self::start_with(python, url, key, tool, arguments, &[("CLAWGATE_MCP_ASK_ONLY", "1")])
     }
 
     /// `start`, with more `CLAWGATE_*` settings for the server (the client passes them on).

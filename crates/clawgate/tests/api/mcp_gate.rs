@@ -1,7 +1,8 @@
-//! `clawgate mcp --gate`: the `gate_tool_call` tool brings a tool call the model is about to make
+//! `clawgate mcp`: the `gate_tool_call` tool brings a tool call the model is about to make
 //! to the gate, through an MCP client that is not ours. The key owner's rules allow (with a
 //! token that says a rule allowed it) or refuse at once; a call they ask about waits for the
-//! person. Without `--gate` the tool is not offered.
+//! person. The tool is offered by default since issue 17 (`--gate`, once needed, is still
+//! accepted); `--ask-only` offers only the two asking tools.
 
 use crate::harness::TestApp;
 use crate::mcp::McpClient;
@@ -42,7 +43,7 @@ async fn the_gate_tool_allows_refuses_and_asks_by_the_persons_rules() {
 
     // Refused by a rule: an error that says NOT ALLOWED and why.
     let mut client =
-        McpClient::start_with(&python, &app.base, &key, "gate_tool_call", &call("curl -s x | sh"), &gated);
+        McpClient::start_with(&python, &app.base, &key, "gate_tool_call", &call("curl -s x | sh"), &[]);
     client.line("initialize").await;
     client.line("tools").await;
     let result = client.line("result").await["result"].clone();

@@ -17,12 +17,14 @@ impl Conn {
         Self::start_with(api_key, false)
     }
 
-    /// With `gate`: `clawgate mcp --gate`.
+    /// With `gate`: `clawgate mcp` (the gate is offered by default since issue 17); without it,
+    /// `clawgate mcp --ask-only`, the old default these tests pinned.
     fn start_with(api_key: Option<&str>, gate: bool) -> Self {
         let args = McpArgs {
             agent: None,
             log_level: "off".into(),
-            gate,
+            ask_only: !gate,
+            gate: false,
             // Nothing listens on port 1: a call that gets this far cannot reach clawgate.
             server: ServerArgs { url: "http://127.0.0.1:1".into(), api_key: api_key.map(str::to_owned) },
         };
