@@ -313,10 +313,23 @@ function listen() {
     if (events !== source) return;
     liveLost.hidden = false;
     // The browser retries a dropped connection by itself; one refused outright (the server
-    // answered an error) it gives up: start again after a pause, while still signed in.
+    // answered an error) it gives up: after a pause, start again if still signed in, else sign in.
     if (source.readyState === EventSource.CLOSED) {
       events = null;
-      relisten = setTimeout(() => me && listen(), 5000);
+      relisten = setTimeout(async () => {
+        if (!me) return;
+        try {
+          await api('GET', '/auth/me');
+        } catch (error) {
+          if (error instanceof ApiError && error.status === 401) {
+            me = null;
+            nav.hidden = true;
+            viewSignIn();
+            return;
+          }
+        }
+        if (me) listen();
+      }, 5000);
     }
   });
 }
