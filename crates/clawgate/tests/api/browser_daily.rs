@@ -19,13 +19,21 @@ async fn sign_up(tab: &Tab, email: &str) {
     tab.wait("document.querySelector('#signup')", "the sign-up form").await;
     tab.type_into("#signup-email", email).await;
     tab.click("#signup").await;
-    tab.wait("document.querySelector('h1')?.textContent === 'Waiting for you'", "the pending page").await;
+    // Its list, loaded: a page opened next is not overwritten by this one's late answer.
+    tab.wait("document.querySelector('#pending')", "the pending page").await;
 }
 
 /// A new API key, made by the page's own API helper (with its session and CSRF token).
 async fn key_in_page(tab: &Tab) -> String {
     let js = "import('/app.js').then(m => m.api('POST', '/auth/api-keys', { name: 'bot' })).then(r => r.key)";
     tab.eval(js).await.as_str().expect("a key").to_owned()
+}
+
+/// To the pending page (loaded: it must not land over the next page) and back to `path`.
+async fn away_and_back(tab: &Tab, path: &str) {
+    tab.click("nav a[href='/']").await;
+    tab.wait("document.querySelector('#pending')", "the pending page").await;
+    tab.click(&format!("nav a[href='{path}']")).await;
 }
 
 /// The request's approve page, loaded, with its buttons.
@@ -307,8 +315,7 @@ async fn revoking_the_new_key_takes_its_secret_off_the_page() {
 
     // Leaving the page takes a shown key away too.
     create("third bot").await;
-    tab.click("nav a[href='/']").await;
-    tab.click("nav a[href='/keys']").await;
+    away_and_back(&tab, "/keys").await;
     tab.wait("document.querySelector('#keys li')", "the key list").await;
     assert_eq!(tab.eval("document.querySelector('#new-key-value')").await, Value::Null);
 }
@@ -368,8 +375,7 @@ async fn blocked_notifications_are_said_with_no_button_that_cannot_work() {
 
     // Allowed in the browser: the page offers the button again.
     chrome.browser().execute(set(PermissionSetting::Granted)).await.expect("notifications allowed");
-    tab.click("nav a[href='/']").await;
-    tab.click("nav a[href='/notifications']").await;
+    away_and_back(&tab, "/notifications").await;
     let ready = tab
         .wait("document.querySelector('#push-state')?.dataset.ready !== 'blocked' && document.querySelector('#push-state')?.dataset.ready", "the state")
         .await;
