@@ -489,9 +489,29 @@ async function viewApproval(id) {
   const refresh = async () => {
     const r = await api('GET', `/approval/${id}`);
     if (r.status !== shownStatus) await render(r);
+    else updateAgentWaiting(r);
   };
   onApproval = () => refresh().catch((e) => main.append(errorBox(e)));
+  // While no agent waits, look again now and then: it may come back (its next poll or wait).
+  const recheck = setInterval(() => {
+    if (location.pathname !== `/approve/${id}` || !main.querySelector('#approval-title')) {
+      clearInterval(recheck);
+      return;
+    }
+    const notice = document.getElementById('no-agent-waiting');
+    if (notice && !notice.hidden) refresh().catch(() => {});
+  }, 15000);
   await render();
+}
+
+/** The "no agent is waiting" notice brought up to date with `r`, as read again. */
+function updateAgentWaiting(r) {
+  const el = document.getElementById('no-agent-waiting');
+  if (!el || !r.agentWaitingUntil) return;
+  el.dataset.agentUntil = r.agentWaitingUntil;
+  el.dataset.agentWaiting = String(r.agentWaiting !== false);
+  el.dataset.agentChecked = r.agentCheckedAt || '';
+  showAgentWaiting(el);
 }
 
 async function viewHistory() {

@@ -101,10 +101,11 @@ async fn the_approve_page_says_when_no_agent_is_waiting_for_the_answer() {
     assert!(said.ends_with("approving still records it, but nothing may act on it."), "{said}");
     tab.screenshot("approval-nobody-waiting").await;
 
-    // The agent reads its status: it waits again, and the page says nothing.
+    // The agent reads its status: it waits again, and the page, looking again by itself (no
+    // reload), says nothing any more.
+    tab.eval("window.__same = true").await;
     app.status(&key, &asked.id).await.expect(200);
-    open_request(&tab, &app, &asked.id).await;
-    assert_eq!(tab.eval(&format!("{notice}?.hidden")).await, json!(true));
+    tab.wait(&format!("{notice}?.hidden === true && window.__same === true"), "the notice to go").await;
 
     // Four minutes later: it last checked then.
     app.clock.advance_ms(4 * 60_000);
