@@ -262,29 +262,83 @@ function when(iso) {
   return iso ? new Date(iso).toLocaleString() : '';
 }
 
-/** Updates every `[data-expires]` element once a second. */
+/** How long ago `iso` was, by the server's clock: "less than a minute ago", "4 minutes ago". */
+function ago(iso) {
+  const minutes = Math.floor((serverNow() - Date.parse(iso)) / 60000);
+  if (!(minutes >= 1)) return 'less than a minute ago';
+  if (minutes < 60) return `${minutes} ${minutes === 1 ? 'minute' : 'minutes'} ago`;
+  const hours = Math.floor(minutes / 60);
+  return `${hours} ${hours === 1 ? 'hour' : 'hours'} ago`;
+}
+
+/** How an agent that gave no name is called, on every page (and in sw.js's notification). */
+const UNNAMED_AGENT = 'An unnamed agent';
+
+/** Updates every `[data-expires]` element and the approve page's "no agent is waiting" once a second. */
 setInterval(() => {
   for (const el of document.querySelectorAll('[data-expires]')) el.textContent = timeLeft(el.dataset.expires);
+  for (const el of document.querySelectorAll('[data-agent-until]')) showAgentWaiting(el);
 }, 1000);
 
 // ---------------------------------------------------------------- live updates
 
 let events = null;
 let onApproval = null;
+let relisten = null;
+
+/** Said while the live connection is lost (above every page), gone once it is back. */
+const liveLost = h(
+  'p',
+  { class: 'notice warn live-lost', id: 'live-lost', role: 'status', hidden: true },
+  'Live updates paused — reconnecting; this page may be out of date.',
+);
+main.before(liveLost);
 
 function listen() {
   if (events) return;
-  events = new EventSource('/api/v1/approval/events');
+  clearTimeout(relisten);
+  const source = new EventSource('/api/v1/approval/events');
+  events = source;
   const refresh = () => onApproval && onApproval();
-  events.addEventListener('approval', refresh);
-  events.addEventListener('resync', refresh);
-  // After a reconnect, events may have been missed.
-  events.addEventListener('open', refresh);
+  source.addEventListener('approval', refresh);
+  source.addEventListener('resync', refresh);
+  // After a reconnect, events may have been missed: the page reloads what it shows.
+  source.addEventListener('open', () => {
+    const wasLost = !liveLost.hidden;
+    liveLost.hidden = true;
+    refresh();
+    if (wasLost) toast('Live updates are back.');
+  });
+  source.addEventListener('error', () => {
+    if (events !== source) return;
+    liveLost.hidden = false;
+    // The browser retries a dropped connection by itself; one refused outright (the server
+    // answered an error) it gives up: after a pause, start again if still signed in, else sign in.
+    if (source.readyState === EventSource.CLOSED) {
+      events = null;
+      relisten = setTimeout(async () => {
+        if (!me) return;
+        try {
+          await api('GET', '/auth/me');
+        } catch (error) {
+          if (error instanceof ApiError && error.status === 401) {
+            me = null;
+            nav.hidden = true;
+            viewSignIn();
+            return;
+          }
+        }
+        if (me) listen();
+      }, 5000);
+    }
+  });
 }
 
 function stopListening() {
+  clearTimeout(relisten);
   if (events) events.close();
   events = null;
+  liveLost.hidden = true;
 }
 
 // ---------------------------------------------------------------- views
@@ -299,14 +353,15 @@ function requestCard(r) {
   return h(
     'li',
     { class: 'card', 'data-request': r.requestId },
-    h('div', { class: 'spread' }, h('strong', {}, r.agentId ? visibleText(r.agentId) : 'An agent'), statusBadge(r.status)),
+    h('div', { class: 'spread' }, h('strong', {}, r.agentId ? visibleText(r.agentId) : UNNAMED_AGENT), statusBadge(r.status)),
     agentBlock(r.action, 'action'),
     h(
       'div',
       { class: 'spread small' },
       r.status === 'PENDING'
         ? h('span', {}, 'Code ', h('strong', {}, r.bindingCode), ' · ', h('span', { 'data-expires': r.expiresAt }, timeLeft(r.expiresAt)))
-        : h('span', { class: 'muted' }, when(r.decidedAt || r.createdAt)),
+        : // Lists are in the order requests were asked: that time comes first, the decision's after.
+          h('span', { class: 'muted', 'data-asked': r.createdAt }, `Asked ${when(r.createdAt)}`, r.decidedAt ? ` · decided ${when(r.decidedAt)}` : ''),
       h('a', { href: `/approve/${r.requestId}`, 'data-link': true }, r.status === 'PENDING' ? 'Review and decide' : 'Details'),
     ),
   );
@@ -330,6 +385,34 @@ async function viewPending() {
   await load();
 }
 
+/**
+ * On a pending request, said when no agent waits for the answer any more (hidden while one does,
+ * and shown by the once-a-second timer the moment the wait the server reported runs out).
+ */
+function agentWaitingNotice(r) {
+  const el = h('p', {
+    class: 'notice warn',
+    id: 'no-agent-waiting',
+    role: 'status',
+    'data-agent-until': r.agentWaitingUntil,
+    'data-agent-waiting': String(r.agentWaiting !== false),
+    'data-agent-checked': r.agentCheckedAt || '',
+    'data-asked': r.createdAt,
+  });
+  showAgentWaiting(el);
+  return el;
+}
+
+function showAgentWaiting(el) {
+  const waiting = el.dataset.agentWaiting === 'true' && serverNow() < Date.parse(el.dataset.agentUntil);
+  el.hidden = waiting;
+  if (waiting) return;
+  const last = el.dataset.agentChecked
+    ? `it last checked ${ago(el.dataset.agentChecked)}`
+    : `it has not checked since it asked, ${ago(el.dataset.asked)}`;
+  el.textContent = `No agent is waiting for this answer now (${last}): approving still records it, but nothing may act on it.`;
+}
+
 async function viewApproval(id) {
   let shownStatus = null;
   const render = async (fetched) => {
@@ -340,13 +423,18 @@ async function viewApproval(id) {
     fill(
       box,
       h('div', { class: 'spread' }, h('h1', { id: 'approval-title' }, pending ? 'Approve this action?' : 'Request'), statusBadge(r.status)),
+      pending && r.agentWaitingUntil ? agentWaitingNotice(r) : null,
       h('h2', {}, 'Action'),
       agentBlock(r.action, 'action'),
+      // The code to compare comes before the decision (on a phone the buttons stay in view below).
+      h('h2', {}, 'Binding code'),
+      h('p', {}, h('span', { class: 'code', id: 'binding-code' }, r.bindingCode)),
+      h('p', { class: 'muted small' }, 'The agent shows this same code. If they differ, deny: this is not the request you expect.'),
       h(
         'dl',
         { class: 'facts' },
         h('dt', {}, 'Agent'),
-        h('dd', {}, r.agentId ? agentBlock(r.agentId) : h('span', { class: 'muted' }, 'not named')),
+        h('dd', {}, r.agentId ? agentBlock(r.agentId) : h('span', { class: 'muted' }, UNNAMED_AGENT)),
         h('dt', {}, 'Asked'),
         h('dd', {}, when(r.createdAt)),
         pending ? [h('dt', {}, 'Time left'), h('dd', { 'data-expires': r.expiresAt }, timeLeft(r.expiresAt))] : [h('dt', {}, 'Decided'), h('dd', {}, when(r.decidedAt))],
@@ -354,9 +442,6 @@ async function viewApproval(id) {
       ),
       r.grant ? grantMade(r.grant) : null,
       r.context ? [h('h2', {}, 'Context'), agentBlock(JSON.stringify(r.context, null, 2))] : null,
-      h('h2', {}, 'Binding code'),
-      h('p', {}, h('span', { class: 'code', id: 'binding-code' }, r.bindingCode)),
-      h('p', { class: 'muted small' }, 'The agent shows this same code. If they differ, deny: this is not the request you expect.'),
     );
     if (pending) {
       const approve = h('button', { type: 'button', class: 'approve', id: 'approve' }, 'Approve with passkey');
@@ -387,7 +472,7 @@ async function viewApproval(id) {
             'Until you resume the key on API keys, its agents can neither ask nor pass the gate.',
           )
         : null;
-      box.append(h('label', { for: 'deny-reason' }, 'Reason for denying (optional)'), reason, ...(warning ? [warning] : []), h('div', { class: 'decide' }, approve, deny));
+      box.append(h('label', { for: 'deny-reason' }, 'Reason for denying (optional)'), reason, ...(warning ? [warning] : []), h('div', { class: 'decide decide-bar', id: 'decide' }, approve, deny));
       if (r.grantOptions && r.grantOptions.length) {
         box.append(
           grantChoice(r, async (grant) => {
@@ -404,9 +489,29 @@ async function viewApproval(id) {
   const refresh = async () => {
     const r = await api('GET', `/approval/${id}`);
     if (r.status !== shownStatus) await render(r);
+    else updateAgentWaiting(r);
   };
   onApproval = () => refresh().catch((e) => main.append(errorBox(e)));
+  // While no agent waits, look again now and then: it may come back (its next poll or wait).
+  const recheck = setInterval(() => {
+    if (location.pathname !== `/approve/${id}` || !main.querySelector('#approval-title')) {
+      clearInterval(recheck);
+      return;
+    }
+    const notice = document.getElementById('no-agent-waiting');
+    if (notice && !notice.hidden) refresh().catch(() => {});
+  }, 15000);
   await render();
+}
+
+/** The "no agent is waiting" notice brought up to date with `r`, as read again. */
+function updateAgentWaiting(r) {
+  const el = document.getElementById('no-agent-waiting');
+  if (!el || !r.agentWaitingUntil) return;
+  el.dataset.agentUntil = r.agentWaitingUntil;
+  el.dataset.agentWaiting = String(r.agentWaiting !== false);
+  el.dataset.agentChecked = r.agentCheckedAt || '';
+  showAgentWaiting(el);
 }
 
 async function viewHistory() {
@@ -435,7 +540,16 @@ async function viewHistory() {
   };
   filter.addEventListener('change', () => load(true).catch((e) => area.append(errorBox(e))));
   more.addEventListener('click', () => busy(more, area, () => load(false)));
-  main.replaceChildren(h('h1', {}, 'History'), h('label', { for: 'status-filter' }, 'Show'), filter, h('h2', { class: 'sr-only' }, 'Requests'), list, area, more);
+  main.replaceChildren(
+    h('h1', {}, 'History'),
+    h('p', { class: 'muted small', id: 'history-order' }, 'Newest first, by when the agent asked.'),
+    h('label', { for: 'status-filter' }, 'Show'),
+    filter,
+    h('h2', { class: 'sr-only' }, 'Requests'),
+    list,
+    area,
+    more,
+  );
   onApproval = null;
   await load(true);
 }
@@ -452,6 +566,8 @@ async function viewKeys() {
   const name = h('input', { id: 'key-name', maxlength: 64, placeholder: 'e.g. deploy bot', autocomplete: 'off' });
   const create = h('button', { type: 'submit', class: 'primary' }, 'Create API key');
   const shown = h('div', { id: 'new-key' });
+  // The key the box shows now: revoking it takes the box away (leaving the page does too).
+  let shownKey = null;
   const form = h('form', { class: 'card' }, h('label', { for: 'key-name' }, 'Name'), name, h('p', {}, create), shown);
   const load = async () => {
     const data = await api('GET', '/auth/api-keys');
@@ -485,6 +601,10 @@ async function viewKeys() {
           if (!confirm(`Revoke “${k.name}”? Agents using it stop working at once.`)) return;
           busy(revoke, item, async () => {
             await api('DELETE', `/auth/api-keys/${k.id}`);
+            if (shownKey === k.id) {
+              shown.replaceChildren();
+              shownKey = null;
+            }
             toast('Key revoked.');
             await load();
           });
@@ -513,6 +633,7 @@ async function viewKeys() {
         h('p', { class: 'notice success' }, 'Here is the key. It is shown only now: copy it into your agent’s settings.'),
         h('div', { class: 'secret' }, field, copy),
       );
+      shownKey = key.id;
       name.value = '';
       await load();
     });
@@ -531,8 +652,11 @@ async function viewPasskeys() {
   const list = h('ul', { class: 'plain', id: 'passkeys' });
   const add = h('button', { type: 'button', class: 'primary', id: 'add-passkey' }, 'Add a passkey');
   const area = h('div', {}, h('p', {}, add));
+  // An error is about what was just tried: it goes when the person acts again or the list changes.
+  const clearErrors = () => main.querySelectorAll('.notice.error').forEach((n) => n.remove());
   const load = async () => {
     const data = await api('GET', '/passkey');
+    clearErrors();
     list.replaceChildren(
       ...data.passkeys.map((p) => {
         const field = h('input', { value: p.name, maxlength: 64, 'aria-label': `Name of passkey ${p.name}` });
@@ -546,6 +670,7 @@ async function viewPasskeys() {
         );
         save.addEventListener('click', () =>
           busy(save, item, async () => {
+            clearErrors();
             await api('PATCH', `/passkey/${p.id}`, { name: field.value });
             toast('Renamed.');
           }),
@@ -553,6 +678,7 @@ async function viewPasskeys() {
         remove.addEventListener('click', () => {
           if (data.passkeys.length === 1 && !confirm('This is your only passkey. Without one you cannot approve anything. Delete it?')) return;
           busy(remove, item, async () => {
+            clearErrors();
             await withStepUp(() => api('DELETE', `/passkey/${p.id}`));
             toast('Passkey deleted.');
             await load();
@@ -564,6 +690,7 @@ async function viewPasskeys() {
   };
   add.addEventListener('click', () =>
     busy(add, area, async () => {
+      clearErrors();
       await withStepUp(addPasskey);
       toast('Passkey added.');
       await load();
@@ -585,6 +712,14 @@ async function viewNotifications() {
   const area = h('div', { class: 'card' }, state, toggle);
   const render = async () => {
     state.textContent = 'Checking this device…';
+    if ('Notification' in window && Notification.permission === 'denied') {
+      // The browser refuses without asking: a button here could not work.
+      state.textContent =
+        'Notifications are blocked for this site in this browser. To allow them, open the site settings (the icon at the left of the address bar, or the browser’s Settings → Privacy and security → Site settings → Notifications), set Notifications to Allow for this site, then come back to this page.';
+      state.dataset.ready = 'blocked';
+      toggle.hidden = true;
+      return;
+    }
     const registration = await withTimeout(pushRegistration(), 5000).catch(() => null);
     if (!registration) {
       state.textContent = 'This browser cannot receive push notifications. On an iPhone, add ClawGate to the Home Screen first (Share → Add to Home Screen) and open it from there.';
@@ -601,11 +736,10 @@ async function viewNotifications() {
       toggle.hidden = true;
       return;
     }
+    toggle.hidden = false;
     state.textContent = subscription
       ? 'Notifications are on for this device: you are told when an agent asks.'
-      : Notification.permission === 'denied'
-        ? 'Notifications are blocked for this site in the browser settings.'
-        : 'Notifications are off for this device.';
+      : 'Notifications are off for this device.';
     state.dataset.ready = subscription ? 'on' : 'off';
     toggle.textContent = subscription ? 'Turn notifications off' : 'Turn notifications on';
     toggle.onclick = () =>
@@ -626,8 +760,18 @@ async function viewNotifications() {
   };
   main.replaceChildren(h('h1', {}, 'Notifications'), area);
   onApproval = null;
+  // Allowed or blocked in the site settings meanwhile: say what holds now.
+  navigator.permissions
+    ?.query({ name: 'notifications' })
+    .then((status) => {
+      status.onchange = () => area.isConnected && render().catch(() => {});
+    })
+    .catch(() => {});
   await render();
 }
+
+const NO_EMAIL_HINT =
+  'The passkey prompt was cancelled, or no passkey here can sign in without an email: some passkeys (such as those on many security keys) need the account named first. Enter your email above and try again.';
 
 function viewSignIn() {
   stopListening();
@@ -646,7 +790,18 @@ function viewSignIn() {
     event.preventDefault();
     busy(signIn, signInForm, async () => {
       signIn.textContent = 'Waiting for your passkey…';
-      await signInWithPasskey(email.value.trim());
+      const typed = email.value.trim();
+      try {
+        await signInWithPasskey(typed);
+      } catch (error) {
+        // Without an email the authenticator must find the passkey by itself, which a passkey
+        // that is not discoverable (some security keys) cannot do: say what to do instead.
+        if (!typed && error && error.name === 'NotAllowedError') {
+          email.focus();
+          throw new Error(NO_EMAIL_HINT);
+        }
+        throw error;
+      }
       await start();
     });
   });

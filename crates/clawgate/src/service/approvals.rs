@@ -26,6 +26,7 @@ use webauthn_rs::prelude::{AuthenticationResult, Passkey};
 mod reading;
 mod suspension;
 
+pub use reading::{AGENT_GRACE_MS, agent_waiting};
 pub use suspension::DENIAL_WINDOW_MS;
 
 /// Why an approval operation was refused.
@@ -456,6 +457,8 @@ pub(crate) fn new_record(key: &ApiKeyRecord, input: NewApproval, now: Millis) ->
         decided_by: None,
         decision_ref: None,
         gate_call: None,
+        agent_seen_at: None,
+        agent_waiting_until: None,
     }
 }
 

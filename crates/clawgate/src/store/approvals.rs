@@ -39,6 +39,12 @@ pub struct ApprovalRecord {
     pub decision_ref: Option<String>,
     /// For a request made through the gate: the call as made (`{"tool", "input", "cwd"}`).
     pub gate_call: Option<String>,
+    /// When its agent last read it (a status read, a wait, its event stream); `None` before the
+    /// first read. Written at most every few seconds (see `Approvals::note_agent`).
+    pub agent_seen_at: Option<Millis>,
+    /// Until when its agent is taken to be waiting for the answer (the end of its wait plus a
+    /// grace for the next read); `None` before the first read.
+    pub agent_waiting_until: Option<Millis>,
 }
 
 impl ApprovalRecord {
@@ -100,7 +106,8 @@ macro_rules! columns {
     () => {
         "id, user_id, api_key_id, agent_id, action, context, binding_code, action_hash, \
          status, created_at, expires_at, decided_at, deny_reason, token, token_jti, \
-         token_expires_at, credential_id, user_verified, decided_by, decision_ref, gate_call"
+         token_expires_at, credential_id, user_verified, decided_by, decision_ref, gate_call, \
+         agent_seen_at, agent_waiting_until"
     };
 }
 
@@ -145,6 +152,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<ApprovalRecord> {
         decided_by: row.try_get("decided_by")?,
         decision_ref: row.try_get("decision_ref")?,
         gate_call: row.try_get("gate_call")?,
+        agent_seen_at: opt_i64(row, "agent_seen_at")?,
+        agent_waiting_until: opt_i64(row, "agent_waiting_until")?,
     })
 }
 
@@ -274,6 +283,36 @@ impl Db {
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(from_row).collect()
+    }
+
+    /// Records that the agent of pending request `id` read it at `at` and is taken to be waiting
+    /// until `until`, unless what is recorded already says so within `throttle` ms (so a busy
+    /// poller costs a write every few seconds, not one per read). True when it wrote.
+    pub async fn note_agent(
+        &self,
+        id: &RequestId,
+        at: Millis,
+        until: Millis,
+        throttle: Millis,
+    ) -> StoreResult<bool> {
+        let id = id.clone();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE approval_requests SET agent_seen_at = $2, agent_waiting_until = $3 \
+                     WHERE id = $1 AND status = 'PENDING' \
+                     AND (agent_waiting_until IS NULL OR agent_waiting_until < $4)",
+                )
+                .bind(id.as_str())
+                .bind(at)
+                .bind(until)
+                .bind(until - throttle)
+                .execute(&mut *conn)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            })
+        }))
+        .await
     }
 
     /// Newest first, strictly older than the cursor `(created_at, id)` when one is given.

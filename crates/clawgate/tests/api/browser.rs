@@ -39,6 +39,12 @@ pub(crate) struct Chrome {
     _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
+impl Chrome {
+    pub(crate) fn browser(&self) -> &Browser {
+        &self.browser
+    }
+}
+
 impl Drop for Chrome {
     fn drop(&mut self) {
         self.handler.abort();
@@ -91,6 +97,11 @@ pub(crate) struct Tab {
 
 impl Tab {
     pub(crate) async fn open(chrome: &Chrome, url: &str) -> Tab {
+        Self::open_with(chrome, url, true).await
+    }
+
+    /// A tab whose authenticator can (`resident`) or cannot make discoverable passkeys.
+    pub(crate) async fn open_with(chrome: &Chrome, url: &str, resident: bool) -> Tab {
         // The target is made with a plain CDP command and the page looked up afterwards:
         // chromiumoxide's `new_page`/`goto` wait for a load event they can miss under load.
         let created = chrome.browser.execute(CreateTargetParams::new("about:blank")).await.expect("new tab");
@@ -116,7 +127,7 @@ impl Tab {
         let options = VirtualAuthenticatorOptions::builder()
             .protocol(AuthenticatorProtocol::Ctap2)
             .transport(AuthenticatorTransport::Internal)
-            .has_resident_key(true)
+            .has_resident_key(resident)
             .has_user_verification(true)
             .is_user_verified(true)
             .automatic_presence_simulation(true)
@@ -201,6 +212,13 @@ impl Tab {
             .as_str()
             .unwrap_or("")
             .to_owned()
+    }
+
+    /// The viewport as a device of this size (a phone with `mobile`), until set again.
+    pub(crate) async fn set_viewport(&self, width: i64, height: i64, mobile: bool) {
+        let metrics =
+            SetDeviceMetricsOverrideParams::new(width, height, if mobile { 3.0 } else { 1.0 }, mobile);
+        self.page.execute(metrics).await.expect("viewport");
     }
 
     pub(crate) async fn set_user_verified(&self, verified: bool) {

@@ -332,8 +332,14 @@ impl TestApp {
     }
 
     pub async fn spawn_on(db: TestDb, tweak: impl FnOnce(&mut ServeArgs)) -> Self {
+        Self::spawn_on_port(db, 0, tweak).await
+    }
+
+    /// A server on `port` (0: any free one). The same port again after [`TestApp::stop`] is the
+    /// same server restarted, as a browser that stays on its page sees it.
+    pub async fn spawn_on_port(db: TestDb, port: u16, tweak: impl FnOnce(&mut ServeArgs)) -> Self {
         app::install_tls_provider();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind loopback");
         let port = listener.local_addr().expect("local addr").port();
         let mut args = default_args(db.dir.path(), port);
         args.db.database_url = db.url.clone();
@@ -385,6 +391,11 @@ impl TestApp {
             tweak(args);
         })
         .await
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.base.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port in the base URL")
     }
 
     pub fn backend(&self) -> Backend {

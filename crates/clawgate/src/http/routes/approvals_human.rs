@@ -8,7 +8,7 @@ use crate::domain::rules::ScopeWords;
 use crate::http::ceremony::{self, ApprovalState, AssertionBody, AssertionState};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, ClientIp, Human, NotAnAgent};
-use crate::service::approvals::{Approvals, Decided};
+use crate::service::approvals::{AGENT_GRACE_MS, Approvals, Decided, agent_waiting};
 use crate::service::grants::{self, GRANT_DURATIONS, Grants};
 use crate::state::AppState;
 use crate::store::approvals::ApprovalRecord;
@@ -80,6 +80,19 @@ pub struct ApprovalView {
     /// 10 minutes). The approve page says so before the person denies.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub denying_suspends_key: bool,
+    /// Only while PENDING: whether an agent is waiting for the answer now (it read the request
+    /// in the last 30 seconds, or is in a wait; before its first read, in the 30 seconds after
+    /// asking). `false`: approving still records the decision, but nothing may act on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_waiting: Option<bool>,
+    /// Only while PENDING: until when an agent is taken to be waiting (`agentWaiting` turns
+    /// `false` then, unless it reads the request again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_waiting_until: Option<String>,
+    /// When its agent last read the request (a status read, a wait or its event stream), as
+    /// recorded every few seconds; absent when it has not read it since asking.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_checked_at: Option<String>,
 }
 
 /// One width a standing grant may have, and what it would cover, in words. Offered narrowest
@@ -98,6 +111,8 @@ pub struct GrantOption {
 }
 
 pub fn approval_view(r: &ApprovalRecord, now: Millis) -> ApprovalView {
+    let pending = r.status_at(now) == Status::Pending;
+    let waiting_until = r.agent_waiting_until.unwrap_or(r.created_at.saturating_add(AGENT_GRACE_MS));
     ApprovalView {
         request_id: r.id.to_string(),
         status: r.status_at(now),
@@ -117,6 +132,9 @@ pub fn approval_view(r: &ApprovalRecord, now: Millis) -> ApprovalView {
         grant_durations: Vec::new(),
         grant: None,
         denying_suspends_key: false,
+        agent_waiting: pending.then(|| agent_waiting(r, now)),
+        agent_waiting_until: pending.then(|| to_rfc3339(waiting_until)),
+        agent_checked_at: r.agent_seen_at.map(to_rfc3339),
     }
     .with_grant_options(r, now)
 }

@@ -85,11 +85,20 @@ async fn register_start(State(app): State<Arc<AppState>>, human: Human) -> ApiRe
     let expires = app.now() + CEREMONY_TTL_MS;
     let id = ceremony::save(&app, CeremonyKind::Register, Some(human.user.id.clone()), None, &state, expires)
         .await?;
-    Ok(Json(CeremonyStart {
-        ceremony_id: id.to_string(),
-        purpose: "register".into(),
-        public_key: public_key_options(&challenge)?,
-    }))
+    let mut public_key = public_key_options(&challenge)?;
+    prefer_discoverable(&mut public_key);
+    Ok(Json(CeremonyStart { ceremony_id: id.to_string(), purpose: "register".into(), public_key }))
+}
+
+/// Asks for a discoverable (resident) passkey where the authenticator can make one, so signing in
+/// needs no email; one that cannot (some security keys) still makes an ordinary passkey.
+/// webauthn-rs 0.6's `start_passkey_registration` says "discouraged"; finishing does not check
+/// this setting (its state keeps the user verification and algorithms, which are unchanged).
+fn prefer_discoverable(public_key: &mut serde_json::Value) {
+    if let Some(selection) = public_key.get_mut("authenticatorSelection").and_then(|s| s.as_object_mut()) {
+        selection.insert("residentKey".into(), "preferred".into());
+        selection.insert("requireResidentKey".into(), false.into());
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -8,6 +8,13 @@ use crate::domain::ids::{ApiKeyId, RequestId};
 use crate::store::approvals::{ApprovalRecord, KeyStanding};
 use std::time::Duration;
 
+/// How long after a read an agent is still taken to be waiting for the answer (it reads again
+/// soon: a new wait, or its next poll), beyond the end of the wait it started.
+pub const AGENT_GRACE_MS: Millis = 30_000;
+/// An agent's read is recorded only when it moves "waiting until" on by more than this: a busy
+/// poller costs a write every few seconds, not one per read.
+pub const AGENT_NOTE_THROTTLE_MS: Millis = 10_000;
+
 impl Approvals {
     /// The request, current, if `key` made it (unknown and foreign look the same) and the key is
     /// still live. Every answer to an agent is built from this read, so a key revoked or
@@ -55,11 +62,19 @@ impl Approvals {
         let app = self;
         if limit.is_zero() {
             // Nothing to wait for: no waiter is registered.
-            return self.own(key, id).await;
+            let record = self.own(key, id).await?;
+            self.note_agent(&record, limit).await;
+            return Ok(record);
         }
         let deadline = tokio::time::Instant::now() + limit;
+        // Whoever sees this wait (a test, the metrics) sees it recorded: noted before it starts.
+        let first = self.own(key, id).await?;
+        if first.status_at(self.now()) != Status::Pending || app.events.is_closed() {
+            return Ok(first);
+        }
+        self.note_agent(&first, limit).await;
         let _counted = self.waiting();
-        // Registered before the first read: a decision or key change made in between still wakes us.
+        // Registered before the next read: a decision or key change made in between still wakes us.
         let (waiter, key_waiter) = (app.events.waiter(id), app.events.key_waiter(key));
         loop {
             let (changed, key_changed) = (waiter.changed(), key_waiter.changed());
@@ -79,6 +94,30 @@ impl Approvals {
             }
         }
     }
+
+    /// Records, in the database (so every instance sees it), that the agent read `record` now
+    /// and waits `waits` more for its answer: the approve page says when no agent waits any
+    /// longer. Throttled (see [`AGENT_NOTE_THROTTLE_MS`]); a failed write only loses the note.
+    pub(crate) async fn note_agent(&self, record: &ApprovalRecord, waits: Duration) {
+        let now = self.now();
+        if record.status_at(now) != Status::Pending {
+            return;
+        }
+        let waits = Millis::try_from(waits.as_millis()).unwrap_or(Millis::MAX);
+        let until = now.saturating_add(waits).saturating_add(AGENT_GRACE_MS);
+        if record.agent_waiting_until.is_some_and(|known| known >= until - AGENT_NOTE_THROTTLE_MS) {
+            return;
+        }
+        if let Err(e) = self.db.note_agent(&record.id, now, until, AGENT_NOTE_THROTTLE_MS).await {
+            tracing::warn!(request.id = %record.id, error = %e, "could not record that an agent reads a request");
+        }
+    }
+}
+
+/// Whether an agent is taken to be waiting for `record`'s answer as of `now`: it read the request
+/// within [`AGENT_GRACE_MS`] or is in a wait; before its first read, within the grace after asking.
+pub fn agent_waiting(record: &ApprovalRecord, now: Millis) -> bool {
+    now < record.agent_waiting_until.unwrap_or(record.created_at.saturating_add(AGENT_GRACE_MS))
 }
 
 /// How long a pending request may still be waited on: `limit`, or less if it expires first.
