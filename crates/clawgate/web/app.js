@@ -5,6 +5,7 @@
 
 import './text-rule.js';
 import { grantChoice, grantMade, viewGrants, viewRules, viewStop } from './pages.js';
+import { viewDecisions } from './decisions.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -271,6 +272,13 @@ setInterval(() => {
 
 let events = null;
 let onApproval = null;
+let onDecision = null;
+
+/** For a view in another module: what to run on a request's event, and on the gate's decision. */
+function follow(approval, decision) {
+  onApproval = approval;
+  onDecision = decision;
+}
 
 function listen() {
   if (events) return;
@@ -278,6 +286,7 @@ function listen() {
   const refresh = () => onApproval && onApproval();
   events.addEventListener('approval', refresh);
   events.addEventListener('resync', refresh);
+  events.addEventListener('decision', () => onDecision && onDecision());
   // After a reconnect, events may have been missed.
   events.addEventListener('open', refresh);
 }
@@ -696,6 +705,7 @@ const ROUTES = [
   [/^\/passkeys$/, viewPasskeys],
   [/^\/notifications$/, viewNotifications],
   [/^\/grants$/, viewGrants],
+  [/^\/decisions$/, viewDecisions],
   [/^\/rules$/, viewRules],
   [/^\/stop$/, viewStop],
 ];
@@ -714,6 +724,7 @@ async function render() {
   }
   const [pattern, view] = route;
   onApproval = null; // a view that follows live updates sets it again
+  onDecision = null;
   try {
     await view(...path.match(pattern).slice(1));
   } catch (error) {
@@ -774,7 +785,7 @@ async function start() {
 }
 
 // For the gate's pages (pages.js), which build on the same helpers.
-export { h, fill, show, agentBlock, toast, errorBox, busy, api, ApiError, withStepUp, timeLeft, when, sentence };
+export { h, fill, show, agentBlock, toast, errorBox, busy, api, ApiError, withStepUp, timeLeft, when, sentence, follow };
 
 pushRegistration().catch(() => {});
 start();
