@@ -90,7 +90,7 @@ pub async fn run(args: ExecArgs) -> ExitCode {
             input: json!({ "command": shell_quote(&args.command) }),
             cwd: Some(cwd).filter(|c| !c.is_empty()),
             agent_id: args.agent.clone(),
-            context: Some(json!({ "argv": args.command, "via": "clawgate exec --gate" })),
+            context: Some(json!({ "argv": args.command, "via": "clawgate exec" })),
             expires_in_seconds: Some(args.expires),
             idempotency_key: None,
         };

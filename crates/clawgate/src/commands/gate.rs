@@ -1,6 +1,6 @@
 //! `clawgate gate`: bring one tool call to the server's gate and say what it decided (`allow`,
 //! `deny`, or `ask` and then the person's decision); with `--explain`, what it would decide and
-//! why, without recording anything. Also the gate step of `clawgate exec --gate`.
+//! why, without recording anything. Also the gate step of `clawgate exec`.
 
 use super::exec::shell_quote;
 use super::offline::{self, Keeper, Offline};

@@ -59,7 +59,7 @@ Tools:
       with a progressToken, the first progress notification names them at once. The request expires after timeoutSeconds (clawgate gives at least 30).
   get_approval_status {requestId, wait? = false, timeoutSeconds? = 300}
       Reads, or waits for, a request made with wait: false.
-  gate_tool_call {tool, input, cwd?, agentId?, timeoutSeconds? = 300}   (only with --gate)
+  gate_tool_call {tool, input, cwd?, agentId?, timeoutSeconds? = 300}   (not with --ask-only)
       Brings a tool call the model is about to make (Bash {command}, Write {file_path}, …) to
       clawgate's gate: the key owner's rules allow it (ALLOWED, with a token) or refuse it at
       once, a standing grant allows it, or the person is asked and the call waits.

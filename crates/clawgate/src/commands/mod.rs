@@ -45,7 +45,7 @@ pub const EXIT_CODES: [(u8, &str); 6] = [
     (EXIT_OK, "approved (request --wait), allowed (gate), created (request), valid (verify)"),
     (EXIT_ERROR, "error: server unreachable, refused or misconfigured, or bad input"),
     (EXIT_USAGE, "usage error: unknown flag or missing argument"),
-    (EXIT_DENIED, "denied by the person, or by their rules (gate, exec --gate)"),
+    (EXIT_DENIED, "denied by the person, or by their rules (gate, exec)"),
     (
         EXIT_NO_DECISION,
         "no decision: the request expired, --timeout ran out, or the person would be asked (gate --explain)",

@@ -22,7 +22,7 @@ Examples:
   clawgate verify \"$CLAWGATE_TOKEN\" --consume --action \"delete ./old-data\" && rm -rf ./old-data
   echo \"$token\" | clawgate verify - --offline | jq .action
   clawgate verify \"$token\" --offline --issuer https://gate.example.com
-  # Routine work the person's rules allow (e.g. from `clawgate exec --gate`) is enough here:
+  # Routine work the person's rules allow (e.g. from `clawgate exec`) is enough here:
   clawgate verify \"$CLAWGATE_TOKEN\" --accept rule,grant --action \"cargo test\"
 
 --consume makes the token valid exactly once, on every instance of the server: use it where the

@@ -1,4 +1,4 @@
-//! `clawgate gate` and `clawgate exec --gate` as the real binary against a live server: the key
+//! `clawgate gate` and `clawgate exec` (the gate by default) as the real binary against a live server: the key
 //! owner's rules decide at once (exit 0 and `allow`, or exit 3 and `deny`), a call that asks waits
 //! for the person, `--explain` says what the gate would decide (grants included) with the same
 //! exit code and records nothing, and exec runs a command only when allowed.

@@ -1,4 +1,4 @@
-//! `gate_tool_call`, offered with `clawgate mcp --gate`: the model brings a tool call it is about
+//! `gate_tool_call`, offered by `clawgate mcp` unless `--ask-only`: the model brings a tool call it is about
 //! to make (a shell command, a file write, a fetch) exactly as it will run, and clawgate's gate
 //! decides with the key owner's rules and standing grants, or asks them and waits. Only an allow
 //! or an approval is a go-ahead; anything else is `isError: true`.

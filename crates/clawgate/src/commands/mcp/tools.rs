@@ -21,7 +21,7 @@ const MAX_TIMEOUT_SECS: u32 = 600;
 const PROGRESS_EVERY: Duration = Duration::from_secs(15);
 
 /// `tools/list`: `outputSchema` only where results can carry `structuredContent` (2025-06-18 on);
-/// `gate_tool_call` only when offered (`clawgate mcp --gate`).
+/// `gate_tool_call` only when offered (not with `clawgate mcp --ask-only`).
 pub fn list(structured: bool, offer_gate: bool) -> Value {
     let timeout = json!({
         "type": "number", "exclusiveMinimum": 0, "maximum": MAX_TIMEOUT_SECS, "default": DEFAULT_TIMEOUT_SECS,

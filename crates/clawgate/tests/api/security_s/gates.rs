@@ -103,7 +103,7 @@ async fn gate_cli(url: &str, key: &str, secs: u64) -> Output {
     run(cmd).await
 }
 
-/// `clawgate exec --gate --timeout SECS -- touch FILE`: whether FILE was made, and the output.
+/// `clawgate exec --gate --timeout SECS -- touch FILE` (`--gate` is the default since issue 17): whether FILE was made, and the output.
 async fn exec_gate(url: &str, key: &str, secs: u64) -> (bool, Output) {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("ran");
