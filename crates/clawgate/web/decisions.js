@@ -140,9 +140,9 @@ export function grantUses(g) {
     cursor = page.next;
     more.hidden = !cursor;
   };
-  button.addEventListener('click', () =>
-    busy(button, box, async () => {
-      const open = list.hidden;
+  button.addEventListener('click', async () => {
+    const open = list.hidden;
+    await busy(button, box, async () => {
       list.hidden = !open;
       button.setAttribute('aria-expanded', String(open));
       if (open) {
@@ -152,8 +152,10 @@ export function grantUses(g) {
       } else {
         more.hidden = true;
       }
-    }),
-  );
+    });
+    // After `busy`, which puts the label back as it was.
+    button.textContent = open ? 'Hide uses' : 'Show uses';
+  });
   more.addEventListener('click', () => busy(more, box, load));
   return box;
 }

@@ -128,6 +128,7 @@ async fn the_decisions_page_says_what_decided_each_and_follows_the_gate_live() {
         .wait(&format!("document.querySelectorAll({uses:?}).length === 1 && document.querySelector({uses:?}).textContent"), "the grant's use")
         .await;
     assert!(shown.as_str().is_some_and(|t| t.contains("git push origin main")), "{shown}");
+    assert_eq!(tab.text(&format!("{card} .show-uses")).await, "Hide uses");
     assert_eq!(
         tab.eval(&format!("document.querySelector({uses:?}).dataset.decision")).await,
         json!(grant_use)
