@@ -97,9 +97,11 @@ pub enum Decider {
     Grant {
         description: Option<String>,
     },
-    /// The person, with their reason for a denial.
+    /// The person, with their reason for a denial, or what the grant they chose with an approval
+    /// covers.
     Person {
         reason: Option<String>,
+        grant: Option<String>,
     },
     Stop,
     Expiry,
@@ -140,8 +142,11 @@ impl Decider {
             Decider::Rule { rule: None, .. } => format!("{done} by your rules"),
             Decider::Grant { description: Some(d) } => format!("{done} by your grant: {d}"),
             Decider::Grant { description: None } => format!("{done} by a grant of yours"),
-            Decider::Person { reason: Some(r) } if verdict == Verdict::Deny && !r.trim().is_empty() => {
+            Decider::Person { reason: Some(r), .. } if verdict == Verdict::Deny && !r.trim().is_empty() => {
                 format!("{done} by you: {r}")
+            }
+            Decider::Person { grant: Some(g), .. } if verdict == Verdict::Allow => {
+                format!("{done} by you, with a grant: {g}")
             }
             Decider::Person { .. } => format!("{done} by you"),
             Decider::Stop => "Denied: you stopped all agents".to_owned(),
@@ -180,9 +185,14 @@ mod tests {
         );
         let grant = Decider::Grant { description: Some("git push in /srv/app".into()) };
         assert_eq!(grant.words(Verdict::Allow), "Allowed by your grant: git push in /srv/app");
-        let denied = Decider::Person { reason: Some("use git revert instead".into()) };
+        let denied = Decider::Person { reason: Some("use git revert instead".into()), grant: None };
         assert_eq!(denied.words(Verdict::Deny), "Denied by you: use git revert instead");
-        assert_eq!(Decider::Person { reason: None }.words(Verdict::Allow), "Allowed by you");
+        assert_eq!(Decider::Person { reason: None, grant: None }.words(Verdict::Allow), "Allowed by you");
+        let granted = Decider::Person { reason: None, grant: Some("exactly ls, by agent a, in /x".into()) };
+        assert_eq!(
+            granted.words(Verdict::Allow),
+            "Allowed by you, with a grant: exactly ls, by agent a, in /x"
+        );
         assert_eq!(Decider::Stop.words(Verdict::Deny), "Denied: you stopped all agents");
         assert_eq!(Decider::Expiry.words(Verdict::Expired), "Expired: nobody answered");
     }

@@ -81,7 +81,10 @@ fn entry(row: DecisionRow) -> StoreResult<Entry> {
             name: row.rule_name.clone(),
         },
         "grant" => Decider::Grant { description: row.grant_description.clone() },
-        "person" => Decider::Person { reason: row.reason.clone() },
+        "person" => Decider::Person {
+            reason: row.reason.clone(),
+            grant: row.grant_id.as_ref().and(row.grant_description.clone()),
+        },
         "stop" => Decider::Stop,
         "expiry" => Decider::Expiry,
         _ => return Err(corrupt("decider")),

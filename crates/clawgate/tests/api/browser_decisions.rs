@@ -80,7 +80,10 @@ async fn the_decisions_page_says_what_decided_each_and_follows_the_gate_live() {
         summary(&tab, &grant_use).await,
         "Allowed by your grant: exactly git push origin main, by agent claude, in /srv/app"
     );
-    assert_eq!(summary(&tab, &approved).await, "Allowed by you");
+    assert_eq!(
+        summary(&tab, &approved).await,
+        "Allowed by you, with a grant: exactly git push origin main, by agent claude, in /srv/app"
+    );
     assert_eq!(summary(&tab, &denied).await, "Denied by you: use git revert instead");
     assert_eq!(summary(&tab, &lapsed).await, "Expired: nobody answered");
     let card = tab.text(&format!("#decisions [data-decision={allowed:?}]")).await;

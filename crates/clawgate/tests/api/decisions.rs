@@ -160,7 +160,12 @@ async fn each_decider_is_listed_with_its_outcome_and_words(app: TestApp) {
         "Allowed by your grant: exactly git push origin main, by agent claude, in /srv/app",
     );
     assert_eq!(used["grant"]["id"], a.grant.as_str());
-    let approved = expect(&a.approved, "allow", "person", "Allowed by you");
+    let approved = expect(
+        &a.approved,
+        "allow",
+        "person",
+        "Allowed by you, with a grant: exactly git push origin main, by agent claude, in /srv/app",
+    );
     assert_eq!(approved["requestId"], a.approved.as_str());
     assert_eq!(approved["grant"]["id"], a.grant.as_str(), "the grant the approval made: {approved}");
     // A request made through the gate names its tool and directory too.
