@@ -3,7 +3,8 @@
 use crate::clock::{Clock, DatabaseClock, Millis, SystemClock};
 use crate::config::{Backend, Settings};
 use crate::events::{
-    ApprovalEvent, EVENTS_CHANNEL, Events, KEY_EVENTS_CHANNEL, KeyEvent, SIGNING_KEYS_CHANNEL,
+    ApprovalEvent, DECISION_EVENTS_CHANNEL, DecisionEvent, EVENTS_CHANNEL, Events, KEY_EVENTS_CHANNEL,
+    KeyEvent, SIGNING_KEYS_CHANNEL,
 };
 use crate::push::PushSender;
 use crate::rate_limit::RateLimiter;
@@ -176,7 +177,9 @@ pub async fn reload_signing_keys(state: &AppState, now: Millis) -> anyhow::Resul
 /// Listens for decisions, API key and signing key changes others announce (PostgreSQL NOTIFY).
 async fn listen_for_others(state: &AppState) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect(&state.settings.database.url).await?;
-    listener.listen_all([EVENTS_CHANNEL, KEY_EVENTS_CHANNEL, SIGNING_KEYS_CHANNEL]).await?;
+    listener
+        .listen_all([EVENTS_CHANNEL, KEY_EVENTS_CHANNEL, SIGNING_KEYS_CHANNEL, DECISION_EVENTS_CHANNEL])
+        .await?;
     Ok(listener)
 }
 
@@ -199,6 +202,12 @@ fn relay(state: &AppState, channel: &str, payload: &str) {
             }
             Some(_) => {}
             None => tracing::warn!("ignored a malformed key event from another instance"),
+        }
+    } else if channel == DECISION_EVENTS_CHANNEL {
+        match DecisionEvent::from_wire(payload) {
+            Some((from, event)) if !ours(&from) => state.events.publish_decision(event),
+            Some(_) => {}
+            None => tracing::warn!("ignored a malformed gate decision from another instance"),
         }
     } else {
         match ApprovalEvent::from_wire(payload) {

@@ -7,7 +7,8 @@
 //! spinning or a query in a loop.
 
 use crate::domain::approval::Status;
-use crate::domain::ids::{ApiKeyId, RequestId, UserId};
+use crate::domain::decided::{DeciderKind, Verdict};
+use crate::domain::ids::{ApiKeyId, DecisionId, RequestId, UserId};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -22,6 +23,10 @@ pub const KEY_EVENTS_CHANNEL: &str = "clawgate_key_events";
 /// The channel `clawgate keys revoke` tells every instance on to reload its signing keys at once
 /// (payload `{"instance", "revoked": kid}`; any message means "reload").
 pub const SIGNING_KEYS_CHANNEL: &str = "clawgate_signing_keys";
+/// The channel instances tell each other of the gate's own decisions on (a rule's or a grant's),
+/// for the person's list of decisions. A channel of its own, like the key events': instances from
+/// before it existed never listen there, and the request channel's payloads stay as they were.
+pub const DECISION_EVENTS_CHANNEL: &str = "clawgate_decision_events";
 /// How many events a slow listener may fall behind before it is told to resynchronise.
 const BACKLOG: usize = 1024;
 
@@ -56,6 +61,48 @@ impl ApprovalEvent {
             api_key_id: ApiKeyId::parse(&text("apiKeyId")?)?,
             request_id: RequestId::parse(&text("requestId")?)?,
             status: Status::parse(&text("status")?)?,
+        };
+        Some((text("instance")?, event))
+    }
+}
+
+/// The gate decided a call alone (by a rule or a standing grant): nobody waits on it, but the
+/// person's list of decisions shows it at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionEvent {
+    pub user_id: UserId,
+    pub api_key_id: ApiKeyId,
+    pub decision_id: DecisionId,
+    /// `Allow` or `Deny`.
+    pub outcome: Verdict,
+    /// `Rule` or `Grant`.
+    pub decided_by: DeciderKind,
+}
+
+impl DecisionEvent {
+    /// The event as sent between instances, on [`DECISION_EVENTS_CHANNEL`].
+    pub fn to_wire(&self, instance: &str) -> String {
+        serde_json::json!({
+            "instance": instance,
+            "userId": self.user_id.as_str(),
+            "apiKeyId": self.api_key_id.as_str(),
+            "decisionId": self.decision_id.as_str(),
+            "outcome": self.outcome.as_str(),
+            "decidedBy": self.decided_by.as_str(),
+        })
+        .to_string()
+    }
+
+    /// An event another instance sent, with its sender; `None` for anything malformed.
+    pub fn from_wire(payload: &str) -> Option<(String, Self)> {
+        let v: serde_json::Value = serde_json::from_str(payload).ok()?;
+        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+        let event = DecisionEvent {
+            user_id: UserId::parse(&text("userId")?)?,
+            api_key_id: ApiKeyId::parse(&text("apiKeyId")?)?,
+            decision_id: DecisionId::parse(&text("decisionId")?)?,
+            outcome: Verdict::parse(&text("outcome")?)?,
+            decided_by: DeciderKind::parse(&text("decidedBy")?)?,
         };
         Some((text("instance")?, event))
     }
@@ -102,6 +149,8 @@ impl KeyEvent {
 
 pub struct Events {
     tx: broadcast::Sender<ApprovalEvent>,
+    /// The gate's own decisions: a channel apart, so listeners of requests see what they always saw.
+    decisions: broadcast::Sender<DecisionEvent>,
     /// Per request, the wake-up shared by everyone waiting on it.
     requests: Waiters<RequestId>,
     /// Per API key, the wake-up shared by everyone waiting with it (told when it stops working).
@@ -114,6 +163,7 @@ impl Default for Events {
     fn default() -> Self {
         Self {
             tx: broadcast::channel(BACKLOG).0,
+            decisions: broadcast::channel(BACKLOG).0,
             requests: Waiters::default(),
             keys: Waiters::default(),
             closing: watch::channel(false).0,
@@ -215,6 +265,15 @@ impl Events {
 
     pub fn subscribe(&self) -> broadcast::Receiver<ApprovalEvent> {
         self.tx.subscribe()
+    }
+
+    /// Tells the listeners of the gate's decisions; nobody listening is fine.
+    pub fn publish_decision(&self, event: DecisionEvent) {
+        let _ = self.decisions.send(event);
+    }
+
+    pub fn subscribe_decisions(&self) -> broadcast::Receiver<DecisionEvent> {
+        self.decisions.subscribe()
     }
 
     /// Registers interest in one request.
@@ -384,6 +443,24 @@ mod tests {
         let decision = event(&RequestId::generate(), Status::Denied).to_wire("a");
         assert_eq!(KeyEvent::from_wire(&decision), None);
         assert_eq!(ApprovalEvent::from_wire(&KeyEvent::revoked(ApiKeyId::generate()).to_wire("a")), None);
+    }
+
+    #[test]
+    fn decision_events_cross_instances_intact_and_apart() {
+        let e = DecisionEvent {
+            user_id: UserId::generate(),
+            api_key_id: ApiKeyId::generate(),
+            decision_id: DecisionId::generate(),
+            outcome: Verdict::Allow,
+            decided_by: DeciderKind::Grant,
+        };
+        assert_eq!(DecisionEvent::from_wire(&e.to_wire("c")), Some(("c".to_owned(), e.clone())));
+        // What an instance from before it reads on the request channel, were it sent there: nothing.
+        assert_eq!(ApprovalEvent::from_wire(&e.to_wire("c")), None);
+        assert_eq!(
+            DecisionEvent::from_wire(&event(&RequestId::generate(), Status::Denied).to_wire("a")),
+            None
+        );
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@
 
 import './text-rule.js';
 import { grantChoice, grantMade, viewGrants, viewRules, viewStop } from './pages.js';
+import { viewDecisions } from './decisions.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -284,7 +285,14 @@ setInterval(() => {
 
 let events = null;
 let onApproval = null;
+let onDecision = null;
 let relisten = null;
+
+/** For a view in another module: what to run on a request's event, and on the gate's decision. */
+function follow(approval, decision) {
+  onApproval = approval;
+  onDecision = decision;
+}
 
 /** Said while the live connection is lost (above every page), gone once it is back. */
 const liveLost = h(
@@ -302,6 +310,7 @@ function listen() {
   const refresh = () => onApproval && onApproval();
   source.addEventListener('approval', refresh);
   source.addEventListener('resync', refresh);
+  source.addEventListener('decision', () => onDecision && onDecision());
   // After a reconnect, events may have been missed: the page reloads what it shows.
   source.addEventListener('open', () => {
     const wasLost = !liveLost.hidden;
@@ -851,6 +860,7 @@ const ROUTES = [
   [/^\/passkeys$/, viewPasskeys],
   [/^\/notifications$/, viewNotifications],
   [/^\/grants$/, viewGrants],
+  [/^\/decisions$/, viewDecisions],
   [/^\/rules$/, viewRules],
   [/^\/stop$/, viewStop],
 ];
@@ -869,6 +879,7 @@ async function render() {
   }
   const [pattern, view] = route;
   onApproval = null; // a view that follows live updates sets it again
+  onDecision = null;
   try {
     await view(...path.match(pattern).slice(1));
   } catch (error) {
@@ -929,7 +940,7 @@ async function start() {
 }
 
 // For the gate's pages (pages.js), which build on the same helpers.
-export { h, fill, show, agentBlock, toast, errorBox, busy, api, ApiError, withStepUp, timeLeft, when, sentence };
+export { h, fill, show, agentBlock, toast, errorBox, busy, api, ApiError, withStepUp, timeLeft, when, sentence, follow };
 
 pushRegistration().catch(() => {});
 start();

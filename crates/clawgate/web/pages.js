@@ -6,6 +6,7 @@
 // which grant descriptions and rule explanations repeat) goes through `visibleText`.
 
 import { h, show, visibleText, agentBlock, toast, busy, api, withStepUp, timeLeft, when } from './app.js';
+import { grantUses } from './decisions.js';
 
 const main = document.getElementById('main');
 
@@ -150,6 +151,7 @@ function grantCard(g, reload) {
       h('a', { href: `/approve/${g.requestId}`, 'data-link': true }, 'the approval'),
       g.revokedAt ? ` · revoked ${when(g.revokedAt)}` : '',
     ),
+    grantUses(g),
   );
   if (revoke) {
     revoke.addEventListener('click', () =>

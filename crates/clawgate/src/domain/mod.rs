@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod approval;
+pub mod decided;
 pub mod denial;
 pub mod gate;
 pub mod ids;

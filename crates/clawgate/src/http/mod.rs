@@ -40,6 +40,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         (name = "gate", description = "For agents: one decision per tool call, by rule, standing grant or a person"),
         (name = "stop", description = "The kill switch: stop every agent at once"),
         (name = "grants", description = "Standing grants: calls a person allowed ahead of time with a passkey, listed and revoked"),
+        (name = "decisions", description = "Every decision about a person's keys: by rule, grant, the person, Stop all agents or expiry"),
         (name = "health", description = "Health"),
     )
 )]

@@ -53,3 +53,9 @@ impl FromRef<Arc<AppState>> for Tokens {
         Tokens::new(app)
     }
 }
+
+impl FromRef<Arc<AppState>> for crate::service::decisions::Decisions {
+    fn from_ref(app: &Arc<AppState>) -> Self {
+        crate::service::decisions::Decisions::new(app)
+    }
+}

@@ -13,6 +13,7 @@ use crate::domain::denial;
 use crate::domain::gate::GateCall;
 use crate::domain::ids::{DecisionId, GrantId};
 use crate::domain::rules::{self, Decision, Outcome};
+use crate::events::Events;
 use crate::metrics::{self, Metrics};
 use crate::state::AppState;
 use crate::store::Db;
@@ -77,6 +78,7 @@ pub struct Gate {
     db: Db,
     signer: Arc<ApprovalSigner>,
     metrics: Arc<Metrics>,
+    events: Arc<Events>,
 }
 
 /// The rules' verdict on a call, with the version that gave it.
@@ -97,6 +99,14 @@ impl Ruled {
         match self.decision.as_ref().map(|d| &d.decided_by) {
             Some(rules::DecidedBy::Rule { index, .. }) => format!("v{}#{}", self.version, index + 1),
             _ => format!("v{}#default", self.version),
+        }
+    }
+
+    /// The name of the rule that decided, if it has one.
+    fn rule_name(&self) -> Option<String> {
+        match self.decision.as_ref().map(|d| &d.decided_by) {
+            Some(rules::DecidedBy::Rule { name, .. }) => name.clone(),
+            _ => None,
         }
     }
 
@@ -147,6 +157,7 @@ impl Gate {
             db: app.db.clone(),
             signer: app.approvals.clone(),
             metrics: app.metrics.clone(),
+            events: app.events.clone(),
         }
     }
 
@@ -222,10 +233,12 @@ impl Gate {
                     .unwrap_or_else(|| format!("denied by your rules ({})", ruled.rule_ref()));
                 let mut d = self.decision(key, &call, Outcome::Deny, "rule", ruled.rule_ref());
                 d.reason = Some(reason);
+                d.rule_name = ruled.rule_name();
                 self.record(d, None, ruled, ip).await
             }
             Outcome::Allow => {
-                let d = self.decision(key, &call, Outcome::Allow, "rule", ruled.rule_ref());
+                let mut d = self.decision(key, &call, Outcome::Allow, "rule", ruled.rule_ref());
+                d.rule_name = ruled.rule_name();
                 self.record(d, None, ruled, ip).await
             }
             Outcome::Ask => {
@@ -332,6 +345,7 @@ impl Gate {
             decided_by: by,
             decision_ref,
             reason: None,
+            rule_name: None,
             token_jti: None,
             at: self.approvals.now(),
         }
@@ -373,6 +387,8 @@ impl Gate {
             Recorded::KeyNotLive(_) => return Err(ApprovalError::KeyRevoked),
             Recorded::GrantSpent => return Err(ApprovalError::GrantSpent),
         }
+        // Committed: the person's list of decisions here hears of it (others with the commit).
+        self.events.publish_decision(d.event());
         self.metrics.decided(
             match (d.outcome, d.decided_by) {
                 (Outcome::Allow, "grant") => metrics::Decision::ApprovedByGrant,

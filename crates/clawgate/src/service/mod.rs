@@ -4,6 +4,7 @@
 //! error enum, which `http::error` maps to status codes and messages.
 
 pub mod approvals;
+pub mod decisions;
 pub mod gate;
 pub mod grants;
 pub mod keys;

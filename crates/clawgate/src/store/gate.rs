@@ -7,9 +7,11 @@ use super::approvals::{KeyStanding, key_standing};
 use super::audit::{self, AuditEvent};
 use super::{Db, StoreError, StoreResult, grants};
 use crate::clock::Millis;
+use crate::domain::decided::{DeciderKind, Verdict};
 use crate::domain::gate::stored_action;
 use crate::domain::ids::{ApiKeyId, DecisionId, GrantId, UserId};
 use crate::domain::rules::Outcome;
+use crate::events::DecisionEvent;
 
 /// A decision the gate made alone.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,9 +32,24 @@ pub struct GateDecision {
     /// `v3#2` (rule 2 of version 3), `v3#default`, or the grant's id.
     pub decision_ref: String,
     pub reason: Option<String>,
+    /// The name of the rule that decided, if it has one (rule sets keep only their latest version).
+    pub rule_name: Option<String>,
     /// The id of an allow's token.
     pub token_jti: Option<String>,
     pub at: Millis,
+}
+
+impl GateDecision {
+    /// The announcement of this decision (for the person's list of decisions).
+    pub fn event(&self) -> DecisionEvent {
+        DecisionEvent {
+            user_id: self.user_id.clone(),
+            api_key_id: self.api_key_id.clone(),
+            decision_id: self.id.clone(),
+            outcome: if self.outcome == Outcome::Allow { Verdict::Allow } else { Verdict::Deny },
+            decided_by: if self.decided_by == "grant" { DeciderKind::Grant } else { DeciderKind::Rule },
+        }
+    }
 }
 
 /// What became of recording a decision.
@@ -56,13 +73,14 @@ impl Db {
         ip: Option<String>,
     ) -> StoreResult<Recorded> {
         self.last_used(&d.api_key_id, d.at);
+        let announcer = self.announcer();
         let written = self
             .write(Box::new(move |conn| {
                 Box::pin(async move {
                     let inserted = sqlx::query(
                         "INSERT INTO gate_decisions (id, user_id, api_key_id, agent_id, tool, action, cwd, \
-                         outcome, decided_by, decision_ref, reason, token_jti, at) \
-                         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 WHERE EXISTS \
+                         outcome, decided_by, decision_ref, reason, token_jti, at, rule_name) \
+                         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 WHERE EXISTS \
                          (SELECT 1 FROM api_keys WHERE id = $3 AND revoked_at IS NULL AND suspended_at IS NULL)",
                     )
                     .bind(d.id.as_str())
@@ -78,6 +96,7 @@ impl Db {
                     .bind(d.reason.clone())
                     .bind(d.token_jti.clone())
                     .bind(d.at)
+                    .bind(d.rule_name.clone())
                     .execute(&mut *conn)
                     .await?;
                     if inserted.rows_affected() != 1 {
@@ -99,6 +118,7 @@ impl Db {
                         ..AuditEvent::new(event, d.at, &d.user_id)
                     };
                     audit::append(conn, &audit).await?;
+                    announcer.decision(conn, &d.event()).await?;
                     Ok(Recorded::Recorded { grant_uses })
                 })
             }))

@@ -9,6 +9,7 @@ pub mod api_keys;
 pub mod approvals;
 pub mod audit;
 pub mod ceremonies;
+pub mod decision_log;
 pub mod decisions;
 pub mod files;
 pub mod gate;
@@ -28,7 +29,10 @@ pub mod writer;
 use crate::clock::Millis;
 use crate::config::{Backend, DatabaseSettings, redact_url};
 use crate::domain::ids::ApiKeyId;
-use crate::events::{ApprovalEvent, EVENTS_CHANNEL, KEY_EVENTS_CHANNEL, KeyEvent, SIGNING_KEYS_CHANNEL};
+use crate::events::{
+    ApprovalEvent, DECISION_EVENTS_CHANNEL, DecisionEvent, EVENTS_CHANNEL, KEY_EVENTS_CHANNEL, KeyEvent,
+    SIGNING_KEYS_CHANNEL,
+};
 use crate::startup_errors::cannot_open_database;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
@@ -174,6 +178,11 @@ impl Announcer {
                 tracing::warn!(error = %e, "could not tell other instances of a new request");
             }
         });
+    }
+
+    /// Tells other instances of a decision the gate made alone (see [`DECISION_EVENTS_CHANNEL`]).
+    pub(crate) async fn decision(&self, conn: &mut AnyConnection, event: &DecisionEvent) -> StoreResult<()> {
+        self.send(conn, DECISION_EVENTS_CHANNEL, event.to_wire(&self.instance_id)).await
     }
 
     pub(crate) async fn key(&self, conn: &mut AnyConnection, event: &KeyEvent) -> StoreResult<()> {

@@ -6,6 +6,7 @@ pub mod approval_status;
 pub mod approvals_agent;
 pub mod approvals_human;
 pub mod auth;
+pub mod decisions;
 pub mod gate;
 pub mod gate_policy;
 pub mod grants;
@@ -44,4 +45,5 @@ pub fn open() -> OpenApiRouter<Arc<AppState>> {
         .merge(gate_policy::router())
         .merge(stop::router())
         .merge(grants::router())
+        .merge(decisions::router())
 }

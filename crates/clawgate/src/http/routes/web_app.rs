@@ -31,6 +31,7 @@ macro_rules! asset {
 const ASSETS: &[Asset] = &[
     asset!("/app.js", "app.js", "text/javascript; charset=utf-8"),
     asset!("/pages.js", "pages.js", "text/javascript; charset=utf-8"),
+    asset!("/decisions.js", "decisions.js", "text/javascript; charset=utf-8"),
     asset!("/style.css", "style.css", "text/css; charset=utf-8"),
     asset!("/sw.js", "sw.js", "text/javascript; charset=utf-8"),
     asset!("/manifest.webmanifest", "manifest.webmanifest", "application/manifest+json"),
@@ -47,7 +48,7 @@ static TEXT_RULE: LazyLock<String> = LazyLock::new(crate::domain::text::page_scr
 
 /// Paths the page itself routes; each is answered with `index.html`.
 const PAGES: &[&str] =
-    &["/", "/history", "/keys", "/passkeys", "/notifications", "/grants", "/rules", "/stop"];
+    &["/", "/history", "/decisions", "/keys", "/passkeys", "/notifications", "/grants", "/rules", "/stop"];
 
 fn respond(content_type: &'static str, body: &'static [u8]) -> Response {
     let mut response = (StatusCode::OK, body).into_response();
@@ -139,7 +140,7 @@ mod tests {
             .filter_map(|rest| rest.split('"').next())
             .filter(|href| href.starts_with('/') && !href.contains('.'))
             .collect();
-        for page in ["/grants", "/rules", "/stop", "/keys"] {
+        for page in ["/grants", "/rules", "/stop", "/keys", "/decisions"] {
             assert!(links.contains(&page), "{page} is in the nav");
         }
         for link in links {
