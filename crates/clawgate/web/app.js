@@ -109,7 +109,30 @@ function csrfToken() {
   return found ? decodeURIComponent(found.slice('clawgate_csrf='.length)) : '';
 }
 
-async function api(method, path, body) {
+/**
+ * Which page is shown: each render starts a new one. An answer that arrives after its page was
+ * left is dropped (the view that asked never resumes), so a slow list cannot land over the page
+ * the person went to next.
+ */
+let shownPage = 0;
+
+/** A call to the API for the page shown now: its answer is dropped if the person leaves first. */
+function api(method, path, body) {
+  return request(method, path, body, shownPage);
+}
+
+/** A call whose answer is wanted whatever page is shown (sign-in state, the live connection). */
+function apiAnyPage(method, path, body) {
+  return request(method, path, body, null);
+}
+
+/** Never settles: what an answer for a page no longer shown gets instead. */
+function dropped() {
+  return new Promise(() => {});
+}
+
+async function request(method, path, body, page) {
+  const left = () => page !== null && page !== shownPage;
   const headers = { 'X-Clawgate-Session': 'cookie' };
   if (method !== 'GET') headers['X-CSRF-Token'] = csrfToken();
   if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -122,11 +145,13 @@ async function api(method, path, body) {
       credentials: 'same-origin',
     });
   } catch {
+    if (left()) return dropped();
     throw new ApiError(0, 'network', 'The server could not be reached. Check the connection and try again.');
   }
   const date = Date.parse(response.headers.get('date') || '');
   if (!Number.isNaN(date)) serverOffset = date - Date.now();
   const text = await response.text();
+  if (left()) return dropped();
   let data = null;
   try {
     data = text ? JSON.parse(text) : null;
@@ -328,7 +353,7 @@ function listen() {
       relisten = setTimeout(async () => {
         if (!me) return;
         try {
-          await api('GET', '/auth/me');
+          await apiAnyPage('GET', '/auth/me');
         } catch (error) {
           if (error instanceof ApiError && error.status === 401) {
             me = null;
@@ -783,6 +808,7 @@ const NO_EMAIL_HINT =
   'The passkey prompt was cancelled, or no passkey here can sign in without an email: some passkeys (such as those on many security keys) need the account named first. Enter your email above and try again.';
 
 function viewSignIn() {
+  shownPage += 1; // also when shown without a render (the session ended): earlier answers stay out
   stopListening();
   onApproval = null;
   const email = h('input', { id: 'signin-email', type: 'email', autocomplete: 'username webauthn', placeholder: 'you@example.com' });
@@ -866,6 +892,7 @@ const ROUTES = [
 ];
 
 async function render() {
+  shownPage += 1;
   if (!me) return viewSignIn();
   const path = location.pathname;
   for (const a of nav.querySelectorAll('a')) {
@@ -907,7 +934,7 @@ window.addEventListener('popstate', () => render());
 
 document.getElementById('signout').addEventListener('click', async () => {
   try {
-    await api('POST', '/auth/logout');
+    await apiAnyPage('POST', '/auth/logout');
   } finally {
     me = null;
     nav.hidden = true;
@@ -919,7 +946,7 @@ document.getElementById('signout').addEventListener('click', async () => {
 /** Finds out who is signed in (the session cookie is HttpOnly) and shows the page. */
 async function start() {
   try {
-    me = await api('GET', '/auth/me');
+    me = await apiAnyPage('GET', '/auth/me');
   } catch (error) {
     // 401: no session. step_up_required: an email-only session on an account that has a passkey
     // now, which can only sign out: either way, sign in with the passkey.

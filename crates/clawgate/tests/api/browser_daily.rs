@@ -387,3 +387,48 @@ async fn blocked_notifications_are_said_with_no_button_that_cannot_work() {
         assert!(["unsupported", "unavailable"].contains(&ready.as_str().unwrap_or("")), "{ready}");
     }
 }
+
+/// An answer for a page the person has left never lands over the page they went to: here the
+/// pending list's answer is held back until API keys is shown, then let through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_late_answer_never_lands_over_the_next_page() {
+    let Some(chrome) = chrome().await else { return };
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("server");
+    let tab = Tab::open(&chrome, &app.origin).await;
+    sign_up(&tab, "ada@example.com").await;
+    // The page's fetches of the pending list wait for `__release()`; every body read counts in
+    // `__read` once the page's code after it has run (a task after the read's own continuations).
+    tab.eval(
+        "(() => {
+            const fetch0 = window.fetch.bind(window);
+            window.__held = [];
+            window.__release = () => window.__held.splice(0).forEach((go) => go());
+            window.fetch = (url, options) => {
+                const answer = fetch0(url, options);
+                if (!String(url).includes('/approval/pending')) return answer;
+                return new Promise((resolve) => window.__held.push(() => resolve(answer)));
+            };
+            const text0 = Response.prototype.text;
+            window.__read = 0;
+            Response.prototype.text = function () {
+                const body = text0.call(this);
+                body.then(() => setTimeout(() => { window.__read += 1; }, 0));
+                return body;
+            };
+            return true;
+        })()",
+    )
+    .await;
+    tab.click("nav a[href='/history']").await;
+    tab.wait("document.querySelector('h1')?.textContent === 'History'", "history").await;
+    tab.click("nav a[href='/']").await;
+    tab.wait("window.__held.length === 1", "the pending list asked for").await;
+    tab.click("nav a[href='/keys']").await;
+    tab.wait("document.querySelector('h1')?.textContent === 'API keys'", "API keys").await;
+
+    tab.eval("window.__read = 0; window.__release(); true").await;
+    tab.wait("window.__read >= 1", "the held answer read").await;
+    assert_eq!(tab.eval("document.querySelector('h1')?.textContent").await, json!("API keys"));
+    assert_eq!(tab.eval("document.querySelector('#pending')").await, Value::Null, "no pending list here");
+    assert_eq!(tab.eval("location.pathname").await, json!("/keys"));
+}
