@@ -248,6 +248,24 @@ impl Tab {
     }
 }
 
+/// Signs up in the page as `email` (a passkey made by the tab's authenticator) and waits for the
+/// pending page's list.
+pub(crate) async fn sign_up(tab: &Tab, email: &str) {
+    tab.wait("document.querySelector('#signup')", "the sign-up form").await;
+    tab.type_into("#signup-email", email).await;
+    tab.click("#signup").await;
+    tab.wait("document.querySelector('#pending')", "the pending page").await;
+}
+
+/// Makes an API key named `name` on the API keys page: the key, as shown once.
+pub(crate) async fn new_key_in_page(tab: &Tab, name: &str) -> String {
+    tab.click("nav a[href='/keys']").await;
+    tab.type_into("#key-name", name).await;
+    tab.click("form button[type=submit]").await;
+    let key = tab.wait("document.querySelector('#new-key-value')?.value", "the new API key").await;
+    key.as_str().expect("key").to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sign_up_create_key_approve_and_deny_in_the_browser() {
     let Some(chrome) = chrome().await else { return };
@@ -593,15 +611,8 @@ async fn an_afternoon_with_the_gate() {
     let tab = Tab::open(&chrome, &app.origin).await;
 
     // Sign up and make the agent's key.
-    tab.wait("document.querySelector('#signup')", "the sign-up form").await;
-    tab.type_into("#signup-email", "ada@example.com").await;
-    tab.click("#signup").await;
-    tab.wait("document.querySelector('h1')?.textContent === 'Waiting for you'", "the pending page").await;
-    tab.click("nav a[href='/keys']").await;
-    tab.type_into("#key-name", "claude").await;
-    tab.click("form button[type=submit]").await;
-    let key = tab.wait("document.querySelector('#new-key-value')?.value", "the new API key").await;
-    let key = key.as_str().expect("key").to_owned();
+    sign_up(&tab, "ada@example.com").await;
+    let key = new_key_in_page(&tab, "claude").await;
 
     // The built-in rules let `ls -la` pass: nothing to decide in the app.
     let ls = gate(&app, &key, "ls -la").await.expect(200);
@@ -771,10 +782,7 @@ async fn the_rules_page_refuses_typos_shows_warnings_and_checks_examples() {
     let Some(chrome) = chrome().await else { return };
     let app = TestApp::spawn(Backend::Sqlite).await.expect("server");
     let tab = Tab::open(&chrome, &app.origin).await;
-    tab.wait("document.querySelector('#signup')", "the sign-up form").await;
-    tab.type_into("#signup-email", "ada@example.com").await;
-    tab.click("#signup").await;
-    tab.wait("document.querySelector('h1')?.textContent === 'Waiting for you'", "the pending page").await;
+    sign_up(&tab, "ada@example.com").await;
     tab.click("nav a[href='/rules']").await;
     tab.wait("document.querySelector('#rules-editor')?.value.includes('default')", "the rules editor").await;
 

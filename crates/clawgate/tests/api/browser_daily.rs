@@ -5,7 +5,7 @@
 //! one name; a revoked new key leaves the page; a passkey error goes when the person acts again;
 //! blocked notifications are said, with no button that cannot work. The server's side: `daily.rs`.
 
-use crate::browser::{Tab, chrome};
+use crate::browser::{Tab, chrome, sign_up};
 use crate::harness::{Auth, TestApp};
 use chromiumoxide::cdp::browser_protocol::browser::{
     PermissionDescriptor, PermissionSetting, SetPermissionParams,
@@ -13,15 +13,6 @@ use chromiumoxide::cdp::browser_protocol::browser::{
 use clawgate::clock::{Clock, SystemClock};
 use clawgate::config::Backend;
 use serde_json::{Value, json};
-
-/// Signs up in the page as `email` (a passkey made by the tab's authenticator): the pending page.
-async fn sign_up(tab: &Tab, email: &str) {
-    tab.wait("document.querySelector('#signup')", "the sign-up form").await;
-    tab.type_into("#signup-email", email).await;
-    tab.click("#signup").await;
-    // Its list, loaded: a page opened next is not overwritten by this one's late answer.
-    tab.wait("document.querySelector('#pending')", "the pending page").await;
-}
 
 /// A new API key, made by the page's own API helper (with its session and CSRF token).
 async fn key_in_page(tab: &Tab) -> String {

@@ -3,7 +3,7 @@
 //! what decided each; a call the gate decides while the page is open appears without a reload;
 //! the filters narrow the list; and the Grants page shows which calls used a grant.
 
-use crate::browser::{Tab, chrome};
+use crate::browser::{Tab, chrome, new_key_in_page, sign_up};
 use crate::harness::{Auth, TestApp};
 use clawgate::config::Backend;
 use serde_json::{Value, json};
@@ -37,15 +37,8 @@ async fn the_decisions_page_says_what_decided_each_and_follows_the_gate_live() {
     let Some(chrome) = chrome().await else { return };
     let app = TestApp::spawn(Backend::Sqlite).await.expect("server");
     let tab = Tab::open(&chrome, &app.origin).await;
-    tab.wait("document.querySelector('#signup')", "the sign-up form").await;
-    tab.type_into("#signup-email", "ada@example.com").await;
-    tab.click("#signup").await;
-    tab.wait("document.querySelector('h1')?.textContent === 'Waiting for you'", "the pending page").await;
-    tab.click("nav a[href='/keys']").await;
-    tab.type_into("#key-name", "laptop").await;
-    tab.click("form button[type=submit]").await;
-    let key = tab.wait("document.querySelector('#new-key-value')?.value", "the new API key").await;
-    let key = key.as_str().expect("key").to_owned();
+    sign_up(&tab, "ada@example.com").await;
+    let key = new_key_in_page(&tab, "laptop").await;
     let rules = json!({"rules": {"default": "ask", "rules": [
         {"name": "tests", "outcome": "allow", "tool": "Bash", "command": "cargo test*"},
         {"outcome": "deny", "reason": "downloads are not allowed here", "tool": "Bash", "command": "curl*"}

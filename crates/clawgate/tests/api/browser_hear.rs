@@ -2,7 +2,7 @@
 //! denial will suspend the agent's key, and the API keys page gives each suspension its real
 //! cause (repeated denials, or Stop all agents).
 
-use crate::browser::{Tab, chrome};
+use crate::browser::{Tab, chrome, new_key_in_page, sign_up};
 use crate::harness::{Auth, TestApp};
 use clawgate::config::Backend;
 use serde_json::json;
@@ -20,15 +20,8 @@ async fn the_page_warns_before_the_denial_that_suspends_a_key_and_names_each_sus
     let Some(chrome) = chrome().await else { return };
     let app = TestApp::spawn(Backend::Sqlite).await.expect("server");
     let tab = Tab::open(&chrome, &app.origin).await;
-    tab.wait("document.querySelector('#signup')", "the sign-up form").await;
-    tab.type_into("#signup-email", "ada@example.com").await;
-    tab.click("#signup").await;
-    tab.wait("document.querySelector('h1')?.textContent === 'Waiting for you'", "the pending page").await;
-    tab.click("nav a[href='/keys']").await;
-    tab.type_into("#key-name", "claude").await;
-    tab.click("form button[type=submit]").await;
-    let key = tab.wait("document.querySelector('#new-key-value')?.value", "the new API key").await;
-    let key = key.as_str().expect("key").to_owned();
+    sign_up(&tab, "ada@example.com").await;
+    let key = new_key_in_page(&tab, "claude").await;
 
     // The first denial warns of nothing; the second is made elsewhere.
     let first = app.ask(&key, "suspicious 0").await;

@@ -5,8 +5,9 @@
 
 use crate::grants::{bash, granted};
 use crate::harness::{Auth, Person, Resp, TestApp, on_both_databases};
+use crate::security_r_streams::Events;
 use clawgate::config::Backend;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -346,8 +347,6 @@ async fn bad_filters_are_refused_in_words(app: TestApp) {
     assert_eq!(r.body["decisions"], json!([]));
 }
 
-type Events = std::pin::Pin<Box<dyn Stream<Item = (String, Value)> + Send>>;
-
 /// The person's event stream (`/api/v1/approval/events`): `(event, data)` pairs. Open once the
 /// answer's head is back (the server listens from before it answers).
 async fn person_stream(app: &TestApp, who: &Person) -> Events {
@@ -358,22 +357,7 @@ async fn person_stream(app: &TestApp, who: &Person) -> Events {
         .send()
         .await
         .expect("stream");
-    assert_eq!(response.status().as_u16(), 200);
-    let chunks = response.bytes_stream().map(|c| String::from_utf8_lossy(&c.expect("chunk")).into_owned());
-    let mut buffer = String::new();
-    Box::pin(chunks.flat_map(move |text| {
-        buffer.push_str(&text);
-        let mut found = Vec::new();
-        while let Some(end) = buffer.find("\n\n") {
-            let block: String = buffer.drain(..end + 2).collect();
-            let field = |name: &str| block.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
-            if let Some(data) = field("data:") {
-                let event = field("event:").unwrap_or("message").to_owned();
-                found.push((event, serde_json::from_str(data).expect("JSON data")));
-            }
-        }
-        futures::stream::iter(found)
-    }))
+    crate::security_r_streams::sse_events(response)
 }
 
 /// The next event on the stream, which must come promptly.

@@ -49,20 +49,12 @@ async fn answer(poll: tokio::task::JoinHandle<Resp>) -> Resp {
 
 pub(crate) type Events = std::pin::Pin<Box<dyn Stream<Item = (String, Value)> + Send>>;
 
-/// Opens the request's event stream: `(event name, data)` pairs, after checking the first is
-/// the PENDING status.
-pub(crate) async fn open_stream(app: &TestApp, key: &str, id: &str) -> Events {
-    let response = app
-        .http
-        .get(app.url(&format!("/api/v1/approval/status/{id}/events")))
-        .bearer_auth(key)
-        .send()
-        .await
-        .expect("stream");
+/// A Server-Sent Events answer (which must be 200) as `(event name, data)` pairs.
+pub(crate) fn sse_events(response: reqwest::Response) -> Events {
     assert_eq!(response.status().as_u16(), 200);
     let chunks = response.bytes_stream().map(|c| String::from_utf8_lossy(&c.expect("chunk")).into_owned());
     let mut buffer = String::new();
-    let mut events: Events = Box::pin(chunks.flat_map(move |text| {
+    Box::pin(chunks.flat_map(move |text| {
         buffer.push_str(&text);
         let mut found = Vec::new();
         while let Some(end) = buffer.find("\n\n") {
@@ -74,7 +66,20 @@ pub(crate) async fn open_stream(app: &TestApp, key: &str, id: &str) -> Events {
             }
         }
         futures::stream::iter(found)
-    }));
+    }))
+}
+
+/// Opens the request's event stream: `(event name, data)` pairs, after checking the first is
+/// the PENDING status.
+pub(crate) async fn open_stream(app: &TestApp, key: &str, id: &str) -> Events {
+    let response = app
+        .http
+        .get(app.url(&format!("/api/v1/approval/status/{id}/events")))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("stream");
+    let mut events = sse_events(response);
     let (event, first) = events.next().await.expect("a first event");
     assert_eq!((event.as_str(), &first["status"]), ("status", &json!("PENDING")));
     events
