@@ -43,7 +43,7 @@ self.addEventListener('push', (event) => {
           ? 'Open ClawGate to review them.'
           : agent
             ? `${agent} is waiting for your decision.`
-            : // The web app's word for an agent without a name (UNNAMED_AGENT in app.js).
+            : // The web app's word for an agent without a name (UNNAMED_AGENT in views/requests.js).
               'An unnamed agent is waiting for your decision.',
       // One notification for waiting requests: a newer one replaces it rather than piling up.
       tag: 'clawgate',

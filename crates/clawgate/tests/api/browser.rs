@@ -533,7 +533,7 @@ async fn the_page_marks_exactly_what_the_server_marks() {
     tab.wait("document.querySelector('#signup')", "the page").await;
 
     // Every code point but the surrogates, through the page's own marking function, in one go.
-    let js = r#"import('/app.js').then(({ visibleText }) => {
+    let js = r#"import('/dom.js').then(({ visibleText }) => {
         const parts = [];
         for (let c = 0; c <= 0x10FFFF; c++) if (c < 0xD800 || c > 0xDFFF) parts.push(String.fromCodePoint(c));
         const frag = visibleText(parts.join(''));
@@ -639,7 +639,7 @@ async fn an_afternoon_with_the_gate() {
 
     // Saved elsewhere meanwhile (another tab, here the page's own API helper): saving over it
     // is refused in words, and reopening the page shows the newer version.
-    let elsewhere = "import('/app.js').then(m => m.api('PUT', '/rules', { rules: { default: 'ask' }, expectedVersion: 1 })).then(r => r.version)";
+    let elsewhere = "import('/api.js').then(m => m.api('PUT', '/rules', { rules: { default: 'ask' }, expectedVersion: 1 })).then(r => r.version)";
     assert_eq!(tab.eval(elsewhere).await, json!(2));
     save_rules_in_page(&tab, r#"{"default": "ask", "rules": []}"#).await;
     let conflict =
@@ -843,7 +843,7 @@ async fn the_rules_page_refuses_typos_shows_warnings_and_checks_examples() {
     assert_eq!(tab.text("#rules-version").await, "1", "nothing was saved");
 
     // Saved elsewhere meanwhile: the page says so once, in its own words, with the version now.
-    let elsewhere = "import('/app.js').then(m => m.api('PUT', '/rules', { rules: { default: 'ask' }, expectedVersion: 1 })).then(r => r.version)";
+    let elsewhere = "import('/api.js').then(m => m.api('PUT', '/rules', { rules: { default: 'ask' }, expectedVersion: 1 })).then(r => r.version)";
     assert_eq!(tab.eval(elsewhere).await, json!(2));
     put_rules_in_page(&tab, r#"{"default": "ask"}"#).await;
     let conflict =

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 /// A new API key, made by the page's own API helper (with its session and CSRF token).
 async fn key_in_page(tab: &Tab) -> String {
-    let js = "import('/app.js').then(m => m.api('POST', '/auth/api-keys', { name: 'bot' })).then(r => r.key)";
+    let js = "import('/api.js').then(m => m.api('POST', '/auth/api-keys', { name: 'bot' })).then(r => r.key)";
     tab.eval(js).await.as_str().expect("a key").to_owned()
 }
 
@@ -216,7 +216,7 @@ async fn history_shows_first_the_time_it_is_in_the_order_of() {
     // Decided the other way round: the newer first.
     for id in [&newer.id, &older.id] {
         let js = format!(
-            "import('/app.js').then(m => m.api('POST', '/approval/deny/{id}', {{}})).then(r => r.status)"
+            "import('/api.js').then(m => m.api('POST', '/approval/deny/{id}', {{}})).then(r => r.status)"
         );
         assert_eq!(tab.eval(&js).await, json!("DENIED"));
         app.clock.advance_ms(60_000);
@@ -263,7 +263,7 @@ async fn an_unnamed_agent_has_one_name_on_every_page() {
     // The notification the service worker shows says the same.
     let sw = tab.eval("fetch('/sw.js').then(r => r.text())").await;
     assert!(sw.as_str().is_some_and(|s| s.contains("'An unnamed agent is waiting for your decision.'")));
-    let app_js = tab.eval("fetch('/app.js').then(r => r.text())").await;
+    let app_js = tab.eval("fetch('/views/requests.js').then(r => r.text())").await;
     let app_js = app_js.as_str().unwrap_or("");
     assert!(!app_js.contains("'not named'") && !app_js.contains("'An agent'"), "no other wording is left");
 }

@@ -15,7 +15,7 @@ async fn gate(app: &TestApp, key: &str, command: &str) -> Value {
 
 /// Calls the API as the page does (its session cookie and CSRF token), through its own helper.
 async fn page_api(tab: &Tab, method: &str, path: &str, body: Value) -> Value {
-    let js = format!("import('/app.js').then(m => m.api({method:?}, {path:?}, {body})).then(r => r ?? true)");
+    let js = format!("import('/api.js').then(m => m.api({method:?}, {path:?}, {body})).then(r => r ?? true)");
     tab.eval(&js).await
 }
 

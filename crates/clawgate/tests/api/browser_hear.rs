@@ -10,7 +10,7 @@ use serde_json::json;
 /// The person's own API call, made by the page's helper (with its session and CSRF token).
 async fn deny_in_page(tab: &Tab, id: &str) {
     let js = format!(
-        "import('/app.js').then(m => m.api('POST', '/approval/deny/{id}', {{ reason: 'no' }})).then(r => r.status)"
+        "import('/api.js').then(m => m.api('POST', '/approval/deny/{id}', {{ reason: 'no' }})).then(r => r.status)"
     );
     assert_eq!(tab.eval(&js).await, json!("DENIED"));
 }

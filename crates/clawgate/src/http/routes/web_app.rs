@@ -29,9 +29,24 @@ macro_rules! asset {
 }
 
 const ASSETS: &[Asset] = &[
+    // The page's modules (app.js, the entry, routes to the views; see the import checks below).
     asset!("/app.js", "app.js", "text/javascript; charset=utf-8"),
-    asset!("/pages.js", "pages.js", "text/javascript; charset=utf-8"),
-    asset!("/decisions.js", "decisions.js", "text/javascript; charset=utf-8"),
+    asset!("/dom.js", "dom.js", "text/javascript; charset=utf-8"),
+    asset!("/api.js", "api.js", "text/javascript; charset=utf-8"),
+    asset!("/time.js", "time.js", "text/javascript; charset=utf-8"),
+    asset!("/session.js", "session.js", "text/javascript; charset=utf-8"),
+    asset!("/webauthn.js", "webauthn.js", "text/javascript; charset=utf-8"),
+    asset!("/live.js", "live.js", "text/javascript; charset=utf-8"),
+    asset!("/views/sign-in.js", "views/sign-in.js", "text/javascript; charset=utf-8"),
+    asset!("/views/requests.js", "views/requests.js", "text/javascript; charset=utf-8"),
+    asset!("/views/approve.js", "views/approve.js", "text/javascript; charset=utf-8"),
+    asset!("/views/grants.js", "views/grants.js", "text/javascript; charset=utf-8"),
+    asset!("/views/decisions.js", "views/decisions.js", "text/javascript; charset=utf-8"),
+    asset!("/views/rules.js", "views/rules.js", "text/javascript; charset=utf-8"),
+    asset!("/views/stop.js", "views/stop.js", "text/javascript; charset=utf-8"),
+    asset!("/views/keys.js", "views/keys.js", "text/javascript; charset=utf-8"),
+    asset!("/views/passkeys.js", "views/passkeys.js", "text/javascript; charset=utf-8"),
+    asset!("/views/notifications.js", "views/notifications.js", "text/javascript; charset=utf-8"),
     asset!("/style.css", "style.css", "text/css; charset=utf-8"),
     asset!("/sw.js", "sw.js", "text/javascript; charset=utf-8"),
     asset!("/manifest.webmanifest", "manifest.webmanifest", "application/manifest+json"),
@@ -117,6 +132,126 @@ pub fn router() -> Router<Arc<AppState>> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// The page's scripts by path: every served `.js` file, and `/text-rule.js`, which `router`
+    /// answers with the server's own rule.
+    fn scripts() -> BTreeMap<&'static str, String> {
+        let mut scripts: BTreeMap<&'static str, String> = super::ASSETS
+            .iter()
+            .filter(|a| a.path.ends_with(".js"))
+            .map(|a| (a.path, String::from_utf8_lossy(a.body).into_owned()))
+            .collect();
+        scripts.insert("/text-rule.js", super::TEXT_RULE.clone());
+        scripts
+    }
+
+    /// What a module's static imports name, in order: `import … from '…'`, `import '…'` and
+    /// `export … from '…'`. Each starts a line (as every module here writes them) and ends at its
+    /// `;`; a dynamic `import(…)` loads nothing up front and is not one.
+    fn import_specifiers(text: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut lines = text.lines();
+        while let Some(line) = lines.next() {
+            let first = line.trim_start();
+            let import = ["import ", "import{", "import'", "import\""].iter().any(|p| first.starts_with(p));
+            let export = first.strip_prefix("export").map(str::trim_start);
+            let reexport = export.is_some_and(|rest| rest.starts_with('{') || rest.starts_with('*'));
+            if !import && !reexport {
+                continue;
+            }
+            let mut statement = first.to_owned();
+            while !statement.contains(';') {
+                let Some(next) = lines.next() else { break };
+                statement.push(' ');
+                statement.push_str(next.trim());
+            }
+            let statement = statement.split(';').next().unwrap_or_default();
+            if reexport && !statement.contains(" from") {
+                continue; // `export { a, b };`: names of this module, nothing loaded
+            }
+            // The specifier is the statement's last string.
+            let quote = statement.trim_end().chars().last().filter(|c| *c == '\'' || *c == '"');
+            let quote = quote.unwrap_or_else(|| panic!("no module named in `{statement}`"));
+            let inner = &statement.trim_end()[..statement.trim_end().len() - 1];
+            let specifier = inner.rsplit(quote).next().unwrap_or_default();
+            found.push(specifier.to_owned());
+        }
+        found
+    }
+
+    /// `specifier` resolved against the module at `from`, as a path on this server: only `./`,
+    /// `../` and `/` (anything else would be loaded from elsewhere, or not at all).
+    fn resolve(from: &str, specifier: &str) -> Result<String, String> {
+        let mut parts: Vec<&str> = from.split('/').filter(|p| !p.is_empty()).collect();
+        parts.pop(); // the importing file itself
+        if specifier.starts_with('/') {
+            parts.clear();
+        } else if !(specifier.starts_with("./") || specifier.starts_with("../")) {
+            return Err(format!("{from} imports {specifier:?}: only relative paths on this server"));
+        }
+        for part in specifier.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    if parts.pop().is_none() {
+                        return Err(format!("{from} imports {specifier:?}, above the root"));
+                    }
+                }
+                name => parts.push(name),
+            }
+        }
+        Ok(format!("/{}", parts.join("/")))
+    }
+
+    /// Each script and the scripts it imports, by path; fails naming any import of a file the
+    /// server does not serve.
+    fn import_graph() -> BTreeMap<String, Vec<String>> {
+        let scripts = scripts();
+        let mut graph = BTreeMap::new();
+        for (path, text) in &scripts {
+            let mut imports = Vec::new();
+            for specifier in import_specifiers(text) {
+                let target = resolve(path, &specifier).unwrap_or_else(|e| panic!("{e}"));
+                assert!(
+                    scripts.contains_key(target.as_str()),
+                    "{path} imports {specifier:?}, but {target} is not served: add it to ASSETS"
+                );
+                imports.push(target);
+            }
+            graph.insert((*path).to_owned(), imports);
+        }
+        graph
+    }
+
+    /// A cycle in `graph` (module → the modules it imports), as the path around it, if any.
+    fn find_cycle(graph: &BTreeMap<String, Vec<String>>) -> Option<Vec<String>> {
+        fn visit<'a>(
+            node: &'a str,
+            graph: &'a BTreeMap<String, Vec<String>>,
+            path: &mut Vec<&'a str>,
+            done: &mut BTreeSet<&'a str>,
+        ) -> Option<Vec<String>> {
+            if let Some(at) = path.iter().position(|n| *n == node) {
+                return Some(path[at..].iter().chain([&node]).map(|n| (*n).to_owned()).collect());
+            }
+            if done.contains(node) {
+                return None;
+            }
+            path.push(node);
+            for next in graph.get(node).into_iter().flatten() {
+                if let Some(cycle) = visit(next, graph, path, done) {
+                    return Some(cycle);
+                }
+            }
+            path.pop();
+            done.insert(node);
+            None
+        }
+        let mut done = BTreeSet::new();
+        graph.keys().find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+    }
+
     #[test]
     fn the_page_loads_nothing_from_elsewhere() {
         let index = String::from_utf8_lossy(super::INDEX);
@@ -146,12 +281,100 @@ mod tests {
         for link in links {
             assert!(super::PAGES.contains(&link), "{link} is answered with the page");
         }
-        for asset in super::ASSETS.iter().filter(|a| a.path.ends_with(".js")) {
-            let text = String::from_utf8_lossy(asset.body);
-            for import in text.split("from './").skip(1).filter_map(|rest| rest.split('\'').next()) {
-                let path = format!("/{import}");
-                assert!(super::ASSETS.iter().any(|a| a.path == path), "{} imports {path}", asset.path);
+        let graph = import_graph();
+        assert!(graph.values().flatten().count() > graph.len(), "the imports are read: {graph:?}");
+    }
+
+    /// The modules import each other in one direction only: views import the helpers (dom, api,
+    /// time, session, webauthn, live), the entry imports the views, and never the other way.
+    #[test]
+    fn the_modules_import_each_other_without_a_cycle() {
+        if let Some(cycle) = find_cycle(&import_graph()) {
+            panic!("the web app's modules import each other in a cycle: {}", cycle.join(" → "));
+        }
+    }
+
+    /// index.html loads the entry module, which loads every module served (but the service
+    /// worker, which the page registers), and asks for all of them up front (`modulepreload`),
+    /// so the import graph's depth costs no round trips.
+    #[test]
+    fn the_page_loads_every_module_up_front() {
+        let index = String::from_utf8_lossy(super::INDEX);
+        let attribute = |tag: &str, name: &str| -> Vec<String> {
+            index
+                .split(tag)
+                .skip(1)
+                .filter_map(|rest| rest.split('>').next())
+                .filter_map(|attrs| attrs.split(&format!("{name}=\"")).nth(1))
+                .filter_map(|value| value.split('"').next())
+                .map(str::to_owned)
+                .collect()
+        };
+        let entries = attribute("<script type=\"module\"", "src");
+        let [entry] = entries.as_slice() else { panic!("one entry module: {entries:?}") };
+        let graph = import_graph();
+        let mut reached = BTreeSet::new();
+        let mut next = vec![entry.clone()];
+        while let Some(module) = next.pop() {
+            let imports = graph.get(&module).unwrap_or_else(|| panic!("{module} is served"));
+            if reached.insert(module) {
+                next.extend(imports.iter().cloned());
             }
         }
+        for module in graph.keys().filter(|m| *m != "/sw.js") {
+            assert!(reached.contains(module), "{module} is served but nothing imports it");
+        }
+        let preloaded: BTreeSet<String> =
+            attribute("<link rel=\"modulepreload\"", "href").into_iter().collect();
+        reached.remove(entry);
+        assert_eq!(preloaded, reached, "index.html preloads every module the entry imports, directly or not");
+    }
+
+    #[test]
+    fn the_import_checks_find_what_they_are_for() {
+        let text = [
+            "import './text-rule.js';",
+            "import { a, b } from '../dom.js';",
+            "import {",
+            "  c,",
+            "  d,",
+            "} from \"./views/x.js\";",
+            "export { e } from './e.js';",
+            "export * from './f.js';",
+            "export { g };",
+            "// import nothing from './comment.js';",
+            "export function h() {",
+            "  return import('./later.js');",
+            "}",
+        ]
+        .join("\n");
+        assert_eq!(
+            import_specifiers(&text),
+            ["./text-rule.js", "../dom.js", "./views/x.js", "./e.js", "./f.js"]
+        );
+        assert_eq!(resolve("/views/a.js", "./b.js"), Ok("/views/b.js".to_owned()));
+        assert_eq!(resolve("/views/a.js", "../dom.js"), Ok("/dom.js".to_owned()));
+        assert_eq!(resolve("/app.js", "./views/a.js"), Ok("/views/a.js".to_owned()));
+        assert_eq!(resolve("/views/a.js", "/api.js"), Ok("/api.js".to_owned()));
+        assert!(resolve("/app.js", "../x.js").is_err());
+        assert!(resolve("/app.js", "lit").is_err());
+        let graph = |edges: &[(&str, &[&str])]| -> BTreeMap<String, Vec<String>> {
+            edges
+                .iter()
+                .map(|(from, to)| ((*from).to_owned(), to.iter().map(|t| (*t).to_owned()).collect()))
+                .collect()
+        };
+        let acyclic = graph(&[("/app.js", &["/v.js", "/dom.js"]), ("/v.js", &["/dom.js"]), ("/dom.js", &[])]);
+        assert_eq!(find_cycle(&acyclic), None);
+        let cyclic = graph(&[
+            ("/app.js", &["/v.js"]),
+            ("/v.js", &["/dom.js"]),
+            ("/dom.js", &["/api.js"]),
+            ("/api.js", &["/v.js"]),
+        ]);
+        assert_eq!(
+            find_cycle(&cyclic),
+            Some(["/api.js", "/v.js", "/dom.js", "/api.js"].map(str::to_owned).to_vec())
+        );
     }
 }

@@ -2,12 +2,13 @@
 // all agents and expiry decided about your agents' calls, newest first, live; and a grant's uses
 // on /grants come from the same list.
 //
-// Same rules as app.js: DOM built from text nodes only; agent text (actions, paths, agent ids,
-// key names, and the words that repeat them) goes through `visibleText`.
+// DOM built from text nodes only (dom.js); agent text (actions, paths, agent ids, key names, and
+// the words that repeat them) goes through `visibleText`.
 
-import { h, agentBlock, visibleText, busy, api, errorBox, when, follow } from './app.js';
-
-const main = document.getElementById('main');
+import { api } from '../api.js';
+import { agentBlock, busy, errorBox, h, main, visibleText } from '../dom.js';
+import { follow } from '../live.js';
+import { when } from '../time.js';
 
 const OUTCOMES = { allow: 'allowed', deny: 'denied', expired: 'expired' };
 const DECIDERS = [

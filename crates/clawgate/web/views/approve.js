@@ -1,0 +1,141 @@
+// ClawGate's web app, a request's approve page (/approve/req_…): what the agent asks, the binding
+// code to compare, approve with a passkey (or with a grant) or deny, and whether an agent still
+// waits for the answer. Live: it re-renders when the request changes state.
+
+import { api, serverNow } from '../api.js';
+import { agentBlock, busy, errorBox, fill, h, main, toast } from '../dom.js';
+import { follow } from '../live.js';
+import { ago, timeLeft, when } from '../time.js';
+import { approveWithPasskey } from '../webauthn.js';
+import { grantChoice, grantMade } from './grants.js';
+import { statusBadge, UNNAMED_AGENT } from './requests.js';
+
+/**
+ * On a pending request, said when no agent waits for the answer any more (hidden while one does,
+ * and shown by the once-a-second timer the moment the wait the server reported runs out).
+ */
+function agentWaitingNotice(r) {
+  const el = h('p', {
+    class: 'notice warn',
+    id: 'no-agent-waiting',
+    role: 'status',
+    'data-agent-until': r.agentWaitingUntil,
+    'data-agent-waiting': String(r.agentWaiting !== false),
+    'data-agent-checked': r.agentCheckedAt || '',
+    'data-asked': r.createdAt,
+  });
+  showAgentWaiting(el);
+  return el;
+}
+
+/** Shows or hides the "no agent is waiting" notice `el`, as of now (the page's clock ticks it). */
+export function showAgentWaiting(el) {
+  const waiting = el.dataset.agentWaiting === 'true' && serverNow() < Date.parse(el.dataset.agentUntil);
+  el.hidden = waiting;
+  if (waiting) return;
+  const last = el.dataset.agentChecked
+    ? `it last checked ${ago(el.dataset.agentChecked)}`
+    : `it has not checked since it asked, ${ago(el.dataset.asked)}`;
+  el.textContent = `No agent is waiting for this answer now (${last}): approving still records it, but nothing may act on it.`;
+}
+
+export async function viewApproval(id) {
+  let shownStatus = null;
+  const render = async (fetched) => {
+    const r = fetched || (await api('GET', `/approval/${id}`));
+    shownStatus = r.status;
+    const box = h('section', { class: 'card', 'aria-labelledby': 'approval-title' });
+    const pending = r.status === 'PENDING';
+    fill(
+      box,
+      h('div', { class: 'spread' }, h('h1', { id: 'approval-title' }, pending ? 'Approve this action?' : 'Request'), statusBadge(r.status)),
+      pending && r.agentWaitingUntil ? agentWaitingNotice(r) : null,
+      h('h2', {}, 'Action'),
+      agentBlock(r.action, 'action'),
+      // The code to compare comes before the decision (on a phone the buttons stay in view below).
+      h('h2', {}, 'Binding code'),
+      h('p', {}, h('span', { class: 'code', id: 'binding-code' }, r.bindingCode)),
+      h('p', { class: 'muted small' }, 'The agent shows this same code. If they differ, deny: this is not the request you expect.'),
+      h(
+        'dl',
+        { class: 'facts' },
+        h('dt', {}, 'Agent'),
+        h('dd', {}, r.agentId ? agentBlock(r.agentId) : h('span', { class: 'muted' }, UNNAMED_AGENT)),
+        h('dt', {}, 'Asked'),
+        h('dd', {}, when(r.createdAt)),
+        pending ? [h('dt', {}, 'Time left'), h('dd', { 'data-expires': r.expiresAt }, timeLeft(r.expiresAt))] : [h('dt', {}, 'Decided'), h('dd', {}, when(r.decidedAt))],
+        r.denyReason ? [h('dt', {}, 'Reason'), h('dd', {}, agentBlock(r.denyReason))] : null,
+      ),
+      r.grant ? grantMade(r.grant) : null,
+      r.context ? [h('h2', {}, 'Context'), agentBlock(JSON.stringify(r.context, null, 2))] : null,
+    );
+    if (pending) {
+      const approve = h('button', { type: 'button', class: 'approve', id: 'approve' }, 'Approve with passkey');
+      // Said before the person denies: this denial would suspend the agent's key (issue 17).
+      const suspends = r.denyingSuspendsKey === true;
+      const deny = h('button', { type: 'button', class: 'deny', id: 'deny' }, suspends ? 'Deny and suspend the key' : 'Deny');
+      const reason = h('textarea', { id: 'deny-reason', maxlength: 500, placeholder: 'Optional: tell the agent why (it is shown what you write)' });
+      approve.addEventListener('click', () =>
+        busy(approve, box, async () => {
+          approve.textContent = 'Waiting for your passkey…';
+          await approveWithPasskey(id);
+          toast('Approved.');
+          await render();
+        }),
+      );
+      deny.addEventListener('click', () =>
+        busy(deny, box, async () => {
+          const done = await api('POST', `/approval/deny/${id}`, reason.value.trim() ? { reason: reason.value.trim() } : {});
+          toast(done && done.keySuspended ? 'Denied. The agent’s key is suspended: resume it on API keys.' : 'Denied.');
+          await render();
+        }),
+      );
+      const warning = suspends
+        ? h(
+            'p',
+            { class: 'notice error', id: 'deny-suspends' },
+            'Denying this suspends the agent’s API key: its requests were denied again and again in the last 10 minutes. ',
+            'Until you resume the key on API keys, its agents can neither ask nor pass the gate.',
+          )
+        : null;
+      box.append(h('label', { for: 'deny-reason' }, 'Reason for denying (optional)'), reason, ...(warning ? [warning] : []), h('div', { class: 'decide decide-bar', id: 'decide' }, approve, deny));
+      if (r.grantOptions && r.grantOptions.length) {
+        box.append(
+          grantChoice(r, async (grant) => {
+            const done = await approveWithPasskey(id, grant);
+            toast(done && done.grantId ? 'Approved, and allowed for the time you chose.' : 'Approved.');
+            await render();
+          }),
+        );
+      }
+    }
+    main.replaceChildren(box, h('p', {}, h('a', { href: '/', 'data-link': true }, '← All pending requests')));
+  };
+  // A live update re-renders only when the request changed state, so a half-made choice stays.
+  const refresh = async () => {
+    const r = await api('GET', `/approval/${id}`);
+    if (r.status !== shownStatus) await render(r);
+    else updateAgentWaiting(r);
+  };
+  follow(() => refresh().catch((e) => main.append(errorBox(e))));
+  // While no agent waits, look again now and then: it may come back (its next poll or wait).
+  const recheck = setInterval(() => {
+    if (location.pathname !== `/approve/${id}` || !main.querySelector('#approval-title')) {
+      clearInterval(recheck);
+      return;
+    }
+    const notice = document.getElementById('no-agent-waiting');
+    if (notice && !notice.hidden) refresh().catch(() => {});
+  }, 15000);
+  await render();
+}
+
+/** The "no agent is waiting" notice brought up to date with `r`, as read again. */
+function updateAgentWaiting(r) {
+  const el = document.getElementById('no-agent-waiting');
+  if (!el || !r.agentWaitingUntil) return;
+  el.dataset.agentUntil = r.agentWaitingUntil;
+  el.dataset.agentWaiting = String(r.agentWaiting !== false);
+  el.dataset.agentChecked = r.agentCheckedAt || '';
+  showAgentWaiting(el);
+}
