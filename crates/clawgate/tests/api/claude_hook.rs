@@ -183,9 +183,9 @@ async fn rules_are_configurable() {
 }
 
 /// The settings `--print-settings` prints fail closed and outlast the hook's wait, and they are
-/// the ones the README shows.
+/// the ones the book's Claude Code chapter shows.
 #[test]
-fn the_printed_settings_fail_closed_and_are_the_readmes() {
+fn the_printed_settings_fail_closed_and_are_the_books() {
     let print = |extra: &[&str]| -> Value {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_clawgate"))
             .args(["hook", "claude-code", "--print-settings"])
@@ -216,9 +216,12 @@ fn the_printed_settings_fail_closed_and_are_the_readmes() {
     );
     assert!(entry["matcher"].as_str().is_some_and(|m| m.split('|').any(|t| t == "Write")));
 
-    let readme = crate::containers::read("README.md");
-    let section = readme.split("\n## Claude Code\n").nth(1).expect("a Claude Code section");
-    let block = section.split("```json\n").nth(1).and_then(|b| b.split("```").next()).expect("a JSON block");
-    let shown: Value = serde_json::from_str(block).expect("the README's settings parse");
-    assert_eq!(shown, settings, "the README shows what --print-settings prints");
+    // The chapter's first JSON block is the settings.
+    let chapter = crate::containers::read(CLAUDE_CODE_CHAPTER);
+    let block = chapter.split("```json\n").nth(1).and_then(|b| b.split("```").next()).expect("a JSON block");
+    let shown: Value = serde_json::from_str(block).expect("the chapter's settings parse");
+    assert_eq!(shown, settings, "{CLAUDE_CODE_CHAPTER} shows what --print-settings prints");
 }
+
+/// The book's chapter on the Claude Code hook, from the repository's root.
+const CLAUDE_CODE_CHAPTER: &str = "docs/src/integrations/claude-code.md";

@@ -6,6 +6,7 @@ mod harness;
 mod agents_hear;
 mod agents_hear_cli;
 mod backup;
+mod book;
 mod browser;
 mod browser_daily;
 mod browser_decisions;
