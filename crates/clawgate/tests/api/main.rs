@@ -28,6 +28,7 @@ mod gate;
 mod gate_cli;
 mod gate_offline;
 mod grants;
+mod help_snapshots;
 mod keys;
 mod mcp;
 mod mcp_gate;
