@@ -4,13 +4,9 @@
 
 /// Wiring: shared state, background tasks, and serving.
 pub mod app;
-/// Command line: `clawgate serve`, `clawgate migrate`, and every setting with its environment variable.
-pub mod cli;
 /// The clock every rule reads, so tests can move time instead of sleeping.
 pub mod clock;
-/// The agent's command line: `request`, `exec`, `verify` and the Claude Code hook.
-pub mod commands;
-/// Validated settings, built once from the command line and the environment.
+/// Settings: every flag and environment variable of `clawgate serve`, validated once at start.
 pub mod config;
 /// The rules: identifiers, API key format, approval lifecycle, with no I/O.
 pub mod domain;
@@ -20,6 +16,8 @@ pub mod events;
 pub mod http;
 /// Prometheus metrics: what is counted, the text format, and the listener on METRICS_ADDR.
 pub mod metrics;
+/// The operator's commands beside the server: `backup`, `restore` and `keys`.
+pub mod operator;
 /// Operating-system settings: file-creation mask, open-file limit, file modes, free space.
 pub mod os;
 /// Web Push: telling the owner's browsers that an agent asks (VAPID, encrypted payloads).

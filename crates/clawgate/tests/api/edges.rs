@@ -2,8 +2,8 @@
 //! that change behaviour, and what survives a restart.
 
 use crate::harness::{Auth, TestApp, TestDb, into_resp, on_both_databases};
-use clawgate::cli::RegistrationMode;
 use clawgate::config::Backend;
+use clawgate::config::RegistrationMode;
 use serde_json::json;
 
 on_both_databases!(

@@ -2,10 +2,10 @@
 //! the test moves by hand; and small typed helpers for the calls the tests make.
 
 use clawgate::app::{self, AppState};
-use clawgate::cli::{DatabaseArgs, LogFormat, RegistrationMode, ServeArgs};
 use clawgate::clock::Clock;
 use clawgate::clock::{ManualClock, SystemClock};
 use clawgate::config::{Backend, Settings};
+use clawgate::config::{DatabaseArgs, LogFormat, RegistrationMode, ServeArgs};
 use clawgate_testkit::SoftKey;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -149,7 +149,7 @@ pub fn default_args(data_dir: &std::path::Path, port: u16) -> ServeArgs {
         push_allowed_hosts: String::new(),
         push_min_interval_seconds: 30,
         // Tests move a manual clock; the database's would undo that.
-        clock_source: clawgate::cli::ClockSource::Local,
+        clock_source: clawgate::config::ClockSource::Local,
         header_timeout_seconds: 10,
         idle_timeout_seconds: 60,
         max_connections: 10_000,

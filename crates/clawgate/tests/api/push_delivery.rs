@@ -145,7 +145,7 @@ async fn http_endpoints_only_on_loopback_and_only_when_allowed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushes_are_paced_and_collapsed_per_person() {
     let Some(mut receiver) = Receiver::start().await else { return };
-    let tweak = |a: &mut clawgate::cli::ServeArgs| {
+    let tweak = |a: &mut clawgate::config::ServeArgs| {
         a.push_allow_http_loopback = true;
         a.push_min_interval_seconds = 2;
     };

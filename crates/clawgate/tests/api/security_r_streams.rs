@@ -5,8 +5,8 @@
 
 use crate::harness::{Auth, Person, Resp, TestApp, on_both_backends, on_both_databases};
 use crate::waiting::until_waiting;
-use clawgate::cli::RegistrationMode;
 use clawgate::config::Backend;
+use clawgate::config::RegistrationMode;
 use clawgate::domain::approval::Status;
 use clawgate::domain::ids::{ApiKeyId, RequestId, UserId};
 use clawgate::events::ApprovalEvent;
@@ -223,7 +223,7 @@ on_both_backends!(first_user_registration_admits_exactly_one);
 /// Twenty sign-ups at once, on two instances, with `REGISTRATION_MODE=first-user`.
 async fn first_user_registration_admits_exactly_one(backend: Backend) {
     let first_user =
-        |args: &mut clawgate::cli::ServeArgs| args.registration_mode = RegistrationMode::FirstUser;
+        |args: &mut clawgate::config::ServeArgs| args.registration_mode = RegistrationMode::FirstUser;
     let Some(a) = TestApp::spawn_with(backend, first_user).await else { return };
     let b = a.second_instance_with(first_user).await;
     // Connections opened beforehand (each health check pings the database), so the sign-ups

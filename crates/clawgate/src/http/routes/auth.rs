@@ -1,7 +1,7 @@
 //! Accounts: register with an email, read your profile.
 
-use crate::cli::RegistrationMode;
 use crate::clock::to_rfc3339;
+use crate::config::RegistrationMode;
 use crate::domain::ids::PasskeyId;
 use crate::domain::ids::UserId;
 use crate::domain::random;

@@ -2,8 +2,8 @@
 //! so a few hundred sockets exhausted the file descriptors and `/health` stopped answering.
 
 use crate::harness::{Auth, TestApp};
-use clawgate::cli::ServeArgs;
 use clawgate::config::Backend;
+use clawgate::config::ServeArgs;
 use serde_json::Value;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
