@@ -30,8 +30,9 @@ pub mod rate_limit;
 pub mod secrets;
 /// The accept loop: header and idle timeouts, connection caps, graceful shutdown.
 pub mod server;
-/// The rules between `http` and `store`: approvals (their lifecycle, expiry sweeps, key
-/// suspension after repeated denials) and API keys.
+/// The rules between `http` and `store`, one service per use case: approvals (their lifecycle,
+/// expiry sweeps, key suspension after repeated denials), the gate, rules, grants, API keys,
+/// decisions, the signed policy, stop and tokens.
 pub mod service;
 /// Why the server could not start, with the fix: ports, folders, the database.
 pub mod startup_errors;

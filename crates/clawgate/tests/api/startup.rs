@@ -204,7 +204,7 @@ async fn reads_a_dot_env_file() {
     assert!(dir.path().join("elsewhere/clawgate.db").exists());
 }
 
-/// `DATABASE_URL=sqlite:///…/clawgate.db`, the README's form without `?mode=rwc`: the file and its
+/// `DATABASE_URL=sqlite:///…/clawgate.db`, the Configuration chapter's form without `?mode=rwc`: the file and its
 /// folders are created on first start (it used to fail with "unable to open database file").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sqlite_url_without_a_mode_creates_its_database() {

@@ -57,7 +57,7 @@ async fn c1_a_rule_token_fails_verify_token_unless_rule_is_accepted(app: TestApp
     assert_eq!((&claims["aud"], &claims["typ"]), (&json!("clawgate:gate"), &json!("gate")));
     assert_eq!((&claims["decidedBy"], &claims["userVerified"]), (&json!("rule"), &json!(false)));
 
-    // The README's guard, as the finding ran it: refused, and not consumed by the refusal.
+    // The Tokens chapter's guard, as the finding ran it: refused, and not consumed by the refusal.
     let check = |accept: Option<Value>| {
         let mut body = json!({"token": token, "action": ACTION, "consume": true});
         if let Some(a) = accept {
@@ -130,7 +130,7 @@ async fn c1_clawgate_verify_refuses_a_rule_token_online_and_offline(app: TestApp
             "{args:?}: {said}"
         );
     }
-    // The README's guard runs only when told that a rule is enough; the refusals consumed nothing.
+    // The Tokens chapter's guard runs only when told that a rule is enough; the refusals consumed nothing.
     for args in [&["--offline", "--accept", "rule"][..], &["--consume", "--accept", "rule,grant"]] {
         let out = verify(args).await;
         assert_exit(&out, 0);
@@ -217,7 +217,7 @@ async fn third_party_decode(app: &TestApp, token: &str) -> Result<Value, jsonweb
     jsonwebtoken::decode::<Value>(token, &key, &validation).map(|d| d.claims).map_err(|e| e.into_kind())
 }
 
-/// The README's PyJWT check: `jwt.decode(…, audience="clawgate:approval")`.
+/// The Tokens chapter's PyJWT check: `jwt.decode(…, audience="clawgate:approval")`.
 const PYJWT_CHECK: &str = r#"
 import json, sys, jwt
 url, token, issuer = sys.argv[1:4]
