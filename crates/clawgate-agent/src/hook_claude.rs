@@ -13,8 +13,8 @@
 //! unless the settings say `"onFailure": "block"` (Claude Code 2.1.295 and later), so every failure
 //! here ends in exit 2 (fail closed), panics included, and [`settings_json`] sets `onFailure`.
 
-use super::hook_event::{HookEvent, project_dir, read_event};
-use super::hook_paths::resolve_paths;
+use super::hook_event::{HookEvent, read_event};
+use super::hook_paths::{project_dir, resolve_paths};
 use super::hook_rules::{Policy, parse_rules};
 use super::offline::{self, Keeper, Offline};
 use super::{Denial, Outcome, ServerArgs, approve_url, shown, wait_for_decision};

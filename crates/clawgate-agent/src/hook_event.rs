@@ -4,7 +4,6 @@ use clawgate_proto::gate::{action_text, preview};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::io::Read;
-use std::path::PathBuf;
 
 /// The most stdin we read: a `Write` carries the whole file.
 const MAX_EVENT_BYTES: u64 = 16 * 1024 * 1024;
@@ -35,16 +34,6 @@ pub fn read_event() -> Result<HookEvent, String> {
     }
     serde_json::from_slice(&bytes)
         .map_err(|e| format!("the hook event on stdin is not PreToolUse JSON ({e})"))
-}
-
-/// The project folder, where it really is (symlinks resolved, as the event's files are):
-/// Claude Code's `CLAUDE_PROJECT_DIR`, else the event's `cwd`.
-pub fn project_dir(event: &HookEvent) -> PathBuf {
-    let dir = std::env::var_os("CLAUDE_PROJECT_DIR")
-        .map(PathBuf::from)
-        .or_else(|| event.cwd.as_ref().map(PathBuf::from))
-        .unwrap_or_default();
-    if dir.is_absolute() { super::hook_paths::resolve(&dir, std::path::Path::new("/")) } else { dir }
 }
 
 /// What the person is asked to approve: the exact command, the file, or the tool and its input.

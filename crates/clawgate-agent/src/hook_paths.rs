@@ -70,6 +70,16 @@ fn shown(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// The project folder, where it really is (symlinks resolved, as the event's files are):
+/// Claude Code's `CLAUDE_PROJECT_DIR`, else the event's `cwd`.
+pub fn project_dir(event: &HookEvent) -> PathBuf {
+    let dir = std::env::var_os("CLAUDE_PROJECT_DIR")
+        .map(PathBuf::from)
+        .or_else(|| event.cwd.as_ref().map(PathBuf::from))
+        .unwrap_or_default();
+    if dir.is_absolute() { resolve(&dir, Path::new("/")) } else { dir }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

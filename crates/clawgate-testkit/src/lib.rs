@@ -1,7 +1,10 @@
-//! A software passkey that is not ours: 1Password's passkey-rs authenticator and WebAuthn client.
+//! What clawgate's tests bring: a software passkey that is not ours (1Password's passkey-rs
+//! authenticator and WebAuthn client), and [`layout`], the direction between modules.
 //!
-//! It speaks the same JSON a browser would send, so the server sees exactly what
+//! The passkey speaks the same JSON a browser would send, so the server sees exactly what
 //! `navigator.credentials.create()` / `.get()` would give it.
+
+pub mod layout;
 
 use passkey_authenticator::{Authenticator, UiHint, UserCheck, UserValidationMethod};
 use passkey_client::{Client, DefaultClientData, DefaultClientDataWithExtra};

@@ -264,7 +264,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let metrics = match state.settings.metrics_addr {
-        Some(addr) => Some(crate::metrics::serve::bind(addr).await?),
+        Some(addr) => Some(crate::server::metrics::bind(addr).await?),
         None => None,
     };
     serve_with(state, listener, None, metrics, shutdown).await
@@ -307,7 +307,7 @@ pub async fn serve_with(
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "metrics at http://{addr}/metrics");
         }
-        tokio::spawn(crate::metrics::serve::run(state.clone(), listener))
+        tokio::spawn(crate::server::metrics::run(state.clone(), listener))
     });
     let router = crate::http::router(state.clone());
     let closing = state.clone();

@@ -14,7 +14,7 @@ pub mod domain;
 pub mod events;
 /// Where a request enters: the router, extractors, error shape, middleware and one file per resource.
 pub mod http;
-/// Prometheus metrics: what is counted, the text format, and the listener on METRICS_ADDR.
+/// Prometheus metrics: what is counted, and the text format.
 pub mod metrics;
 /// The operator's commands beside the server: `backup`, `restore` and `keys`.
 pub mod operator;
@@ -28,7 +28,8 @@ pub mod push_policy;
 pub mod rate_limit;
 /// Secrets the server generates on first start and keeps in its database.
 pub mod secrets;
-/// The accept loop: header and idle timeouts, connection caps, graceful shutdown.
+/// The accept loop: header and idle timeouts, connection caps, graceful shutdown; and the
+/// metrics listener on METRICS_ADDR.
 pub mod server;
 /// The rules between `http` and `store`, one service per use case: approvals (their lifecycle,
 /// expiry sweeps, key suspension after repeated denials), the gate, rules, grants, API keys,

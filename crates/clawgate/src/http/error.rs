@@ -4,6 +4,7 @@
 //! internal detail: the cause is logged, the client gets a plain sentence.
 
 use crate::domain::approval::Undecidable;
+use crate::domain::denial::SuspendedBecause;
 use crate::service::approvals::ApprovalError;
 use crate::service::grants::GrantError;
 use crate::service::keys::KeyError;
@@ -155,8 +156,8 @@ impl From<ApprovalError> for ApiError {
                 "already_decided",
                 format!("the request was already decided: {}", s.as_str()),
             ),
-            ApprovalError::KeyRevoked => super::extract::revoked_api_key(),
-            ApprovalError::KeySuspended(because) => super::extract::suspended_api_key(because),
+            ApprovalError::KeyRevoked => revoked_api_key(),
+            ApprovalError::KeySuspended(because) => suspended_api_key(because),
             ApprovalError::TooManyPending { max, retry_after_secs } => {
                 let mut e = ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -293,4 +294,22 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The refusal of an unknown or revoked key, here and wherever a key is checked again later.
+pub fn revoked_api_key() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", "unknown or revoked API key")
+}
+
+/// The refusal of a suspended key, here and wherever a key is checked again later: the message
+/// names the cause when it is known.
+pub fn suspended_api_key(because: Option<SuspendedBecause>) -> ApiError {
+    let why = because
+        .map_or("its owner denied its requests again and again, or stopped every agent", |b| b.words());
+    ApiError::forbidden(
+        "api_key_suspended",
+        format!(
+            "this API key is suspended because {why}; its owner can resume it in the clawgate app (API keys)"
+        ),
+    )
 }

@@ -2,9 +2,8 @@
 //! IP, and JSON bodies whose rejections use the API's error shape.
 
 use super::cookies;
-use super::error::ApiError;
+use super::error::{ApiError, revoked_api_key, suspended_api_key};
 use crate::domain::api_key::ApiKeySecret;
-use crate::domain::denial::SuspendedBecause;
 use crate::state::AppState;
 use crate::store::api_keys::ApiKeyRecord;
 use crate::store::users::User;
@@ -184,24 +183,6 @@ impl FromRequestParts<Arc<AppState>> for Agent {
         let fingerprint = crate::tokens::policy::key_fingerprint(presented);
         Ok(Agent { key, fingerprint })
     }
-}
-
-/// The refusal of an unknown or revoked key, here and wherever a key is checked again later.
-pub fn revoked_api_key() -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", "unknown or revoked API key")
-}
-
-/// The refusal of a suspended key, here and wherever a key is checked again later: the message
-/// names the cause when it is known.
-pub fn suspended_api_key(because: Option<SuspendedBecause>) -> ApiError {
-    let why = because
-        .map_or("its owner denied its requests again and again, or stopped every agent", |b| b.words());
-    ApiError::forbidden(
-        "api_key_suspended",
-        format!(
-            "this API key is suspended because {why}; its owner can resume it in the clawgate app (API keys)"
-        ),
-    )
 }
 
 /// For endpoints open to anyone but meant for people: an agent key is refused outright.

@@ -1,5 +1,5 @@
-//! Metrics in the Prometheus text format, served at `/metrics` on METRICS_ADDR only (see
-//! [`serve`]). Everything recorded on a request's path is a relaxed atomic add: no lock held
+//! Metrics in the Prometheus text format, served at `/metrics` on METRICS_ADDR only (by
+//! `crate::server::metrics`, so this module names nothing above it). Everything recorded on a request's path is a relaxed atomic add: no lock held
 //! across an await, no allocation once a series exists.
 //!
 //! What one part of the server owns, it counts itself: the database handle its commits
@@ -8,7 +8,6 @@
 
 pub mod histogram;
 pub mod http;
-pub mod serve;
 pub mod text;
 
 use histogram::{BATCH_SIZES, COMMIT_SECONDS, Histogram};

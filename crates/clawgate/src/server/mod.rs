@@ -5,6 +5,8 @@
 
 mod activity;
 mod limits;
+/// The metrics listener on METRICS_ADDR, through this same accept loop.
+pub mod metrics;
 
 use crate::config::ConnectionSettings;
 use crate::tls::Tls;

@@ -83,7 +83,8 @@ fn every_help_text_and_usage_exit_code_stays_as_it_is() {
         args.push("--help");
         let out = run(&args);
         assert_eq!(out.status.code(), Some(0), "`clawgate {}` exits 0", args.join(" "));
-        let name = if path.is_empty() { "clawgate".to_owned() } else { format!("clawgate-{}", path.join("-")) };
+        let name =
+            if path.is_empty() { "clawgate".to_owned() } else { format!("clawgate-{}", path.join("-")) };
         check(&name, &text(&out), &mut differ);
     }
     for (name, args) in USAGE {

@@ -30,6 +30,7 @@ mod gate_offline;
 mod grants;
 mod help_snapshots;
 mod keys;
+mod layout;
 mod mcp;
 mod mcp_gate;
 mod metrics;

@@ -49,7 +49,7 @@ Common set-ups (each setting is also a flag; a .env file in the working director
   Prometheus metrics     METRICS_ADDR=127.0.0.1:9464
 
 When it cannot start, its last line says why and what to change. Backups: `clawgate backup PATH`;
-a new token signing key: `clawgate keys rotate`. The README has the rest.";
+a new token signing key: `clawgate keys rotate`. The manual has the rest: docs/src/running.md.";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {

@@ -72,7 +72,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(|e| clawgate::startup_errors::cannot_listen(&settings.host, settings.port, &e))?;
             // Before anything else starts: a busy METRICS_ADDR stops the start at once.
             let metrics = match settings.metrics_addr {
-                Some(at) => Some(clawgate::metrics::serve::bind(at).await?),
+                Some(at) => Some(clawgate::server::metrics::bind(at).await?),
                 None => None,
             };
             let backend = settings.database.backend;

@@ -132,6 +132,7 @@ pub fn router() -> Router<Arc<AppState>> {
 
 #[cfg(test)]
 mod tests {
+    use clawgate_testkit::layout::find_cycle;
     use std::collections::{BTreeMap, BTreeSet};
 
     /// The page's scripts by path: every served `.js` file, and `/text-rule.js`, which `router`
@@ -222,34 +223,6 @@ mod tests {
             graph.insert((*path).to_owned(), imports);
         }
         graph
-    }
-
-    /// A cycle in `graph` (module → the modules it imports), as the path around it, if any.
-    fn find_cycle(graph: &BTreeMap<String, Vec<String>>) -> Option<Vec<String>> {
-        fn visit<'a>(
-            node: &'a str,
-            graph: &'a BTreeMap<String, Vec<String>>,
-            path: &mut Vec<&'a str>,
-            done: &mut BTreeSet<&'a str>,
-        ) -> Option<Vec<String>> {
-            if let Some(at) = path.iter().position(|n| *n == node) {
-                return Some(path[at..].iter().chain([&node]).map(|n| (*n).to_owned()).collect());
-            }
-            if done.contains(node) {
-                return None;
-            }
-            path.push(node);
-            for next in graph.get(node).into_iter().flatten() {
-                if let Some(cycle) = visit(next, graph, path, done) {
-                    return Some(cycle);
-                }
-            }
-            path.pop();
-            done.insert(node);
-            None
-        }
-        let mut done = BTreeSet::new();
-        graph.keys().find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
     }
 
     #[test]
@@ -358,23 +331,5 @@ mod tests {
         assert_eq!(resolve("/views/a.js", "/api.js"), Ok("/api.js".to_owned()));
         assert!(resolve("/app.js", "../x.js").is_err());
         assert!(resolve("/app.js", "lit").is_err());
-        let graph = |edges: &[(&str, &[&str])]| -> BTreeMap<String, Vec<String>> {
-            edges
-                .iter()
-                .map(|(from, to)| ((*from).to_owned(), to.iter().map(|t| (*t).to_owned()).collect()))
-                .collect()
-        };
-        let acyclic = graph(&[("/app.js", &["/v.js", "/dom.js"]), ("/v.js", &["/dom.js"]), ("/dom.js", &[])]);
-        assert_eq!(find_cycle(&acyclic), None);
-        let cyclic = graph(&[
-            ("/app.js", &["/v.js"]),
-            ("/v.js", &["/dom.js"]),
-            ("/dom.js", &["/api.js"]),
-            ("/api.js", &["/v.js"]),
-        ]);
-        assert_eq!(
-            find_cycle(&cyclic),
-            Some(["/api.js", "/v.js", "/dom.js", "/api.js"].map(str::to_owned).to_vec())
-        );
     }
 }

@@ -1,8 +1,8 @@
 //! The metrics listener: `GET /metrics` on METRICS_ADDR, a port of its own so the public one
 //! never shows them. Anything else there is 404.
 
-use super::text::CONTENT_TYPE;
 use crate::config::ConnectionSettings;
+use crate::metrics::text::CONTENT_TYPE;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
@@ -42,8 +42,7 @@ pub async fn run(state: Arc<AppState>, listener: TcpListener) {
         max_per_ip: None,
         ..state.settings.connections.clone()
     };
-    let served =
-        crate::server::run_fitted(listener, router(state), &connections, None, std::future::pending()).await;
+    let served = super::run_fitted(listener, router(state), &connections, None, std::future::pending()).await;
     if let Err(e) = served {
         tracing::error!(error = %e, "the metrics listener stopped");
     }
@@ -58,7 +57,7 @@ async fn scrape(State(app): State<Arc<AppState>>) -> Response {
             None
         }
     };
-    let body = super::render(&app.metrics, app.db.store_stats(), app.push.deliveries(), pending);
+    let body = crate::metrics::render(&app.metrics, app.db.store_stats(), app.push.deliveries(), pending);
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
 }
 
