@@ -9,7 +9,7 @@ use crate::events::{
 use crate::push::PushSender;
 use crate::rate_limit::RateLimiter;
 use crate::secrets::ServerSecrets;
-use crate::service::tokens::Tokens;
+use crate::service::{Services, Shared};
 pub use crate::state::AppState;
 use crate::store::Db;
 use crate::tokens::approval::ApprovalSigner;
@@ -82,25 +82,36 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         settings.push_policy.clone(),
         settings.push_min_interval,
     )?;
-    Ok(Arc::new(AppState {
-        webauthn,
-        sessions: SessionKeys::new(secrets.jwt.expose(), issuer.clone(), settings.session_ttl_secs),
-        approvals: Arc::new(ApprovalSigner::new(
+    let shared = Shared {
+        db,
+        clock,
+        events: Arc::new(Events::default()),
+        push: Arc::new(push),
+        signer: Arc::new(ApprovalSigner::new(
             &secrets.signing_keys,
-            issuer,
+            issuer.clone(),
             settings.approval_token_ttl_secs,
         )?),
+        metrics: Arc::default(),
         api_key_secret: Arc::new(secrets.api_key),
+    };
+    let services = Services::new(&shared, &settings);
+    let Shared { db, clock, events, push, signer, metrics, api_key_secret } = shared;
+    Ok(Arc::new(AppState {
+        webauthn,
+        sessions: SessionKeys::new(secrets.jwt.expose(), issuer, settings.session_ttl_secs),
+        signer,
+        api_key_secret,
         vapid_public: secrets.vapid_public,
-        push: Arc::new(push),
+        push,
         auth_limiter: RateLimiter::new(settings.auth_rate_limit_per_min),
         poll_limiter: RateLimiter::new(settings.poll_rate_limit_per_min),
         gate_limiter: RateLimiter::new(settings.gate_rate_limit_per_min),
         assertion_failures: RateLimiter::with_burst(FAILED_ASSERTIONS_BURST, 1),
         cloned_assertions: RateLimiter::with_burst(CLONED_ASSERTIONS_BURST, 1),
-        events: Arc::new(Events::default()),
-        rule_sets: Arc::default(),
-        metrics: Arc::default(),
+        events,
+        metrics,
+        services,
         database_clock,
         db,
         clock,
@@ -171,7 +182,7 @@ async fn prune_old_decisions(state: &AppState, before: Millis) -> anyhow::Result
 
 /// Reloads the approval signing keys (see [`Tokens::reload_keys`]).
 pub async fn reload_signing_keys(state: &AppState, now: Millis) -> anyhow::Result<()> {
-    Tokens::new(state).reload_keys(now).await
+    state.services.tokens.reload_keys(now).await
 }
 
 /// Listens for decisions, API key and signing key changes others announce (PostgreSQL NOTIFY).

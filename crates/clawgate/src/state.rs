@@ -1,5 +1,6 @@
-//! The state every request shares: settings, the database, WebAuthn, signing keys, limiters and
-//! the event hub. Built and served by [`crate::app`]; read by `http` and the services.
+//! The state every request shares: settings, the database, WebAuthn, signing keys, limiters,
+//! the event hub and the services, built once. Built and served by [`crate::app`]; read by
+//! `http`. The services never see it: each was handed what it needs (`service::Shared`).
 
 use crate::clock::{Clock, DatabaseClock, Millis};
 use crate::config::{Secret, Settings};
@@ -7,7 +8,9 @@ use crate::domain::ids::{ApiKeyId, UserId};
 use crate::events::{ApprovalEvent, Events, KeyEvent};
 use crate::push::PushSender;
 use crate::rate_limit::RateLimiter;
+use crate::service::Services;
 use crate::store::Db;
+use crate::store::StoreResult;
 use crate::tokens::approval::ApprovalSigner;
 use crate::tokens::session::SessionKeys;
 use std::sync::Arc;
@@ -18,7 +21,8 @@ pub struct AppState {
     pub db: Db,
     pub webauthn: Webauthn,
     pub sessions: SessionKeys,
-    pub approvals: Arc<ApprovalSigner>,
+    /// Signs approval and gate tokens, publishes the JWKS.
+    pub signer: Arc<ApprovalSigner>,
     pub api_key_secret: Arc<Secret>,
     pub vapid_public: String,
     /// Sends Web Push messages signed with the VAPID key.
@@ -36,15 +40,21 @@ pub struct AppState {
     /// Assertions whose signature verified but were refused (counter went back), per account.
     pub cloned_assertions: RateLimiter<UserId>,
     pub events: Arc<Events>,
-    /// Rule sets parsed once per version, shared by every request.
-    pub rule_sets: Arc<crate::service::rules::ParsedRuleSets>,
     /// Request, decision and wait counters for `/metrics` (see [`crate::metrics`]).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Every service, built once (the rules service keeps the rule sets it parsed).
+    pub services: Services,
 }
 
 impl AppState {
     pub fn now(&self) -> Millis {
         self.clock.now_ms()
+    }
+
+    /// Records lapsed requests as expired and tells whoever waits on them (see
+    /// `Approvals::expire_lapsed`); for upkeep.
+    pub async fn expire_lapsed(&self, user: Option<&UserId>) -> StoreResult<usize> {
+        self.services.approvals.expire_lapsed(user).await
     }
 
     /// Tells listeners here. Other instances were told by the transaction that committed the

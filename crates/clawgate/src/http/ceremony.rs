@@ -6,7 +6,7 @@
 use super::error::{ApiError, ApiResult};
 use crate::clock::Millis;
 use crate::domain::ids::{CeremonyId, RequestId, UserId};
-use crate::service::approvals::{Approvals, ToApprove};
+use crate::service::approvals::ToApprove;
 use crate::service::grants::{self, GrantChoice};
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -83,7 +83,7 @@ pub async fn start_approval(
     id: &RequestId,
     grant: Option<GrantChoice>,
 ) -> ApiResult<CeremonyStart> {
-    let ToApprove { record, passkeys, at } = Approvals::new(app).to_approve(id).await?;
+    let ToApprove { record, passkeys, at } = app.services.approvals.to_approve(id).await?;
     if let Some(choice) = &grant {
         grants::check_choice(&record, choice)?;
     }

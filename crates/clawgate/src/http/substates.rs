@@ -14,48 +14,48 @@ use std::sync::Arc;
 
 impl FromRef<Arc<AppState>> for Approvals {
     fn from_ref(app: &Arc<AppState>) -> Self {
-        Approvals::new(app)
+        app.services.approvals.clone()
     }
 }
 
 impl FromRef<Arc<AppState>> for Keys {
     fn from_ref(app: &Arc<AppState>) -> Self {
-        Keys::new(app)
+        app.services.keys.clone()
     }
 }
 
 impl FromRef<Arc<AppState>> for Rules {
     fn from_ref(app: &Arc<AppState>) -> Self {
-        Rules::new(app)
+        app.services.rules.clone()
     }
 }
 
 impl FromRef<Arc<AppState>> for Gate {
     fn from_ref(app: &Arc<AppState>) -> Self {
-        Gate::new(app)
+        app.services.gate.clone()
     }
 }
 
 impl FromRef<Arc<AppState>> for Stop {
     fn from_ref(app: &Arc<AppState>) -> Self {
-        Stop::new(app)
+        app.services.stop.clone()
     }
 }
 
 impl FromRef<Arc<AppState>> for Grants {
     fn from_ref(app: &Arc<AppState>) -> Self {
-        Grants::new(app)
+        app.services.grants.clone()
     }
 }
 
 impl FromRef<Arc<AppState>> for Tokens {
     fn from_ref(app: &Arc<AppState>) -> Self {
-        Tokens::new(app)
+        app.services.tokens.clone()
     }
 }
 
 impl FromRef<Arc<AppState>> for crate::service::decisions::Decisions {
     fn from_ref(app: &Arc<AppState>) -> Self {
-        crate::service::decisions::Decisions::new(app)
+        app.services.decisions.clone()
     }
 }

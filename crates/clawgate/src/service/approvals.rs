@@ -3,7 +3,9 @@
 //! with a passkey-verified assertion (which signs the approval token) or denied (which may
 //! suspend the key), and expired when they lapse.
 
+use super::Shared;
 use crate::clock::{Clock, Millis};
+use crate::config::Settings;
 use crate::domain::approval::{self, NewApproval, Status, Undecidable};
 use crate::domain::denial::SuspendedBecause;
 use crate::domain::ids::{GrantId, RequestId, UserId, credential_id_text};
@@ -11,7 +13,6 @@ use crate::events::{ApprovalEvent, Events};
 use crate::metrics::{Decision, Metrics};
 use crate::push::PushSender;
 use crate::service::grants::{self, GrantChoice, GrantError};
-use crate::state::AppState;
 use crate::store::api_keys::ApiKeyRecord;
 use crate::store::approvals::{ApprovalRecord, InsertOutcome, KeyStanding};
 use crate::store::decisions::ApprovalEvidence;
@@ -116,17 +117,17 @@ pub struct Approvals {
 }
 
 impl Approvals {
-    pub fn new(app: &AppState) -> Self {
+    pub fn new(shared: &Shared, settings: &Settings) -> Self {
         Self {
-            db: app.db.clone(),
-            clock: app.clock.clone(),
-            events: app.events.clone(),
-            push: app.push.clone(),
-            signer: app.approvals.clone(),
-            max_pending_per_key: app.settings.max_pending_per_key,
-            suspend_after_denials: app.settings.suspend_after_denials,
-            metrics: app.metrics.clone(),
-            origin: app.settings.issuer().into(),
+            db: shared.db.clone(),
+            clock: shared.clock.clone(),
+            events: shared.events.clone(),
+            push: shared.push.clone(),
+            signer: shared.signer.clone(),
+            max_pending_per_key: settings.max_pending_per_key,
+            suspend_after_denials: settings.suspend_after_denials,
+            metrics: shared.metrics.clone(),
+            origin: settings.issuer().into(),
         }
     }
 
@@ -415,14 +416,6 @@ impl Approvals {
             }
         };
         Ok(Decided { request_id: id.clone(), status: Status::Denied, at: now, grant_id: None, key_suspended })
-    }
-}
-
-impl AppState {
-    /// Records lapsed requests as expired and tells whoever waits on them (see
-    /// [`Approvals::expire_lapsed`]); for upkeep.
-    pub async fn expire_lapsed(&self, user: Option<&UserId>) -> StoreResult<usize> {
-        Approvals::new(self).expire_lapsed(user).await
     }
 }
 

@@ -4,12 +4,12 @@
 //! Pages are cut by (time, id), newest first: a decision made while the person pages is newer
 //! than every cursor already handed out, so it never shifts a later page (no repeats, no gaps).
 
+use super::Shared;
 use super::approvals::Approvals;
 use crate::clock::Millis;
 use crate::domain::decided::{Decider, RuleRef, Verdict};
 use crate::domain::gate::call_from_stored;
 use crate::domain::ids::UserId;
-use crate::state::AppState;
 use crate::store::decision_log::{DecisionFilter, DecisionRow};
 use crate::store::{Db, StoreError, StoreResult};
 
@@ -47,8 +47,8 @@ pub struct Decisions {
 }
 
 impl Decisions {
-    pub fn new(app: &AppState) -> Self {
-        Self { approvals: Approvals::new(app), db: app.db.clone() }
+    pub fn new(shared: &Shared, approvals: Approvals) -> Self {
+        Self { approvals, db: shared.db.clone() }
     }
 
     /// `user`'s decisions matching `filter`, newest first: at most `limit` after `before`.

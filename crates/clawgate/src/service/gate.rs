@@ -5,6 +5,7 @@
 //! A decision made alone is recorded (with its audit row) as a gate decision; an allowed call
 //! gets a signed token saying what allowed it. A call that asks is an approval request like any.
 
+use super::Shared;
 use super::approvals::{ApprovalError, ApprovalResult, Approvals};
 use super::rules::{Rules, RulesError};
 use crate::clock::{Millis, to_rfc3339};
@@ -15,7 +16,6 @@ use crate::domain::ids::{DecisionId, GrantId};
 use crate::domain::rules::{self, Decision, Outcome};
 use crate::events::Events;
 use crate::metrics::{self, Metrics};
-use crate::state::AppState;
 use crate::store::Db;
 use crate::store::api_keys::ApiKeyRecord;
 use crate::store::approvals::{ApprovalRecord, KeyStanding};
@@ -150,14 +150,14 @@ impl Ruled {
 }
 
 impl Gate {
-    pub fn new(app: &AppState) -> Self {
+    pub fn new(shared: &Shared, approvals: Approvals, rules: Rules) -> Self {
         Self {
-            approvals: Approvals::new(app),
-            rules: Rules::new(app),
-            db: app.db.clone(),
-            signer: app.approvals.clone(),
-            metrics: app.metrics.clone(),
-            events: app.events.clone(),
+            approvals,
+            rules,
+            db: shared.db.clone(),
+            signer: shared.signer.clone(),
+            metrics: shared.metrics.clone(),
+            events: shared.events.clone(),
         }
     }
 

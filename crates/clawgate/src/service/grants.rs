@@ -5,12 +5,12 @@
 //! A grant is only ever created by an approval made with a passkey assertion (see
 //! `Approvals::approve`), in the transaction that records the approval; nothing else creates one.
 
+use super::Shared;
 use crate::clock::{Clock, Millis};
 use crate::domain::approval::Status;
 use crate::domain::gate::call_from_stored;
 use crate::domain::ids::{GrantId, RequestId, UserId};
 use crate::domain::rules::{Call, Scope, Width};
-use crate::state::AppState;
 use crate::store::approvals::ApprovalRecord;
 use crate::store::grants::GrantRecord;
 use crate::store::{Db, StoreError};
@@ -151,8 +151,8 @@ pub struct Grants {
 }
 
 impl Grants {
-    pub fn new(app: &AppState) -> Self {
-        Self { db: app.db.clone(), clock: app.clock.clone() }
+    pub fn new(shared: &Shared) -> Self {
+        Self { db: shared.db.clone(), clock: shared.clock.clone() }
     }
 
     pub fn now(&self) -> Millis {

@@ -1,13 +1,13 @@
 //! Agent API keys: created for a person who can approve (shown once), listed, revoked (every
 //! waiting agent is told at once) and resumed after a suspension.
 
+use super::Shared;
 use crate::clock::{Clock, Millis};
 use crate::config::Secret;
 use crate::domain::api_key::ApiKeySecret;
 use crate::domain::ids::{ApiKeyId, UserId};
 use crate::domain::label::{self, LabelError};
 use crate::events::{Events, KeyEvent};
-use crate::state::AppState;
 use crate::store::api_keys::ApiKeyRecord;
 use crate::store::{Db, StoreError};
 use std::sync::Arc;
@@ -45,12 +45,12 @@ pub struct Keys {
 }
 
 impl Keys {
-    pub fn new(app: &AppState) -> Self {
+    pub fn new(shared: &Shared) -> Self {
         Self {
-            db: app.db.clone(),
-            clock: app.clock.clone(),
-            events: app.events.clone(),
-            secret: app.api_key_secret.clone(),
+            db: shared.db.clone(),
+            clock: shared.clock.clone(),
+            events: shared.events.clone(),
+            secret: shared.api_key_secret.clone(),
         }
     }
 

@@ -12,3 +12,58 @@ pub mod policy;
 pub mod rules;
 pub mod stop;
 pub mod tokens;
+
+use crate::clock::Clock;
+use crate::config::{Secret, Settings};
+use crate::events::Events;
+use crate::metrics::Metrics;
+use crate::push::PushSender;
+use crate::store::Db;
+use crate::tokens::approval::ApprovalSigner;
+use std::sync::Arc;
+
+/// What the services share, handed to each once, when the state is built: the store, the
+/// clock, the event hub, Web Push, the token signer, the counters and the API-key secret.
+#[derive(Clone)]
+pub struct Shared {
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub events: Arc<Events>,
+    pub push: Arc<PushSender>,
+    pub signer: Arc<ApprovalSigner>,
+    pub metrics: Arc<Metrics>,
+    pub api_key_secret: Arc<Secret>,
+}
+
+/// Every service, built once with the state; a handler takes a clone of the one it calls (each
+/// is a few shared handles).
+#[derive(Clone)]
+pub struct Services {
+    pub approvals: approvals::Approvals,
+    pub decisions: decisions::Decisions,
+    pub gate: gate::Gate,
+    pub grants: grants::Grants,
+    pub keys: keys::Keys,
+    pub policy: policy::Policies,
+    pub rules: rules::Rules,
+    pub stop: stop::Stop,
+    pub tokens: tokens::Tokens,
+}
+
+impl Services {
+    pub fn new(shared: &Shared, settings: &Settings) -> Self {
+        let approvals = approvals::Approvals::new(shared, settings);
+        let rules = rules::Rules::new(shared);
+        Self {
+            decisions: decisions::Decisions::new(shared, approvals.clone()),
+            gate: gate::Gate::new(shared, approvals.clone(), rules.clone()),
+            policy: policy::Policies::new(shared, rules.clone()),
+            grants: grants::Grants::new(shared),
+            keys: keys::Keys::new(shared),
+            stop: stop::Stop::new(shared),
+            tokens: tokens::Tokens::new(shared),
+            approvals,
+            rules,
+        }
+    }
+}

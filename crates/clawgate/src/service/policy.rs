@@ -2,9 +2,9 @@
 //! key owner's rule set in force and the key's live grants, signed, with a tag that changes only
 //! when they do.
 
+use super::Shared;
 use super::rules::{Rules, RulesError};
 use crate::clock::Clock;
-use crate::state::AppState;
 use crate::store::Db;
 use crate::store::api_keys::ApiKeyRecord;
 use crate::tokens::approval::ApprovalSigner;
@@ -43,13 +43,8 @@ pub struct Policies {
 }
 
 impl Policies {
-    pub fn new(app: &AppState) -> Self {
-        Self {
-            rules: Rules::new(app),
-            db: app.db.clone(),
-            signer: app.approvals.clone(),
-            clock: app.clock.clone(),
-        }
+    pub fn new(shared: &Shared, rules: Rules) -> Self {
+        Self { rules, db: shared.db.clone(), signer: shared.signer.clone(), clock: shared.clock.clone() }
     }
 
     /// The policy of `key` (presented as `fingerprint`): its tag, and the signed policy unless

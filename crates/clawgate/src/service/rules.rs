@@ -4,10 +4,10 @@
 //! only in case, or an example the rules decide otherwise, refuses it; what else is found comes
 //! back as warnings, with each example's outcome, on the save and on every read.
 
+use super::Shared;
 use crate::clock::Clock;
 use crate::domain::ids::UserId;
 use crate::domain::rules::{Call, Decision, ExampleResult, Review, RuleSet, RuleSetError, Warning, defaults};
-use crate::state::AppState;
 use crate::store::rules::{NewRuleSet, Saved};
 use crate::store::{Db, StoreError};
 use serde_json::Value;
@@ -137,8 +137,9 @@ pub struct Rules {
 }
 
 impl Rules {
-    pub fn new(app: &AppState) -> Self {
-        Self { db: app.db.clone(), clock: app.clock.clone(), parsed: app.rule_sets.clone() }
+    /// Built once (with the state): its parsed sets are every request's.
+    pub fn new(shared: &Shared) -> Self {
+        Self { db: shared.db.clone(), clock: shared.clock.clone(), parsed: Arc::default() }
     }
 
     /// `user`'s rules in force, parsed once per version (see [`ParsedRuleSets`]).

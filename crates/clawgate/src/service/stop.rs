@@ -4,11 +4,11 @@
 //! tells them. Other instances hear it from the announcements committed with it. Keys are
 //! resumed one by one (`Keys::resume`); there is no "resume all".
 
+use super::Shared;
 use crate::clock::{Clock, Millis};
 use crate::domain::ids::UserId;
 use crate::events::{Events, KeyEvent};
 use crate::metrics::{Decision, Metrics};
-use crate::state::AppState;
 use crate::store::stop::Stopped;
 use crate::store::{Db, StoreError};
 use std::net::IpAddr;
@@ -41,12 +41,12 @@ pub struct Stop {
 }
 
 impl Stop {
-    pub fn new(app: &AppState) -> Self {
+    pub fn new(shared: &Shared) -> Self {
         Self {
-            db: app.db.clone(),
-            clock: app.clock.clone(),
-            events: app.events.clone(),
-            metrics: app.metrics.clone(),
+            db: shared.db.clone(),
+            clock: shared.clock.clone(),
+            events: shared.events.clone(),
+            metrics: shared.metrics.clone(),
         }
     }
 

@@ -9,8 +9,8 @@
 //! stops signing with it (PostgreSQL instances are told by NOTIFY besides; every instance reloads
 //! at its upkeep anyway).
 
+use super::Shared;
 use crate::clock::{Clock, Millis};
-use crate::state::AppState;
 use crate::store::{Db, StoreResult};
 use crate::tokens::approval::{Accept, ApprovalClaims, ApprovalSigner, InvalidReason};
 use crate::tokens::keys::schedule;
@@ -36,8 +36,8 @@ pub struct Check<'a> {
 }
 
 impl Tokens {
-    pub fn new(app: &AppState) -> Self {
-        Self { db: app.db.clone(), signer: app.approvals.clone(), clock: app.clock.clone() }
+    pub fn new(shared: &Shared) -> Self {
+        Self { db: shared.db.clone(), signer: shared.signer.clone(), clock: shared.clock.clone() }
     }
 
     /// The token's claims if it holds for `check`, or why not. An error when the store cannot

@@ -232,7 +232,7 @@ async fn checked(app: &TestApp, token: &str, consume: bool) -> Result<(), String
 /// Until `app` has heard (PostgreSQL NOTIFY) that `kid` is revoked, without asking it anything.
 async fn until_dropped(app: &TestApp, kid: &str) {
     let started = std::time::Instant::now();
-    while app.state.approvals.jwks(app.clock.now_ms())["keys"]
+    while app.state.signer.jwks(app.clock.now_ms())["keys"]
         .as_array()
         .is_some_and(|keys| keys.iter().any(|k| k["kid"] == kid))
     {

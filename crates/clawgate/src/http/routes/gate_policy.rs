@@ -2,7 +2,6 @@
 
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::Agent;
-use crate::service::policy::Policies;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -43,7 +42,7 @@ pub struct PolicyView {
     ))]
 async fn policy(State(app): State<Arc<AppState>>, agent: Agent, headers: HeaderMap) -> ApiResult<Response> {
     let known = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(|v| v.trim_matches('"'));
-    let (tag, signed) = Policies::new(&app).of(&agent.key, &agent.fingerprint, known).await?;
+    let (tag, signed) = app.services.policy.of(&agent.key, &agent.fingerprint, known).await?;
     let etag = HeaderValue::from_str(&format!("\"{tag}\"")).ok();
     let mut response = match signed {
         None => StatusCode::NOT_MODIFIED.into_response(),
