@@ -2,7 +2,7 @@
 //! read from `.env`). `clawgate serve` and `clawgate migrate` parse them; [`super::Settings`]
 //! validates them.
 
-use clap::{Args, ValueEnum};
+use clap::{Args, FromArgMatches, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Args)]
@@ -216,6 +216,18 @@ pub struct ServeArgs {
     /// Unset: no metrics. Never the public port; keep it off the internet.
     #[arg(long, env = "METRICS_ADDR")]
     pub metrics_addr: Option<String>,
+}
+
+impl ServeArgs {
+    /// `clawgate serve`'s settings from these flags alone, every other one at its default: no
+    /// environment variable is read, so tests and tools get the same settings wherever they run.
+    pub fn from_flags(flags: &[&str]) -> Result<Self, clap::Error> {
+        const NAME: &str = "clawgate-serve";
+        let command =
+            Self::augment_args(clap::Command::new(NAME)).mut_args(|arg| arg.env(None::<&'static str>));
+        let matches = command.try_get_matches_from(std::iter::once(NAME).chain(flags.iter().copied()))?;
+        Self::from_arg_matches(&matches)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -514,6 +514,18 @@ mod tests {
     }
 
     #[test]
+    fn flags_alone_leave_every_other_setting_at_its_default() {
+        let args = ServeArgs::from_flags(&["--port", "4000"]).expect("parses");
+        assert_eq!((args.host.as_str(), args.port, args.rp_id.as_str()), ("127.0.0.1", 4000, "localhost"));
+        assert_eq!(args.db.data_dir, std::path::PathBuf::from("./data"));
+        assert_eq!(args.db.database_url, None);
+        assert_eq!(args.registration_mode, RegistrationMode::Open);
+        assert_eq!(args.clock_source, ClockSource::Database);
+        assert_eq!((args.auth_rate_limit, args.max_pending_per_key, args.gate_rate_limit), (30, 10, 600));
+        assert!(ServeArgs::from_flags(&["--no-such-flag"]).is_err());
+    }
+
+    #[test]
     fn a_sqlite_url_without_a_mode_creates_its_file() {
         let url = |u: &str| {
             let args = DatabaseArgs { data_dir: "./data".into(), database_url: Some(u.into()) };

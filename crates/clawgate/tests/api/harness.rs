@@ -4,8 +4,8 @@
 use clawgate::app::{self, AppState};
 use clawgate::clock::Clock;
 use clawgate::clock::{ManualClock, SystemClock};
+use clawgate::config::ServeArgs;
 use clawgate::config::{Backend, Settings};
-use clawgate::config::{DatabaseArgs, LogFormat, RegistrationMode, ServeArgs};
 use clawgate_testkit::SoftKey;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -118,50 +118,14 @@ async fn postgres_reachable() -> bool {
         .await
 }
 
-/// Settings as `clawgate serve` would have them with nothing configured, on `port`.
+/// Settings as `clawgate serve` would have them with nothing configured, on `port`, but for
+/// what tests need: quieter logs, room for many sign-ins, and the local clock (tests move a
+/// manual clock; the database's would undo that).
 pub fn default_args(data_dir: &std::path::Path, port: u16) -> ServeArgs {
-    ServeArgs {
-        db: DatabaseArgs { data_dir: data_dir.to_owned(), database_url: None },
-        host: "127.0.0.1".into(),
-        port,
-        rp_id: "localhost".into(),
-        rp_origin: None,
-        rp_name: "ClawGate".into(),
-        jwt_secret: None,
-        api_key_secret: None,
-        cors_origins: None,
-        log_level: "warn".into(),
-        log_format: LogFormat::Text,
-        vapid_public_key: None,
-        vapid_private_key: None,
-        vapid_subject: "mailto:admin@localhost".into(),
-        push_allow_http_loopback: false,
-        registration_mode: RegistrationMode::Open,
-        session_ttl_seconds: 43_200,
-        approval_token_ttl_seconds: 120,
-        auth_rate_limit: 1_000,
-        trust_forwarded_for: false,
-        max_pending_per_key: 10,
-        suspend_after_denials: 3,
-        poll_rate_limit: 30,
-        gate_rate_limit: 600,
-        decision_retention_days: 90,
-        push_allowed_hosts: String::new(),
-        push_min_interval_seconds: 30,
-        // Tests move a manual clock; the database's would undo that.
-        clock_source: clawgate::config::ClockSource::Local,
-        header_timeout_seconds: 10,
-        idle_timeout_seconds: 60,
-        max_connections: 10_000,
-        max_connections_per_ip: 256,
-        tls_cert: None,
-        tls_key: None,
-        acme_domain: None,
-        acme_email: None,
-        acme_directory: "https://acme-v02.api.letsencrypt.org/directory".into(),
-        acme_ca_root: None,
-        metrics_addr: None,
-    }
+    let (dir, port) = (data_dir.to_string_lossy(), port.to_string());
+    let quiet = ["--log-level", "warn", "--auth-rate-limit", "1000", "--clock-source", "local"];
+    let flags = [&["--data-dir", &*dir, "--port", &port][..], &quiet].concat();
+    ServeArgs::from_flags(&flags).expect("the test flags parse")
 }
 
 /// A database for one test: a temp folder for SQLite, or a fresh PostgreSQL database (dropped at
