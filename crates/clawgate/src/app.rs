@@ -9,7 +9,7 @@ use crate::events::{
 use crate::push::PushSender;
 use crate::rate_limit::RateLimiter;
 use crate::secrets::ServerSecrets;
-use crate::service::{Services, Shared};
+use crate::service::{IdentityKeys, Services, Shared};
 pub use crate::state::AppState;
 use crate::store::Db;
 use crate::tokens::approval::ApprovalSigner;
@@ -22,11 +22,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
-/// Failed passkey assertions a client may send before further attempts wait (then 1 a minute).
-pub const FAILED_ASSERTIONS_BURST: u32 = 10;
-/// Verified yet refused assertions (a cloned key) an account may see before its sign-ins and
-/// approvals wait (then 1 a minute).
-pub const CLONED_ASSERTIONS_BURST: u32 = 3;
 /// How often lapsed requests, ceremonies and used-token records are cleaned up, and the signing
 /// keys reloaded.
 const UPKEEP_EVERY: Duration = Duration::from_millis(KEY_RELOAD_EVERY_MS as u64);
@@ -95,11 +90,13 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         metrics: Arc::default(),
         api_key_secret: Arc::new(secrets.api_key),
     };
-    let services = Services::new(&shared, &settings);
-    let Shared { db, clock, events, push, signer, metrics, api_key_secret } = shared;
-    Ok(Arc::new(AppState {
+    let identity = IdentityKeys {
         webauthn,
         sessions: SessionKeys::new(secrets.jwt.expose(), issuer, settings.session_ttl_secs),
+    };
+    let services = Services::new(&shared, &settings, identity);
+    let Shared { db, clock, events, push, signer, metrics, api_key_secret } = shared;
+    Ok(Arc::new(AppState {
         signer,
         api_key_secret,
         vapid_public: secrets.vapid_public,
@@ -107,8 +104,6 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         auth_limiter: RateLimiter::new(settings.auth_rate_limit_per_min),
         poll_limiter: RateLimiter::new(settings.poll_rate_limit_per_min),
         gate_limiter: RateLimiter::new(settings.gate_rate_limit_per_min),
-        assertion_failures: RateLimiter::with_burst(FAILED_ASSERTIONS_BURST, 1),
-        cloned_assertions: RateLimiter::with_burst(CLONED_ASSERTIONS_BURST, 1),
         events,
         metrics,
         services,

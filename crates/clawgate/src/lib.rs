@@ -33,7 +33,9 @@ pub mod secrets;
 pub mod server;
 /// The rules between `http` and `store`, one service per use case: approvals (their lifecycle,
 /// expiry sweeps, key suspension after repeated denials), the gate, rules, grants, API keys,
-/// decisions, the signed policy, stop and tokens.
+/// decisions, the signed policy, stop and tokens; and identity: accounts (sign-up under the
+/// registration mode, sign-in, sessions), passkeys, WebAuthn ceremonies (webauthn-rs, the clone
+/// and counter checks, the limits on failed assertions) and push subscriptions.
 pub mod service;
 /// Why the server could not start, with the fix: ports, folders, the database.
 pub mod startup_errors;

@@ -1,5 +1,5 @@
-//! The state every request shares: settings, the database, WebAuthn, signing keys, limiters,
-//! the event hub and the services, built once. Built and served by [`crate::app`]; read by
+//! The state every request shares: settings, the database, signing keys, limiters, the event
+//! hub and the services, built once (WebAuthn and the session keys are the identity services'). Built and served by [`crate::app`]; read by
 //! `http`. The services never see it: each was handed what it needs (`service::Shared`).
 
 use crate::clock::{Clock, DatabaseClock, Millis};
@@ -12,15 +12,11 @@ use crate::service::Services;
 use crate::store::Db;
 use crate::store::StoreResult;
 use crate::tokens::approval::ApprovalSigner;
-use crate::tokens::session::SessionKeys;
 use std::sync::Arc;
-use webauthn_rs::Webauthn;
 
 pub struct AppState {
     pub settings: Settings,
     pub db: Db,
-    pub webauthn: Webauthn,
-    pub sessions: SessionKeys,
     /// Signs approval and gate tokens, publishes the JWKS.
     pub signer: Arc<ApprovalSigner>,
     pub api_key_secret: Arc<Secret>,
@@ -35,10 +31,6 @@ pub struct AppState {
     pub poll_limiter: RateLimiter<ApiKeyId>,
     /// Gate calls, per API key.
     pub gate_limiter: RateLimiter<ApiKeyId>,
-    /// Failed passkey assertions, per client IP (10 at once, then one a minute).
-    pub assertion_failures: RateLimiter,
-    /// Assertions whose signature verified but were refused (counter went back), per account.
-    pub cloned_assertions: RateLimiter<UserId>,
     pub events: Arc<Events>,
     /// Request, decision and wait counters for `/metrics` (see [`crate::metrics`]).
     pub metrics: Arc<crate::metrics::Metrics>,

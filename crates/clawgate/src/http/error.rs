@@ -16,6 +16,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+mod identity;
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,

@@ -128,25 +128,18 @@ impl FromRequestParts<Arc<AppState>> for Human {
                 true,
             ),
         };
-        let session = state.sessions.verify(&token, state.now()).map_err(|e| match e {
+        let accounts = &state.services.accounts;
+        let session = accounts.verify_token(&token).map_err(|e| match e {
             SessionError::Expired => ApiError::unauthorized("the session has expired; sign in again"),
             SessionError::Invalid => ApiError::unauthorized("the session token is not valid"),
         })?;
         if from_cookie {
             cookies::check_csrf(parts, &session, &state.settings.issuer())?;
         }
-        // The token alone is not enough: its session must still be live on the server.
-        let holder = state.db.session_holder(&session.id, &session.user_id, state.now()).await?.ok_or_else(|| {
-            ApiError::unauthorized(
-                "this session has ended (signed out, its passkey was deleted, or its account is gone); sign in again",
-            )
-        })?;
-        // Once the account has a passkey, an email-only session may only sign out: everything a
-        // session can do (read, deny, revoke, rename) then needs the passkey.
-        if session.method == SignInMethod::Email && holder.passkeys > 0 {
-            return Err(step_up_required());
-        }
-        Ok(Human { user: holder.user, session })
+        // The token alone is not enough: its session must still be live on the server (and an
+        // email-only session of an account with a passkey may only sign out).
+        let user = accounts.holder(&session).await?;
+        Ok(Human { user, session })
     }
 }
 
@@ -175,8 +168,7 @@ impl FromRequestParts<Arc<AppState>> for Agent {
         // Malformed keys are refused here, before any database lookup.
         let secret = ApiKeySecret::parse(presented)
             .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", e.to_string()))?;
-        let hash = secret.hash(state.api_key_secret.expose());
-        let key = state.db.active_api_key_by_hash(&hash).await?.ok_or_else(revoked_api_key)?;
+        let key = state.services.keys.presented(&secret).await?.ok_or_else(revoked_api_key)?;
         if key.suspended_at.is_some() {
             return Err(suspended_api_key(key.suspended_because));
         }
@@ -227,19 +219,8 @@ pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> IpAddr {
 
 impl Human {
     /// Sensitive account changes (passkeys, API keys) need a session from a passkey once the
-    /// account has one: a stolen email-only session cannot enrol its own passkey or mint keys.
+    /// account has one (see `Accounts::require_step_up`); the account's passkey count.
     pub async fn require_step_up(&self, app: &AppState) -> Result<i64, ApiError> {
-        let passkeys = app.db.count_passkeys(&self.user.id).await?;
-        if passkeys > 0 && !self.via_passkey() {
-            return Err(step_up_required());
-        }
-        Ok(passkeys)
+        Ok(app.services.accounts.require_step_up(&self.user.id, self.session.method).await?)
     }
-}
-
-pub fn step_up_required() -> ApiError {
-    ApiError::forbidden(
-        "step_up_required",
-        "this account has a passkey: sign in with it to do this (an email-only session can only sign out)",
-    )
 }

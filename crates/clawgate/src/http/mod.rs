@@ -1,7 +1,7 @@
 //! Where requests enter: the router, its middleware, and the OpenAPI document built from the
 //! same route declarations (so the document cannot drift from what is served).
 
-pub mod ceremony;
+pub mod ceremony_shapes;
 pub mod cookies;
 pub mod error;
 pub mod extract;

@@ -24,6 +24,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use webauthn_rs::prelude::{AuthenticationResult, Passkey};
 
+mod listing;
 mod reading;
 mod suspension;
 

@@ -88,6 +88,12 @@ impl Keys {
         Ok((record, secret))
     }
 
+    /// The live (not revoked) key `secret` is, if any, whether suspended or not: how an agent
+    /// is known.
+    pub async fn presented(&self, secret: &ApiKeySecret) -> KeyResult<Option<ApiKeyRecord>> {
+        Ok(self.db.active_api_key_by_hash(&secret.hash(self.secret.expose())).await?)
+    }
+
     /// `user`'s keys, newest first (revoked ones included).
     pub async fn list(&self, user: &UserId) -> KeyResult<Vec<ApiKeyRecord>> {
         Ok(self.db.api_keys_of(user).await?)

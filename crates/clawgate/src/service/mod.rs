@@ -3,12 +3,16 @@
 //! order) and tells whoever must know (events, Web Push); it returns domain results or its own
 //! error enum, which `http::error` maps to status codes and messages.
 
+pub mod accounts;
 pub mod approvals;
+pub mod ceremonies;
 pub mod decisions;
 pub mod gate;
 pub mod grants;
 pub mod keys;
+pub mod passkeys;
 pub mod policy;
+pub mod push_subscriptions;
 pub mod rules;
 pub mod stop;
 pub mod tokens;
@@ -20,7 +24,9 @@ use crate::metrics::Metrics;
 use crate::push::PushSender;
 use crate::store::Db;
 use crate::tokens::approval::ApprovalSigner;
+use crate::tokens::session::SessionKeys;
 use std::sync::Arc;
+use webauthn_rs::Webauthn;
 
 /// What the services share, handed to each once, when the state is built: the store, the
 /// clock, the event hub, Web Push, the token signer, the counters and the API-key secret.
@@ -35,26 +41,46 @@ pub struct Shared {
     pub api_key_secret: Arc<Secret>,
 }
 
+/// What only the identity services hold, beside [`Shared`]: the WebAuthn relying party (the
+/// ceremonies) and the session signing keys (accounts).
+pub struct IdentityKeys {
+    pub webauthn: Webauthn,
+    pub sessions: SessionKeys,
+}
+
 /// Every service, built once with the state; a handler takes a clone of the one it calls (each
 /// is a few shared handles).
 #[derive(Clone)]
 pub struct Services {
+    pub accounts: accounts::Accounts,
     pub approvals: approvals::Approvals,
+    pub ceremonies: ceremonies::Ceremonies,
     pub decisions: decisions::Decisions,
     pub gate: gate::Gate,
     pub grants: grants::Grants,
     pub keys: keys::Keys,
+    pub passkeys: passkeys::Passkeys,
     pub policy: policy::Policies,
+    pub push_subscriptions: push_subscriptions::PushSubscriptions,
     pub rules: rules::Rules,
     pub stop: stop::Stop,
     pub tokens: tokens::Tokens,
 }
 
 impl Services {
-    pub fn new(shared: &Shared, settings: &Settings) -> Self {
+    pub fn new(shared: &Shared, settings: &Settings, identity: IdentityKeys) -> Self {
         let approvals = approvals::Approvals::new(shared, settings);
         let rules = rules::Rules::new(shared);
+        let ceremonies = ceremonies::Ceremonies::new(shared, Arc::new(identity.webauthn), approvals.clone());
+        let accounts = accounts::Accounts::new(
+            shared,
+            Arc::new(identity.sessions),
+            settings.registration_mode,
+            ceremonies.clone(),
+        );
         Self {
+            passkeys: passkeys::Passkeys::new(shared, accounts.clone(), ceremonies.clone()),
+            push_subscriptions: push_subscriptions::PushSubscriptions::new(shared),
             decisions: decisions::Decisions::new(shared, approvals.clone()),
             gate: gate::Gate::new(shared, approvals.clone(), rules.clone()),
             policy: policy::Policies::new(shared, rules.clone()),
@@ -62,7 +88,9 @@ impl Services {
             keys: keys::Keys::new(shared),
             stop: stop::Stop::new(shared),
             tokens: tokens::Tokens::new(shared),
+            accounts,
             approvals,
+            ceremonies,
             rules,
         }
     }

@@ -5,14 +5,14 @@ use crate::clock::{Millis, to_rfc3339};
 use crate::domain::approval::{self, Status};
 use crate::domain::ids::RequestId;
 use crate::domain::rules::ScopeWords;
-use crate::http::ceremony::{self, ApprovalState, AssertionBody, AssertionState};
+use crate::http::ceremony_shapes::AssertionBody;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, ClientIp, Human, NotAnAgent};
 use crate::service::approvals::{AGENT_GRACE_MS, Approvals, Decided, agent_waiting};
+use crate::service::ceremonies::Ceremonies;
 use crate::service::grants::{self, GRANT_DURATIONS, Grants};
 use crate::state::AppState;
 use crate::store::approvals::ApprovalRecord;
-use crate::store::ceremonies::CeremonyKind;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -183,31 +183,14 @@ pub struct DecisionResponse {
         (status = 410, description = "Expired", body = ErrorBody),
     ))]
 async fn approve(
-    State(app): State<Arc<AppState>>,
-    State(approvals): State<Approvals>,
+    State(ceremonies): State<Ceremonies>,
     _: NotAnAgent,
     ClientIp(ip): ClientIp,
     Path(id): Path<String>,
     AppJson(body): AppJson<AssertionBody>,
 ) -> ApiResult<Json<DecisionResponse>> {
     let id = RequestId::parse(&id).ok_or_else(|| ApiError::not_found("approval request"))?;
-    let taken = ceremony::take(&app, &body.ceremony_id, CeremonyKind::Approve, None, Some(&id)).await;
-    let (owner, state): (_, ApprovalState) = match taken {
-        Ok(taken) => taken,
-        // The database is unavailable: say so at once, without asking it again.
-        Err(e) if e.status.is_server_error() => return Err(e),
-        Err(e) => {
-            // A ceremony that lapsed with its request: say the request expired (or was decided),
-            // which is what the person needs to know, rather than "invalid ceremony".
-            approvals.refuse_if_undecidable(&id).await?;
-            return Err(e);
-        }
-    };
-    let owner = owner.ok_or_else(ceremony::invalid_ceremony)?;
-    let ApprovalState { assertion, grant } = state;
-    let (passkey, result) =
-        ceremony::finish_assertion(&app, ip, &body.credential, AssertionState::Known(assertion)).await?;
-    let decided = approvals.approve(&id, &owner, &passkey, &result, ip, grant.as_ref()).await?;
+    let decided = ceremonies.approve(&id, &body.ceremony_id, &body.credential, ip).await?;
     Ok(Json(decision_response(&decided)))
 }
 
@@ -275,9 +258,9 @@ pub struct ApprovalList {
 #[utoipa::path(get, path = "/api/v1/approval/pending", tag = "approvals",
     security(("session" = [])),
     responses((status = 200, body = ApprovalList), (status = 401, body = ErrorBody)))]
-async fn pending(State(app): State<Arc<AppState>>, human: Human) -> ApiResult<Json<ApprovalList>> {
-    let now = app.now();
-    let rows = app.db.pending_of(&human.user.id, now).await?;
+async fn pending(State(approvals): State<Approvals>, human: Human) -> ApiResult<Json<ApprovalList>> {
+    let now = approvals.now();
+    let rows = approvals.pending_of(&human.user.id, now).await?;
     Ok(Json(ApprovalList {
         requests: rows.iter().map(|r| approval_view(r, now)).collect(),
         next_cursor: None,
@@ -311,7 +294,7 @@ fn decode_cursor(c: &str) -> Option<(Millis, String)> {
     params(HistoryQuery),
     responses((status = 200, body = ApprovalList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn history(
-    State(app): State<Arc<AppState>>,
+    State(approvals): State<Approvals>,
     human: Human,
     Query(q): Query<HistoryQuery>,
 ) -> ApiResult<Json<ApprovalList>> {
@@ -329,13 +312,10 @@ async fn history(
             decode_cursor(c).ok_or_else(|| ApiError::invalid("`cursor` is not one this server gave out"))?,
         ),
     };
-    let now = app.now();
-    // Lapsed requests are recorded as expired first, so the status filter is exact.
-    app.expire_lapsed(Some(&human.user.id)).await?;
-    let mut rows = app
-        .db
-        .history_of(&human.user.id, status, cursor.as_ref().map(|(at, id)| (*at, id.as_str())), limit + 1)
-        .await?;
+    let now = approvals.now();
+    let after = cursor.as_ref().map(|(at, id)| (*at, id.as_str()));
+    // One more than a page: whether there is a next one.
+    let mut rows = approvals.history_of(&human.user.id, status, after, limit + 1).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more { rows.last().map(encode_cursor) } else { None };

@@ -1,17 +1,13 @@
 //! Accounts: register with an email, read your profile.
 
 use crate::clock::to_rfc3339;
-use crate::config::RegistrationMode;
-use crate::domain::ids::PasskeyId;
-use crate::domain::ids::UserId;
 use crate::domain::random;
 use crate::http::cookies::{self, SessionDelivery};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, Human, NotAnAgent, bearer_in};
+use crate::service::accounts::{Accounts, OpenedSession};
 use crate::state::AppState;
-use crate::store::sessions::NewSession;
 use crate::store::users::User;
-use crate::tokens::LEEWAY_SECS;
 use crate::tokens::session::SignInMethod;
 use axum::Json;
 use axum::extract::State;
@@ -23,7 +19,6 @@ use std::sync::Arc;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use webauthn_rs::prelude::Uuid;
 
 pub fn limited() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new().routes(routes!(register))
@@ -75,47 +70,22 @@ pub struct IssuedSession {
     pub cookies: HeaderMap,
 }
 
-/// How a new session was earned: by email registration, or by the passkey named here (deleting
-/// that passkey ends the session).
-#[derive(Debug, Clone, Copy)]
-pub enum SessionProof<'a> {
-    Email,
-    Passkey(&'a PasskeyId),
+/// A CSRF token for a session that goes to a browser as cookies (bound into the session token);
+/// `None` for one delivered in the body.
+pub fn new_csrf(delivery: SessionDelivery) -> Option<String> {
+    (delivery == SessionDelivery::Cookie).then(|| URL_SAFE_NO_PAD.encode(random::bytes::<16>()))
 }
 
-/// A session for `user`, recorded on the server and delivered as the client asked.
-pub async fn issue_session(
-    app: &AppState,
-    user: &User,
-    proof: SessionProof<'_>,
-    delivery: SessionDelivery,
-) -> ApiResult<IssuedSession> {
-    let now = app.now();
-    let ttl = app.sessions.ttl_secs();
-    let (method, passkey_id) = match proof {
-        SessionProof::Email => (SignInMethod::Email, None),
-        SessionProof::Passkey(id) => (SignInMethod::Passkey, Some(id)),
-    };
-    let csrf = (delivery == SessionDelivery::Cookie).then(|| URL_SAFE_NO_PAD.encode(random::bytes::<16>()));
-    let issued = app.sessions.issue(&user.id, method, csrf.as_deref(), now).map_err(ApiError::internal)?;
-    app.db
-        .insert_session(&NewSession {
-            id: &issued.id,
-            user_id: &user.id,
-            passkey_id,
-            method: method.as_str(),
-            created_at: now,
-            // Kept as long as the token can verify (its leeway included).
-            expires_at: issued.expires_at + LEEWAY_SECS * 1000,
-        })
-        .await?;
-    let token = issued.token;
+/// A session just opened, delivered as the client asked: with `csrf` (see [`new_csrf`]) as
+/// cookies, else as the token in the body.
+pub fn deliver(opened: OpenedSession, csrf: Option<String>, secure_cookies: bool) -> IssuedSession {
+    let OpenedSession { user, token, method, expires_at, ttl_secs } = opened;
     let (token, cookies) = match csrf {
-        Some(csrf) => (None, cookies::session_cookies(&token, &csrf, ttl, app.settings.secure_cookies())),
+        Some(csrf) => (None, cookies::session_cookies(&token, &csrf, ttl_secs, secure_cookies)),
         None => (Some(token), HeaderMap::new()),
     };
-    let body = SessionResponse { user: user.into(), token, expires_at: to_rfc3339(now + ttl * 1000), method };
-    Ok(IssuedSession { body, cookies })
+    let body = SessionResponse { user: (&user).into(), token, expires_at: to_rfc3339(expires_at), method };
+    IssuedSession { body, cookies }
 }
 
 /// Lower-cased and checked: one `@`, something on each side, no spaces, at most 254 characters.
@@ -154,24 +124,9 @@ async fn register(
 ) -> ApiResult<(StatusCode, HeaderMap, Json<SessionResponse>)> {
     let email =
         parse_email(&body.email).ok_or_else(|| ApiError::invalid("`email` is not a valid email address"))?;
-    let user = User {
-        id: UserId::generate(),
-        email,
-        webauthn_handle: Uuid::new_v4().to_string(),
-        created_at: app.now(),
-    };
-    let closed = || ApiError::forbidden("registration_closed", "this server does not accept new accounts");
-    match app.settings.registration_mode {
-        RegistrationMode::Closed => return Err(closed()),
-        RegistrationMode::FirstUser => {
-            if !app.db.insert_first_user(&user).await? {
-                return Err(closed());
-            }
-        }
-        RegistrationMode::Open => app.db.insert_user(&user).await?,
-    }
-    tracing::info!(user.id = %user.id, "account registered");
-    let session = issue_session(&app, &user, SessionProof::Email, delivery).await?;
+    let csrf = new_csrf(delivery);
+    let session = app.services.accounts.register(email, csrf.as_deref()).await?;
+    let session = deliver(session, csrf, app.settings.secure_cookies());
     Ok((StatusCode::CREATED, session.cookies, Json(session.body)))
 }
 
@@ -195,8 +150,8 @@ pub struct MeResponse {
         (status = 200, body = MeResponse),
         (status = 401, body = ErrorBody),
     ))]
-async fn me(State(app): State<Arc<AppState>>, human: Human) -> ApiResult<Json<MeResponse>> {
-    let passkey_count = app.db.count_passkeys(&human.user.id).await?;
+async fn me(State(accounts): State<Accounts>, human: Human) -> ApiResult<Json<MeResponse>> {
+    let passkey_count = accounts.passkey_count(&human.user.id).await?;
     Ok(Json(MeResponse {
         id: human.user.id.to_string(),
         email: human.user.email.clone(),
@@ -226,10 +181,7 @@ async fn logout(State(app): State<Arc<AppState>>, headers: HeaderMap) -> ApiResu
     let bearer = bearer_in(&headers).map(str::to_owned);
     for token in [bearer, cookie].into_iter().flatten() {
         // Only a token this server signed names a session; anything else has nothing to end.
-        if let Ok(session) = app.sessions.verify(&token, app.now()) {
-            app.db.delete_session(&session.id).await?;
-            tracing::info!(user.id = %session.user_id, "signed out");
-        }
+        app.services.accounts.sign_out(&token).await?;
     }
     Ok((StatusCode::NO_CONTENT, cookies::cleared(app.settings.secure_cookies())))
 }

@@ -1,15 +1,12 @@
 //! Web Push subscriptions (standard `PushSubscription` JSON) and the VAPID public key.
 
-use crate::domain::ids::SubscriptionId;
-use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, Human};
+use crate::service::push_subscriptions::PushSubscriptions;
 use crate::state::AppState;
-use crate::store::push::PushSubscription;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -45,10 +42,6 @@ pub struct Subscribed {
     pub id: String,
 }
 
-fn decoded_len(b64: &str) -> Option<usize> {
-    URL_SAFE_NO_PAD.decode(b64.trim_end_matches('=')).ok().map(|v| v.len())
-}
-
 /// Save a Web Push subscription for the signed-in person.
 #[utoipa::path(post, path = "/api/v1/push/subscribe", tag = "push",
     security(("session" = [])),
@@ -60,33 +53,12 @@ fn decoded_len(b64: &str) -> Option<usize> {
         (status = 409, description = "The endpoint is another account's (`push_endpoint_taken`)", body = ErrorBody),
     ))]
 async fn subscribe(
-    State(app): State<Arc<AppState>>,
+    State(subscriptions): State<PushSubscriptions>,
     human: Human,
     AppJson(body): AppJson<SubscribeBody>,
 ) -> ApiResult<(StatusCode, Json<Subscribed>)> {
-    crate::push::check_endpoint(&body.endpoint, app.push.policy())
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
-    if decoded_len(&body.keys.p256dh) != Some(65) {
-        return Err(ApiError::invalid("`keys.p256dh` must be a base64url P-256 public key (65 bytes)"));
-    }
-    if decoded_len(&body.keys.auth) != Some(16) {
-        return Err(ApiError::invalid("`keys.auth` must be a base64url 16-byte secret"));
-    }
-    let sub = PushSubscription {
-        id: SubscriptionId::generate(),
-        user_id: human.user.id.clone(),
-        endpoint: body.endpoint,
-        p256dh: body.keys.p256dh,
-        auth: body.keys.auth,
-        created_at: app.now(),
-    };
-    let id = app.db.upsert_push_subscription(&sub).await?.ok_or_else(|| {
-        ApiError::conflict(
-            "push_endpoint_taken",
-            "this push endpoint is registered to another account; turn notifications off on this \
-             browser while signed in to that account (or make a new push subscription), then try again",
-        )
-    })?;
+    let SubscribeBody { endpoint, keys, .. } = body;
+    let id = subscriptions.subscribe(&human.user.id, endpoint, keys.p256dh, keys.auth).await?;
     Ok((StatusCode::CREATED, Json(Subscribed { id: id.to_string() })))
 }
 
@@ -101,13 +73,11 @@ pub struct UnsubscribeBody {
     request_body = UnsubscribeBody,
     responses((status = 204, description = "Removed"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn unsubscribe(
-    State(app): State<Arc<AppState>>,
+    State(subscriptions): State<PushSubscriptions>,
     human: Human,
     AppJson(body): AppJson<UnsubscribeBody>,
 ) -> ApiResult<StatusCode> {
-    if !app.db.delete_push_subscription(&human.user.id, &body.endpoint).await? {
-        return Err(ApiError::not_found("push subscription"));
-    }
+    subscriptions.unsubscribe(&human.user.id, &body.endpoint).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
