@@ -95,10 +95,9 @@ pub async fn build_state(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::R
         sessions: SessionKeys::new(secrets.jwt.expose(), issuer, settings.session_ttl_secs),
     };
     let services = Services::new(&shared, &settings, identity);
-    let Shared { db, clock, events, push, signer, metrics, api_key_secret } = shared;
+    let Shared { db, clock, events, push, signer, metrics, .. } = shared;
     Ok(Arc::new(AppState {
         signer,
-        api_key_secret,
         vapid_public: secrets.vapid_public,
         push,
         auth_limiter: RateLimiter::new(settings.auth_rate_limit_per_min),

@@ -3,7 +3,7 @@
 //! `http`. The services never see it: each was handed what it needs (`service::Shared`).
 
 use crate::clock::{Clock, DatabaseClock, Millis};
-use crate::config::{Secret, Settings};
+use crate::config::Settings;
 use crate::domain::ids::{ApiKeyId, UserId};
 use crate::events::{ApprovalEvent, Events, KeyEvent};
 use crate::push::PushSender;
@@ -19,7 +19,6 @@ pub struct AppState {
     pub db: Db,
     /// Signs approval and gate tokens, publishes the JWKS.
     pub signer: Arc<ApprovalSigner>,
-    pub api_key_secret: Arc<Secret>,
     pub vapid_public: String,
     /// Sends Web Push messages signed with the VAPID key.
     pub push: Arc<PushSender>,
