@@ -1,9 +1,11 @@
-//! Sub-states: parts of [`AppState`] a handler extracts with `State<_>` (axum `FromRef`), so it
-//! sees only what its service needs rather than the whole shared state.
+//! Sub-states: the services a handler extracts with `State<_>` (axum `FromRef`), so it sees only
+//! the service it calls rather than the whole shared state. Each is a clone of the one built with
+//! the state (a few shared handles).
 
 use crate::service::accounts::Accounts;
 use crate::service::approvals::Approvals;
 use crate::service::ceremonies::Ceremonies;
+use crate::service::decisions::Decisions;
 use crate::service::gate::Gate;
 use crate::service::grants::Grants;
 use crate::service::keys::Keys;
@@ -16,74 +18,30 @@ use crate::state::AppState;
 use axum::extract::FromRef;
 use std::sync::Arc;
 
-impl FromRef<Arc<AppState>> for Approvals {
-    fn from_ref(app: &Arc<AppState>) -> Self {
-        app.services.approvals.clone()
-    }
+/// `State<Service>` for each service, taken from `AppState.services.<field>`.
+macro_rules! service_states {
+    ($($service:ty => $field:ident),* $(,)?) => {
+        $(
+            impl FromRef<Arc<AppState>> for $service {
+                fn from_ref(app: &Arc<AppState>) -> Self {
+                    app.services.$field.clone()
+                }
+            }
+        )*
+    };
 }
 
-impl FromRef<Arc<AppState>> for Keys {
-    fn from_ref(app: &Arc<AppState>) -> Self {
-        app.services.keys.clone()
-    }
-}
-
-impl FromRef<Arc<AppState>> for Rules {
-    fn from_ref(app: &Arc<AppState>) -> Self {
-        app.services.rules.clone()
-    }
-}
-
-impl FromRef<Arc<AppState>> for Gate {
-    fn from_ref(app: &Arc<AppState>) -> Self {
-        app.services.gate.clone()
-    }
-}
-
-impl FromRef<Arc<AppState>> for Stop {
-    fn from_ref(app: &Arc<AppState>) -> Self {
-        app.services.stop.clone()
-    }
-}
-
-impl FromRef<Arc<AppState>> for Grants {
-    fn from_ref(app: &Arc<AppState>) -> Self {
-        app.services.grants.clone()
-    }
-}
-
-impl FromRef<Arc<AppState>> for Tokens {
-    fn from_ref(app: &Arc<AppState>) -> Self {
-        app.services.tokens.clone()
-    }
-}
-
-impl FromRef<Arc<AppState>> for crate::service::decisions::Decisions {
-    fn from_ref(app: &Arc<AppState>) -> Self {
-        app.services.decisions.clone()
-    }
-}
-
-impl FromRef<Arc<AppState>> for Accounts {
-    fn from_ref(app: &Arc<AppState>) -> Self {
-        app.services.accounts.clone()
-    }
-}
-
-impl FromRef<Arc<AppState>> for Ceremonies {
-    fn from_ref(app: &Arc<AppState>) -> Self {
-        app.services.ceremonies.clone()
-    }
-}
-
-impl FromRef<Arc<AppState>> for Passkeys {
-    fn from_ref(app: &Arc<AppState>) -> Self {
-        app.services.passkeys.clone()
-    }
-}
-
-impl FromRef<Arc<AppState>> for PushSubscriptions {
-    fn from_ref(app: &Arc<AppState>) -> Self {
-        app.services.push_subscriptions.clone()
-    }
+service_states! {
+    Approvals => approvals,
+    Keys => keys,
+    Rules => rules,
+    Gate => gate,
+    Stop => stop,
+    Grants => grants,
+    Tokens => tokens,
+    Decisions => decisions,
+    Accounts => accounts,
+    Ceremonies => ceremonies,
+    Passkeys => passkeys,
+    PushSubscriptions => push_subscriptions,
 }
