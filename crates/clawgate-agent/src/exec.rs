@@ -91,8 +91,8 @@ pub async fn run(args: ExecArgs) -> ExitCode {
             cwd: Some(cwd).filter(|c| !c.is_empty()),
             agent_id: args.agent.clone(),
             context: Some(json!({ "argv": args.command, "via": "clawgate exec" })),
-            expires_in_seconds: Some(args.expires),
-            idempotency_key: None,
+            expires_in_seconds: Some(f64::from(args.expires)),
+            ..GateCall::default()
         };
         let keeper = super::offline::Keeper::of(&args.server);
         return match super::gate::decide(&client, keeper.as_ref(), &call, timeout).await {

@@ -97,7 +97,7 @@ fn call_of(args: &GateArgs) -> Result<GateCall, String> {
         input,
         cwd,
         agent_id: args.agent.clone(),
-        expires_in_seconds: Some(u32::try_from(args.timeout.clamp(30, 600)).unwrap_or(300)),
+        expires_in_seconds: Some(args.timeout.clamp(30, 600) as f64),
         ..GateCall::default()
     })
 }
@@ -207,7 +207,7 @@ pub async fn decide(
             EXIT_DENIED,
             format!(
                 "DENIED by {} {}: {}",
-                answer.decided_by.as_deref().unwrap_or("the gate"),
+                answer.decided_by.map(|d| d.as_str()).unwrap_or("the gate"),
                 answer.rule.as_deref().unwrap_or_default(),
                 shown(answer.reason.as_deref().unwrap_or("no reason given"))
             ),
@@ -219,7 +219,7 @@ fn allowed(answer: &GateAnswer) -> Result<Allowed, (u8, String)> {
     let token =
         answer.token.clone().ok_or((EXIT_ERROR, "allowed, but the answer carries no token".to_owned()))?;
     let id = answer.decision_id.clone().or_else(|| answer.request_id.clone()).unwrap_or_default();
-    let by = match (answer.decided_by.as_deref(), &answer.rule, &answer.grant_id) {
+    let by = match (answer.decided_by.map(|d| d.as_str()), &answer.rule, &answer.grant_id) {
         (Some("rule"), Some(rule), _) => format!("by rule {rule}"),
         (Some("grant"), _, Some(grant)) => format!("by standing grant {grant}"),
         (Some(other), _, _) => format!("by {other}"),

@@ -350,9 +350,10 @@ fn gate_call(args: &ClaudeHookArgs, event: &HookEvent, requested: Option<String>
         cwd: event.cwd.clone(),
         agent_id: Some(args.agent.clone()),
         context: Some(context),
-        expires_in_seconds: Some(u32::try_from(args.timeout.clamp(30, 600)).unwrap_or(300)),
+        expires_in_seconds: Some(args.timeout.clamp(30, 600) as f64),
         // The same tool call asked twice (a re-run hook) is the same request.
         idempotency_key: event.tool_use_id.as_ref().map(|id| format!("claude-code:{id}")),
+        ..GateCall::default()
     }
 }
 
@@ -360,7 +361,7 @@ fn gate_call(args: &ClaudeHookArgs, event: &HookEvent, requested: Option<String>
 /// Code's own permission flow (as a call no rule matched always did); a grant's or a person's
 /// approval allows it.
 async fn follow(args: &ClaudeHookArgs, client: &Client, answer: GateAnswer) -> Decision {
-    let by = answer.decided_by.as_deref().unwrap_or("");
+    let by = answer.decided_by.map(|d| d.as_str()).unwrap_or("");
     match (answer.decision.as_str(), by) {
         ("allow", "rule") => Decision::PassThrough,
         ("allow", "grant") => Decision::Allow(format!(
@@ -379,7 +380,7 @@ async fn follow(args: &ClaudeHookArgs, client: &Client, answer: GateAnswer) -> D
         },
         _ => Decision::Block(format!(
             "clawgate: this tool call is denied ({}): {}. {ADVICE}",
-            answer.rule.as_deref().or(answer.decided_by.as_deref()).unwrap_or("denied"),
+            answer.rule.as_deref().or(answer.decided_by.map(|d| d.as_str())).unwrap_or("denied"),
             shown(answer.reason.as_deref().unwrap_or("no reason given"))
         )),
     }

@@ -9,7 +9,7 @@
 
 use super::ServerArgs;
 use clawgate_client::{Client, PolicyGrant, key_fingerprint, verify_policy};
-use clawgate_proto::rules::{Call, Outcome, RuleSet, Scope, by_words};
+use clawgate_proto::rules::{Call, Outcome, RuleSet, by_words};
 use jsonwebtoken::jwk::JwkSet;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -171,7 +171,7 @@ fn covering_grant(grants: &[PolicyGrant], call: &Call) -> Option<String> {
     grants
         .iter()
         .filter(|g| g.max_uses.is_none() && g.expires_at > now)
-        .find(|g| serde_json::from_value::<Scope>(g.scope.clone()).is_ok_and(|s| s.covers(call)))
+        .find(|g| g.scope.covers(call))
         .map(|g| g.id.clone())
 }
 

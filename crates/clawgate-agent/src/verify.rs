@@ -145,8 +145,8 @@ async fn online(
         (true, Some(claims)) => Ok(Ok(claims)),
         (true, None) => Err("the server said valid but sent no claims".into()),
         (false, _) => {
-            let reason = answer.reason.unwrap_or_default();
-            Ok(Err(format!("{reason} ({})", explain(&reason))))
+            let reason = answer.reason.map(|r| r.as_str()).unwrap_or_default();
+            Ok(Err(format!("{reason} ({})", explain(reason))))
         }
     }
 }

@@ -17,18 +17,27 @@
 //! # Ok(()) }
 //! ```
 
-mod accept;
 mod offline;
 mod policy;
-mod types;
 
-pub use accept::Accept;
 pub use offline::{OfflineError, verify_offline, verify_offline_accepting};
-pub use policy::{Policy, PolicyError, PolicyGrant, PolicyView, key_fingerprint, verify_policy};
-pub use types::{
-    ApprovalClaims, ApprovalRequest, Created, GateAnswer, GateCall, GateExplained, Status, StatusView,
-    Verification,
+pub use policy::{PolicyError, verify_policy};
+
+// What goes over the wire is declared once, in `clawgate-proto`, the server answers with the same
+// types; the names this crate has always used stay.
+pub use clawgate_proto::wire::gate::key_fingerprint;
+pub use clawgate_proto::wire::{
+    Accept, ApprovalClaims, ApprovalRequest, DecidedBy, Decider, ErrorBody, ErrorDetail, GateAnswer,
+    GateExplained, InvalidReason, PolicyGrant, PolicyView, StatusView, TokenKind, Verification,
+    VerifyRequest,
 };
+pub use clawgate_proto::{approval::Status, rules::Outcome};
+/// The answer to a new request.
+pub type Created = clawgate_proto::wire::ApprovalCreated;
+/// A tool call to bring to the gate (`POST /api/v1/gate`), exactly as it will run.
+pub type GateCall = clawgate_proto::wire::GateRequest;
+/// A policy that checked out (see [`verify_policy`]).
+pub type Policy = clawgate_proto::wire::PolicyClaims;
 
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
@@ -285,9 +294,13 @@ impl Client {
         accept: Accept,
     ) -> Result<Verification, Error> {
         let url = self.url("api/v1/approval/verify-token")?;
-        let body = serde_json::json!({
-            "token": token, "consume": consume, "action": action, "accept": accept.names(),
-        });
+        let accept_names = accept.deciders().into_iter().map(|d| d.as_str().to_owned()).collect();
+        let body = VerifyRequest {
+            token: token.to_owned(),
+            consume,
+            action: action.map(str::to_owned),
+            accept: Some(accept_names),
+        };
         // Not retried when consuming: a lost answer must not turn into "already used".
         let answer: Verification = if consume {
             self.send(self.http.post(url).json(&body)).await?

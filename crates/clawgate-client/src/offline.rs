@@ -1,7 +1,6 @@
 //! Checking a token with nothing but the server's published keys.
 
-use crate::accept::{Accept, kind_of_header};
-use crate::types::ApprovalClaims;
+use clawgate_proto::wire::{Accept, ApprovalClaims, TokenKind};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
@@ -54,7 +53,7 @@ pub fn verify_offline_accepting(
     accept: Accept,
 ) -> Result<ApprovalClaims, OfflineError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| OfflineError::Malformed)?;
-    let kind = header.typ.as_deref().and_then(kind_of_header).ok_or(OfflineError::WrongType)?;
+    let kind = header.typ.as_deref().and_then(TokenKind::from_header_type).ok_or(OfflineError::WrongType)?;
     if header.alg != Algorithm::EdDSA {
         return Err(OfflineError::WrongType);
     }
@@ -63,7 +62,7 @@ pub fn verify_offline_accepting(
     let key = DecodingKey::from_jwk(jwk).map_err(|_| OfflineError::UnknownKey)?;
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.leeway = LEEWAY_SECS;
-    validation.set_audience(&[kind.audience]);
+    validation.set_audience(&[kind.audience()]);
     validation.set_required_spec_claims(&["exp", "iat", "aud", "iss", "sub"]);
     if let Some(iss) = issuer {
         validation.set_issuer(&[iss]);
@@ -80,14 +79,12 @@ pub fn verify_offline_accepting(
             _ => OfflineError::BadSignature,
         })?
         .claims;
-    if !["passkey", "rule", "grant"].contains(&claims.decided_by.as_str()) {
-        return Err(OfflineError::Malformed);
-    }
-    // A gate token never passes for a person's approval, nor the reverse.
-    if claims.typ != kind.claim_type || !kind.deciders.contains(&claims.decided_by.as_str()) {
+    // An unknown `decidedBy` does not deserialise (malformed, above). A gate token never passes
+    // for a person's approval, nor the reverse.
+    if claims.typ != kind.claim_type() || TokenKind::of(claims.decided_by) != kind {
         return Err(OfflineError::WrongType);
     }
-    if !accept.accepts(&claims.decided_by) {
+    if !accept.accepts(claims.decided_by) {
         return Err(OfflineError::NotPersonApproved);
     }
     if action.is_some_and(|a| a != claims.action) {
@@ -108,10 +105,13 @@ fn issuer_of(token: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accept::{APPROVAL, GATE, Kind};
+    use clawgate_proto::wire::DecidedBy;
     use jsonwebtoken::jwk::Jwk;
     use jsonwebtoken::{EncodingKey, Header};
     use serde_json::{Value, json};
+
+    const APPROVAL: TokenKind = TokenKind::Approval;
+    const GATE: TokenKind = TokenKind::Gate;
 
     /// An Ed25519 key (PKCS#8 v1 around a fixed seed) and the JWKS publishing it as `k1`.
     fn key() -> (EncodingKey, JwkSet) {
@@ -125,9 +125,9 @@ mod tests {
         (key, JwkSet { keys: vec![jwk] })
     }
 
-    fn claims(kind: &Kind, decided_by: &str) -> Value {
+    fn claims(kind: TokenKind, decided_by: &str) -> Value {
         json!({
-            "iss": "https://gate.example", "sub": "usr_1", "aud": kind.audience, "typ": kind.claim_type,
+            "iss": "https://gate.example", "sub": "usr_1", "aud": kind.audience(), "typ": kind.claim_type(),
             "jti": "j", "iat": 4_000_000_000_i64 - 60, "exp": 4_000_000_000_i64, "requestId": "dec_1",
             "action": "ls", "actionHash": "00", "agentId": null, "decidedBy": decided_by, "userVerified": false,
         })
@@ -143,15 +143,15 @@ mod tests {
     #[test]
     fn a_gate_token_passes_only_when_its_decider_is_accepted() {
         let (key, jwks) = key();
-        let rule = sign(&key, GATE.header_type, &claims(&GATE, "rule"));
+        let rule = sign(&key, GATE.header_type(), &claims(GATE, "rule"));
         assert_eq!(verify_offline(&jwks, &rule, None, Some("ls")), Err(OfflineError::NotPersonApproved));
         let only_grants = Accept { rule: false, grant: true };
         let refused = verify_offline_accepting(&jwks, &rule, None, None, only_grants);
         assert_eq!(refused, Err(OfflineError::NotPersonApproved));
         let taken =
             verify_offline_accepting(&jwks, &rule, Some("https://gate.example"), Some("ls"), Accept::ANY);
-        assert_eq!(taken.map(|c| c.decided_by).as_deref(), Ok("rule"));
-        let person = sign(&key, APPROVAL.header_type, &claims(&APPROVAL, "passkey"));
+        assert_eq!(taken.map(|c| c.decided_by), Ok(DecidedBy::Rule));
+        let person = sign(&key, APPROVAL.header_type(), &claims(APPROVAL, "passkey"));
         assert!(verify_offline(&jwks, &person, None, Some("ls")).is_ok());
     }
 
@@ -159,21 +159,21 @@ mod tests {
     fn kinds_and_deciders_that_disagree_are_refused() {
         let (key, jwks) = key();
         let cases = [
-            (APPROVAL.header_type, claims(&APPROVAL, "rule"), OfflineError::WrongType),
-            (APPROVAL.header_type, claims(&APPROVAL, "grant"), OfflineError::WrongType),
-            (GATE.header_type, claims(&GATE, "passkey"), OfflineError::WrongType),
-            (APPROVAL.header_type, claims(&GATE, "passkey"), OfflineError::BadSignature),
-            (GATE.header_type, claims(&APPROVAL, "rule"), OfflineError::BadSignature),
-            (APPROVAL.header_type, claims(&APPROVAL, "robot"), OfflineError::Malformed),
-            ("JWT", claims(&APPROVAL, "passkey"), OfflineError::WrongType),
+            (APPROVAL.header_type(), claims(APPROVAL, "rule"), OfflineError::WrongType),
+            (APPROVAL.header_type(), claims(APPROVAL, "grant"), OfflineError::WrongType),
+            (GATE.header_type(), claims(GATE, "passkey"), OfflineError::WrongType),
+            (APPROVAL.header_type(), claims(GATE, "passkey"), OfflineError::BadSignature),
+            (GATE.header_type(), claims(APPROVAL, "rule"), OfflineError::BadSignature),
+            (APPROVAL.header_type(), claims(APPROVAL, "robot"), OfflineError::Malformed),
+            ("JWT", claims(APPROVAL, "passkey"), OfflineError::WrongType),
         ];
         for (typ, c, error) in cases {
             let t = sign(&key, typ, &c);
             assert_eq!(verify_offline_accepting(&jwks, &t, None, None, Accept::ANY), Err(error), "{typ} {c}");
         }
-        let mut without = claims(&APPROVAL, "passkey");
+        let mut without = claims(APPROVAL, "passkey");
         without.as_object_mut().map(|o| o.remove("decidedBy"));
-        let t = sign(&key, APPROVAL.header_type, &without);
+        let t = sign(&key, APPROVAL.header_type(), &without);
         assert_eq!(
             verify_offline(&jwks, &t, None, None),
             Err(OfflineError::Malformed),

@@ -48,6 +48,12 @@ impl Status {
     }
 }
 
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why a request can no longer be decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Undecidable {

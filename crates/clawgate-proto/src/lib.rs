@@ -6,7 +6,8 @@
 //! - [`rules`]: the rule language, and what it decides for a call (the server's gate, and an
 //!   agent's gate deciding by the person's kept rules while the server is unreachable);
 //! - [`denial`] and [`text`]: what an agent hears about a "no", with invisible characters marked;
-//! - [`random`]: identifiers and codes drawn from the operating system's generator.
+//! - [`random`]: identifiers and codes drawn from the operating system's generator;
+//! - [`wire`]: every request, answer and claims type an agent and the server exchange, once.
 
 pub mod approval;
 pub mod denial;
@@ -14,3 +15,4 @@ pub mod gate;
 pub mod random;
 pub mod rules;
 pub mod text;
+pub mod wire;

@@ -12,6 +12,8 @@ import type { Resolved, Settings } from "./config.js";
 import type { BeforeToolCallContext, BeforeToolCallEvent, BeforeToolCallHandler, BeforeToolCallResult, PluginLogger } from "./openclaw-types.js";
 import { findRisks, type RiskMatch } from "./patterns.js";
 import { charCount, commandOf, describeAction, MAX_ACTION_CHARS, stableJson } from "./summary.js";
+// What clawgate sends and reads, generated from its OpenAPI document (never edited by hand).
+import type { GateAnswer, GateRequest, StatusView } from "./wire.js";
 
 /** Never ask for a status more often than this, even when the server answers at once. */
 export const MIN_POLL_INTERVAL_MS = 1000;
@@ -49,22 +51,6 @@ export interface HookDeps {
   logger?: PluginLogger;
   /** Called with the token of an allowed call before it is let through (it is never logged). */
   onApproved?: (approval: Approval) => void;
-}
-
-/** A status as clawgate sends it. */
-interface StatusView {
-  requestId: string;
-  status: string;
-  action?: string;
-  expiresAt?: string;
-  decidedAt?: string;
-  token?: string;
-  tokenExpiresAt?: string;
-  reason?: string;
-  /** When DENIED: what the person said (marked by clawgate), or for a stop {@link STOPPED}. */
-  denyReason?: string;
-  /** `stop` when Stop all agents denied it. */
-  decidedBy?: string;
 }
 
 /** What clawgate says of a request Stop all agents denied. */
@@ -177,17 +163,13 @@ export function idempotencyKey(runId: string | undefined, toolCallId: string | u
   return `openclaw-${digest}`;
 }
 
-/** What a shell call is sent to clawgate's gate as; other tools go as they are. */
-export interface GateCall {
-  /** OpenClaw's tool name. */
-  tool: string;
-  /** The call runs `input.command` in a shell: clawgate decides it as `Bash`. */
-  shell?: true;
-  /** `{command}` for a shell call, else the tool's params. */
-  input: Record<string, unknown>;
-  /** A shell call's absolute `workdir` (or `cwd`), when it has one. */
-  cwd?: string;
-}
+/**
+ * What a shell call is sent to clawgate's gate as; other tools go as they are: OpenClaw's tool
+ * name, `shell: true` when the call runs `input.command` in a shell (clawgate decides it as
+ * `Bash`), `{command}` for a shell call else the tool's params, and a shell call's absolute
+ * `workdir` (or `cwd`) when it has one.
+ */
+export type GateCall = Pick<GateRequest, "tool" | "shell" | "input" | "cwd">;
 
 const MAX_CWD_CHARS = 4096;
 // eslint-disable-next-line no-control-regex
@@ -268,30 +250,13 @@ export function createBeforeToolCallHandler(resolved: Resolved, deps: HookDeps =
   };
 }
 
-/** The gate's answer, as far as the plugin reads it. */
-interface GateAnswer {
-  decision: string;
-  decidedBy?: string;
-  decisionId?: string;
-  requestId?: string;
-  status?: string;
-  token?: string;
-  tokenExpiresAt?: string;
-  reason?: string;
-  ruleVersion?: number;
-  rule?: string;
-  grantId?: string;
-  bindingCode?: string;
-  /** While asking: the request's page in clawgate's web app. */
-  approveUrl?: string;
-  expiresAt?: string;
-  explanation?: string;
-}
+/** The fields of the gate's answer the plugin copies when they are text. */
+const GATE_ANSWER_TEXT: (keyof GateAnswer)[] = ["decidedBy", "decisionId", "requestId", "status", "token", "tokenExpiresAt", "reason", "rule", "grantId", "bindingCode", "approveUrl", "expiresAt", "explanation"];
 
 function parseGateAnswer(body: unknown): GateAnswer | undefined {
   if (!isRecord(body) || typeof body.decision !== "string") return undefined;
   const out: Record<string, unknown> = { decision: body.decision };
-  for (const key of ["decidedBy", "decisionId", "requestId", "status", "token", "tokenExpiresAt", "reason", "rule", "grantId", "bindingCode", "approveUrl", "expiresAt", "explanation"]) {
+  for (const key of GATE_ANSWER_TEXT) {
     if (typeof body[key] === "string") out[key] = body[key];
   }
   if (typeof body.ruleVersion === "number") out.ruleVersion = body.ruleVersion;
@@ -524,7 +489,7 @@ async function gate(
         if (status.decidedBy === "stop") {
           return block(`"${shown(action)}" was not run: ${STOPPED} (${ref}); every agent of theirs is stopped until they resume its key`);
         }
-        const reason = [status.reason, status.denyReason].find((r) => typeof r === "string" && r.trim() !== "");
+        const reason = typeof status.denyReason === "string" && status.denyReason.trim() !== "" ? status.denyReason : undefined;
         return block(
           `a person denied "${shown(action)}" on clawgate (${ref}${status.decidedAt ? `, at ${status.decidedAt}` : ""})${reason ? ` with the reason: ${JSON.stringify(reason)}` : ", giving no reason"}; the ${tool} call was not run`,
         );

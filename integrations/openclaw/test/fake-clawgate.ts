@@ -5,6 +5,8 @@
 
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+// The fake answers as the real server does: its answers are typed by the generated wire types.
+import type { ErrorBody, GateAnswer, StatusView } from "../src/wire.js";
 
 export interface Seen {
   method: string;
@@ -32,10 +34,8 @@ export const TOKEN = "eyJhbGciOiJFZERTQSJ9.test.token";
 export const DECISION_ID = "dec_0123456789abcdefghij";
 
 /** The gate's answer when it asks a person: a pending request. */
-export function asked(extra: Record<string, unknown> = {}): Reply {
-  return {
-    status: 200,
-    json: {
+export function asked(extra: Partial<GateAnswer> = {}): Reply {
+  const json: GateAnswer = {
       decision: "ask",
       requestId: REQUEST_ID,
       status: "PENDING",
@@ -45,15 +45,13 @@ export function asked(extra: Record<string, unknown> = {}): Reply {
       ruleVersion: 0,
       explanation: "rm -rf ./old-data: ask (rule rm -r/-f)",
       ...extra,
-    },
   };
+  return { status: 200, json };
 }
 
 /** The gate's answer when a rule (or a grant) allows the call. */
-export function allowed(extra: Record<string, unknown> = {}): Reply {
-  return {
-    status: 200,
-    json: {
+export function allowed(extra: Partial<GateAnswer> = {}): Reply {
+  const json: GateAnswer = {
       decision: "allow",
       decidedBy: "rule",
       decisionId: DECISION_ID,
@@ -63,15 +61,13 @@ export function allowed(extra: Record<string, unknown> = {}): Reply {
       rule: "v0#default",
       explanation: "allowed by default",
       ...extra,
-    },
   };
+  return { status: 200, json };
 }
 
 /** The gate's answer when a rule denies the call. */
-export function denied(extra: Record<string, unknown> = {}): Reply {
-  return {
-    status: 200,
-    json: {
+export function denied(extra: Partial<GateAnswer> = {}): Reply {
+  const json: GateAnswer = {
       decision: "deny",
       decidedBy: "rule",
       decisionId: DECISION_ID,
@@ -80,12 +76,13 @@ export function denied(extra: Record<string, unknown> = {}): Reply {
       rule: "v3#1",
       explanation: "denied by rule no downloads",
       ...extra,
-    },
   };
+  return { status: 200, json };
 }
 
 /** A status answer for `REQUEST_ID`. */
-export function status(state: "PENDING" | "APPROVED" | "DENIED" | "EXPIRED" | string, action: string, extra: Record<string, unknown> = {}): Reply {
+export function status(state: StatusView["status"] | string, action: string, extra: Partial<StatusView> = {}): Reply {
+  // `state` may be one no server sends, to see the plugin refuse it.
   const json: Record<string, unknown> = { requestId: REQUEST_ID, status: state, action, agentId: "bot", expiresAt: "2030-01-01T00:05:00Z", ...extra };
   if (state === "APPROVED") {
     json.token ??= TOKEN;
@@ -96,8 +93,14 @@ export function status(state: "PENDING" | "APPROVED" | "DENIED" | "EXPIRED" | st
   return { status: 200, json };
 }
 
+/** `reply` with `fields` changed to what no server sends, to see the plugin refuse it. */
+export function offContract(reply: Reply, fields: Record<string, unknown>): Reply {
+  return { ...reply, json: { ...(reply.json as Record<string, unknown>), ...fields } };
+}
+
 export function error(statusCode: number, code: string, message: string): Reply {
-  return { status: statusCode, json: { error: { code, message } } };
+  const json: ErrorBody = { error: { code, message } };
+  return { status: statusCode, json };
 }
 
 export class FakeClawgate {

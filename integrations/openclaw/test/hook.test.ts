@@ -8,7 +8,7 @@ import { resolveSettings } from "../src/config.js";
 import { createBeforeToolCallHandler, gateCall, idempotencyKey, MIN_POLL_INTERVAL_MS, type Approval } from "../src/hook.js";
 import plugin, { HOOK_PRIORITY } from "../src/index.js";
 import type { BeforeToolCallContext, BeforeToolCallEvent, BeforeToolCallResult, OpenClawPluginApi } from "../src/openclaw-types.js";
-import { allowed, asked, BINDING_CODE, closedPort, DECISION_ID, denied, error, FakeClawgate, REQUEST_ID, status, TOKEN, type Script } from "./fake-clawgate.js";
+import { allowed, asked, BINDING_CODE, closedPort, DECISION_ID, denied, error, FakeClawgate, offContract, REQUEST_ID, status, TOKEN, type Script } from "./fake-clawgate.js";
 
 const COMMAND = "rm -rf ./old-data";
 /** What clawgate shows the person for a shell call: the tool's name and the exact command. */
@@ -156,7 +156,7 @@ describe("the person is asked", () => {
   });
 
   test("DENIED with the person's reason", async () => {
-    const server = await fake(() => status("DENIED", ACTION, { reason: "not on a Friday" }));
+    const server = await fake(() => status("DENIED", ACTION, { denyReason: "not on a Friday" }));
     const reason = blocked(await hook(server.url).run());
     assert.match(reason, /denied/);
     assert.match(reason, /not on a Friday/);
@@ -320,7 +320,7 @@ describe("the server's rules and grants decide at once", () => {
   });
 
   test("an unknown decision blocks", async () => {
-    const server = await deciding(() => allowed({ decision: "maybe" }));
+    const server = await deciding(() => offContract(allowed(), { decision: "maybe" }));
     assert.match(blocked(await hook(server.url).run(HARMLESS)), /unknown decision "maybe"/);
   });
 

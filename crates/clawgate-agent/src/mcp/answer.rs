@@ -165,7 +165,7 @@ impl Answer {
             ("agentId", view.agent_id.as_deref()),
             ("expiresAt", Some(view.expires_at.as_str())),
             ("decidedAt", view.decided_at.as_deref()),
-            ("decidedBy", view.decided_by.as_deref()),
+            ("decidedBy", view.decided_by.map(|d| d.as_str())),
             ("denyReason", reason.as_deref()),
             ("token", view.token.as_deref()),
             ("tokenExpiresAt", view.token_expires_at.as_deref()),

@@ -66,7 +66,7 @@ pub fn parse(
         input,
         cwd: text("cwd")?,
         agent_id: text("agentId")?.or_else(|| default_agent.map(str::to_owned)),
-        expires_in_seconds: Some(wait.as_secs().clamp(30, 600) as u32),
+        expires_in_seconds: Some(wait.as_secs().clamp(30, 600) as f64),
         ..GateCall::default()
     };
     Ok((call, wait))
@@ -106,14 +106,14 @@ pub async fn run(
         _ => Answer::failure(format!(
             "NOT ALLOWED: {} by {}{}",
             crate::shown(answer.reason.as_deref().unwrap_or("denied")),
-            answer.decided_by.as_deref().unwrap_or("the gate"),
+            answer.decided_by.map(|d| d.as_str()).unwrap_or("the gate"),
             answer.rule.as_deref().map(|r| format!(" (rule {r})")).unwrap_or_default()
         )),
     }
 }
 
 fn allowed(a: &GateAnswer) -> Answer {
-    let by = a.decided_by.as_deref().unwrap_or("the gate");
+    let by = a.decided_by.map(|d| d.as_str()).unwrap_or("the gate");
     let id = a.decision_id.clone().or_else(|| a.request_id.clone()).unwrap_or_default();
     let Some(token) = &a.token else {
         return Answer::failure(format!("clawgate allowed the call ({id}) but sent no token"));

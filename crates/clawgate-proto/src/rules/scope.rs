@@ -24,8 +24,9 @@ pub struct Scope {
     pub cwd: Option<String>,
 }
 
-/// How wide a grant the person chose.
+/// How wide a grant the person chose: `"exactCommand"`, `{"argvPrefix": n}` or `"toolInCwd"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum Width {
     /// This exact command (Bash).

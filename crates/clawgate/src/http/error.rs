@@ -13,8 +13,6 @@ use crate::service::stop::StopError;
 use crate::store::StoreError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 mod identity;
 
@@ -38,19 +36,8 @@ pub const STORAGE_FULL: &str = "storage_full";
 #[derive(Debug, Clone, Copy)]
 pub struct StorageFullMarker;
 
-/// The body of every error response.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable, machine-readable: `invalid_request`, `unauthorized`, `not_found`, `rate_limited`, …
-    pub code: String,
-    /// What went wrong, in words.
-    pub message: String,
-}
+/// The body of every error response, as the wire contract declares it.
+pub use clawgate_proto::wire::{ErrorBody, ErrorDetail};
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
@@ -279,7 +266,7 @@ impl IntoResponse for ApiError {
                 None => tracing::error!(code = self.code, "request failed"),
             }
         }
-        let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
+        let body = ErrorBody::new(self.code, self.message);
         let full = self.code == STORAGE_FULL;
         let mut response = (self.status, axum::Json(body)).into_response();
         if full {

@@ -108,6 +108,16 @@ fn add_common_responses(doc: &mut utoipa::openapi::OpenApi) {
             if limited.contains(path) {
                 add(op, "429", "Too many attempts from this address or for this account (see Retry-After)");
             }
+            // Once an account has a passkey, an email-only session can only sign out.
+            let session =
+                serde_json::to_value(&op.security).is_ok_and(|s| s.to_string().contains("\"session\""));
+            if session && path != "/api/v1/auth/logout" {
+                add(
+                    op,
+                    "403",
+                    "An email-only session of an account that has a passkey (`step_up_required`): sign in with the passkey",
+                );
+            }
             if op.request_body.is_some() {
                 add(op, "400", "The body is not valid JSON or not the expected shape");
                 add(op, "413", "The body is larger than 64 KiB");

@@ -22,19 +22,20 @@ use crate::store::approvals::{ApprovalRecord, KeyStanding};
 use crate::store::gate::{GateDecision, Recorded};
 use crate::store::grants::GrantRecord;
 use crate::tokens::approval::{ApprovalFacts, ApprovalSigner, DecidedBy, SignedApproval};
+use clawgate_proto::wire::Decider;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// What the gate answered, and why.
 #[derive(Debug)]
-pub struct GateAnswer {
+pub struct Answer {
     /// What the agent must do now: `allow` (run it), `deny` (do not), `ask` (still waiting for
     /// the person: read the request's status).
     pub outcome: Outcome,
     /// Who decided: `rule`, `grant`, the person (`passkey` for an approval, `person` for a
     /// denial) or the kill switch (`stop`); `None` while pending or when it expired.
-    pub decided_by: Option<&'static str>,
+    pub decided_by: Option<Decider>,
     /// A decision made alone.
     pub decision: Option<DecisionId>,
     /// The request a call that asked became.
@@ -60,7 +61,7 @@ pub struct Explained {
     /// `allow` also when a grant would allow a call the rules ask about.
     pub outcome: Outcome,
     /// `rule` or `grant`; `None` when the person would be asked.
-    pub decided_by: Option<&'static str>,
+    pub decided_by: Option<Decider>,
     /// Which rule would decide (`v3#2`, `v3#default`), when one would.
     pub rule: Option<String>,
     pub rule_version: i64,
@@ -193,7 +194,7 @@ impl Gate {
             if let Some(grant) = grants.into_iter().find(|g| g.scope.covers(&call.call)) {
                 return Ok(Explained {
                     outcome: Outcome::Allow,
-                    decided_by: Some("grant"),
+                    decided_by: Some(Decider::Grant),
                     rule: None,
                     rule_version: ruled.version,
                     explanation: ruled.granted(&grant),
@@ -204,7 +205,7 @@ impl Gate {
         let by_rule = outcome != Outcome::Ask;
         Ok(Explained {
             outcome,
-            decided_by: by_rule.then_some("rule"),
+            decided_by: by_rule.then_some(Decider::Rule),
             rule: by_rule.then(|| ruled.rule_ref()),
             rule_version: ruled.version,
             explanation: ruled.explanation,
@@ -222,7 +223,7 @@ impl Gate {
         ip: IpAddr,
         wait: Duration,
         idempotency: Option<(&str, &str)>,
-    ) -> ApprovalResult<GateAnswer> {
+    ) -> ApprovalResult<Answer> {
         let ruled = self.rule(key, &call).await?;
         match ruled.outcome() {
             Outcome::Deny => {
@@ -257,7 +258,7 @@ impl Gate {
         call: &GateCall,
         ruled: &Ruled,
         ip: IpAddr,
-    ) -> ApprovalResult<Option<GateAnswer>> {
+    ) -> ApprovalResult<Option<Answer>> {
         let now = self.approvals.now();
         for grant in self.db.live_grants_of_key(&key.id, now).await? {
             if !grant.scope.covers(&call.call) {
@@ -282,7 +283,7 @@ impl Gate {
         ip: IpAddr,
         wait: Duration,
         idempotency: Option<(&str, &str)>,
-    ) -> ApprovalResult<GateAnswer> {
+    ) -> ApprovalResult<Answer> {
         let why = ruled.ask_reason();
         let request = call
             .to_request(&why, ruled.asking_rule().as_deref())
@@ -292,14 +293,14 @@ impl Gate {
         let now = self.approvals.now();
         let (outcome, decided_by, reason) = match record.status_at(now) {
             Status::Pending => (Outcome::Ask, None, Some(why)),
-            Status::Approved => (Outcome::Allow, Some("passkey"), None),
+            Status::Approved => (Outcome::Allow, Some(Decider::Passkey), None),
             // What the agent is told is what the status says (marked and bounded, or the stop).
             Status::Denied if record.decided_by.as_deref() == Some(denial::DECIDED_BY_STOP) => {
-                (Outcome::Deny, Some(denial::DECIDED_BY_STOP), Some(denial::STOPPED.to_owned()))
+                (Outcome::Deny, Some(Decider::Stop), Some(denial::STOPPED.to_owned()))
             }
             Status::Denied => (
                 Outcome::Deny,
-                Some("person"),
+                Some(Decider::Person),
                 Some(
                     denial::denial_for_agent(None, record.deny_reason.as_deref())
                         .unwrap_or_else(|| "denied by the person".into()),
@@ -308,7 +309,7 @@ impl Gate {
             Status::Expired => (Outcome::Deny, None, Some("the request expired without a decision".into())),
         };
         let token = record.token.clone().zip(record.token_expires_at).filter(|_| outcome == Outcome::Allow);
-        Ok(GateAnswer {
+        Ok(Answer {
             outcome,
             decided_by,
             decision: None,
@@ -378,7 +379,7 @@ impl Gate {
         grant: Option<GrantId>,
         ruled: Ruled,
         ip: IpAddr,
-    ) -> ApprovalResult<GateAnswer> {
+    ) -> ApprovalResult<Answer> {
         let signed = (d.outcome == Outcome::Allow).then(|| self.sign(&d)).transpose()?;
         d.token_jti = signed.as_ref().map(|s| s.jti.clone());
         match self.db.record_gate_decision(d.clone(), grant.clone(), Some(ip.to_string())).await? {
@@ -398,9 +399,9 @@ impl Gate {
             1,
         );
         let rule = (d.decided_by == "rule").then(|| d.decision_ref.clone());
-        Ok(GateAnswer {
+        Ok(Answer {
             outcome: d.outcome,
-            decided_by: Some(d.decided_by),
+            decided_by: Decider::parse(d.decided_by),
             decision: Some(d.id),
             request: None,
             token: signed.map(|s| (s.token, s.expires_at)),

@@ -47,7 +47,6 @@ pub type GrantResult<T> = Result<T, GrantError>;
 pub struct GrantChoice {
     /// One of the request's `grantOptions` widths: `"exactCommand"`, `{"argvPrefix": n}` or
     /// `"toolInCwd"`.
-    #[schema(value_type = Object)]
     pub width: Width,
     /// 900, 3600 or 28800.
     pub ttl_seconds: i64,

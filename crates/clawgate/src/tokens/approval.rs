@@ -12,11 +12,11 @@ use crate::clock::Millis;
 use crate::domain::random;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+pub use clawgate_proto::wire::tokens::{ApprovalClaims, InvalidReason};
 use ed25519_dalek::SigningKey;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::sync::{Arc, RwLock};
-use utoipa::ToSchema;
 
 /// The audience of approval tokens: what a verifier that needs a person's approval checks.
 pub const AUDIENCE: &str = TokenKind::Approval.audience();
@@ -24,40 +24,6 @@ pub const HEADER_TYPE: &str = TokenKind::Approval.header_type();
 /// The audience of gate tokens (a rule or a grant allowed the call; no person was asked).
 pub const GATE_AUDIENCE: &str = TokenKind::Gate.audience();
 pub const GATE_HEADER_TYPE: &str = TokenKind::Gate.header_type();
-
-/// The claims of an approval or gate token.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ApprovalClaims {
-    /// The server that issued it (its public origin).
-    pub iss: String,
-    /// The person who approved, or whose rule or grant allowed it (user id).
-    pub sub: String,
-    /// `clawgate:approval` (a person approved) or `clawgate:gate` (a rule or grant allowed it).
-    pub aud: String,
-    /// `approval` or `gate`, as the audience.
-    pub typ: String,
-    /// Unique token id; `consume` uses it to allow one verification ever.
-    pub jti: String,
-    pub iat: i64,
-    pub exp: i64,
-    pub request_id: String,
-    /// The action exactly as the agent sent it.
-    pub action: String,
-    /// SHA-256 (hex) of the canonical `{action, agentId, context, requestId}`.
-    pub action_hash: String,
-    pub agent_id: Option<String>,
-    /// What approved: `passkey` (the person, just now: an approval token), `rule` (one of their
-    /// rules) or `grant` (a standing grant they made with a passkey): a gate token. Required: a
-    /// token without it is malformed.
-    pub decided_by: DecidedBy,
-    /// The passkey credential (base64url) that approved: only when `decidedBy` is `passkey`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credential_id: Option<String>,
-    /// The authenticator verified the person (PIN or biometrics): true for every passkey
-    /// approval, false when a rule or grant decided.
-    pub user_verified: bool,
-}
 
 /// What the approval is about; the signer adds issuer, times and identifiers.
 #[derive(Debug, Clone)]
@@ -85,29 +51,6 @@ pub struct SignedApproval {
     pub token: String,
     pub jti: String,
     pub expires_at: Millis,
-}
-
-/// Why a token did not verify; the names are part of the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum InvalidReason {
-    /// Not a JWT, or not one this server could have issued.
-    Malformed,
-    /// Not an approval or gate token (for instance a session token), or one whose kind and
-    /// `decidedBy` disagree.
-    WrongType,
-    /// Signed by a key this server does not know, or no longer accepts (retired or revoked).
-    UnknownKey,
-    /// The signature, issuer or audience does not check out.
-    BadSignature,
-    Expired,
-    /// `consume` was asked and the token was used before.
-    AlreadyUsed,
-    /// The token approves a different action than the one given.
-    ActionMismatch,
-    /// A rule or a standing grant allowed the action (a gate token): no person approved it, and
-    /// the caller did not `accept` that decider.
-    NotPersonApproved,
 }
 
 struct KeyPair {

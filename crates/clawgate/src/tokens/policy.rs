@@ -4,50 +4,13 @@
 //! `clawgate-policy+jwt`, `aud: clawgate:policy`, `typ: policy`): no verifier of approval or gate
 //! tokens takes it for one.
 
-use crate::domain::rules::Scope;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub const HEADER_TYPE: &str = "clawgate-policy+jwt";
-pub const AUDIENCE: &str = "clawgate:policy";
-pub const TYPE: &str = "policy";
-
-/// What a policy says.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PolicyClaims {
-    pub iss: String,
-    /// The key's owner.
-    pub sub: String,
-    pub aud: String,
-    pub typ: String,
-    pub iat: i64,
-    /// [`key_fingerprint`] of the API key it was made for.
-    pub key: String,
-    pub rule_version: i64,
-    /// The rule set as saved (or the built-in defaults at version 0), as JSON.
-    pub rules: Value,
-    pub grants: Vec<PolicyGrant>,
-}
-
-/// A live standing grant of the key, as of when the policy was signed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PolicyGrant {
-    pub id: String,
-    pub scope: Scope,
-    /// Milliseconds since the epoch.
-    pub expires_at: i64,
-    /// `None`: any number of uses until it expires.
-    pub max_uses: Option<i64>,
-    pub uses: i64,
-}
-
-/// SHA-256 of an API key, hex, first 32 digits: names the key without revealing it.
-pub fn key_fingerprint(key: &str) -> String {
-    hex::encode(&Sha256::digest(key.trim().as_bytes())[..16])
-}
+pub use clawgate_proto::wire::gate::{
+    POLICY_AUDIENCE as AUDIENCE, POLICY_HEADER_TYPE as HEADER_TYPE, POLICY_TYPE as TYPE, PolicyClaims,
+    PolicyGrant, key_fingerprint,
+};
 
 /// A tag that changes whenever the policy's content does (not its signing time), for
 /// `ETag`/`If-None-Match`.
@@ -63,6 +26,7 @@ pub fn content_tag(rule_version: i64, rules: &Value, grants: &[PolicyGrant]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::rules::Scope;
     use serde_json::json;
 
     #[test]

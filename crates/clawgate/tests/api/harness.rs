@@ -240,6 +240,12 @@ pub struct Resp {
 }
 
 impl Resp {
+    /// Fails the test if the answer breaks the wire contract (see `crate::contract`).
+    pub fn held_to_contract(&self, method: &Method, path: &str) {
+        let content_type = self.headers.get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        crate::contract::check(method, path, self.status.as_u16(), content_type, &self.body);
+    }
+
     pub fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
     }
@@ -371,6 +377,7 @@ impl TestApp {
     }
 
     pub async fn call(&self, method: Method, path: &str, auth: &Auth, body: Option<&Value>) -> Resp {
+        let verb = method.clone();
         let mut req = self.http.request(method, self.url(path));
         req = match auth {
             Auth::None => req,
@@ -380,14 +387,18 @@ impl TestApp {
         if let Some(b) = body {
             req = req.json(b);
         }
-        into_resp(req.send().await.expect("request reaches the server")).await
+        let resp = into_resp(req.send().await.expect("request reaches the server")).await;
+        resp.held_to_contract(&verb, path);
+        resp
     }
 
     /// A POST as if from client `ip` (`X-Forwarded-For`: the server must trust it, see
     /// `trust_forwarded_for`), for tests that tell clients apart.
     pub async fn post_from(&self, ip: &str, path: &str, body: Value) -> Resp {
         let r = self.http.post(self.url(path)).header("x-forwarded-for", ip).json(&body).send().await;
-        into_resp(r.expect("request reaches the server")).await
+        let resp = into_resp(r.expect("request reaches the server")).await;
+        resp.held_to_contract(&Method::POST, path);
+        resp
     }
 
     pub async fn get(&self, path: &str, auth: &Auth) -> Resp {

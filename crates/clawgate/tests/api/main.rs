@@ -1,6 +1,7 @@
 //! Black-box tests: a real clawgate server over HTTP, a software passkey that is not ours, on
 //! SQLite and on PostgreSQL. One test binary (house style): `cargo test --test api`.
 
+mod contract;
 mod harness;
 
 mod agents_hear;

@@ -8,7 +8,7 @@ use crate::clock::{Millis, to_rfc3339};
 use crate::domain::approval::Status;
 use crate::domain::denial;
 use crate::domain::ids::RequestId;
-use crate::http::error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::Agent;
 use crate::service::approvals::Approvals;
 use crate::state::AppState;
@@ -17,12 +17,13 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
+use clawgate_proto::wire::{Decider, StatusView};
 use futures::Stream;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -31,39 +32,6 @@ pub const MAX_WAIT_SECS: u64 = 60;
 
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new().routes(routes!(status)).routes(routes!(status_events))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct StatusView {
-    pub request_id: String,
-    pub status: Status,
-    pub action: String,
-    pub agent_id: Option<String>,
-    pub expires_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub decided_at: Option<String>,
-    /// The approval token, only when APPROVED.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_expires_at: Option<String>,
-    /// While PENDING: the code the approval page shows, to show your user.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub binding_code: Option<String>,
-    /// While PENDING: the approval page of this request in the web app, where the person compares
-    /// the binding code and decides (the server's public origin + `/approve/{requestId}`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub approve_url: Option<String>,
-    /// What decided it when not a person: `rule`, `grant` or `stop` (the kill switch).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub decided_by: Option<String>,
-    /// When DENIED: what the person said. Their reason, with invisible and control characters
-    /// shown as `[U+XXXX]` and at most 1000 characters (longer ends in `…`); or, when `decidedBy`
-    /// is `stop`, `stopped by the person (Stop all agents)`. Absent when they gave no reason.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 1000)]
-    pub deny_reason: Option<String>,
 }
 
 /// What the agent that made `r` sees of it as of `now`.
@@ -82,7 +50,7 @@ pub fn status_view(r: &ApprovalRecord, now: Millis, approvals: &Approvals) -> St
         token_expires_at: r.token_expires_at.filter(|_| approved).map(to_rfc3339),
         binding_code: pending.then(|| r.binding_code.clone()),
         approve_url: pending.then(|| approvals.approve_url(&r.id)),
-        decided_by: r.decided_by.clone(),
+        decided_by: r.decided_by.as_deref().and_then(Decider::parse),
         deny_reason: (status == Status::Denied)
             .then(|| denial::denial_for_agent(r.decided_by.as_deref(), r.deny_reason.as_deref()))
             .flatten(),
@@ -144,7 +112,7 @@ fn error_event(e: &ApiError) -> Event {
     if e.status.is_server_error() {
         tracing::warn!(code = e.code, "a status stream ended on an error");
     }
-    let body = ErrorBody { error: ErrorDetail { code: e.code.to_owned(), message: e.message.clone() } };
+    let body = ErrorBody::new(e.code, e.message.clone());
     Event::default().event("error").json_data(&body).unwrap_or_default()
 }
 

@@ -1,7 +1,7 @@
 //! The agent's side of an approval: ask, then read the status (and the token once approved).
 
 use crate::clock::{Millis, to_rfc3339};
-use crate::domain::approval::{self, NewApproval, Status};
+use crate::domain::approval::{self, NewApproval};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Agent, AppJson, ClientIp};
 use crate::service::approvals::Approvals;
@@ -11,10 +11,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use clawgate_proto::wire::{ApprovalCreated, ApprovalRequest};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -24,43 +23,13 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new().routes(routes!(create))
 }
 
-/// What an agent asks a person to approve. Unknown fields are ignored.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateApprovalBody {
-    /// The action, exactly as it will be shown to the person and put in the token (at most 4000 characters; never cut short).
-    #[schema(min_length = 1, max_length = 4000)]
-    pub action: String,
-    /// Which agent asks (at most 128 characters).
-    #[schema(min_length = 1, max_length = 128)]
-    pub agent_id: Option<String>,
-    /// Any details worth showing, as a JSON object (at most 32 KiB).
-    #[schema(value_type = Option<Object>)]
-    pub context: Option<serde_json::Value>,
-    /// How long the request may wait for a decision: default 300, held to 30–600 seconds.
-    pub expires_in_seconds: Option<f64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CreatedApproval {
-    pub request_id: String,
-    pub status: Status,
-    pub expires_at: String,
-    /// Show this to your user: the approval page shows the same code.
-    pub binding_code: String,
-    /// Show this too: the request's page in the web app, where the person compares the binding
-    /// code and decides (the server's public origin + `/approve/{requestId}`).
-    pub approve_url: String,
-}
-
-fn created_view(r: &ApprovalRecord, now: Millis, approvals: &Approvals) -> CreatedApproval {
-    CreatedApproval {
+fn created_view(r: &ApprovalRecord, now: Millis, approvals: &Approvals) -> ApprovalCreated {
+    ApprovalCreated {
         request_id: r.id.to_string(),
         status: r.status_at(now),
         expires_at: to_rfc3339(r.expires_at),
         binding_code: r.binding_code.clone(),
-        approve_url: approvals.approve_url(&r.id),
+        approve_url: Some(approvals.approve_url(&r.id)),
     }
 }
 
@@ -94,9 +63,9 @@ pub(crate) fn body_hash(idempotency: Option<&str>, raw: &serde_json::Value) -> S
 #[utoipa::path(post, path = "/api/v1/approval/request", tag = "approvals",
     security(("apiKey" = []), ("apiKeyHeader" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body give the same request")),
-    request_body = CreateApprovalBody,
+    request_body = ApprovalRequest,
     responses(
-        (status = 201, body = CreatedApproval, headers(("Location" = String, description = "Where to read the status"))),
+        (status = 201, body = ApprovalCreated, headers(("Location" = String, description = "Where to read the status"))),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "The key is suspended, after repeated denials or by its owner's stop (`api_key_suspended`; the message says which)", body = ErrorBody),
@@ -113,8 +82,7 @@ async fn create(
     let idempotency = idempotency_key(&headers)?;
     // Only a retry needs to be compared with what it retries.
     let body_hash = body_hash(idempotency.as_deref(), &raw);
-    let body: CreateApprovalBody =
-        serde_json::from_value(raw).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let body: ApprovalRequest = serde_json::from_value(raw).map_err(|e| ApiError::invalid(e.to_string()))?;
     let input = NewApproval::parse(body.action, body.agent_id, body.context, body.expires_in_seconds)
         .map_err(|e| ApiError::invalid(e.to_string()))?;
     let idempotency = idempotency.as_deref().map(|k| (k, body_hash.as_str()));

@@ -100,8 +100,6 @@ pub struct ApprovalView {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GrantOption {
-    /// `"exactCommand"`, `{"argvPrefix": n}` or `"toolInCwd"`.
-    #[schema(value_type = Object)]
     pub width: crate::domain::rules::Width,
     /// Plain words, e.g. `commands starting cargo test, by agent claude, in /srv/app`.
     pub description: String,

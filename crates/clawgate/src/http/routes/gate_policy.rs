@@ -7,27 +7,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use clawgate_proto::wire::PolicyView;
 use std::sync::Arc;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new().routes(routes!(policy))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PolicyView {
-    /// A JWT (EdDSA, header `typ: clawgate-policy+jwt`, `aud: clawgate:policy`) signed with a key
-    /// of `/.well-known/jwks.json`, holding `ruleVersion`, `rules` (the rule set as JSON), `grants`
-    /// (the key's live grants: `id`, `scope`, `expiresAt` in ms, `maxUses`, `uses`) and `key`
-    /// (the first 32 hex digits of the SHA-256 of the API key it was made for).
-    pub policy: String,
-    pub rule_version: i64,
-    /// Changes whenever the rules or the grants do; also the `ETag`.
-    pub tag: String,
 }
 
 /// The key owner's rules and the key's standing grants, signed, for a gate to decide by while it

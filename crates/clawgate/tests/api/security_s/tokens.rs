@@ -148,20 +148,20 @@ async fn c1_the_rust_client_refuses_a_rule_token_unless_it_accepts_rules(app: Te
     let client = Client::new(&app.base, &key).expect("client");
     let refused = client.verify(&token, true, Some(ACTION)).await.expect("answered");
     assert!(!refused.valid && refused.claims.is_none());
-    assert_eq!(refused.reason.as_deref(), Some("not_person_approved"));
+    assert_eq!(refused.reason.map(|r| r.as_str()), Some("not_person_approved"));
     let only_grants = Accept { rule: false, grant: true };
     let refused = client.verify_accepting(&token, true, None, only_grants).await.expect("answered");
-    assert_eq!(refused.reason.as_deref(), Some("not_person_approved"));
+    assert_eq!(refused.reason.map(|r| r.as_str()), Some("not_person_approved"));
 
     let jwks = client.jwks().await.expect("jwks");
     let offline = verify_offline(&jwks, &token, Some(&app.origin), Some(ACTION));
     assert_eq!(offline, Err(OfflineError::NotPersonApproved));
     let claims = verify_offline_accepting(&jwks, &token, Some(&app.origin), Some(ACTION), Accept::ANY)
         .expect("accepted offline");
-    assert_eq!(claims.decided_by, "rule");
+    assert_eq!(claims.decided_by.as_str(), "rule");
     let accepted = client.verify_accepting(&token, true, Some(ACTION), Accept::ANY).await.expect("answered");
     assert!(accepted.valid, "{accepted:?}");
-    assert_eq!(accepted.claims.map(|c| c.decided_by).as_deref(), Some("rule"));
+    assert_eq!(accepted.claims.map(|c| c.decided_by.as_str()), Some("rule"));
 }
 
 async fn c1_a_passkey_approval_still_verifies_everywhere(app: TestApp) {
