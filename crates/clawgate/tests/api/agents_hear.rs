@@ -4,9 +4,9 @@
 //! the cause; the denial that will suspend a key is announced before the person makes it; and the
 //! request's approve page URL is handed to the agent with its binding code.
 
+use crate::harness::waiting::until_waiting;
+use crate::harness::waiting::{Events, open_stream};
 use crate::harness::{Auth, Person, Resp, TestApp, on_both_databases};
-use crate::security_r_streams::{Events, open_stream};
-use crate::waiting::until_waiting;
 use clawgate::domain::text::is_marked;
 use futures::StreamExt;
 use serde_json::{Value, json};

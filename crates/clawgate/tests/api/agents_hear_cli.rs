@@ -3,10 +3,10 @@
 //! page on stderr (MCP: in a progress notification) as soon as the request exists, while it waits,
 //! and with a denial what the person said: their reason, marked, or that they stopped every agent.
 
-use crate::cli::clawgate;
+use crate::harness::cli::clawgate;
+use crate::harness::openclaw::{HookRun, built_plugin};
+use crate::harness::waiting::until_waiting;
 use crate::harness::{Person, TestApp, on_both_databases};
-use crate::openclaw::{HookRun, built_plugin};
-use crate::waiting::until_waiting;
 use serde_json::{Value, json};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -85,7 +85,7 @@ impl Running {
 
 /// The person's pending request, once there (bounded).
 async fn pending(app: &TestApp, who: &Person) -> Value {
-    crate::cli::the_pending_request(app, who).await
+    crate::harness::cli::the_pending_request(app, who).await
 }
 
 async fn deny(app: &TestApp, who: &Person, id: &str, reason: &str) {

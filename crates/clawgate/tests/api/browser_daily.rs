@@ -5,7 +5,7 @@
 //! one name; a revoked new key leaves the page; a passkey error goes when the person acts again;
 //! blocked notifications are said, with no button that cannot work. The server's side: `daily.rs`.
 
-use crate::browser::{Tab, chrome, sign_up};
+use crate::harness::browser::{Tab, chrome, sign_up};
 use crate::harness::{Auth, TestApp};
 use chromiumoxide::cdp::browser_protocol::browser::{
     PermissionDescriptor, PermissionSetting, SetPermissionParams,

@@ -3,7 +3,7 @@
 //! what decided each; a call the gate decides while the page is open appears without a reload;
 //! the filters narrow the list; and the Grants page shows which calls used a grant.
 
-use crate::browser::{Tab, chrome, new_key_in_page, sign_up};
+use crate::harness::browser::{Tab, chrome, new_key_in_page, sign_up};
 use crate::harness::{Auth, TestApp};
 use clawgate::config::Backend;
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 //! denial will suspend the agent's key, and the API keys page gives each suspension its real
 //! cause (repeated denials, or Stop all agents).
 
-use crate::browser::{Tab, chrome, new_key_in_page, sign_up};
+use crate::harness::browser::{Tab, chrome, new_key_in_page, sign_up};
 use crate::harness::{Auth, TestApp};
 use clawgate::config::Backend;
 use serde_json::json;

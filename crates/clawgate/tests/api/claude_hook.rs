@@ -1,7 +1,9 @@
 //! `clawgate hook claude-code` as Claude Code runs it: a PreToolUse event on stdin, and an answer
 //! in the hook protocol: allow JSON, exit 2 with the reason, or nothing at all. It fails closed.
 
-use crate::cli::{assert_exit, clawgate, clawgate_at, closed_port_url, finish, run_with_stdin, text};
+use crate::harness::cli::{
+    assert_exit, clawgate, clawgate_at, closed_port_url, finish, run_with_stdin, text,
+};
 use crate::harness::{Person, TestApp};
 use clawgate::config::Backend;
 use serde_json::{Value, json};
@@ -47,8 +49,8 @@ async fn hook_waiting(app: &TestApp, ada: &Person, key: &str, event: &str) -> (t
     let mut stdin = child.stdin.take().expect("stdin");
     stdin.write_all(event.as_bytes()).await.expect("event");
     drop(stdin);
-    let request = crate::cli::the_pending_request(app, ada).await;
-    crate::waiting::until_waiting(app, 1).await;
+    let request = crate::harness::cli::the_pending_request(app, ada).await;
+    crate::harness::waiting::until_waiting(app, 1).await;
     (child, request)
 }
 
@@ -217,7 +219,7 @@ fn the_printed_settings_fail_closed_and_are_the_books() {
     assert!(entry["matcher"].as_str().is_some_and(|m| m.split('|').any(|t| t == "Write")));
 
     // The chapter's first JSON block is the settings.
-    let chapter = crate::containers::read(CLAUDE_CODE_CHAPTER);
+    let chapter = crate::harness::repo::read(CLAUDE_CODE_CHAPTER);
     let block = chapter.split("```json\n").nth(1).and_then(|b| b.split("```").next()).expect("a JSON block");
     let shown: Value = serde_json::from_str(block).expect("the chapter's settings parse");
     assert_eq!(shown, settings, "{CLAUDE_CODE_CHAPTER} shows what --print-settings prints");

@@ -24,7 +24,7 @@ async fn the_client_asks_waits_and_verifies(app: TestApp) {
     let mut seen = Vec::new();
     let waiting = client.wait(&created.request_id, Duration::from_secs(30), |s| seen.push(s.status));
     let approving = async {
-        let pending = crate::waiting::until_waiting(&app, 1);
+        let pending = crate::harness::waiting::until_waiting(&app, 1);
         pending.await;
         app.approve(&created.request_id, &mut ada.key).await.expect(200);
     };

@@ -3,8 +3,8 @@
 //! says whether an agent still waits for the answer (on every instance), and History is in the
 //! order of the time it shows first. The pages themselves: `browser_daily.rs`.
 
+use crate::harness::waiting::until_waiting;
 use crate::harness::{Auth, Resp, TestApp, on_both_databases};
-use crate::waiting::until_waiting;
 use clawgate::clock::{Clock, to_rfc3339};
 use serde_json::json;
 

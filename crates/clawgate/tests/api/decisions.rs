@@ -3,9 +3,9 @@
 //! agents, expiry — in words; it filters, pages stably while decisions keep coming, is the
 //! person's alone, and the gate's decisions reach the person's event stream as they are made.
 
-use crate::grants::{bash, granted};
+use crate::harness::grants::{bash, granted};
+use crate::harness::waiting::Events;
 use crate::harness::{Auth, Person, Resp, TestApp, on_both_databases};
-use crate::security_r_streams::Events;
 use clawgate::config::Backend;
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -357,7 +357,7 @@ async fn person_stream(app: &TestApp, who: &Person) -> Events {
         .send()
         .await
         .expect("stream");
-    crate::security_r_streams::sse_events(response)
+    crate::harness::waiting::sse_events(response)
 }
 
 /// The next event on the stream, which must come promptly.

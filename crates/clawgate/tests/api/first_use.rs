@@ -2,8 +2,8 @@
 //! invites) is sent to `localhost` before anything is created, and an offline check against the
 //! wrong origin says so instead of "bad signature".
 
-use crate::cli::{assert_exit, clawgate_at, run, text};
 use crate::harness::TestApp;
+use crate::harness::cli::{assert_exit, clawgate_at, run, text};
 use clawgate::config::Backend;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,8 +3,8 @@
 //! for the person, `--explain` says what the gate would decide (grants included) with the same
 //! exit code and records nothing, and exec runs a command only when allowed.
 
-use crate::cli::{assert_exit, clawgate, finish, run, text};
-use crate::grants::{asking_person, granted};
+use crate::harness::cli::{assert_exit, clawgate, finish, run, text};
+use crate::harness::grants::{asking_person, granted};
 use crate::harness::{Person, TestApp, on_both_databases};
 use clawgate::config::Backend;
 use serde_json::json;
@@ -59,7 +59,7 @@ async fn gate_waits_for_the_person_when_the_call_asks() {
     let mut asked = clawgate(&app, &key);
     asked.args(["gate", "--", "rm", "-rf", "./build"]);
     let child = asked.spawn().expect("spawn");
-    let request = crate::cli::the_pending_request(&app, &ada).await;
+    let request = crate::harness::cli::the_pending_request(&app, &ada).await;
     assert_eq!(request["action"], "rm -rf ./build");
     app.approve(request["requestId"].as_str().expect("id"), &mut ada.key).await.expect(200);
     let out = finish(child).await;

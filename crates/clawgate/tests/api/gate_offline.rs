@@ -4,7 +4,7 @@
 //! on disk is never obeyed; with nothing kept every call blocks unless `--fail-open`. Real
 //! processes against a stopped server.
 
-use crate::cli::{assert_exit, clawgate_at, run, run_with_stdin, text};
+use crate::harness::cli::{assert_exit, clawgate_at, run, run_with_stdin, text};
 use crate::harness::{Auth, TestApp, on_both_databases};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -167,11 +167,11 @@ async fn with_the_server_stopped_every_gate_decides_by_the_kept_rules(app: TestA
 
 async fn a_kept_grant_without_a_use_limit_allows_offline(app: TestApp) {
     let cache = tempfile::tempdir().expect("cache dir");
-    let (mut ada, key) = crate::grants::asking_person(&app, "ada@example.com").await;
+    let (mut ada, key) = crate::harness::grants::asking_person(&app, "ada@example.com").await;
     let unlimited = json!({"width": {"argvPrefix": 2}, "ttlSeconds": 3600});
-    crate::grants::granted(&app, &mut ada, &key, "cargo test --release", unlimited).await;
+    crate::harness::grants::granted(&app, &mut ada, &key, "cargo test --release", unlimited).await;
     let limited = json!({"width": {"argvPrefix": 2}, "ttlSeconds": 3600, "maxUses": 5});
-    crate::grants::granted(&app, &mut ada, &key, "npm test --silent", limited).await;
+    crate::harness::grants::granted(&app, &mut ada, &key, "npm test --silent", limited).await;
     // With the server up the grants allow, and the hook keeps them.
     assert_exit(&hook(&app.base, &key, cache.path(), "cargo test --lib", false).await, 0);
     let url = app.base.clone();

@@ -4,7 +4,10 @@
 //! instance, until the grant expires or is revoked; a deny rule still wins; only the owner sees
 //! and revokes their grants, and a grant is only made from a gate call, at an offered width.
 
-use crate::harness::{Auth, Person, Resp, TestApp, into_resp, on_both_backends, on_both_databases};
+use crate::harness::grants::{
+    GATE, START, approve_with_grant, asked, asking_person, bash, bash_in, gate, granted, start_with,
+};
+use crate::harness::{Auth, Person, TestApp, into_resp, on_both_backends, on_both_databases};
 use clawgate::config::Backend;
 use serde_json::{Value, json};
 
@@ -25,63 +28,6 @@ on_both_backends!(
     a_grant_allows_exactly_its_uses_across_instances,
     a_revoke_racing_calls_leaves_no_use_after_it
 );
-
-const GATE: &str = "/api/v1/gate";
-const START: &str = "/api/v1/passkey/authenticate/start";
-
-fn bash_in(command: &str, cwd: &str, agent: &str) -> Value {
-    json!({"tool": "Bash", "input": {"command": command}, "cwd": cwd, "agentId": agent})
-}
-
-pub(crate) fn bash(command: &str) -> Value {
-    bash_in(command, "/srv/app", "claude")
-}
-
-async fn gate(app: &TestApp, key: &str, call: Value) -> Resp {
-    app.post(GATE, &Auth::Bearer(key.to_owned()), call).await.expect(200)
-}
-
-/// A person whose rules ask about everything, and an agent key of theirs.
-pub(crate) async fn asking_person(app: &TestApp, email: &str) -> (Person, String) {
-    let person = app.person(email).await;
-    let key = app.api_key(&person).await;
-    app.save_rules(&person, json!({"default": "ask"})).await;
-    (person, key)
-}
-
-/// The gate asks about `call`: the pending request's id.
-async fn asked(app: &TestApp, key: &str, call: Value) -> String {
-    let r = gate(app, key, call).await;
-    assert_eq!(r.body["decision"], "ask", "{}", r.text);
-    r.body["requestId"].as_str().expect("requestId").to_owned()
-}
-
-/// `authenticate/start` for `request_id` with `grant`.
-async fn start_with(app: &TestApp, request_id: &str, grant: Value) -> Resp {
-    app.post(START, &Auth::None, json!({"requestId": request_id, "grant": grant})).await
-}
-
-/// Approves `request_id` with the person's passkey, choosing `grant`: the approval's answer.
-async fn approve_with_grant(app: &TestApp, person: &mut Person, request_id: &str, grant: Value) -> Resp {
-    let start = start_with(app, request_id, grant).await.expect(200);
-    assert_eq!(start.body["purpose"], "approve");
-    let credential = person.key.get(&start.body["publicKey"]).await;
-    app.send_approval(request_id, &start.body["ceremonyId"], &credential).await
-}
-
-/// The gate asks about `command`; the person approves it with `grant`: the grant's id.
-pub(crate) async fn granted(
-    app: &TestApp,
-    person: &mut Person,
-    key: &str,
-    command: &str,
-    grant: Value,
-) -> String {
-    let id = asked(app, key, bash(command)).await;
-    let approved = approve_with_grant(app, person, &id, grant).await.expect(200);
-    assert_eq!(approved.body["status"], "APPROVED");
-    approved.body["grantId"].as_str().expect("grantId").to_owned()
-}
 
 fn allowed_by(r: &Value, grant: &str) -> bool {
     r["decision"] == "allow" && r["decidedBy"] == "grant" && r["grantId"] == grant

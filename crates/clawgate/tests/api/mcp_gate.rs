@@ -5,7 +5,7 @@
 //! accepted); `--ask-only` offers only the two asking tools.
 
 use crate::harness::TestApp;
-use crate::mcp::McpClient;
+use crate::harness::mcp::McpClient;
 use clawgate::config::Backend;
 use serde_json::json;
 
@@ -57,7 +57,7 @@ async fn the_gate_tool_allows_refuses_and_asks_by_the_persons_rules() {
         McpClient::start_with(&python, &app.base, &key, "gate_tool_call", &call("rm -rf ./build"), &gated);
     client.line("initialize").await;
     client.line("tools").await;
-    let pending = crate::cli::the_pending_request(&app, &ada).await;
+    let pending = crate::harness::cli::the_pending_request(&app, &ada).await;
     assert_eq!(pending["action"], "rm -rf ./build");
     app.approve(pending["requestId"].as_str().expect("id"), &mut ada.key).await.expect(200);
     let result = client.line("result").await["result"].clone();

@@ -2,8 +2,8 @@
 //! requests counted by route template, decisions by outcome and by who decided, waiting agents,
 //! pending requests, the database's commits. The text is parsed here, not grepped.
 
+use crate::harness::serve::{clawgate, free_port};
 use crate::harness::{Auth, TestApp, on_both_backends};
-use crate::startup::{clawgate, free_port};
 use clawgate::config::Backend;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
@@ -427,7 +427,7 @@ async fn the_binary_serves_metrics_where_it_says() {
     let metrics_port = std::iter::repeat_with(free_port).find(|p| *p != port).expect("another free port");
     let mut cmd = clawgate(dir.path());
     cmd.env("PORT", port.to_string()).env("METRICS_ADDR", format!("127.0.0.1:{metrics_port}"));
-    let server = crate::startup::Server::start(cmd, port);
+    let server = crate::harness::serve::Server::start(cmd, port);
     let http = reqwest::Client::new();
     let s = scrape(&http, &format!("http://127.0.0.1:{metrics_port}")).await;
     assert_eq!(s.value("clawgate_build_info", &[("version", env!("CARGO_PKG_VERSION"))]), 1.0);

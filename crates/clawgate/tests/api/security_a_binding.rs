@@ -1,5 +1,6 @@
 //! Acceptance list A (`shared/docs/security.md`): a passkey approval is bound to its request.
 
+use crate::harness::concurrency::statuses;
 use crate::harness::{Auth, TestApp, on_both_databases};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -249,8 +250,4 @@ pub fn authenticator_data(credential: &Value) -> Vec<u8> {
 fn sha256(bytes: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).into()
-}
-
-pub fn statuses(results: &[crate::harness::Resp]) -> Vec<u16> {
-    results.iter().map(|r| r.status.as_u16()).collect()
 }

@@ -27,7 +27,7 @@ async fn e24_a_key_may_have_only_so_many_requests_waiting(app: TestApp) {
         .map(|i| app.post("/api/v1/approval/request", &agent, json!({ "action": format!("flood {i}") })));
     let results = futures::future::join_all(asks).await;
     let created: Vec<_> = results.iter().filter(|r| r.status.as_u16() == 201).collect();
-    assert_eq!(created.len(), 10, "{:?}", crate::security_a_binding::statuses(&results));
+    assert_eq!(created.len(), 10, "{:?}", crate::harness::concurrency::statuses(&results));
     for refused in results.iter().filter(|r| r.status.as_u16() != 201) {
         assert_eq!(refused.status.as_u16(), 429, "{}", refused.text);
         assert_eq!(refused.code(), "too_many_pending");

@@ -25,7 +25,7 @@ async fn h38_two_instances_act_as_one() {
             (r, Instant::now())
         })
     };
-    crate::waiting::until_waiting(&a, 1).await;
+    crate::harness::waiting::until_waiting(&a, 1).await;
     let start = a.approval_ceremony(&asked.id).await.expect(200);
     let signed = ada.key.get(&start.body["publicKey"]).await;
     b.send_approval(&asked.id, &start.body["ceremonyId"], &signed).await.expect(200);
@@ -51,7 +51,7 @@ async fn h38_two_instances_act_as_one() {
             b.http.get(b.url(&format!("/api/v1/approval/status/{}?wait=30", second.id))).bearer_auth(&key);
         tokio::spawn(async move { crate::harness::into_resp(req.send().await.expect("sent")).await })
     };
-    crate::waiting::until_waiting(&b, 1).await;
+    crate::harness::waiting::until_waiting(&b, 1).await;
     a.deny(&ada, &second.id).await.expect(200);
     let denied = Instant::now();
     assert_eq!(waiting_on_b.await.expect("waiter").expect(200).body["status"], "DENIED");

@@ -3,8 +3,8 @@
 //! `REGISTRATION_MODE=first-user` admits exactly one account however many sign up at once, and a
 //! test that skips says so where scripts/test's summary can list it.
 
+use crate::harness::waiting::{Events, open_stream, until_waiting};
 use crate::harness::{Auth, Person, Resp, TestApp, on_both_backends, on_both_databases};
-use crate::waiting::until_waiting;
 use clawgate::config::Backend;
 use clawgate::config::RegistrationMode;
 use clawgate::domain::approval::Status;
@@ -45,44 +45,6 @@ fn long_poll(app: &TestApp, key: &str, id: &str) -> tokio::task::JoinHandle<Resp
 /// The poll's answer, which must come within [`PROMPT`].
 async fn answer(poll: tokio::task::JoinHandle<Resp>) -> Resp {
     timeout(PROMPT, poll).await.expect("the wait ended at once, not after 60 s").expect("poll task")
-}
-
-pub(crate) type Events = std::pin::Pin<Box<dyn Stream<Item = (String, Value)> + Send>>;
-
-/// A Server-Sent Events answer (which must be 200) as `(event name, data)` pairs.
-pub(crate) fn sse_events(response: reqwest::Response) -> Events {
-    assert_eq!(response.status().as_u16(), 200);
-    let chunks = response.bytes_stream().map(|c| String::from_utf8_lossy(&c.expect("chunk")).into_owned());
-    let mut buffer = String::new();
-    Box::pin(chunks.flat_map(move |text| {
-        buffer.push_str(&text);
-        let mut found = Vec::new();
-        while let Some(end) = buffer.find("\n\n") {
-            let block: String = buffer.drain(..end + 2).collect();
-            let field = |name: &str| block.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
-            if let Some(data) = field("data:") {
-                let event = field("event:").unwrap_or("message").to_owned();
-                found.push((event, serde_json::from_str(data).expect("JSON data")));
-            }
-        }
-        futures::stream::iter(found)
-    }))
-}
-
-/// Opens the request's event stream: `(event name, data)` pairs, after checking the first is
-/// the PENDING status.
-pub(crate) async fn open_stream(app: &TestApp, key: &str, id: &str) -> Events {
-    let response = app
-        .http
-        .get(app.url(&format!("/api/v1/approval/status/{id}/events")))
-        .bearer_auth(key)
-        .send()
-        .await
-        .expect("stream");
-    let mut events = sse_events(response);
-    let (event, first) = events.next().await.expect("a first event");
-    assert_eq!((event.as_str(), &first["status"]), ("status", &json!("PENDING")));
-    events
 }
 
 /// The stream's last words must be an `error` event with `code` (no token before it), then its end.

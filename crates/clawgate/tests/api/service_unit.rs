@@ -2,7 +2,7 @@
 //! with no warning, its hardening scores "OK" in `systemd-analyze security`, and what it sets
 //! agrees with the server (settings that exist, enough open files for the connection cap).
 
-use crate::containers::{read, repo, serve_settings};
+use crate::harness::repo::{read, repo, serve_settings};
 
 const UNIT: &str = "deploy/systemd/clawgate.service";
 

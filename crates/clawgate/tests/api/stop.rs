@@ -2,8 +2,8 @@
 //! request of the person, revokes their grants and suspends their keys, at once (waiting agents
 //! are answered DENIED); keys are resumed one by one; nobody else's agents are touched.
 
+use crate::harness::waiting::until_waiting;
 use crate::harness::{Auth, Person, Resp, TestApp, on_both_databases};
-use crate::waiting::until_waiting;
 use clawgate::clock::Clock;
 use clawgate::domain::ids::GrantId;
 use serde_json::{Value, json};

@@ -2,8 +2,8 @@
 //! broken replacement ignored, refused at start when unusable), the handshake under the header
 //! deadline, and ACME end to end against Pebble (a local ACME server) with a real TLS client.
 
+use crate::harness::serve::{clawgate, free_port};
 use crate::harness::{current_test, skip};
-use crate::startup::{clawgate, free_port};
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
 use std::path::Path;

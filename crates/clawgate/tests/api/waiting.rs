@@ -2,6 +2,7 @@
 //! per-request event stream pushes each change. The measured delay from decision to answer is
 //! printed (run with `--nocapture` to see it).
 
+use crate::harness::waiting::until_waiting;
 use crate::harness::{Auth, Resp, TestApp, on_both_databases};
 use futures::StreamExt;
 use serde_json::Value;
@@ -14,20 +15,6 @@ on_both_databases!(
     a_wait_that_runs_out_answers_pending,
     the_event_stream_follows_one_request_to_its_end,
 );
-
-/// Until `app` has `n` requests being waited on (the waits are parked), bounded.
-pub async fn until_waiting(app: &TestApp, n: usize) {
-    let started = Instant::now();
-    while app.state.events.waited_on() != n {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the waits never parked ({} of {n})",
-            app.state.events.waited_on()
-        );
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
 
 /// Starts `GET status?wait=30` in the background; resolves to the answer and when it arrived.
 fn wait_in_background(app: &TestApp, key: &str, id: &str) -> tokio::task::JoinHandle<(Resp, Instant)> {

@@ -2,7 +2,7 @@
 //! no endpoint URL even at trace level, and the push client ignores proxy settings.
 
 use super::push_service::{PushService, WAIT};
-use crate::startup::{Server, clawgate, free_port, http_client, post};
+use crate::harness::serve::{Server, clawgate, free_port, http_client, post};
 use clawgate_testkit::SoftKey;
 use serde_json::json;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! it (L2), what the person is shown for a call is the call itself (L1), the hook's fallback is the
 //! server's own built-in rule set (M3), and a shell tool spelt otherwise is still decided as Bash.
 
-use crate::cli::{assert_exit, clawgate_at, finish, run, run_with_stdin, text};
+use crate::harness::cli::{assert_exit, clawgate_at, finish, run, run_with_stdin, text};
 use crate::harness::{Auth, Resp, TestApp, on_both_backends, on_both_databases};
 use clawgate::config::Backend;
 use serde_json::{Value, json};
@@ -253,9 +253,9 @@ async fn l3_every_gate_gives_up_at_its_own_timeout_and_blocks() {
 /// plugin's `timeoutSeconds` and the call is blocked, a harmless one too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn l3_the_openclaw_plugin_gives_up_at_its_own_timeout_and_blocks() {
-    let Some(dir) = crate::openclaw::built_plugin() else { return };
+    let Some(dir) = crate::harness::openclaw::built_plugin() else { return };
     let url = stalled_server().await;
-    let mut run = crate::openclaw::HookRun::new(&dir, &url, "ag_x");
+    let mut run = crate::harness::openclaw::HookRun::new(&dir, &url, "ag_x");
     run.command = "ls -la".to_owned();
     run.timeout_seconds = 2;
     let outcome = run.run().await;
@@ -319,7 +319,7 @@ async fn l2_a_write_grant_for_a_folder_never_covers_a_symlink_out_of_it(app: Tes
         let mut stdin = child.stdin.take().expect("stdin");
         stdin.write_all(write_event(&file, &p).as_bytes()).await.expect("event");
         drop(stdin);
-        let request = crate::cli::the_pending_request(&app, &ada).await;
+        let request = crate::harness::cli::the_pending_request(&app, &ada).await;
         assert_eq!(request["action"], format!("Write {}", elsewhere.join(".bashrc").display()));
         assert_eq!(request["context"]["requestedPath"], json!(file));
         app.deny(&ada, request["requestId"].as_str().expect("id")).await.expect(200);
@@ -339,7 +339,7 @@ async fn m3_the_hooks_fallback_is_the_servers_built_in_rule_set() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("server");
     let ada = app.person("ada@example.com").await;
     let key = app.api_key(&ada).await;
-    let down = crate::cli::closed_port_url();
+    let down = crate::harness::cli::closed_port_url();
     for (command, asked) in [
         ("'rm' -rf ./build", true),
         ("npm unpublish my-package", true),

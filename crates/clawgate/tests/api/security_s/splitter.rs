@@ -4,7 +4,7 @@
 //! by the dry-run (`/gate/explain`, which also names a grant that would allow the call), and its
 //! first entry by the gate itself.
 
-use crate::grants::{asking_person, granted};
+use crate::harness::grants::{asking_person, granted};
 use crate::harness::{Auth, TestApp, on_both_databases};
 use serde_json::{Value, json};
 

@@ -3,7 +3,7 @@
 //! and upkeep deletes decisions past their retention with their audit rows, while what a person
 //! decided with a passkey keeps its audit.
 
-use crate::cli::{assert_exit, clawgate, run_with_stdin, text};
+use crate::harness::cli::{assert_exit, clawgate, run_with_stdin, text};
 use crate::harness::{Auth, Resp, TestApp, on_both_backends, on_both_databases};
 use clawgate::config::Backend;
 use serde_json::{Value, json};

@@ -5,8 +5,8 @@
 //! accept its decider; a refused token is never consumed. A person's passkey approval verifies
 //! everywhere as before.
 
-use crate::cli::{assert_exit, clawgate, run, text};
-use crate::grants::{asking_person, bash, granted};
+use crate::harness::cli::{assert_exit, clawgate, run, text};
+use crate::harness::grants::{asking_person, bash, granted};
 use crate::harness::{Auth, TestApp, on_both_databases, test_python};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

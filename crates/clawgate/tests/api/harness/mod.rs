@@ -13,6 +13,16 @@ use std::sync::Arc;
 use tempfile::TempDir;
 use tokio::sync::{OnceCell, oneshot};
 
+pub mod browser;
+pub mod cli;
+pub mod concurrency;
+pub mod grants;
+pub mod mcp;
+pub mod openclaw;
+pub mod repo;
+pub mod serve;
+pub mod waiting;
+
 /// A child process's output as it comes: each line parsed as JSON (or kept as a string), so a
 /// test waits on what the process says rather than on a clock.
 pub fn json_lines(
