@@ -3,7 +3,6 @@
 
 use crate::harness::{Auth, TestApp, TestDb, into_resp, on_both_databases};
 use clawgate::config::Backend;
-use clawgate::config::RegistrationMode;
 use serde_json::json;
 
 on_both_databases!(
@@ -148,48 +147,6 @@ async fn sqlite_commits_are_durable_and_in_wal_mode() {
     let sync: i64 =
         sqlx::query_scalar("PRAGMA synchronous").fetch_one(app.state.db.pool()).await.expect("pragma");
     assert_eq!(sync, 2, "synchronous = FULL: an acknowledged commit survives power loss");
-}
-
-#[tokio::test]
-async fn auth_endpoints_are_rate_limited_per_ip() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |a| a.auth_rate_limit = 3).await.expect("sqlite");
-    for i in 0..3 {
-        app.post("/api/v1/auth/register", &Auth::None, json!({ "email": format!("u{i}@example.com") }))
-            .await
-            .expect(201);
-    }
-    let limited = app.post("/api/v1/auth/register", &Auth::None, json!({ "email": "u9@example.com" })).await;
-    let limited = limited.expect_error(429, "rate_limited");
-    let wait: u64 = limited.headers["retry-after"].to_str().expect("ascii").parse().expect("seconds");
-    assert!((1..=20).contains(&wait), "Retry-After {wait}");
-    app.post("/api/v1/passkey/authenticate/start", &Auth::None, json!({}))
-        .await
-        .expect_error(429, "rate_limited");
-    // The agent's endpoints are not the auth limiter's business.
-    app.get("/health", &Auth::None).await.expect(200);
-    // Time heals.
-    app.clock.advance_ms(i64::try_from(wait).expect("small") * 1000);
-    app.post("/api/v1/auth/register", &Auth::None, json!({ "email": "u9@example.com" })).await.expect(201);
-}
-
-#[tokio::test]
-async fn registration_modes() {
-    let closed =
-        TestApp::spawn_with(Backend::Sqlite, |a| a.registration_mode = RegistrationMode::Closed).await;
-    let closed = closed.expect("sqlite");
-    let r = closed.post("/api/v1/auth/register", &Auth::None, json!({ "email": "a@example.com" })).await;
-    r.expect_error(403, "registration_closed");
-
-    let first =
-        TestApp::spawn_with(Backend::Sqlite, |a| a.registration_mode = RegistrationMode::FirstUser).await;
-    let first = first.expect("sqlite");
-    let attempts = (0..5).map(|i| {
-        first.post("/api/v1/auth/register", &Auth::None, json!({ "email": format!("u{i}@example.com") }))
-    });
-    let results = futures::future::join_all(attempts).await;
-    let created = results.iter().filter(|r| r.status.as_u16() == 201).count();
-    assert_eq!(created, 1, "exactly one first user, even when they race");
-    assert!(results.iter().filter(|r| r.status.as_u16() != 201).all(|r| r.code() == "registration_closed"));
 }
 
 #[tokio::test]

@@ -3,7 +3,6 @@
 //! wrong origin says so instead of "bad signature".
 
 use crate::harness::TestApp;
-use crate::harness::cli::{assert_exit, clawgate_at, run, text};
 use clawgate::config::Backend;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,21 +23,4 @@ async fn a_page_opened_at_127_0_0_1_is_sent_to_localhost_first() {
     assert_eq!(at_home.status().as_u16(), 200);
     let api = plain.get(format!("{}/health", app.base)).send().await.expect("sent");
     assert_eq!(api.status().as_u16(), 200);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_offline_check_against_another_origin_names_the_issuer() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("server");
-    let mut ada = app.person("ada@example.com").await;
-    let key = app.api_key(&ada).await;
-    let (_, token) = app.approved(&mut ada, &key, "delete ./old-data").await;
-    let mut at_ip = clawgate_at(&app.base, "");
-    at_ip.args(["verify", &token, "--offline"]);
-    let out = run(at_ip).await;
-    assert_exit(&out, 5);
-    let stderr = text(&out.stderr);
-    assert!(stderr.contains("wrong_issuer") && stderr.contains(&app.origin), "{stderr}");
-    let mut named = clawgate_at(&app.base, "");
-    named.args(["verify", &token, "--offline", "--issuer", &app.origin]);
-    assert_exit(&run(named).await, 0);
 }

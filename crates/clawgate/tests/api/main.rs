@@ -3,6 +3,12 @@
 
 mod harness;
 
+mod accounts;
+mod fuzzing;
+mod operations;
+mod push;
+mod tokens;
+
 mod agents_hear;
 mod agents_hear_cli;
 mod backup;

@@ -4,14 +4,12 @@
 //! test that skips says so where scripts/test's summary can list it.
 
 use crate::harness::waiting::{Events, open_stream, until_waiting};
-use crate::harness::{Auth, Person, Resp, TestApp, on_both_backends, on_both_databases};
+use crate::harness::{Auth, Person, Resp, TestApp, on_both_databases};
 use clawgate::config::Backend;
-use clawgate::config::RegistrationMode;
 use clawgate::domain::approval::Status;
 use clawgate::domain::ids::{ApiKeyId, RequestId, UserId};
 use clawgate::events::ApprovalEvent;
-use futures::{Stream, StreamExt};
-use serde_json::{Value, json};
+use futures::StreamExt;
 use std::time::Duration;
 use tokio::time::timeout;
 
@@ -178,74 +176,4 @@ async fn key_revoked_on_one_instance_ends_stream_on_another(a: TestApp) {
         approve_anyway(&a, &mut ada, &asked.id).await;
     }
     b.status(&key, &asked.id).await.expect_error(401, "invalid_api_key");
-}
-
-on_both_backends!(first_user_registration_admits_exactly_one);
-
-/// Twenty sign-ups at once, on two instances, with `REGISTRATION_MODE=first-user`.
-async fn first_user_registration_admits_exactly_one(backend: Backend) {
-    let first_user =
-        |args: &mut clawgate::config::ServeArgs| args.registration_mode = RegistrationMode::FirstUser;
-    let Some(a) = TestApp::spawn_with(backend, first_user).await else { return };
-    let b = a.second_instance_with(first_user).await;
-    // Connections opened beforehand (each health check pings the database), so the sign-ups
-    // reach the database together rather than one connection set-up apart.
-    let warm: Vec<_> = (0..16)
-        .flat_map(|_| [&a, &b])
-        .map(|app| tokio::spawn(app.http.get(app.url("/health")).send()))
-        .collect();
-    for w in warm {
-        assert!(w.await.expect("task").expect("health").status().is_success());
-    }
-    let signups: Vec<_> = (0..20)
-        .map(|i| {
-            let app = if i % 2 == 0 { &a } else { &b };
-            let req = app
-                .http
-                .post(app.url("/api/v1/auth/register"))
-                .json(&json!({ "email": format!("u{i}@example.com") }));
-            tokio::spawn(async move { crate::harness::into_resp(req.send().await.expect("sent")).await })
-        })
-        .collect();
-    let mut admitted = 0;
-    for signup in signups {
-        let r = timeout(PROMPT, signup).await.expect("answered").expect("sign-up task");
-        if r.status == 201 {
-            admitted += 1;
-        } else {
-            r.expect_error(403, "registration_closed");
-        }
-    }
-    assert_eq!(admitted, 1, "exactly one account is admitted");
-    assert_eq!(a.scalar_i64("SELECT COUNT(*) FROM users").await, 1);
-}
-
-/// A test that skips (here: PostgreSQL unreachable) is listed, with its name and the reason, in
-/// the file scripts/test names in CLAWGATE_SKIP_LOG. Runs this test binary as scripts/test
-/// would, on one test, against a PostgreSQL that is not there.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn skipped_tests_are_listed_with_their_reason() {
-    const TEST: &str = "security_r_streams::revoked_key_long_poll_gets_no_token::postgres";
-    let dir = tempfile::tempdir().expect("temp dir");
-    let log = dir.path().join("skips.txt");
-    std::fs::write(&log, "earlier: line\n").expect("log");
-    let run = tokio::process::Command::new(std::env::current_exe().expect("this test binary"))
-        .args([TEST, "--exact", "--test-threads", "1"])
-        .env(crate::harness::SKIP_LOG_ENV, &log)
-        // Nothing listens on port 1: the connection is refused at once.
-        .env("CLAWGATE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:1/postgres")
-        .env_remove("CLAWGATE_REQUIRE_POSTGRES")
-        .output();
-    let out = timeout(Duration::from_secs(60), run).await.expect("the run ends").expect("the run starts");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "a skip is a pass: {stdout}");
-    assert!(stdout.contains("1 passed"), "the one test ran: {stdout}");
-    let lines: Vec<String> = std::fs::read_to_string(&log).expect("log").lines().map(str::to_owned).collect();
-    assert_eq!(lines.len(), 2, "one line appended per skip: {lines:?}");
-    assert_eq!(lines[0], "earlier: line", "appended, not overwritten");
-    assert!(
-        lines[1].starts_with(&format!("{TEST}: PostgreSQL is unreachable at postgres://")),
-        "the test's name and why: {}",
-        lines[1]
-    );
 }

@@ -19,6 +19,7 @@ pub mod concurrency;
 pub mod grants;
 pub mod mcp;
 pub mod openclaw;
+pub mod push;
 pub mod repo;
 pub mod serve;
 pub mod waiting;

@@ -1,7 +1,7 @@
 //! R3 and R4 on the real binary, whose environment and output the test owns: a failed push logs
 //! no endpoint URL even at trace level, and the push client ignores proxy settings.
 
-use super::push_service::{PushService, WAIT};
+use crate::harness::push::{PushService, WAIT};
 use crate::harness::serve::{Server, clawgate, free_port, http_client, post};
 use clawgate_testkit::SoftKey;
 use serde_json::json;

@@ -1,6 +1,8 @@
 //! A push service inside the test: it takes Web Push POSTs on loopback, decrypts each with the
 //! browser's key (RFC 8291, `web_push_native::decrypt`) and hands over what the browser would
 //! have shown. No Python needed, so these tests always run.
+//!
+//! And a push subscription for an endpoint that is never pushed to.
 
 use axum::body::Bytes;
 use axum::http::{StatusCode, Uri};
@@ -87,4 +89,18 @@ impl Drop for PushService {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A subscription for `endpoint` that is never pushed to: keys of the right lengths only.
+pub fn subscription(endpoint: &str, key_byte: u8) -> Value {
+    // A valid P-256 point is not checked at subscription time beyond its length; the server
+    // only needs 65 and 16 bytes here (nothing is sent: these endpoints are never pushed to).
+    let p256dh = base64_url(&[vec![4u8], vec![key_byte; 64]].concat());
+    json!({ "endpoint": endpoint, "expirationTime": null, "keys": { "p256dh": p256dh, "auth": base64_url(&[key_byte; 16]) } })
+}
+
+/// Base64url without padding, as browsers write push keys.
+pub fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -1,0 +1,5 @@
+//! Tokens and the keys that sign them: approval tokens prove one approval, once (acceptance list
+//! B); a gate token never passes for a person's approval (review S's C1); signing keys rotated and
+//! revoked; and the issuer an offline check expects.
+
+mod issuer;
