@@ -3,4 +3,8 @@
 //! (authorization and API keys) of `shared/docs/security.md`; review R's R1, R5, R6, R7 and R9
 //! (`docs/src/security.md`).
 
+mod access;
+mod cookies;
+mod enrolment;
+mod passkeys;
 mod registration;

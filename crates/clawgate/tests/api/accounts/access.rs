@@ -1,4 +1,4 @@
-//! Acceptance list D (`shared/docs/security.md`): authorization and keys.
+//! Acceptance list D (`shared/docs/security.md`), D19–D23: authorization and API keys.
 
 use crate::harness::{Auth, TestApp, on_both_databases};
 use reqwest::Method;

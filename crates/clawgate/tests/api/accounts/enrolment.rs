@@ -1,4 +1,4 @@
-//! Acceptance list C (`shared/docs/security.md`): enrolment and account takeover.
+//! Acceptance list C (`shared/docs/security.md`), C14–C18: enrolment and account takeover.
 
 use crate::harness::{Auth, TestApp, on_both_databases};
 use base64::Engine;

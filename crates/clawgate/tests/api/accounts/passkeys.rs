@@ -1,7 +1,8 @@
-//! The outside review's findings on passkey ceremonies and sessions, each a test named after it:
-//! lock-out through public credential ids (1), email enumeration (5), concurrent first-passkey
-//! registrations (7), the cloned-key counter checked at finish time (9), framed ceremonies, and
-//! sessions that end on the server (sign-out, passkey deleted, email-only after a passkey).
+//! Review R (`docs/src/security.md`), the outside review's findings on passkey ceremonies and
+//! sessions, each a test named after it: lock-out through public credential ids (R1), email
+//! enumeration (R5), concurrent first-passkey registrations (R7), the cloned-key counter checked at
+//! finish time (R9), framed ceremonies, and sessions that end on the server (sign-out, passkey
+//! deleted, email-only after a passkey).
 
 use crate::harness::{Auth, Resp, TestApp, on_both_backends, on_both_databases};
 use clawgate::config::Backend;
