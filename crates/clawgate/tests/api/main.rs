@@ -4,12 +4,12 @@
 mod harness;
 
 mod accounts;
+mod approvals;
 mod fuzzing;
 mod operations;
 mod push;
 mod tokens;
 
-mod agents_hear;
 mod agents_hear_cli;
 mod backup;
 mod book;
@@ -22,12 +22,10 @@ mod cli;
 mod client;
 mod client_retry;
 mod containers;
-mod daily;
 mod decisions;
 mod edges;
 mod faults;
 mod first_use;
-mod flows;
 mod fuzz;
 mod gate;
 mod gate_cli;
@@ -44,17 +42,13 @@ mod push_delivery;
 mod rules;
 
 mod schema;
-mod security_a_binding;
 mod security_b_tokens;
-mod security_e_abuse;
 mod security_g_concurrency;
 mod security_h_instances;
 mod security_r_server;
-mod security_r_streams;
 mod security_r_text;
 mod security_s;
 mod service_unit;
 mod startup;
 mod stop;
 mod tls;
-mod waiting;

@@ -9,7 +9,7 @@ use tokio::time::timeout;
 /// would, on one test, against a PostgreSQL that is not there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skipped_tests_are_listed_with_their_reason() {
-    const TEST: &str = "security_r_streams::revoked_key_long_poll_gets_no_token::postgres";
+    const TEST: &str = "approvals::revoked_key_waits::revoked_key_long_poll_gets_no_token::postgres";
     let dir = tempfile::tempdir().expect("temp dir");
     let log = dir.path().join("skips.txt");
     std::fs::write(&log, "earlier: line\n").expect("log");

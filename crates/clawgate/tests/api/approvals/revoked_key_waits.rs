@@ -1,7 +1,8 @@
-//! Review R, slice "streams & accounts": no token reaches a key that is revoked or suspended when
-//! the answer is sent (long-polls and event streams opened before, on this instance or another),
-//! `REGISTRATION_MODE=first-user` admits exactly one account however many sign up at once, and a
-//! test that skips says so where scripts/test's summary can list it.
+//! Review R's R2 (`docs/src/security.md`; slice "streams & accounts"): no token reaches a key that
+//! is revoked or suspended when the answer is sent (long-polls and event streams opened before, on
+//! this instance or another). The slice's other findings: `REGISTRATION_MODE=first-user` admitting
+//! exactly one account (R6) in `accounts/registration.rs`, and skipped tests listed in
+//! `operations/skipped_tests.rs`.
 
 use crate::harness::waiting::{Events, open_stream, until_waiting};
 use crate::harness::{Auth, Person, Resp, TestApp, on_both_databases};

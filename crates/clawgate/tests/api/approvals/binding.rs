@@ -1,4 +1,4 @@
-//! Acceptance list A (`shared/docs/security.md`): a passkey approval is bound to its request.
+//! Acceptance list A (`shared/docs/security.md`), A1–A8: a passkey approval is bound to its request.
 
 use crate::harness::concurrency::statuses;
 use crate::harness::{Auth, TestApp, on_both_databases};

@@ -1,7 +1,7 @@
 //! Issue 17, item 10, the server's side of what a new user's afternoon found: registration asks
 //! for a discoverable passkey (so signing in needs no email), the person's view of a request
 //! says whether an agent still waits for the answer (on every instance), and History is in the
-//! order of the time it shows first. The pages themselves: `browser_daily.rs`.
+//! order of the time it shows first. The pages themselves: `web_app/daily_use.rs`.
 
 use crate::harness::waiting::until_waiting;
 use crate::harness::{Auth, Resp, TestApp, on_both_databases};

@@ -1,6 +1,7 @@
-//! Acceptance list E (`shared/docs/security.md`): abuse, fatigue and denial of service. Items 26
-//! (hostile agent text) and 30 (push payloads and endpoints) are proved in `browser.rs` and
-//! `push_delivery.rs`; 28 (oversized and deep bodies, huge page sizes) in `edges.rs` and `flows.rs`.
+//! Acceptance list E (`shared/docs/security.md`), E24, E25, E27 and E29: abuse, fatigue and denial
+//! of service. E26 (hostile agent text) and E30 (push payloads and endpoints) are proved in
+//! `web_app/pages.rs` and `push/delivery.rs`; E28 (oversized and deep bodies, huge page sizes) in
+//! `operations/http_edges.rs` and `approvals/end_to_end.rs`.
 
 use crate::harness::{Auth, TestApp, on_both_backends, on_both_databases};
 use clawgate::config::Backend;
@@ -168,7 +169,7 @@ async fn e27_polling_too_fast_is_slowed_down_but_waiting_never_is(app: TestApp) 
 
 /// Failures are counted against the client that sends them, never against the account a
 /// (public) credential id names, and starting a ceremony is never refused: see
-/// `security_r_passkeys.rs` for the lock-out this prevents.
+/// `accounts/passkeys.rs` for the lock-out this prevents.
 async fn e29_failed_passkey_attempts_are_limited_per_client(backend: Backend) {
     // Clients told apart by X-Forwarded-For.
     let Some(app) = TestApp::spawn_with(backend, |a| a.trust_forwarded_for = true).await else { return };
