@@ -1,7 +1,7 @@
-//! M4: one agent key cannot fill the disk with gate decisions. Its gate calls are rate limited
-//! (another key is unaffected), a long action is recorded as a prefix, its hash and its length,
-//! and upkeep deletes decisions past their retention with their audit rows, while what a person
-//! decided with a passkey keeps its audit.
+//! Review round S (issue 16, `docs/src/security.md`), M4: one agent key cannot fill the disk with
+//! gate decisions. Its gate calls are rate limited (another key is unaffected), a long action is
+//! recorded as a prefix, its hash and its length, and upkeep deletes decisions past their retention
+//! with their audit rows, while what a person decided with a passkey keeps its audit.
 
 use crate::harness::cli::{assert_exit, clawgate, run_with_stdin, text};
 use crate::harness::{Auth, Resp, TestApp, on_both_backends, on_both_databases};

@@ -1,8 +1,8 @@
-//! The splitter's findings at the gate, over HTTP: a rule, the default or a grant that allows a
-//! command never allows what bash would run beyond it (C2, C3, H1, H2, M2), and the built-in
-//! rules see through every wrapper the hook's old local patterns did (M3). Each list is decided
-//! by the dry-run (`/gate/explain`, which also names a grant that would allow the call), and its
-//! first entry by the gate itself.
+//! Review round S (issue 16, `docs/src/security.md`), the splitter's findings at the gate, over
+//! HTTP: a rule, the default or a grant that allows a command never allows what bash would run
+//! beyond it (C2, C3, H1, H2, M2), and the built-in rules see through every wrapper the hook's old
+//! local patterns did (M3). Each list is decided by the dry-run (`/gate/explain`, which also names
+//! a grant that would allow the call), and its first entry by the gate itself.
 
 use crate::harness::grants::{asking_person, granted};
 use crate::harness::{Auth, TestApp, on_both_databases};

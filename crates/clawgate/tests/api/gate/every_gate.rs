@@ -1,7 +1,8 @@
-//! The gates' side of review S: a 429 blocks in every gate (M1), every gate is bounded by its own
-//! timeout and then blocks (L3), a grant for a folder never covers a file a symlink leads out of
-//! it (L2), what the person is shown for a call is the call itself (L1), the hook's fallback is the
-//! server's own built-in rule set (M3), and a shell tool spelt otherwise is still decided as Bash.
+//! The gates' side of review round S (issue 16, `docs/src/security.md`): a 429 blocks in every gate
+//! (M1), every gate is bounded by its own timeout and then blocks (L3), a grant for a folder never
+//! covers a file a symlink leads out of it (L2), what the person is shown for a call is the call
+//! itself (L1), the hook's fallback is the server's own built-in rule set (M3), and a shell tool
+//! spelt otherwise is still decided as Bash.
 
 use crate::harness::cli::{assert_exit, clawgate_at, finish, run, run_with_stdin, text};
 use crate::harness::{Auth, Resp, TestApp, on_both_backends, on_both_databases};

@@ -1,11 +1,12 @@
-//! The splitter against real bash: random commands (seeded, reproducible) and every example of
-//! the review, each decided by the most permissive rule set (`{"default": "allow"}`); those it
-//! allows run under bash with `PATH` pointing at logging stubs (nothing real runs but bash
-//! itself), in an empty folder that is also `HOME`. A run fails the test when bash executed a
-//! program the splitter did not report, with other words than reported, or left a file.
+//! Review round S (issue 16, `docs/src/security.md`), M3's differential test: the splitter against
+//! real bash: random commands (seeded, reproducible) and every example of the review, each decided
+//! by the most permissive rule set (`{"default": "allow"}`); those it allows run under bash with
+//! `PATH` pointing at logging stubs (nothing real runs but bash itself), in an empty folder that is
+//! also `HOME`. A run fails the test when bash executed a program the splitter did not report, with
+//! other words than reported, or left a file.
 //!
-//! `CLAWGATE_DIFF_CASES` (default 20,000) and `CLAWGATE_DIFF_SEED` (default fixed) reproduce a
-//! run; a failure prints the seed, the command and what each side saw.
+//! `CLAWGATE_DIFF_CASES` (default 20,000) and `CLAWGATE_DIFF_SEED` (default fixed) reproduce a run;
+//! a failure prints the seed, the command and what each side saw.
 
 use clawgate::domain::rules::shell::{Part, SimpleCommand, basename, split};
 use clawgate::domain::rules::{Call, Decision, Outcome, RuleSet};
