@@ -1,4 +1,4 @@
-//! Acceptance list B (`shared/docs/security.md`): approval tokens prove one approval, once.
+//! Acceptance list B (`shared/docs/security.md`), B9–B12: approval tokens prove one approval, once.
 
 use crate::harness::{Auth, TestApp, on_both_databases};
 use base64::Engine;

@@ -1,9 +1,9 @@
-//! C1: an agent key alone got tokens every pre-gate verifier took for a person's approval. A call
-//! the gate allows by a rule or a grant now gets a gate token (header `typ` `clawgate-gate+jwt`,
-//! `aud` `clawgate:gate`, claim `typ` `gate`), which `verify-token`, `clawgate verify` (online and
-//! offline), the Rust client and any verifier checking the approval audience refuse unless they
-//! accept its decider; a refused token is never consumed. A person's passkey approval verifies
-//! everywhere as before.
+//! Review round S (issue 16, `docs/src/security.md`), C1: an agent key alone got tokens every
+//! pre-gate verifier took for a person's approval. A call the gate allows by a rule or a grant now
+//! gets a gate token (header `typ` `clawgate-gate+jwt`, `aud` `clawgate:gate`, claim `typ` `gate`),
+//! which `verify-token`, `clawgate verify` (online and offline), the Rust client and any verifier
+//! checking the approval audience refuse unless they accept its decider; a refused token is never
+//! consumed. A person's passkey approval verifies everywhere as before.
 
 use crate::harness::cli::{assert_exit, clawgate, run, text};
 use crate::harness::grants::{asking_person, bash, granted};
