@@ -36,13 +36,11 @@ mod mcp;
 mod mcp_gate;
 mod metrics;
 mod openclaw;
-mod push_delivery;
 
 mod schema;
 mod security_g_concurrency;
 mod security_h_instances;
 mod security_r_server;
-mod security_r_text;
 mod service_unit;
 mod startup;
 mod tls;

@@ -1,9 +1,9 @@
-//! Review R, slice "push & text": invisible characters in pushes (R1; the page's half is in
-//! `browser.rs`), push endpoints that cannot change hands (R2), no push URL in any log line and no
-//! proxy for pushes (R3, R4: `binary.rs`, on the real binary), and NUL refused in every JSON body
-//! on both databases (R5).
-
-mod binary;
+//! Review R's R8 (`docs/src/security.md`; finding 1 of the "push & text" slice, `R1` below):
+//! invisible characters in pushes are shown as code points (the page's half is in
+//! `web_app/pages.rs`). The slice's other findings: push endpoints that cannot change hands (R10,
+//! `endpoint_ownership.rs`), no push URL in any log line and no proxy for pushes (R11,
+//! `logs_and_proxies.rs`, on the real binary), and NUL refused in every JSON body (R12,
+//! `fuzzing/nul_bytes.rs`).
 
 use crate::harness::push::PushService;
 use crate::harness::{Auth, TestApp, on_both_backends};

@@ -1,5 +1,6 @@
-//! R3 and R4 on the real binary, whose environment and output the test owns: a failed push logs
-//! no endpoint URL even at trace level, and the push client ignores proxy settings.
+//! Review R's R11 and the push client's proxy (`docs/src/security.md`; findings 3 and 4 of the "push
+//! & text" slice) on the real binary, whose environment and output the test owns: a failed push
+//! logs no endpoint URL even at trace level, and the push client ignores proxy settings.
 
 use crate::harness::push::{PushService, WAIT};
 use crate::harness::serve::{Server, clawgate, free_port, http_client, post};
