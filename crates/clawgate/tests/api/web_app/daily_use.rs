@@ -1,9 +1,10 @@
 //! Issue 17, item 10, in the page: what a new user's afternoon found, one test each. Signing in
 //! without an email says to enter it when the passkey is not discoverable; the approve page says
 //! when no agent waits; Approve and Deny are in view on a phone; the pending page says when its
-//! live connection is lost; History shows first the time it is sorted by; an unnamed agent has
-//! one name; a revoked new key leaves the page; a passkey error goes when the person acts again;
-//! blocked notifications are said, with no button that cannot work. The server's side: `daily.rs`.
+//! live connection is lost; History shows first the time it is sorted by; an unnamed agent has one
+//! name; a revoked new key leaves the page; a passkey error goes when the person acts again;
+//! blocked notifications are said, with no button that cannot work. The server's side:
+//! `approvals/daily_use.rs`.
 
 use crate::harness::browser::{Tab, chrome, sign_up};
 use crate::harness::{Auth, TestApp};

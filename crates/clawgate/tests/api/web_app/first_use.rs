@@ -1,6 +1,6 @@
 //! First use (issue 17): opening `127.0.0.1` instead of `localhost` (which the log's address
-//! invites) is sent to `localhost` before anything is created, and an offline check against the
-//! wrong origin says so instead of "bad signature".
+//! invites) is sent to `localhost` before anything is created. (An offline check against the wrong
+//! origin: `tokens/issuer.rs`.)
 
 use crate::harness::TestApp;
 use clawgate::config::Backend;
