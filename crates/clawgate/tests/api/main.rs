@@ -4,6 +4,7 @@
 mod harness;
 
 mod accounts;
+mod agents;
 mod approvals;
 mod fuzzing;
 mod gate;
@@ -14,24 +15,15 @@ mod stop;
 mod tokens;
 mod web_app;
 
-mod agents_hear_cli;
 mod backup;
 mod book;
-mod claude_hook;
-mod cli;
-mod client;
-mod client_retry;
 mod containers;
 mod edges;
 mod faults;
 mod fuzz;
-mod gate_cli;
 mod help_snapshots;
 mod layout;
-mod mcp;
-mod mcp_gate;
 mod metrics;
-mod openclaw;
 
 mod schema;
 mod security_g_concurrency;
