@@ -6,6 +6,7 @@ mod harness;
 mod accounts;
 mod agents;
 mod approvals;
+mod faults;
 mod fuzzing;
 mod gate;
 mod grants;
@@ -15,20 +16,4 @@ mod stop;
 mod tokens;
 mod web_app;
 
-mod backup;
-mod book;
-mod containers;
-mod edges;
-mod faults;
 mod fuzz;
-mod help_snapshots;
-mod layout;
-mod metrics;
-
-mod schema;
-mod security_g_concurrency;
-mod security_h_instances;
-mod security_r_server;
-mod service_unit;
-mod startup;
-mod tls;

@@ -4,4 +4,17 @@
 //! share. And the repository holding together: the book's links, the direction between modules,
 //! every help text, and skipped tests that say so.
 
+mod backup;
+mod book;
+mod containers;
+mod help_snapshots;
+mod http_edges;
+mod instances;
+mod layout;
+mod metrics;
+mod schema;
+mod secret_files;
+mod service_unit;
 mod skipped_tests;
+mod startup;
+mod tls;

@@ -1,5 +1,6 @@
-//! Finding 4: on a full disk every write answered 500 while `/health` stayed 200. On a real
-//! full file system (a small tmpfs; needs root, else skipped with a note).
+//! Review R, a full disk (`docs/src/security.md`, "Also fixed"; finding 4 of the "ops" slice): on a
+//! full disk every write answered 500 while `/health` stayed 200. On a real full file system (a
+//! small tmpfs; needs root, else skipped with a note).
 #![cfg(target_os = "linux")]
 
 use crate::harness::{Auth, TestApp};

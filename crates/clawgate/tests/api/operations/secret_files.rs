@@ -1,5 +1,6 @@
-//! Finding 2: with a `DATA_DIR` that already existed, the database (holding every server
-//! secret) and its folder stayed readable by every local user. Runs the real binary.
+//! Review R's R4 (`docs/src/security.md`; finding 2 of the "ops" slice): with a `DATA_DIR` that
+//! already existed, the database (holding every server secret) and its folder stayed readable by
+//! every local user. Runs the real binary.
 #![cfg(unix)]
 
 use std::io::{BufRead, BufReader};

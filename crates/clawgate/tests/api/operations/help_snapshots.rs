@@ -1,5 +1,6 @@
 //! Every `--help` text and every usage exit code of the one `clawgate` binary, kept as files in
-//! `snapshots/help/`: moving a command between crates must not change a word a user reads.
+//! `tests/api/snapshots/help/`: moving a command between crates must not change a word a user
+//! reads.
 //!
 //! After an intended change of a help text, write the files anew with
 //! `CLAWGATE_UPDATE_SNAPSHOTS=1 cargo test --test api -- help_snapshots` and review the diff.

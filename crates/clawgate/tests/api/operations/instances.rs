@@ -1,7 +1,7 @@
-//! Acceptance list H (`shared/docs/security.md`), several instances on one PostgreSQL: a
-//! ceremony started on one finishes on another, decisions reach agents waiting on any instance,
-//! and a token consumed on one is spent on all. Items 38 (clock skew), 39 (PostgreSQL crash)
-//! are in `faults/`; 40 (a 30-minute soak) is a benchmark, not a CI test (see docs/src/performance.md).
+//! Acceptance list H (`shared/docs/security.md`), several instances on one PostgreSQL (`h38_…`): a
+//! ceremony started on one finishes on another, decisions reach agents waiting on any instance, and
+//! a token consumed on one is spent on all. Items 38 (clock skew), 39 (PostgreSQL crash) are in
+//! `faults/`; 40 (a 30-minute soak) is a benchmark, not a CI test (see docs/src/performance.md).
 
 use crate::harness::TestApp;
 use clawgate::config::Backend;

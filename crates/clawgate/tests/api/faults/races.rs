@@ -1,9 +1,10 @@
-//! Acceptance list G (`shared/docs/security.md`), concurrency: whatever arrives together, a
-//! request leaves PENDING exactly once, never flips, and has one audit row for its decision.
-//! Items 35 and 36 (kill -9, restart with pending requests) are in `faults/`.
+//! Acceptance list G (`shared/docs/security.md`), G33, G34 and G37, concurrency: whatever arrives
+//! together, a request leaves PENDING exactly once, never flips, and has one audit row for its
+//! decision. G35 and G36 (kill -9, restart with pending requests) are in `kill9.rs` and
+//! `restart.rs` beside this file.
 //!
 //! The list asks for 1000 rounds; CI runs `CLAWGATE_RACE_ROUNDS` (default 30) to stay fast.
-//! `CLAWGATE_RACE_ROUNDS=1000 cargo test --test api security_g` runs the full count.
+//! `CLAWGATE_RACE_ROUNDS=1000 cargo test --test api faults::races` runs the full count.
 
 use crate::harness::{TestApp, on_both_databases};
 use clawgate::domain::ids::RequestId;

@@ -1,5 +1,6 @@
-//! The edges: limits, error shape, headers, CORS, rate limits, an unreachable database, settings
-//! that change behaviour, and what survives a restart.
+//! The HTTP API's edges: limits on bodies, the error shape, security headers and CORS, an
+//! unreachable database, upkeep expiring lapsed requests, SQLite's durable commits, and what
+//! survives a restart. (Registration modes and the auth rate limit: `accounts/registration.rs`.)
 
 use crate::harness::{Auth, TestApp, TestDb, into_resp, on_both_databases};
 use clawgate::config::Backend;

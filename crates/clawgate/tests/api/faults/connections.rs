@@ -1,5 +1,6 @@
-//! Finding 1: slow-header and idle connections were never closed and connections had no cap,
-//! so a few hundred sockets exhausted the file descriptors and `/health` stopped answering.
+//! Review R's R3 (`docs/src/security.md`; finding 1 of the "ops" slice): slow-header and idle
+//! connections were never closed and connections had no cap, so a few hundred sockets exhausted the
+//! file descriptors and `/health` stopped answering.
 
 use crate::harness::{Auth, TestApp};
 use clawgate::config::Backend;
