@@ -2,3 +2,4 @@
 //! document, and NUL in every JSON body (review R's R12, `docs/src/security.md`).
 
 mod nul_bytes;
+mod schemathesis;
