@@ -7,6 +7,13 @@
 //! - a restart with pending requests, some of which lapse while the server is down;
 //! - PostgreSQL crashing (`pg_ctl stop -m immediate`) under load, then coming back;
 //! - an instance whose clock is five minutes off (libfaketime) on a shared PostgreSQL database.
+//!
+//! Beside them, what arrives together and what wears the server down:
+//!
+//! - races: an approval, denials and expiry at once, and retries (acceptance list G, `races.rs`);
+//! - connections that never finish their request or stay idle, and too many of them (review R's
+//!   R3, `connections.rs`, over raw sockets);
+//! - a full disk, on a real tmpfs (`full_disk.rs`).
 
 use crate::harness::{Auth, TestApp, TestDb, on_both_databases};
 use clawgate::clock::Clock;
@@ -22,8 +29,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod clock_skew;
+mod connections;
+mod full_disk;
 mod kill9;
 mod pg_crash;
+mod races;
 mod restart;
 
 // ---------------------------------------------------------------------------------------------
