@@ -6,7 +6,7 @@ Starts `CLAWGATE_BINARY mcp` with the CLAWGATE_* and LOG_LEVEL variables of this
 environment, initializes, lists the tools and calls TOOL with ARGUMENTS_JSON (asking for progress
 notifications). Prints three JSON lines on stdout, each as soon as it is known:
 {"initialize": …}, {"tools": […]} and {"result": CallToolResult, "progress": [messages]}.
-Used by tests/api/mcp.rs; needs the `mcp` package (scripts/test installs it into target/test-venv).
+Used by tests/api/agents/mcp.rs; needs the `mcp` package (scripts/test installs it into target/test-venv).
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 // Runs the BUILT plugin (dist/) the way OpenClaw would: `register(api)` with a minimal api, then
 // one `before_tool_call` with a realistic event. Prints one JSON line on stdout:
 //   {"result": <the hook's result or null>, "elapsedMs", "hookOptions", "logs": [{level, message}]}
-// Driven by crates/clawgate/tests/api/openclaw.rs; by hand:
+// Driven by crates/clawgate/tests/api/agents/openclaw.rs; by hand:
 //   CLAWGATE_API_KEY=ag_… CLAWGATE_URL=http://localhost:3000 HOOK_COMMAND='rm -rf ./old-data' \
 //     node test/live-hook.mjs
 //

@@ -1,5 +1,5 @@
 //! The protocol without a clawgate server: handshake, listing, JSON-RPC errors, refused arguments,
-//! cancellation. Calls that reach a server are tested in `tests/api/mcp.rs` with the Python SDK.
+//! cancellation. Calls that reach a server are tested in `tests/api/agents/mcp.rs` with the Python SDK.
 
 use super::*;
 use serde_json::json;

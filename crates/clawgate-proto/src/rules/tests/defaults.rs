@@ -92,7 +92,7 @@ fn options_that_write_or_run_are_asked() {
 }
 
 /// M3: behind the wrappers the hook's old local patterns saw through, the defaults ask at least
-/// (the whole list is tried at the gate in `tests/api/security_s/splitter.rs`).
+/// (the whole list is tried at the gate in `tests/api/gate/splitter.rs`).
 #[test]
 fn wrapped_risky_commands_are_not_allowed() {
     for c in ["taskset -c 0 rm -rf build", "watch -n 60 'git push --force'", "bash /dev/stdin <<< \"$x\""] {

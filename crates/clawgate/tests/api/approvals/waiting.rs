@@ -140,22 +140,9 @@ async fn the_event_stream_follows_one_request_to_its_end(app: TestApp) {
     r.expect_error(404, "not_found");
 }
 
-/// The `data:` of each `status` event of a Server-Sent Events response, parsed.
+/// The `data:` of each event of a Server-Sent Events response, parsed.
 fn sse_events(response: reqwest::Response) -> impl futures::Stream<Item = Value> + Unpin {
-    let lines =
-        response.bytes_stream().map(|chunk| String::from_utf8_lossy(&chunk.expect("chunk")).into_owned());
-    let mut buffer = String::new();
-    Box::pin(lines.flat_map(move |text| {
-        buffer.push_str(&text);
-        let mut found = Vec::new();
-        while let Some(end) = buffer.find("\n\n") {
-            let block: String = buffer.drain(..end + 2).collect();
-            if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data:")) {
-                found.push(serde_json::from_str(data.trim()).expect("JSON data"));
-            }
-        }
-        futures::stream::iter(found)
-    }))
+    crate::harness::waiting::sse_events(response).map(|(_, data)| data)
 }
 
 /// Hundreds of agents waiting at once: each is one parked request, and they all wake.

@@ -22,7 +22,9 @@ pub async fn until_waiting(app: &TestApp, n: usize) {
 
 pub(crate) type Events = std::pin::Pin<Box<dyn Stream<Item = (String, Value)> + Send>>;
 
-/// A Server-Sent Events answer (which must be 200) as `(event name, data)` pairs.
+/// A Server-Sent Events answer (which must be 200) as `(event name, data)` pairs. An agent's
+/// status stream is held to the wire contract as its answers are: each `status` event is a
+/// `StatusView`, each `error` event an `ErrorBody`.
 pub(crate) fn sse_events(response: reqwest::Response) -> Events {
     assert_eq!(response.status().as_u16(), 200);
     let chunks = response.bytes_stream().map(|c| String::from_utf8_lossy(&c.expect("chunk")).into_owned());
@@ -35,7 +37,16 @@ pub(crate) fn sse_events(response: reqwest::Response) -> Events {
             let field = |name: &str| block.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
             if let Some(data) = field("data:") {
                 let event = field("event:").unwrap_or("message").to_owned();
-                found.push((event, serde_json::from_str(data).expect("JSON data")));
+                let data: Value = serde_json::from_str(data).expect("JSON data");
+                let wire_type = match event.as_str() {
+                    "status" => Some("StatusView"),
+                    "error" => Some("ErrorBody"),
+                    _ => None,
+                };
+                if let Some(Err(e)) = wire_type.map(|t| crate::contract::read_as_wire_type(t, &data)) {
+                    panic!("contract: a `{event}` event: {e}\ndata: {data}");
+                }
+                found.push((event, data));
             }
         }
         futures::stream::iter(found)
