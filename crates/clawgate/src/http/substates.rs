@@ -8,6 +8,7 @@ use crate::service::ceremonies::Ceremonies;
 use crate::service::decisions::Decisions;
 use crate::service::gate::Gate;
 use crate::service::grants::Grants;
+use crate::service::health::Health;
 use crate::service::keys::Keys;
 use crate::service::passkeys::Passkeys;
 use crate::service::push_subscriptions::PushSubscriptions;
@@ -38,6 +39,7 @@ service_states! {
     Gate => gate,
     Stop => stop,
     Grants => grants,
+    Health => health,
     Tokens => tokens,
     Decisions => decisions,
     Accounts => accounts,

@@ -9,6 +9,7 @@ pub mod ceremonies;
 pub mod decisions;
 pub mod gate;
 pub mod grants;
+pub mod health;
 pub mod keys;
 pub mod passkeys;
 pub mod policy;
@@ -58,6 +59,7 @@ pub struct Services {
     pub decisions: decisions::Decisions,
     pub gate: gate::Gate,
     pub grants: grants::Grants,
+    pub health: health::Health,
     pub keys: keys::Keys,
     pub passkeys: passkeys::Passkeys,
     pub policy: policy::Policies,
@@ -85,6 +87,7 @@ impl Services {
             gate: gate::Gate::new(shared, approvals.clone(), rules.clone()),
             policy: policy::Policies::new(shared, rules.clone()),
             grants: grants::Grants::new(shared),
+            health: health::Health::new(shared),
             keys: keys::Keys::new(shared),
             stop: stop::Stop::new(shared),
             tokens: tokens::Tokens::new(shared),

@@ -1,3 +1,4 @@
+use crate::service::health::{Health as HealthCheck, Standing};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -30,21 +31,18 @@ pub struct Health {
         (status = 200, body = Health),
         (status = 503, description = "The database is unreachable, or its disk is full", body = Health),
     ))]
-async fn health(State(app): State<Arc<AppState>>) -> (StatusCode, Json<Health>) {
+async fn health(State(check): State<HealthCheck>) -> (StatusCode, Json<Health>) {
     let version = env!("CARGO_PKG_VERSION");
     let unavailable = |database, message| {
         let health = Health { status: "unavailable", database, version, message: Some(message) };
         (StatusCode::SERVICE_UNAVAILABLE, Json(health))
     };
-    if let Err(e) = app.db.ping().await {
-        tracing::warn!(error = %e, "health check: database unreachable");
-        return unavailable("unreachable", "the database cannot be reached");
-    }
-    if app.db.out_of_space().await {
-        return unavailable(
+    match check.standing().await {
+        Standing::Unreachable => unavailable("unreachable", "the database cannot be reached"),
+        Standing::Full => unavailable(
             "full",
             "the database cannot take writes: its disk is full. Free space on it; this clears once a write succeeds",
-        );
+        ),
+        Standing::Ok => (StatusCode::OK, Json(Health { status: "ok", database: "ok", version, message: None })),
     }
-    (StatusCode::OK, Json(Health { status: "ok", database: "ok", version, message: None }))
 }

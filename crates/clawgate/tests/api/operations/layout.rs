@@ -44,3 +44,33 @@ fn the_agent_crates_modules_name_each_other_in_one_direction() {
 fn the_contracts_modules_name_each_other_in_one_direction() {
     holds("crates/clawgate-proto/src", &rust_modules(&crate_src("clawgate-proto"), ""));
 }
+
+/// Handlers parse, call a service and answer: no file of `http/routes` reaches the store's
+/// connection (`app.db`, `Db`) or runs SQL (`sqlx`); a service does.
+#[test]
+fn no_handler_touches_the_store() {
+    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("read the routes").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    rust_files(&crate_src("clawgate").join("http/routes"), &mut files);
+    assert!(files.len() > 10, "the handlers are read: {files:?}");
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("read a handler");
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if ["app.db", ".db.", "store::Db", "sqlx"].iter().any(|t| code.contains(t)) {
+                found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "handlers that touch the store (move it into a service):\n{}", found.join("\n"));
+}
