@@ -105,12 +105,6 @@ fn gate_branch(
          LEFT JOIN grants g ON d.decided_by = 'grant' AND g.id = d.decision_ref WHERE d.user_id = {}",
         b.text(user.as_str())
     );
-    if let Some(key) = &f.api_key_id {
-        sql += &format!(" AND d.api_key_id = {}", b.text(key.as_str()));
-    }
-    if let Some(agent) = &f.agent_id {
-        sql += &format!(" AND d.agent_id = {}", b.text(agent));
-    }
     if let Some(v) = f.verdict {
         sql += &format!(" AND d.outcome = {}", b.text(v.as_str()));
     }
@@ -120,11 +114,7 @@ fn gate_branch(
     if let Some(grant) = &f.grant_id {
         sql += &format!(" AND d.decided_by = 'grant' AND d.decision_ref = {}", b.text(grant.as_str()));
     }
-    if let Some((at, id)) = before {
-        let (at, id) = (b.int(at), b.text(id));
-        sql += &format!(" AND d.at <= {at} AND (d.at < {at} OR d.id < {id})");
-    }
-    Some(format!("{sql} ORDER BY d.at DESC, d.id DESC LIMIT {limit}"))
+    Some(sql + &key_agent_and_page("d", "at", f, before, limit, b))
 }
 
 /// The decided requests' branch, or `None` if the filter rules it out.
@@ -159,17 +149,31 @@ fn request_branch(
         Some(DeciderKind::Expiry) => " AND r.status = 'EXPIRED'",
         _ => "",
     };
+    Some(sql + &key_agent_and_page("r", "decided_at", f, before, limit, b))
+}
+
+/// What both branches filter alike (the key, the agent) and their page: newest first, after the
+/// cursor. `t` is the branch's table alias, `at` its time column.
+fn key_agent_and_page(
+    t: &str,
+    at: &str,
+    f: &DecisionFilter,
+    before: Option<(Millis, &str)>,
+    limit: &str,
+    b: &mut Binds,
+) -> String {
+    let mut sql = String::new();
     if let Some(key) = &f.api_key_id {
-        sql += &format!(" AND r.api_key_id = {}", b.text(key.as_str()));
+        sql += &format!(" AND {t}.api_key_id = {}", b.text(key.as_str()));
     }
     if let Some(agent) = &f.agent_id {
-        sql += &format!(" AND r.agent_id = {}", b.text(agent));
+        sql += &format!(" AND {t}.agent_id = {}", b.text(agent));
     }
-    if let Some((at, id)) = before {
-        let (at, id) = (b.int(at), b.text(id));
-        sql += &format!(" AND r.decided_at <= {at} AND (r.decided_at < {at} OR r.id < {id})");
+    if let Some((ms, id)) = before {
+        let (ms, id) = (b.int(ms), b.text(id));
+        sql += &format!(" AND {t}.{at} <= {ms} AND ({t}.{at} < {ms} OR {t}.id < {id})");
     }
-    Some(format!("{sql} ORDER BY r.decided_at DESC, r.id DESC LIMIT {limit}"))
+    sql + &format!(" ORDER BY {t}.{at} DESC, {t}.id DESC LIMIT {limit}")
 }
 
 fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<DecisionRow> {
