@@ -43,6 +43,8 @@ async fn health(State(check): State<HealthCheck>) -> (StatusCode, Json<Health>) 
             "full",
             "the database cannot take writes: its disk is full. Free space on it; this clears once a write succeeds",
         ),
-        Standing::Ok => (StatusCode::OK, Json(Health { status: "ok", database: "ok", version, message: None })),
+        Standing::Ok => {
+            (StatusCode::OK, Json(Health { status: "ok", database: "ok", version, message: None }))
+        }
     }
 }

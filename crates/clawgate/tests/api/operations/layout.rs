@@ -72,5 +72,9 @@ fn no_handler_touches_the_store() {
             }
         }
     }
-    assert!(found.is_empty(), "handlers that touch the store (move it into a service):\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "handlers that touch the store (move it into a service):\n{}",
+        found.join("\n")
+    );
 }
