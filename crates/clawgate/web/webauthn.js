@@ -69,9 +69,41 @@ export async function signInWithPasskey(email) {
   return api('POST', '/passkey/authenticate/complete', { ceremonyId: start.ceremonyId, credential: credentialJson(credential) });
 }
 
-/** Approves request `id` with one passkey prompt; with `grant`, the approval also makes that grant. */
-export async function approveWithPasskey(id, grant) {
+/**
+ * RFC 8785 canonical JSON. JavaScript's own sort (by UTF-16 code units) and `JSON.stringify` (its
+ * string escapes and number forms) are the RFC's, so it takes a few lines here.
+ */
+function canonical(v) {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** The WebAuthn challenge for `signing`: SHA-256 of `clawgate decision v1\0`, the content's canonical JSON and the nonce. */
+async function derivedChallenge(signing) {
+  const parts = [new TextEncoder().encode('clawgate decision v1\0'), new TextEncoder().encode(canonical(signing.content)), fromB64url(signing.nonce)];
+  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((at, p) => (bytes.set(p, at), at + p.length), 0);
+  return toB64url(await crypto.subtle.digest('SHA-256', bytes));
+}
+
+/**
+ * Approves request `id` with one passkey prompt; with `grant`, the approval also makes that
+ * grant. Before the passkey is asked, the page checks what it will sign: the server's content
+ * must be this request as shown (`shown`: its action and binding code) and the challenge must be
+ * the one derived from it; `onSigning` is then told the content's hash, to show.
+ */
+export async function approveWithPasskey(id, grant, shown, onSigning) {
   const start = await api('POST', '/passkey/authenticate/start', grant ? { requestId: id, grant } : { requestId: id });
+  const signing = start.signing;
+  const content = signing && signing.content;
+  const same = content && content.requestId === id && (!shown || (content.action === shown.action && content.bindingCode === shown.bindingCode));
+  if (!same || (await derivedChallenge(signing)) !== start.publicKey.challenge) {
+    throw new Error('clawgate asked your passkey to sign something other than this request, so nothing was signed or approved. Reload the page and look again.');
+  }
+  if (onSigning) onSigning(signing);
   const credential = await navigator.credentials.get({ publicKey: requestOptions(start.publicKey) });
   return api('POST', `/approval/approve/${id}`, { ceremonyId: start.ceremonyId, credential: credentialJson(credential) });
 }

@@ -2,7 +2,7 @@
 //! `AssertionBody`), so neither route file imports the other. The ceremonies themselves are
 //! `service::ceremonies`'.
 
-use crate::service::ceremonies::{PublicKeyCredential, Started};
+use crate::service::ceremonies::{PublicKeyCredential, Signing, Started};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -17,11 +17,20 @@ pub struct CeremonyStart {
     /// WebAuthn options (`PublicKeyCredentialCreationOptions` or `…RequestOptions`), base64url binary fields.
     #[schema(value_type = Object)]
     pub public_key: serde_json::Value,
+    /// For an approval: what the passkey signs. The options' `challenge` is derived from it, so
+    /// the signed assertion proves this content; absent for registration and sign-in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing: Option<Signing>,
 }
 
 impl From<Started> for CeremonyStart {
     fn from(s: Started) -> Self {
-        Self { ceremony_id: s.id.to_string(), purpose: s.kind.as_str().into(), public_key: s.public_key }
+        Self {
+            ceremony_id: s.id.to_string(),
+            purpose: s.kind.as_str().into(),
+            public_key: s.public_key,
+            signing: s.signing,
+        }
     }
 }
 

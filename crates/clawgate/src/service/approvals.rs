@@ -257,6 +257,12 @@ impl Approvals {
         }
     }
 
+    /// Request `id` as stored, whatever its status: what an approval of it decides (its action,
+    /// agent, context, binding code and expiry never change).
+    pub async fn stored(&self, id: &RequestId) -> ApprovalResult<ApprovalRecord> {
+        self.db.approval(id).await?.ok_or(ApprovalError::NotFound)
+    }
+
     /// The request `id` and its owner's passkeys, if it can still be approved: what an approval
     /// ceremony is started with.
     pub async fn to_approve(&self, id: &RequestId) -> ApprovalResult<ToApprove> {

@@ -28,9 +28,12 @@ use webauthn_rs::prelude::{
 mod assertion;
 mod error;
 mod options;
+mod signed;
 
 use error::internal;
 pub use error::{CeremonyError, CeremonyResult};
+use signed::Signed;
+pub use signed::Signing;
 
 /// What the browser answers (`navigator.credentials.get()` and `.create()`), as `http` parses it.
 pub use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
@@ -68,6 +71,8 @@ pub struct Started {
     pub kind: CeremonyKind,
     /// WebAuthn options (`PublicKeyCredentialCreationOptions` or `…RequestOptions`).
     pub public_key: serde_json::Value,
+    /// For a decision: what the passkey signs (the options' challenge is derived from it).
+    pub signing: Option<Signing>,
 }
 
 /// What an assertion is verified for: the ceremony must have been started for exactly this.
@@ -142,10 +147,10 @@ impl Ceremonies {
             .map_err(internal)?;
         let expires = self.now() + CEREMONY_TTL_MS;
         let kind = CeremonyKind::Register;
-        let id = self.save(kind, Some(user.id.clone()), None, &state, expires).await?;
+        let id = self.save(kind, Some(user.id.clone()), None, &state, expires, None).await?;
         let mut public_key = options::public_key(&challenge)?;
         options::prefer_discoverable(&mut public_key);
-        Ok(Started { id, kind, public_key })
+        Ok(Started { id, kind, public_key, signing: None })
     }
 
     /// Finishes `user`'s registration ceremony: the new passkey, not stored yet.
@@ -155,7 +160,7 @@ impl Ceremonies {
         ceremony: &str,
         credential: &RegisterPublicKeyCredential,
     ) -> CeremonyResult<Passkey> {
-        let (_, state): (_, PasskeyRegistration) =
+        let (_, state, _): (_, PasskeyRegistration, _) =
             self.take(ceremony, CeremonyKind::Register, Some(user), None).await?;
         assertion::refuse_cross_origin(&credential.response.client_data_json)?;
         self.webauthn.finish_passkey_registration(credential, &state).map_err(CeremonyError::NotVerified)
@@ -193,31 +198,33 @@ impl Ceremonies {
         public_key: serde_json::Value,
     ) -> CeremonyResult<Started> {
         let expires = self.now() + CEREMONY_TTL_MS;
-        let id = self.save(CeremonyKind::Login, None, None, &state, expires).await?;
-        Ok(Started { id, kind: CeremonyKind::Login, public_key })
+        let id = self.save(CeremonyKind::Login, None, None, &state, expires, None).await?;
+        Ok(Started { id, kind: CeremonyKind::Login, public_key, signing: None })
     }
 
     /// A ceremony that can only approve request `id`, answerable only by one of its owner's
     /// passkeys. With `grant`, the standing grant chosen on the approve page, checked now
     /// (`not_grantable`) and kept with the ceremony, so the approval that finishes it creates
-    /// exactly that grant.
+    /// exactly that grant. Its challenge is derived from what is approved (the request and the
+    /// grant's exact scope), so the passkey signs that content.
     pub async fn start_approval(
         &self,
         id: &RequestId,
         grant: Option<GrantChoice>,
     ) -> CeremonyResult<Started> {
         let ToApprove { record, passkeys, at } = self.approvals.to_approve(id).await?;
-        if let Some(choice) = &grant {
-            grants::check_choice(&record, choice)?;
-        }
-        let (challenge, state) = self.webauthn.start_passkey_authentication(&passkeys).map_err(internal)?;
+        let signed = Signed::new(approval_content(&record, grant.as_ref())?);
+        let (options, state) = self.webauthn.start_passkey_authentication(&passkeys).map_err(internal)?;
+        let challenge = signed.challenge();
+        let state = signed::with_challenge(&state, &challenge)?;
+        let mut public_key = options::public_key(&options)?;
+        public_key["challenge"] = serde_json::Value::String(challenge);
         let expires = (at + CEREMONY_TTL_MS).min(record.expires_at);
         let kind = CeremonyKind::Approve;
         let approval = ApprovalState { assertion: state, grant };
-        let id = self
-            .save(kind, Some(record.user_id.clone()), Some(record.id.clone()), &approval, expires)
-            .await?;
-        Ok(Started { id, kind, public_key: options::public_key(&challenge)? })
+        let (owner, request) = (Some(record.user_id.clone()), Some(record.id.clone()));
+        let id = self.save(kind, owner, request, &approval, expires, Some(signed.to_json()?)).await?;
+        Ok(Started { id, kind, public_key, signing: Some(signed.view()) })
     }
 
     /// Verifies the answer to `ceremony` for `purpose`, from a client at `ip`, and records the
@@ -233,14 +240,14 @@ impl Ceremonies {
     ) -> CeremonyResult<Verified> {
         match purpose {
             Purpose::SignIn => {
-                let (_, state): (_, AssertionState) =
+                let (_, state, _): (_, AssertionState, _) =
                     self.take(ceremony, CeremonyKind::Login, None, None).await?;
                 let (passkey, assertion) = self.finish_assertion(ip, credential, state).await?;
                 Ok(Verified { passkey, assertion, purpose: VerifiedFor::SignIn })
             }
             Purpose::Approve(id) => {
                 let taken = self.take(ceremony, CeremonyKind::Approve, None, Some(id)).await;
-                let (owner, state): (_, ApprovalState) = match taken {
+                let (owner, state, signed): (_, ApprovalState, _) = match taken {
                     Ok(taken) => taken,
                     // The database is unavailable: say so at once, without asking it again.
                     Err(e) if e.server_side() => return Err(e),
@@ -253,6 +260,19 @@ impl Ceremonies {
                     }
                 };
                 let owner = owner.ok_or(CeremonyError::InvalidCeremony)?;
+                // The passkey signs the content only if the state checks against the challenge
+                // derived from it, and that content is still what approving would do. A ceremony
+                // an older build started (none kept) is verified as it was then.
+                if let Some(signed) = signed {
+                    let record = self.approvals.stored(id).await?;
+                    let expected = approval_content(&record, state.grant.as_ref())?;
+                    if let Err(e) = signed.check(&state.assertion, &expected) {
+                        // A request that can no longer be decided is what the person needs to
+                        // hear about first, as for a ceremony that lapsed.
+                        self.approvals.refuse_if_undecidable(id).await?;
+                        return Err(e);
+                    }
+                }
                 let ApprovalState { assertion, grant } = state;
                 let (passkey, assertion) =
                     self.finish_assertion(ip, credential, AssertionState::Known(assertion)).await?;
@@ -285,6 +305,7 @@ impl Ceremonies {
         request_id: Option<RequestId>,
         state: &T,
         expires_at: Millis,
+        signed: Option<String>,
     ) -> CeremonyResult<CeremonyId> {
         let id = CeremonyId::generate();
         let ceremony = NewCeremony {
@@ -293,6 +314,7 @@ impl Ceremonies {
             user_id,
             request_id,
             state: serde_json::to_string(state).map_err(internal)?,
+            signed,
             created_at: self.now(),
             expires_at,
         };
@@ -300,14 +322,15 @@ impl Ceremonies {
         Ok(id)
     }
 
-    /// Takes the ceremony back (once, ever) if it matches kind, user and request.
+    /// Takes the ceremony back (once, ever) if it matches kind, user and request: its user, its
+    /// state, and what its passkey signs if it decides something.
     async fn take<T: DeserializeOwned>(
         &self,
         id: &str,
         kind: CeremonyKind,
         user: Option<&UserId>,
         request: Option<&RequestId>,
-    ) -> CeremonyResult<(Option<UserId>, T)> {
+    ) -> CeremonyResult<(Option<UserId>, T, Option<Signed>)> {
         let id = CeremonyId::parse(id).ok_or(CeremonyError::InvalidCeremony)?;
         let taken = self
             .db
@@ -315,6 +338,17 @@ impl Ceremonies {
             .await?
             .ok_or(CeremonyError::InvalidCeremony)?;
         let state = serde_json::from_str(&taken.state).map_err(internal)?;
-        Ok((taken.user_id, state))
+        let signed = taken.signed.as_deref().map(Signed::from_json).transpose()?;
+        Ok((taken.user_id, state, signed))
     }
+}
+
+/// What approving `record` decides: the request, and the grant chosen (checked: `not_grantable`)
+/// with its exact scope.
+fn approval_content(
+    record: &crate::store::approvals::ApprovalRecord,
+    grant: Option<&GrantChoice>,
+) -> CeremonyResult<serde_json::Value> {
+    let scope = grant.map(|choice| grants::check_choice(record, choice)).transpose()?;
+    Ok(signed::approval_content(record, grant.zip(scope.as_ref())))
 }

@@ -37,6 +37,8 @@ pub struct NewCeremony {
     pub request_id: Option<RequestId>,
     /// Serialized webauthn-rs state (JSON).
     pub state: String,
+    /// For a decision: what its passkey signs (see `service::ceremonies`), as JSON.
+    pub signed: Option<String>,
     pub created_at: Millis,
     pub expires_at: Millis,
 }
@@ -46,13 +48,14 @@ pub struct NewCeremony {
 pub struct TakenCeremony {
     pub user_id: Option<UserId>,
     pub state: String,
+    pub signed: Option<String>,
 }
 
 impl Db {
     pub async fn insert_ceremony(&self, c: &NewCeremony) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO ceremonies (id, kind, user_id, request_id, state, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO ceremonies (id, kind, user_id, request_id, state, created_at, expires_at, signed) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(c.id.as_str())
         .bind(c.kind.as_str())
@@ -61,6 +64,7 @@ impl Db {
         .bind(&c.state)
         .bind(c.created_at)
         .bind(c.expires_at)
+        .bind(c.signed.as_deref())
         .written(self)
         .await?;
         Ok(())
@@ -79,7 +83,7 @@ impl Db {
         let rows = sqlx::query(
             "DELETE FROM ceremonies WHERE id = $1 AND kind = $2 AND expires_at > $3 \
              AND ($4 = '' OR user_id = $4) AND ($5 = '' OR request_id = $5) \
-             RETURNING user_id, state",
+             RETURNING user_id, state, signed",
         )
         .bind(id.as_str())
         .bind(kind.as_str())
@@ -94,7 +98,11 @@ impl Db {
             return Ok(None);
         };
         let user_id: Option<String> = row.try_get("user_id")?;
-        Ok(Some(TakenCeremony { user_id: user_id.map(UserId::from_trusted), state: row.try_get("state")? }))
+        Ok(Some(TakenCeremony {
+            user_id: user_id.map(UserId::from_trusted),
+            state: row.try_get("state")?,
+            signed: row.try_get("signed")?,
+        }))
     }
 
     pub async fn delete_expired_ceremonies(&self, now: Millis) -> StoreResult<u64> {

@@ -75,10 +75,18 @@ export async function viewApproval(id) {
       const suspends = r.denyingSuspendsKey === true;
       const deny = h('button', { type: 'button', class: 'deny', id: 'deny' }, suspends ? 'Deny and suspend the key' : 'Deny');
       const reason = h('textarea', { id: 'deny-reason', maxlength: 500, placeholder: 'Optional: tell the agent why (it is shown what you write)' });
+      // What the passkey signs, once the page has checked it: shown while the passkey asks.
+      const signs = h('p', { class: 'muted', id: 'signs' });
+      const showSigning = (signing) => {
+        const grant = signing.content.grant ? ', with the grant you chose' : '';
+        signs.replaceChildren(`Your passkey signs this request${grant}: content hash ${signing.contentHash.slice(0, 16)}…`);
+        signs.title = `SHA-256 ${signing.contentHash} of ${JSON.stringify(signing.content)}`;
+      };
+      const shown = { action: r.action, bindingCode: r.bindingCode };
       approve.addEventListener('click', () =>
         busy(approve, box, async () => {
           approve.textContent = 'Waiting for your passkey…';
-          await approveWithPasskey(id);
+          await approveWithPasskey(id, undefined, shown, showSigning);
           toast('Approved.');
           await render();
         }),
@@ -98,11 +106,11 @@ export async function viewApproval(id) {
             'Until you resume the key on API keys, its agents can neither ask nor pass the gate.',
           )
         : null;
-      box.append(h('label', { for: 'deny-reason' }, 'Reason for denying (optional)'), reason, ...(warning ? [warning] : []), h('div', { class: 'decide decide-bar', id: 'decide' }, approve, deny));
+      box.append(h('label', { for: 'deny-reason' }, 'Reason for denying (optional)'), reason, ...(warning ? [warning] : []), h('div', { class: 'decide decide-bar', id: 'decide' }, approve, deny), signs);
       if (r.grantOptions && r.grantOptions.length) {
         box.append(
           grantChoice(r, async (grant) => {
-            const done = await approveWithPasskey(id, grant);
+            const done = await approveWithPasskey(id, grant, shown, showSigning);
             toast(done && done.grantId ? 'Approved, and allowed for the time you chose.' : 'Approved.');
             await render();
           }),

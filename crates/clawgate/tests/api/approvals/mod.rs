@@ -6,6 +6,7 @@ mod abuse;
 mod binding;
 mod daily_use;
 mod end_to_end;
+mod passkey_signs_the_action;
 mod revoked_key_waits;
 mod waiting;
 mod what_agents_hear;

@@ -6,4 +6,5 @@ mod daily_use;
 mod decisions_page;
 mod first_use;
 mod pages;
+mod signing;
 mod suspension_warnings;
