@@ -4,40 +4,13 @@
 //! the challenge on their own (sorted keys and SHA-256, not the server's code) and check that an
 //! assertion over any other challenge is refused.
 
+use crate::harness::evidence::{canonical, derived_challenge};
 use crate::harness::grants::{asked, asking_person, bash, start_with};
 use crate::harness::{TestApp, on_both_databases};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-
-/// `v` with every object's keys in order (the content's keys are ASCII and its numbers integers,
-/// where that is RFC 8785's canonical form), as text.
-fn canonical(v: &Value) -> String {
-    fn sorted(v: &Value) -> Value {
-        match v {
-            Value::Object(m) => {
-                let mut keys: Vec<&String> = m.keys().collect();
-                keys.sort();
-                Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&m[k]))).collect::<Map<_, _>>())
-            }
-            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-            other => other.clone(),
-        }
-    }
-    serde_json::to_string(&sorted(v)).expect("JSON")
-}
-
-/// The challenge a verifier derives from the start answer's `signing`.
-fn derived_challenge(signing: &Value) -> String {
-    let nonce = URL_SAFE_NO_PAD.decode(signing["nonce"].as_str().expect("nonce")).expect("base64url");
-    assert_eq!(nonce.len(), 16, "a 16-byte nonce");
-    let mut hash = Sha256::new();
-    hash.update(b"clawgate decision v1\0");
-    hash.update(canonical(&signing["content"]).as_bytes());
-    hash.update(&nonce);
-    URL_SAFE_NO_PAD.encode(hash.finalize())
-}
 
 on_both_databases!(
     the_challenge_is_derived_from_what_is_approved,

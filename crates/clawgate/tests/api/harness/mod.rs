@@ -16,6 +16,7 @@ use tokio::sync::{OnceCell, oneshot};
 pub mod browser;
 pub mod cli;
 pub mod concurrency;
+pub mod evidence;
 pub mod grants;
 pub mod mcp;
 pub mod openclaw;

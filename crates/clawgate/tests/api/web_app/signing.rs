@@ -3,12 +3,10 @@
 //! and the page refuses to ask it at all when the server's content is not the request shown.
 
 use crate::harness::browser::{Tab, chrome, new_key_in_page, sign_up};
+use crate::harness::evidence::derived_challenge;
 use crate::harness::{Auth, TestApp};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clawgate::config::Backend;
-use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
+use serde_json::json;
 
 /// Records, in the page, each approval ceremony the server starts and each challenge the
 /// authenticator is asked to sign (as base64url).
@@ -28,27 +26,6 @@ const RECORD: &str = "(() => {
   };
   return true;
 })()";
-
-/// The challenge derived from a start answer's `signing`, recomputed here (sorted keys, SHA-256).
-fn derived(signing: &Value) -> String {
-    fn sorted(v: &Value) -> Value {
-        match v {
-            Value::Object(m) => {
-                let mut keys: Vec<&String> = m.keys().collect();
-                keys.sort();
-                Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&m[k]))).collect::<Map<_, _>>())
-            }
-            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-            other => other.clone(),
-        }
-    }
-    let nonce = URL_SAFE_NO_PAD.decode(signing["nonce"].as_str().expect("nonce")).expect("base64url");
-    let mut hash = Sha256::new();
-    hash.update(b"clawgate decision v1\0");
-    hash.update(serde_json::to_string(&sorted(&signing["content"])).expect("JSON").as_bytes());
-    hash.update(&nonce);
-    URL_SAFE_NO_PAD.encode(hash.finalize())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_approve_page_signs_the_challenge_derived_from_its_request() {
@@ -79,7 +56,11 @@ async fn the_approve_page_signs_the_challenge_derived_from_its_request() {
     assert_eq!(signing["content"]["requestId"], id.as_str());
     assert_eq!(signing["content"]["action"], "deploy api@v2 to production");
     assert_eq!(signing["content"]["context"], json!({ "commit": "4f2a9c1" }));
-    assert_eq!(challenges, json!([derived(signing)]), "the authenticator signed the derived challenge, once");
+    assert_eq!(
+        challenges,
+        json!([derived_challenge(signing)]),
+        "the authenticator signed the derived challenge, once"
+    );
     assert_eq!(app.status(&key, &id).await.expect(200).body["status"], "APPROVED");
 
     // Content the page did not show (another action) is refused before the passkey is asked.
