@@ -128,7 +128,10 @@ fn string(s: &str, out: &mut String) {
 /// As ECMAScript's `Number.prototype.toString` (RFC 8785 §3.2.2.3): integers as they are, other
 /// numbers from their shortest round-trip digits.
 fn number(n: &serde_json::Number) -> String {
-    if n.is_i64() || n.is_u64() {
+    // JSON numbers are IEEE 754 doubles to the RFC (and to a browser): integers beyond 2^53 are
+    // written as the double they read as, not digit for digit.
+    const EXACT: u64 = 1 << 53;
+    if n.as_i64().is_some_and(|i| i.unsigned_abs() <= EXACT) || n.as_u64().is_some_and(|u| u <= EXACT) {
         return n.to_string();
     }
     let Some(f) = n.as_f64() else { return n.to_string() };
@@ -197,6 +200,10 @@ mod tests {
         }
         assert_eq!(canonical(&json!(-0.0)), "0");
         assert_eq!(canonical(&json!(42)), "42");
+        // Beyond 2^53 an integer is the double JavaScript reads it as.
+        assert_eq!(canonical(&json!(9007199254740993u64)), "9007199254740992");
+        assert_eq!(canonical(&json!(12345678901234567890u64)), "12345678901234567000");
+        assert_eq!(canonical(&json!(-9007199254740993i64)), "-9007199254740992");
     }
 
     #[test]

@@ -63,6 +63,23 @@ async fn the_approve_page_signs_the_challenge_derived_from_its_request() {
     );
     assert_eq!(app.status(&key, &id).await.expect(200).body["status"], "APPROVED");
 
+    // A context only a faithful RFC 8785 reads alike in the browser and the server (an integer
+    // beyond 2^53, a fraction, keys outside ASCII): the page's challenge still matches.
+    let tricky = app
+        .post(
+            "/api/v1/approval/request",
+            &Auth::Bearer(key.clone()),
+            json!({ "action": "export the ledger", "context": { "n": 12345678901234567890u64, "ratio": 0.1, "é": 1e21, "\u{1f600}": "x", "\u{fb33}": "y" } }),
+        )
+        .await
+        .expect(201);
+    let tricky_id = tricky.body["requestId"].as_str().expect("id").to_owned();
+    tab.navigate(&format!("{}/approve/{tricky_id}", app.origin)).await;
+    tab.wait("document.querySelector('#approve')", "the approve button").await;
+    tab.click("#approve").await;
+    tab.wait("document.querySelector('.badge.APPROVED')", "the approved badge").await;
+    assert_eq!(app.status(&key, &tricky_id).await.expect(200).body["status"], "APPROVED");
+
     // Content the page did not show (another action) is refused before the passkey is asked.
     let second = app.ask(&key, "rotate the database password").await;
     tab.navigate(&format!("{}/approve/{}", app.origin, second.id)).await;
