@@ -1,12 +1,14 @@
 //! The agent's side of clawgate's command line: `request`, `exec`, `gate`, `verify`,
-//! `hook claude-code` and `mcp`. It talks to the server through `clawgate-client` and decides
-//! offline by `clawgate-proto`'s rule engine; it never links the server (no database, no
-//! WebAuthn, no HTTP server): the one `clawgate` binary puts these commands beside the server's.
+//! `hook claude-code` and `mcp`, and the person's offline check of their receipts, `audit verify`.
+//! It talks to the server through `clawgate-client` and decides offline by `clawgate-proto`'s
+//! rule engine; it never links the server (no database, no WebAuthn library, no HTTP server): the
+//! one `clawgate` binary puts these commands beside the server's.
 //!
 //! Shared here: the exit codes every command uses (one table), the client built from flags and
 //! environment, waiting with a live line on a terminal, and printing. Results go to stdout,
 //! everything meant for a person goes to stderr.
 
+pub mod audit;
 pub mod exec;
 pub mod gate;
 pub mod hook_claude;
@@ -26,11 +28,12 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-/// Approved (and, for `exec`, the command's own code), created, or valid.
+/// Approved (and, for `exec`, the command's own code), created, valid, or holds.
 pub const EXIT_OK: u8 = 0;
 /// Something went wrong: network, server, configuration or bad input.
 pub const EXIT_ERROR: u8 = 1;
-/// clap's own code for a usage error (unknown flag, missing argument); never used by us.
+/// clap's own code for a usage error (unknown flag, missing argument); `audit` uses it too, for
+/// a file it cannot read or that is not what it should be.
 pub const EXIT_USAGE: u8 = 2;
 /// The person denied the request.
 pub const EXIT_DENIED: u8 = 3;
@@ -39,18 +42,33 @@ pub const EXIT_DENIED: u8 = 3;
 pub const EXIT_NO_DECISION: u8 = 4;
 /// `verify`: the token is not valid.
 pub const EXIT_INVALID: u8 = 5;
+/// `audit verify`: a link or a hash does not hold: the chain was altered.
+pub const EXIT_ALTERED: u8 = 6;
+/// `audit verify`: a receipt's passkey evidence does not hold.
+pub const EXIT_EVIDENCE: u8 = 7;
+/// `audit verify`: a checkpoint does not hold.
+pub const EXIT_CHECKPOINT: u8 = 8;
 
 /// Every exit code of the agent commands, in one place; `--help` prints this table.
-pub const EXIT_CODES: [(u8, &str); 6] = [
-    (EXIT_OK, "approved (request --wait), allowed (gate), created (request), valid (verify)"),
+pub const EXIT_CODES: [(u8, &str); 9] = [
+    (
+        EXIT_OK,
+        "approved (request --wait), allowed (gate), created (request), valid (verify), holds (audit verify)",
+    ),
     (EXIT_ERROR, "error: server unreachable, refused or misconfigured, or bad input"),
-    (EXIT_USAGE, "usage error: unknown flag or missing argument"),
+    (EXIT_USAGE, "usage error: unknown flag or missing argument; audit: a file unreadable or malformed"),
     (EXIT_DENIED, "denied by the person, or by their rules (gate, exec)"),
     (
         EXIT_NO_DECISION,
         "no decision: the request expired, --timeout ran out, or the person would be asked (gate --explain)",
     ),
     (EXIT_INVALID, "verify: the token is not valid (the reason is on stderr)"),
+    (EXIT_ALTERED, "audit verify: a link or a hash does not hold: the chain was altered"),
+    (EXIT_EVIDENCE, "audit verify: a receipt's passkey evidence does not hold"),
+    (
+        EXIT_CHECKPOINT,
+        "audit verify: a checkpoint does not hold (signature, account, or the chain differs or is shorter)",
+    ),
 ];
 
 /// `--help` text after the options: the exit code table, then `more` (examples, notes).

@@ -7,6 +7,8 @@
 //! units, no whitespace, strings escaped as ECMAScript's `JSON.stringify` does, numbers written as
 //! ECMAScript writes them.
 
+pub mod receipt;
+
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;

@@ -15,6 +15,7 @@ import { setSignedIn, signedIn } from './session.js';
 import { timeLeft } from './time.js';
 import { showAgentWaiting, viewApproval } from './views/approve.js';
 import { viewDecisions } from './views/decisions.js';
+import { viewReceipts } from './views/receipts.js';
 import { viewGrants } from './views/grants.js';
 import { viewKeys } from './views/keys.js';
 import { pushRegistration, viewNotifications } from './views/notifications.js';
@@ -46,6 +47,7 @@ const ROUTES = [
   [/^\/notifications$/, viewNotifications],
   [/^\/grants$/, viewGrants],
   [/^\/decisions$/, viewDecisions],
+  [/^\/receipts$/, viewReceipts],
   [/^\/rules$/, viewRules],
   [/^\/stop$/, viewStop],
 ];

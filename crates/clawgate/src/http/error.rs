@@ -244,6 +244,15 @@ impl From<RulesError> for ApiError {
     }
 }
 
+impl From<crate::service::receipts::ReceiptError> for ApiError {
+    fn from(e: crate::service::receipts::ReceiptError) -> Self {
+        match e {
+            crate::service::receipts::ReceiptError::Store(e) => e.into(),
+            crate::service::receipts::ReceiptError::Signing(e) => ApiError::internal(e),
+        }
+    }
+}
+
 impl From<StopError> for ApiError {
     fn from(e: StopError) -> Self {
         match e {

@@ -41,6 +41,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         (name = "stop", description = "The kill switch: stop every agent at once"),
         (name = "grants", description = "Standing grants: calls a person allowed ahead of time with a passkey, listed and revoked"),
         (name = "decisions", description = "Every decision about a person's keys: by rule, grant, the person, Stop all agents or expiry"),
+        (name = "audit", description = "A person's chain of receipts (every decision and security-relevant change, with the passkey's evidence) and signed checkpoints of it, for `clawgate audit verify`"),
         (name = "health", description = "Health"),
     )
 )]

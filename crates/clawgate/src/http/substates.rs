@@ -12,6 +12,7 @@ use crate::service::health::Health;
 use crate::service::keys::Keys;
 use crate::service::passkeys::Passkeys;
 use crate::service::push_subscriptions::PushSubscriptions;
+use crate::service::receipts::Receipts;
 use crate::service::rules::Rules;
 use crate::service::stop::Stop;
 use crate::service::tokens::Tokens;
@@ -46,4 +47,5 @@ service_states! {
     Ceremonies => ceremonies,
     Passkeys => passkeys,
     PushSubscriptions => push_subscriptions,
+    Receipts => receipts,
 }

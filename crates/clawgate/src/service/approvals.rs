@@ -15,6 +15,7 @@ use crate::push::PushSender;
 use crate::service::grants::{self, GrantChoice, GrantError};
 use crate::store::api_keys::ApiKeyRecord;
 use crate::store::approvals::{ApprovalRecord, InsertOutcome, KeyStanding};
+use crate::store::audit::ReceiptBody;
 use crate::store::decisions::ApprovalEvidence;
 use crate::store::grants::GrantRecord;
 use crate::store::passkeys::StoredPasskey;
@@ -91,6 +92,14 @@ pub struct Decided {
     pub grant_id: Option<GrantId>,
     /// This denial suspended the key that asked (see [`Approvals::denying_suspends_key`]).
     pub key_suspended: bool,
+}
+
+/// A passkey's verified assertion for an approval, and the receipt it leaves (what the passkey
+/// signed, as the browser sent it; none for a ceremony an older build started).
+pub struct Assented<'a> {
+    pub passkey: &'a StoredPasskey,
+    pub assertion: &'a AuthenticationResult,
+    pub receipt: Option<ReceiptBody>,
 }
 
 /// A pending request a person may approve, with the passkeys that may approve it.
@@ -293,7 +302,7 @@ impl Approvals {
         Ok(())
     }
 
-    /// Approves `owner`'s request `id` with a verified assertion of `passkey` (made at `ip`):
+    /// Approves `owner`'s request `id` with the verified assertion `by` (made at `ip`):
     /// signs the approval token over what is stored, records it with the evidence, announces it.
     /// With `grant` (chosen when the ceremony started), the standing grant is created in the
     /// same transaction: only a passkey assertion ever creates one.
@@ -301,12 +310,12 @@ impl Approvals {
         &self,
         id: &RequestId,
         owner: &UserId,
-        passkey: &StoredPasskey,
-        assertion: &AuthenticationResult,
+        by: Assented<'_>,
         ip: IpAddr,
         grant: Option<&GrantChoice>,
     ) -> ApprovalResult<Decided> {
         let app = self;
+        let Assented { passkey, assertion, receipt } = by;
         if &passkey.user_id != owner {
             return Err(ApprovalError::NotOwnersPasskey);
         }
@@ -365,6 +374,7 @@ impl Approvals {
             credential_id,
             user_verified: assertion.user_verified(),
             ip: Some(ip.to_string()),
+            receipt,
         };
         if !app.db.approve(id, owner, now, &evidence, grant.as_ref()).await? {
             let record = app.db.approval(id).await?.ok_or(ApprovalError::NotFound)?;

@@ -5,13 +5,14 @@
 //! limits on failed assertions.
 
 use super::Shared;
-use super::approvals::{Approvals, Decided, ToApprove};
+use super::approvals::{Approvals, Assented, Decided, ToApprove};
 use super::grants::{self, GrantChoice};
 use crate::clock::{Clock, Millis};
 use crate::config::Secret;
 use crate::domain::ids::{CeremonyId, RequestId, UserId, credential_id_text};
 use crate::rate_limit::RateLimiter;
 use crate::store::Db;
+use crate::store::audit::ReceiptBody;
 use crate::store::ceremonies::{CeremonyKind, NewCeremony};
 use crate::store::passkeys::StoredPasskey;
 use crate::store::users::User;
@@ -98,6 +99,9 @@ pub enum VerifiedFor {
     Approve {
         owner: UserId,
         grant: Option<GrantChoice>,
+        /// What the passkey signed and its assertion, for the approval's receipt (none for a
+        /// ceremony an older build started).
+        receipt: Option<Box<ReceiptBody>>,
     },
 }
 
@@ -263,7 +267,7 @@ impl Ceremonies {
                 // The passkey signs the content only if the state checks against the challenge
                 // derived from it, and that content is still what approving would do. A ceremony
                 // an older build started (none kept) is verified as it was then.
-                if let Some(signed) = signed {
+                if let Some(signed) = &signed {
                     let record = self.approvals.stored(id).await?;
                     let expected = approval_content(&record, state.grant.as_ref())?;
                     if let Err(e) = signed.check(&state.assertion, &expected) {
@@ -276,7 +280,8 @@ impl Ceremonies {
                 let ApprovalState { assertion, grant } = state;
                 let (passkey, assertion) =
                     self.finish_assertion(ip, credential, AssertionState::Known(assertion)).await?;
-                Ok(Verified { passkey, assertion, purpose: VerifiedFor::Approve { owner, grant } })
+                let receipt = signed.map(|signed| Box::new(signed.receipt(credential)));
+                Ok(Verified { passkey, assertion, purpose: VerifiedFor::Approve { owner, grant, receipt } })
             }
         }
     }
@@ -291,11 +296,15 @@ impl Ceremonies {
         ip: IpAddr,
     ) -> CeremonyResult<Decided> {
         let verified = self.verify(Purpose::Approve(id), ceremony, credential, ip).await?;
-        let VerifiedFor::Approve { owner, grant } = verified.purpose else {
+        let VerifiedFor::Approve { owner, grant, receipt } = verified.purpose else {
             return Err(CeremonyError::InvalidCeremony);
         };
-        let (passkey, assertion) = (&verified.passkey, &verified.assertion);
-        Ok(self.approvals.approve(id, &owner, passkey, assertion, ip, grant.as_ref()).await?)
+        let by = Assented {
+            passkey: &verified.passkey,
+            assertion: &verified.assertion,
+            receipt: receipt.map(|r| *r),
+        };
+        Ok(self.approvals.approve(id, &owner, by, ip, grant.as_ref()).await?)
     }
 
     async fn save<T: Serialize>(

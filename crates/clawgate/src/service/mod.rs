@@ -14,6 +14,7 @@ pub mod keys;
 pub mod passkeys;
 pub mod policy;
 pub mod push_subscriptions;
+pub mod receipts;
 pub mod rules;
 pub mod stop;
 pub mod tokens;
@@ -64,6 +65,7 @@ pub struct Services {
     pub passkeys: passkeys::Passkeys,
     pub policy: policy::Policies,
     pub push_subscriptions: push_subscriptions::PushSubscriptions,
+    pub receipts: receipts::Receipts,
     pub rules: rules::Rules,
     pub stop: stop::Stop,
     pub tokens: tokens::Tokens,
@@ -83,6 +85,7 @@ impl Services {
         Self {
             passkeys: passkeys::Passkeys::new(shared, accounts.clone(), ceremonies.clone()),
             push_subscriptions: push_subscriptions::PushSubscriptions::new(shared),
+            receipts: receipts::Receipts::new(shared),
             decisions: decisions::Decisions::new(shared, approvals.clone()),
             gate: gate::Gate::new(shared, approvals.clone(), rules.clone()),
             policy: policy::Policies::new(shared, rules.clone()),

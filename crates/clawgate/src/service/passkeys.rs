@@ -10,6 +10,9 @@ use crate::store::passkeys::{PasskeyAdded, StoredPasskey};
 use crate::store::users::User;
 use crate::store::{Db, StoreError};
 use crate::tokens::session::SignInMethod;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use clawgate_proto::evidence::receipt::Registration;
 use std::sync::Arc;
 
 /// Why a passkey operation was refused.
@@ -90,7 +93,12 @@ impl Passkeys {
         };
         // An email-only session adds the first passkey only: checked in the same step as the
         // insert, so two registrations started on one email session cannot both land.
-        match self.db.insert_passkey(&stored, method != SignInMethod::Passkey).await {
+        let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        let registration = Registration {
+            client_data_json: b64(&credential.response.client_data_json),
+            attestation_object: b64(&credential.response.attestation_object),
+        };
+        match self.db.insert_passkey(&stored, method != SignInMethod::Passkey, &registration).await {
             Ok(PasskeyAdded::Added) => {}
             Ok(PasskeyAdded::NotFirst) => return Err(PasskeyError::StepUpRequired),
             Err(StoreError::Conflict) => return Err(PasskeyError::AlreadyRegistered),
@@ -126,7 +134,7 @@ impl Passkeys {
     ) -> PasskeyResult<()> {
         self.accounts.require_step_up(user, method).await.map_err(step_up)?;
         let id = id.ok_or(PasskeyError::NotFound)?;
-        if !self.db.delete_passkey(user, &id).await? {
+        if !self.db.delete_passkey(user, &id, self.now()).await? {
             return Err(PasskeyError::NotFound);
         }
         tracing::info!(user.id = %user, passkey.id = %id, "passkey deleted");

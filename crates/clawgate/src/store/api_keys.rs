@@ -1,10 +1,10 @@
-use super::audit::{self, AuditEvent};
-use super::writer::WriteStatement;
+use super::audit::{self, AuditEvent, ReceiptBody};
 use super::{Db, StoreResult, opt_i64};
 use crate::clock::Millis;
 use crate::domain::denial::SuspendedBecause;
 use crate::domain::ids::{ApiKeyId, UserId};
 use crate::events::KeyEvent;
+use serde_json::json;
 use sqlx::Row;
 
 #[derive(Debug, Clone)]
@@ -57,20 +57,34 @@ pub(crate) fn suspended_because(
 }
 
 impl Db {
+    /// Inserts a key (with its audit row and receipt: its id, name and prefix, never the key).
     pub async fn insert_api_key(&self, key: &ApiKeyRecord, key_hash: &str) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO api_keys (id, user_id, name, display_prefix, key_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(key.id.as_str())
-        .bind(key.user_id.as_str())
-        .bind(&key.name)
-        .bind(&key.display_prefix)
-        .bind(key_hash)
-        .bind(key.created_at)
-        .written(self)
-        .await?;
-        Ok(())
+        let (key, key_hash) = (key.clone(), key_hash.to_owned());
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO api_keys (id, user_id, name, display_prefix, key_hash, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(key.id.as_str())
+                .bind(key.user_id.as_str())
+                .bind(&key.name)
+                .bind(&key.display_prefix)
+                .bind(&key_hash)
+                .bind(key.created_at)
+                .execute(&mut *conn)
+                .await?;
+                let content =
+                    json!({ "apiKeyId": key.id.as_str(), "name": key.name, "prefix": key.display_prefix });
+                let event = AuditEvent {
+                    api_key_id: Some(key.id.clone()),
+                    receipt: Some(ReceiptBody { content, evidence: None }),
+                    ..AuditEvent::new("api_key.created", key.created_at, &key.user_id)
+                };
+                audit::append(conn, &event).await
+            })
+        }))
+        .await
     }
 
     /// The live (not revoked) key with this HMAC, if any.
@@ -175,6 +189,8 @@ impl Db {
                 if done.rows_affected() != 1 {
                     return Ok(false);
                 }
+                let event = AuditEvent { api_key_id: Some(id.clone()), ..AuditEvent::new("api_key.revoked", now, &user) };
+                audit::append(conn, &event).await?;
                 announcer.key(conn, &KeyEvent::revoked(id)).await?;
                 Ok(true)
             })

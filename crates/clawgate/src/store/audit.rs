@@ -2,9 +2,10 @@
 //! transaction as the change it records (so there is never a change without its row, or the
 //! reverse).
 
-use super::{Db, StoreResult, opt_i64};
+use super::{Db, StoreResult, opt_i64, receipts};
 use crate::clock::Millis;
 use crate::domain::ids::{ApiKeyId, AuditId, RequestId, UserId};
+use serde_json::{Map, Value};
 use sqlx::Row;
 
 /// What happened, to whom, and with what evidence.
@@ -27,6 +28,16 @@ pub struct AuditEvent {
     /// The client's IP as the server saw it.
     pub ip: Option<String>,
     pub detail: Option<String>,
+    /// What the receipt of this event says, where it is more than the fields above (a passkey
+    /// decision's signed content and assertion, a registration's attestation).
+    pub receipt: Option<ReceiptBody>,
+}
+
+/// A receipt's `content` and `evidence` (`clawgate_proto::evidence::receipt`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiptBody {
+    pub content: Value,
+    pub evidence: Option<Value>,
 }
 
 impl AuditEvent {
@@ -42,7 +53,28 @@ impl AuditEvent {
             user_verified: None,
             ip: None,
             detail: None,
+            receipt: None,
         }
+    }
+
+    /// The receipt's body: the one given, or the event's fields but the client's address
+    /// (personal data, and no evidence of anything a verifier can check).
+    fn receipt_body(&self) -> ReceiptBody {
+        if let Some(body) = &self.receipt {
+            return body.clone();
+        }
+        let mut content = Map::new();
+        let mut put = |name: &str, value: Option<Value>| {
+            if let Some(value) = value {
+                content.insert(name.to_owned(), value);
+            }
+        };
+        put("requestId", self.request_id.as_ref().map(|r| Value::from(r.as_str())));
+        put("apiKeyId", self.api_key_id.as_ref().map(|k| Value::from(k.as_str())));
+        put("credentialId", self.credential_id.clone().map(Value::from));
+        put("userVerified", self.user_verified.map(Value::from));
+        put("detail", self.detail.clone().map(Value::from));
+        ReceiptBody { content: Value::Object(content), evidence: None }
     }
 }
 
@@ -57,7 +89,13 @@ pub struct AuditRow {
     pub detail: Option<String>,
 }
 
-/// Appends `e` on `conn`: inside the transaction of the change it records.
+/// Events with an audit row but no receipt. An agent asking decides nothing: what was asked is
+/// in the receipt of its decision (an approval's holds the request as the passkey signed it),
+/// and creating a request stays one statement on the fast paths (`store::approvals`).
+const NOT_RECEIPTED: &[&str] = &["request.created"];
+
+/// Appends `e` on `conn`, and its receipt to the person's chain: inside the transaction of the
+/// change it records.
 pub(crate) async fn append(conn: &mut sqlx::AnyConnection, e: &AuditEvent) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO audit_events (id, at, event, user_id, request_id, api_key_id, credential_id, \
@@ -73,8 +111,13 @@ pub(crate) async fn append(conn: &mut sqlx::AnyConnection, e: &AuditEvent) -> St
     .bind(e.user_verified.map(i64::from))
     .bind(e.ip.clone())
     .bind(e.detail.clone())
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    if NOT_RECEIPTED.contains(&e.event) {
+        return Ok(());
+    }
+    let ReceiptBody { content, evidence } = e.receipt_body();
+    receipts::append(conn, &e.user_id, e.at, e.event, content, evidence).await?;
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! status = 'PENDING' AND expires_at > now`), so whatever races with it, a request is decided
 //! exactly once; the audit row is written in the same transaction.
 
-use super::audit::{self, AuditEvent};
+use super::audit::{self, AuditEvent, ReceiptBody};
 use super::grants::{self, GrantRecord};
 use super::{Db, StoreError, StoreResult};
 use crate::clock::Millis;
@@ -20,6 +20,8 @@ pub struct ApprovalEvidence {
     pub credential_id: String,
     pub user_verified: bool,
     pub ip: Option<String>,
+    /// The approval's receipt: what the passkey signed and its assertion.
+    pub receipt: Option<ReceiptBody>,
 }
 
 /// A request that `expire_due` moved to EXPIRED.
@@ -82,6 +84,7 @@ impl Db {
                     credential_id: Some(evidence.credential_id.clone()),
                     user_verified: Some(evidence.user_verified),
                     ip: evidence.ip.clone(),
+                    receipt: evidence.receipt.clone(),
                     ..AuditEvent::new("request.approved", now, &user)
                 };
                 audit::append(conn, &event).await?;

@@ -17,6 +17,7 @@ pub mod grants;
 pub mod key_cache;
 pub mod passkeys;
 pub mod push;
+pub mod receipts;
 pub mod rules;
 pub mod secrets;
 pub mod sessions;

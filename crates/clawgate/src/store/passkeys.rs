@@ -1,7 +1,10 @@
+use super::audit::{self, AuditEvent, ReceiptBody};
 use super::writer::WriteStatement;
 use super::{Db, StoreError, StoreResult, opt_i64};
 use crate::clock::Millis;
 use crate::domain::ids::{PasskeyId, UserId};
+use clawgate_proto::evidence::receipt::{Registration, kind};
+use serde_json::json;
 use sqlx::Row;
 use webauthn_rs::prelude::Passkey;
 
@@ -61,8 +64,18 @@ impl Db {
     /// account has none: the check and the insert are one step, under the account's row lock
     /// (PostgreSQL) or the single writer (SQLite), so concurrent completions cannot both land.
     /// Fails with `Conflict` when the credential ID is already registered (to anyone).
-    pub async fn insert_passkey(&self, p: &StoredPasskey, first_only: bool) -> StoreResult<PasskeyAdded> {
+    /// `registration`: the browser's answer (client data and attestation), for its receipt.
+    pub async fn insert_passkey(
+        &self,
+        p: &StoredPasskey,
+        first_only: bool,
+        registration: &Registration,
+    ) -> StoreResult<PasskeyAdded> {
         let (p, json) = (p.clone(), to_json(&p.passkey)?);
+        let receipt = ReceiptBody {
+            content: json!({ "credentialId": p.credential_id, "name": p.name }),
+            evidence: serde_json::to_value(registration).ok(),
+        };
         self.write(Box::new(move |conn| {
             Box::pin(async move {
                 // A write first: it takes the lock before anything is read.
@@ -89,8 +102,14 @@ impl Db {
                 .bind(&p.name)
                 .bind(json)
                 .bind(p.created_at)
-                .execute(conn)
+                .execute(&mut *conn)
                 .await?;
+                let event = AuditEvent {
+                    credential_id: Some(p.credential_id.clone()),
+                    receipt: Some(receipt),
+                    ..AuditEvent::new(kind::PASSKEY_REGISTERED, p.created_at, &p.user_id)
+                };
+                audit::append(conn, &event).await?;
                 Ok(PasskeyAdded::Added)
             })
         }))
@@ -157,12 +176,33 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn delete_passkey(&self, user: &UserId, id: &PasskeyId) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
-            .bind(id.as_str())
-            .bind(user.as_str())
-            .written(self)
-            .await?;
-        Ok(done.rows_affected() == 1)
+    /// Deletes `user`'s passkey `id` at `now` (with its audit row and receipt); false if there
+    /// is no such passkey of theirs.
+    pub async fn delete_passkey(&self, user: &UserId, id: &PasskeyId, now: Millis) -> StoreResult<bool> {
+        let (user, id) = (user.clone(), id.clone());
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let rows = sqlx::query(
+                    "DELETE FROM passkeys WHERE id = $1 AND user_id = $2 RETURNING credential_id",
+                )
+                .bind(id.as_str())
+                .bind(user.as_str())
+                .fetch_all(&mut *conn)
+                .await?;
+                let Some(row) = rows.first() else { return Ok(false) };
+                let credential_id: String = row.try_get("credential_id")?;
+                let event = AuditEvent {
+                    credential_id: Some(credential_id.clone()),
+                    receipt: Some(ReceiptBody {
+                        content: json!({ "credentialId": credential_id }),
+                        evidence: None,
+                    }),
+                    ..AuditEvent::new(kind::PASSKEY_DELETED, now, &user)
+                };
+                audit::append(conn, &event).await?;
+                Ok(true)
+            })
+        }))
+        .await
     }
 }

@@ -1,8 +1,9 @@
-use super::writer::WriteStatement;
+use super::audit::{self, AuditEvent, ReceiptBody};
 use super::{Db, StoreResult};
 use crate::clock::Millis;
 use crate::config::Backend;
 use crate::domain::ids::UserId;
+use serde_json::json;
 use sqlx::Row;
 
 /// The PostgreSQL advisory lock first-user sign-ups take, one at a time (the ASCII of "clawgat", 1:
@@ -27,16 +28,33 @@ pub(super) fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<User> {
     })
 }
 
+/// The first receipt of an account's chain.
+fn account_created(user: &User) -> AuditEvent {
+    AuditEvent {
+        receipt: Some(ReceiptBody { content: json!({ "email": user.email }), evidence: None }),
+        ..AuditEvent::new("account.created", user.created_at, &user.id)
+    }
+}
+
 impl Db {
+    /// Inserts `user`, and the first receipt of their chain.
     pub async fn insert_user(&self, user: &User) -> StoreResult<()> {
-        sqlx::query("INSERT INTO users (id, email, webauthn_handle, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(user.id.as_str())
-            .bind(&user.email)
-            .bind(&user.webauthn_handle)
-            .bind(user.created_at)
-            .written(self)
-            .await?;
-        Ok(())
+        let user = user.clone();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO users (id, email, webauthn_handle, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(user.id.as_str())
+                .bind(&user.email)
+                .bind(&user.webauthn_handle)
+                .bind(user.created_at)
+                .execute(&mut *conn)
+                .await?;
+                audit::append(conn, &account_created(&user)).await
+            })
+        }))
+        .await
     }
 
     /// Inserts only while the table is empty (REGISTRATION_MODE=first-user); false if not inserted.
@@ -68,9 +86,13 @@ impl Db {
                 .bind(&user.email)
                 .bind(&user.webauthn_handle)
                 .bind(user.created_at)
-                .execute(conn)
+                .execute(&mut *conn)
                 .await?;
-                Ok(done.rows_affected() == 1)
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                audit::append(conn, &account_created(&user)).await?;
+                Ok(true)
             })
         }))
         .await

@@ -12,6 +12,7 @@ mod harness;
 mod accounts;
 mod agents;
 mod approvals;
+mod audit;
 mod faults;
 mod fuzzing;
 mod gate;

@@ -1,12 +1,14 @@
 //! The one `clawgate` binary's command tree: the server's commands (`serve`, `migrate`), the
-//! operator's (`backup`, `restore`, `keys`) and the agent's (`request`, `exec`, `gate`, `verify`,
-//! `hook`, `mcp`, from the `clawgate-agent` crate).
+//! operator's (`backup`, `restore`, `keys`), the agent's (`request`, `exec`, `gate`, `verify`,
+//! `hook`, `mcp`, from the `clawgate-agent` crate) and the person's offline check of their
+//! receipts (`audit`, from the same crate).
 
 use clap::{Parser, Subcommand};
 use clawgate::config::{DatabaseArgs, ServeArgs};
 use clawgate::operator::backup::BackupArgs;
 use clawgate::operator::keys::KeysCommand;
 use clawgate::operator::restore::RestoreArgs;
+use clawgate_agent::audit::AuditCommand;
 use clawgate_agent::exec::ExecArgs;
 use clawgate_agent::gate::GateArgs;
 use clawgate_agent::hook_claude::ClaudeHookArgs;
@@ -75,6 +77,9 @@ pub enum Command {
     Hook(HookCommand),
     // Help in clawgate_agent::mcp.
     Mcp(McpArgs),
+    /// Check an account's receipts offline: hashes, links, passkey signatures and checkpoints.
+    #[command(subcommand, long_about = clawgate_agent::audit::ABOUT)]
+    Audit(AuditCommand),
 }
 
 /// `clawgate hook …`: one subcommand per agent tool.

@@ -108,6 +108,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => Ok(clawgate_agent::verify::run(args).await),
         Command::Hook(HookCommand::ClaudeCode(args)) => Ok(clawgate_agent::hook_claude::run(args).await),
         Command::Mcp(args) => clawgate_agent::mcp::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Audit(command) => Ok(clawgate_agent::audit::run(command)),
     }
 }
 

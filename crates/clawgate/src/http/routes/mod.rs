@@ -13,6 +13,7 @@ pub mod grants;
 pub mod health;
 pub mod passkeys;
 pub mod push;
+pub mod receipts;
 pub mod rules;
 pub mod stop;
 pub mod tokens;
@@ -46,4 +47,5 @@ pub fn open() -> OpenApiRouter<Arc<AppState>> {
         .merge(stop::router())
         .merge(grants::router())
         .merge(decisions::router())
+        .merge(receipts::router())
 }

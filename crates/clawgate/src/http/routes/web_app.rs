@@ -42,6 +42,7 @@ const ASSETS: &[Asset] = &[
     asset!("/views/approve.js", "views/approve.js", "text/javascript; charset=utf-8"),
     asset!("/views/grants.js", "views/grants.js", "text/javascript; charset=utf-8"),
     asset!("/views/decisions.js", "views/decisions.js", "text/javascript; charset=utf-8"),
+    asset!("/views/receipts.js", "views/receipts.js", "text/javascript; charset=utf-8"),
     asset!("/views/rules.js", "views/rules.js", "text/javascript; charset=utf-8"),
     asset!("/views/stop.js", "views/stop.js", "text/javascript; charset=utf-8"),
     asset!("/views/keys.js", "views/keys.js", "text/javascript; charset=utf-8"),
@@ -62,8 +63,18 @@ const INDEX: &[u8] = include_bytes!("../../../web/index.html");
 static TEXT_RULE: LazyLock<String> = LazyLock::new(crate::domain::text::page_script);
 
 /// Paths the page itself routes; each is answered with `index.html`.
-const PAGES: &[&str] =
-    &["/", "/history", "/decisions", "/keys", "/passkeys", "/notifications", "/grants", "/rules", "/stop"];
+const PAGES: &[&str] = &[
+    "/",
+    "/history",
+    "/decisions",
+    "/receipts",
+    "/keys",
+    "/passkeys",
+    "/notifications",
+    "/grants",
+    "/rules",
+    "/stop",
+];
 
 fn respond(content_type: &'static str, body: &'static [u8]) -> Response {
     let mut response = (StatusCode::OK, body).into_response();
@@ -248,7 +259,7 @@ mod tests {
             .filter_map(|rest| rest.split('"').next())
             .filter(|href| href.starts_with('/') && !href.contains('.'))
             .collect();
-        for page in ["/grants", "/rules", "/stop", "/keys", "/decisions"] {
+        for page in ["/grants", "/rules", "/stop", "/keys", "/decisions", "/receipts"] {
             assert!(links.contains(&page), "{page} is in the nav");
         }
         for link in links {

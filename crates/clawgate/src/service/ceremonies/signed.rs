@@ -12,13 +12,16 @@ use crate::domain::random;
 use crate::domain::rules::Scope;
 use crate::service::grants::GrantChoice;
 use crate::store::approvals::ApprovalRecord;
+use crate::store::audit::ReceiptBody;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use clawgate_proto::evidence::receipt::Assertion;
 use clawgate_proto::evidence::{self, ApprovalContent, NONCE_BYTES};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
+use webauthn_rs::prelude::PublicKeyCredential;
 
 /// The content decided, and the server's nonce.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +84,22 @@ impl Signed {
         let nonce =
             nonce.try_into().map_err(|_| internal(anyhow::anyhow!("a kept nonce of the wrong length")))?;
         Ok(Self { content: kept.content, nonce })
+    }
+
+    /// The receipt of the decision `credential` signed: the content and nonce its challenge was
+    /// derived from, and the assertion as the browser sent it, so anyone can check it.
+    pub fn receipt(&self, credential: &PublicKeyCredential) -> ReceiptBody {
+        let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        let assertion = Assertion {
+            credential_id: b64(&credential.raw_id),
+            client_data_json: b64(&credential.response.client_data_json),
+            authenticator_data: b64(&credential.response.authenticator_data),
+            signature: b64(&credential.response.signature),
+        };
+        ReceiptBody {
+            content: json!({ "signed": self.content, "nonce": b64(&self.nonce) }),
+            evidence: serde_json::to_value(assertion).ok(),
+        }
     }
 
     /// Refuses a kept ceremony whose state was not made for this content: its challenge must be

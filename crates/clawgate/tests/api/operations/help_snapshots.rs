@@ -26,6 +26,8 @@ const COMMANDS: &[&[&str]] = &[
     &["hook"],
     &["hook", "claude-code"],
     &["mcp"],
+    &["audit"],
+    &["audit", "verify"],
 ];
 
 /// Calls that never reach a server or a database, with the exit code and stream they must keep.

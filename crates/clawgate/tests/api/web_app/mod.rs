@@ -6,5 +6,6 @@ mod daily_use;
 mod decisions_page;
 mod first_use;
 mod pages;
+mod receipts_page;
 mod signing;
 mod suspension_warnings;

@@ -1,0 +1,6 @@
+//! Evidence anyone can check (issue 19): every decision and security-relevant change leaves a
+//! receipt in its account's chain; the server signs checkpoints of it; `clawgate audit verify`
+//! checks a downloaded chain trusting nothing but the file (and the published keys).
+
+mod receipts;
+mod verify;
