@@ -24,6 +24,8 @@ Examples:
   clawgate verify \"$token\" --offline --issuer https://gate.example.com
   # Routine work the person's rules allow (e.g. from `clawgate exec`) is enough here:
   clawgate verify \"$CLAWGATE_TOKEN\" --accept rule,grant --action \"cargo test\"
+  # Not only the server's word: the person's passkey signed it (the chain from the Receipts page):
+  clawgate verify \"$token\" --offline --receipt clawgate-chain-usr_….json
 
 --consume makes the token valid exactly once, on every instance of the server: use it where the
 action happens. --offline only fetches the public keys (/.well-known/jwks.json) and cannot know
@@ -76,6 +78,12 @@ pub struct VerifyArgs {
     #[arg(long, env = "CLAWGATE_ISSUER", value_name = "ORIGIN")]
     pub issuer: Option<String>,
 
+    /// Also check that the person's passkey signed this approval: the token's receipt must be in
+    /// this chain file (downloaded from the web app's Receipts page), the chain must hold, and the
+    /// receipt must approve exactly the token's request and action over the token's challenge.
+    #[arg(long, value_name = "CHAIN")]
+    pub receipt: Option<std::path::PathBuf>,
+
     /// The clawgate server.
     #[arg(long, env = "CLAWGATE_URL", default_value = clawgate_client::DEFAULT_URL)]
     pub url: String,
@@ -117,6 +125,19 @@ pub async fn run(args: VerifyArgs) -> ExitCode {
         offline(&client, &token, args.issuer.as_deref(), args.action.as_deref(), accept).await
     } else {
         online(&client, &token, args.consume, args.action.as_deref(), accept).await
+    };
+    let checked = match (checked, &args.receipt) {
+        (Ok(Ok(claims)), Some(path)) => match std::fs::read_to_string(path) {
+            Err(e) => return fail(EXIT_ERROR, &format!("cannot read the chain {}: {e}", path.display())),
+            Ok(text) => match crate::audit::token_receipt(&text, &claims) {
+                Ok(line) => {
+                    eprintln!("{line}");
+                    Ok(Ok(claims))
+                }
+                Err(why) => Ok(Err(format!("receipt: {why}"))),
+            },
+        },
+        (checked, _) => checked,
     };
     match checked {
         Ok(Ok(claims)) => match serde_json::to_string_pretty(&claims) {

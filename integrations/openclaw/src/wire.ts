@@ -20,6 +20,12 @@ export interface ApprovalClaims {
    */
   aud: string;
   /**
+   * The WebAuthn challenge the person's passkey signed (base64url), derived from the approved
+   * content: the assertion in the approval's receipt is over exactly this. Only on approval
+   * tokens (absent on those of a ceremony an older build started).
+   */
+  challenge?: string | null;
+  /**
    * The passkey credential (base64url) that approved: only when `decidedBy` is `passkey`.
    */
   credentialId?: string | null;
@@ -39,6 +45,11 @@ export interface ApprovalClaims {
    * Unique token id; `consume` uses it to allow one verification ever.
    */
   jti: string;
+  /**
+   * The hash (hex) of the approval's receipt in the person's chain
+   * (`clawgate verify --receipt`). Only with `challenge`.
+   */
+  receipt?: string | null;
   requestId: string;
   /**
    * The person who approved, or whose rule or grant allowed it (user id).

@@ -12,12 +12,14 @@ mod error;
 mod summary;
 #[cfg(test)]
 mod tests;
+mod token;
 mod webauthn;
 
 pub use chain::{CHECKPOINT_NEEDS_JWKS, verify_chain};
 pub use checkpoint::{CheckpointSummary, read_checkpoint, read_jwks};
 pub use error::{Category, ChainError};
 pub use summary::{CredentialSummary, Options, Summary, summary_text};
+pub use token::token_receipt;
 
 use crate::{after_help, fail, print_result};
 use clap::{Args, Subcommand};

@@ -183,6 +183,15 @@ pub struct ApprovalClaims {
     /// The authenticator verified the person (PIN or biometrics): true for every passkey
     /// approval, false when a rule or grant decided.
     pub user_verified: bool,
+    /// The WebAuthn challenge the person's passkey signed (base64url), derived from the approved
+    /// content: the assertion in the approval's receipt is over exactly this. Only on approval
+    /// tokens (absent on those of a ceremony an older build started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<String>,
+    /// The hash (hex) of the approval's receipt in the person's chain
+    /// (`clawgate verify --receipt`). Only with `challenge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
 }
 
 /// Why a token did not verify; the names are part of the API.
@@ -342,6 +351,8 @@ mod tests {
             action: "ls".into(),
             action_hash: "00".into(),
             agent_id: None,
+            challenge: None,
+            receipt: None,
             decided_by,
             credential_id: None,
             user_verified: false,

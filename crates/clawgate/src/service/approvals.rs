@@ -16,7 +16,7 @@ use crate::service::grants::{self, GrantChoice, GrantError};
 use crate::store::api_keys::ApiKeyRecord;
 use crate::store::approvals::{ApprovalRecord, InsertOutcome, KeyStanding};
 use crate::store::audit::ReceiptBody;
-use crate::store::decisions::ApprovalEvidence;
+use crate::store::decisions::{ApprovalEvidence, IssuedToken, SignToken};
 use crate::store::grants::GrantRecord;
 use crate::store::passkeys::StoredPasskey;
 use crate::store::{Db, StoreError, StoreResult};
@@ -99,7 +99,15 @@ pub struct Decided {
 pub struct Assented<'a> {
     pub passkey: &'a StoredPasskey,
     pub assertion: &'a AuthenticationResult,
-    pub receipt: Option<ReceiptBody>,
+    pub signed: Option<SignedDecision>,
+}
+
+/// What a passkey signed for an approval: its receipt's body (content, nonce and the assertion)
+/// and the challenge (base64url), which the token carries.
+#[derive(Debug, Clone)]
+pub struct SignedDecision {
+    pub receipt: ReceiptBody,
+    pub challenge: String,
 }
 
 /// A pending request a person may approve, with the passkeys that may approve it.
@@ -315,7 +323,7 @@ impl Approvals {
         grant: Option<&GrantChoice>,
     ) -> ApprovalResult<Decided> {
         let app = self;
-        let Assented { passkey, assertion, receipt } = by;
+        let Assented { passkey, assertion, signed } = by;
         if &passkey.user_id != owner {
             return Err(ApprovalError::NotOwnersPasskey);
         }
@@ -354,29 +362,33 @@ impl Approvals {
                 })
             }
         };
-        let signed = app.signer.sign(
-            ApprovalFacts {
-                user_id: owner.to_string(),
-                request_id: id.to_string(),
-                action: record.action.clone(),
-                action_hash,
-                agent_id: record.agent_id.clone(),
-                decided_by: DecidedBy::Passkey,
-                credential_id: Some(credential_id.clone()),
-                user_verified: assertion.user_verified(),
-            },
-            now,
-        )?;
+        let (receipt, challenge) = signed.map(|s| (s.receipt, s.challenge)).unzip();
+        let facts = ApprovalFacts {
+            user_id: owner.to_string(),
+            request_id: id.to_string(),
+            action: record.action.clone(),
+            action_hash,
+            agent_id: record.agent_id.clone(),
+            decided_by: DecidedBy::Passkey,
+            credential_id: Some(credential_id.clone()),
+            user_verified: assertion.user_verified(),
+            challenge,
+            receipt: None,
+        };
+        let signer = app.signer.clone();
+        let sign: SignToken = Box::new(move |receipt| {
+            let facts = ApprovalFacts { receipt: receipt.map(str::to_owned), ..facts };
+            let signed = signer.sign(facts, now)?;
+            Ok(IssuedToken { token: signed.token, jti: signed.jti, expires_at: signed.expires_at })
+        });
         let evidence = ApprovalEvidence {
-            token: signed.token,
-            token_jti: signed.jti,
-            token_expires_at: signed.expires_at,
+            sign,
             credential_id,
             user_verified: assertion.user_verified(),
             ip: Some(ip.to_string()),
             receipt,
         };
-        if !app.db.approve(id, owner, now, &evidence, grant.as_ref()).await? {
+        if !app.db.approve(id, owner, now, evidence, grant.as_ref()).await? {
             let record = app.db.approval(id).await?.ok_or(ApprovalError::NotFound)?;
             return Err(self.undecidable(record, now).await);
         }

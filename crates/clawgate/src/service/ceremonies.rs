@@ -5,14 +5,13 @@
 //! limits on failed assertions.
 
 use super::Shared;
-use super::approvals::{Approvals, Assented, Decided, ToApprove};
+use super::approvals::{Approvals, Assented, Decided, SignedDecision, ToApprove};
 use super::grants::{self, GrantChoice};
 use crate::clock::{Clock, Millis};
 use crate::config::Secret;
 use crate::domain::ids::{CeremonyId, RequestId, UserId, credential_id_text};
 use crate::rate_limit::RateLimiter;
 use crate::store::Db;
-use crate::store::audit::ReceiptBody;
 use crate::store::ceremonies::{CeremonyKind, NewCeremony};
 use crate::store::passkeys::StoredPasskey;
 use crate::store::users::User;
@@ -101,7 +100,7 @@ pub enum VerifiedFor {
         grant: Option<GrantChoice>,
         /// What the passkey signed and its assertion, for the approval's receipt (none for a
         /// ceremony an older build started).
-        receipt: Option<Box<ReceiptBody>>,
+        signed: Option<Box<SignedDecision>>,
     },
 }
 
@@ -280,8 +279,13 @@ impl Ceremonies {
                 let ApprovalState { assertion, grant } = state;
                 let (passkey, assertion) =
                     self.finish_assertion(ip, credential, AssertionState::Known(assertion)).await?;
-                let receipt = signed.map(|signed| Box::new(signed.receipt(credential)));
-                Ok(Verified { passkey, assertion, purpose: VerifiedFor::Approve { owner, grant, receipt } })
+                let signed = signed.map(|signed| {
+                    Box::new(SignedDecision {
+                        receipt: signed.receipt(credential),
+                        challenge: signed.challenge(),
+                    })
+                });
+                Ok(Verified { passkey, assertion, purpose: VerifiedFor::Approve { owner, grant, signed } })
             }
         }
     }
@@ -296,13 +300,13 @@ impl Ceremonies {
         ip: IpAddr,
     ) -> CeremonyResult<Decided> {
         let verified = self.verify(Purpose::Approve(id), ceremony, credential, ip).await?;
-        let VerifiedFor::Approve { owner, grant, receipt } = verified.purpose else {
+        let VerifiedFor::Approve { owner, grant, signed } = verified.purpose else {
             return Err(CeremonyError::InvalidCeremony);
         };
         let by = Assented {
             passkey: &verified.passkey,
             assertion: &verified.assertion,
-            receipt: receipt.map(|r| *r),
+            signed: signed.map(|s| *s),
         };
         Ok(self.approvals.approve(id, &owner, by, ip, grant.as_ref()).await?)
     }

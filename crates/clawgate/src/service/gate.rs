@@ -367,6 +367,8 @@ impl Gate {
                 decided_by: by,
                 credential_id: None,
                 user_verified: false,
+                challenge: None,
+                receipt: None,
             },
             d.at,
         )?)

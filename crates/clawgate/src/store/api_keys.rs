@@ -81,7 +81,8 @@ impl Db {
                     receipt: Some(ReceiptBody { content, evidence: None }),
                     ..AuditEvent::new("api_key.created", key.created_at, &key.user_id)
                 };
-                audit::append(conn, &event).await
+                audit::append(conn, &event).await?;
+                Ok(())
             })
         }))
         .await

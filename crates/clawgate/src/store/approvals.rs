@@ -408,7 +408,8 @@ async fn audit_created(conn: &mut AnyConnection, r: &ApprovalRecord, ip: Option<
         ip,
         ..AuditEvent::new("request.created", r.created_at, &r.user_id)
     };
-    audit::append(conn, &event).await
+    audit::append(conn, &event).await?;
+    Ok(())
 }
 
 /// The slow path, when the counter says no: the key is not live, or it may be full. Counts the

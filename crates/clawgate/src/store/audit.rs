@@ -5,6 +5,7 @@
 use super::{Db, StoreResult, opt_i64, receipts};
 use crate::clock::Millis;
 use crate::domain::ids::{ApiKeyId, AuditId, RequestId, UserId};
+use clawgate_proto::evidence::receipt::Receipt;
 use serde_json::{Map, Value};
 use sqlx::Row;
 
@@ -96,7 +97,8 @@ const NOT_RECEIPTED: &[&str] = &["request.created"];
 
 /// Appends `e` on `conn`, and its receipt to the person's chain: inside the transaction of the
 /// change it records.
-pub(crate) async fn append(conn: &mut sqlx::AnyConnection, e: &AuditEvent) -> StoreResult<()> {
+/// The receipt written, if the event has one.
+pub(crate) async fn append(conn: &mut sqlx::AnyConnection, e: &AuditEvent) -> StoreResult<Option<Receipt>> {
     sqlx::query(
         "INSERT INTO audit_events (id, at, event, user_id, request_id, api_key_id, credential_id, \
          user_verified, ip, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -114,11 +116,10 @@ pub(crate) async fn append(conn: &mut sqlx::AnyConnection, e: &AuditEvent) -> St
     .execute(&mut *conn)
     .await?;
     if NOT_RECEIPTED.contains(&e.event) {
-        return Ok(());
+        return Ok(None);
     }
     let ReceiptBody { content, evidence } = e.receipt_body();
-    receipts::append(conn, &e.user_id, e.at, e.event, content, evidence).await?;
-    Ok(())
+    Ok(Some(receipts::append(conn, &e.user_id, e.at, e.event, content, evidence).await?))
 }
 
 impl Db {

@@ -11,12 +11,21 @@ use crate::domain::ids::{ApiKeyId, RequestId, UserId};
 use crate::events::ApprovalEvent;
 use sqlx::Row;
 
-/// Evidence written with an approval, in the same statement that decides it.
+/// An approval token, as signed.
 #[derive(Debug, Clone)]
-pub struct ApprovalEvidence {
+pub struct IssuedToken {
     pub token: String,
-    pub token_jti: String,
-    pub token_expires_at: Millis,
+    pub jti: String,
+    pub expires_at: Millis,
+}
+
+/// Signs the approval's token inside its transaction, once its receipt's hash is known (none for
+/// an approval without a receipt body).
+pub type SignToken = Box<dyn FnOnce(Option<&str>) -> anyhow::Result<IssuedToken> + Send>;
+
+/// Evidence written with an approval, in the transaction that decides it.
+pub struct ApprovalEvidence {
+    pub sign: SignToken,
     pub credential_id: String,
     pub user_verified: bool,
     pub ip: Option<String>,
@@ -52,23 +61,19 @@ impl Db {
         id: &RequestId,
         user: &UserId,
         now: Millis,
-        evidence: &ApprovalEvidence,
+        evidence: ApprovalEvidence,
         grant: Option<&GrantRecord>,
     ) -> StoreResult<bool> {
-        let (id, user, evidence, announcer) = (id.clone(), user.clone(), evidence.clone(), self.announcer());
+        let (id, user, announcer) = (id.clone(), user.clone(), self.announcer());
         let grant = grant.cloned();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
                 let rows = sqlx::query(
-                    "UPDATE approval_requests SET status = 'APPROVED', decided_at = $1, token = $2, \
-                     token_jti = $3, token_expires_at = $4, credential_id = $5, user_verified = $6 \
-                     WHERE id = $7 AND user_id = $8 AND status = 'PENDING' AND expires_at > $1 \
+                    "UPDATE approval_requests SET status = 'APPROVED', decided_at = $1, credential_id = $2, \
+                     user_verified = $3 WHERE id = $4 AND user_id = $5 AND status = 'PENDING' AND expires_at > $1 \
                      RETURNING api_key_id",
                 )
                 .bind(now)
-                .bind(&evidence.token)
-                .bind(&evidence.token_jti)
-                .bind(evidence.token_expires_at)
                 .bind(&evidence.credential_id)
                 .bind(i64::from(evidence.user_verified))
                 .bind(id.as_str())
@@ -87,7 +92,17 @@ impl Db {
                     receipt: evidence.receipt.clone(),
                     ..AuditEvent::new("request.approved", now, &user)
                 };
-                audit::append(conn, &event).await?;
+                let receipt = audit::append(conn, &event).await?;
+                // Signed now, so the token can name its receipt; written in the same transaction.
+                let hash = receipt.filter(|_| evidence.receipt.is_some()).map(|r| r.hash);
+                let issued = (evidence.sign)(hash.as_deref()).map_err(|e| StoreError::Aborted(format!("{e:#}")))?;
+                sqlx::query("UPDATE approval_requests SET token = $1, token_jti = $2, token_expires_at = $3 WHERE id = $4")
+                    .bind(&issued.token)
+                    .bind(&issued.jti)
+                    .bind(issued.expires_at)
+                    .bind(id.as_str())
+                    .execute(&mut *conn)
+                    .await?;
                 if let Some(g) = &grant {
                     if g.api_key_id != key || g.user_id != user || g.request_id != id {
                         return Err(StoreError::Corrupt("a grant for another request's key or owner".into()));

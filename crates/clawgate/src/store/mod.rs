@@ -62,6 +62,9 @@ pub enum StoreError {
     Other(#[source] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A step the caller runs inside the transaction failed (signing a token); nothing is kept.
+    #[error("{0}")]
+    Aborted(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -76,6 +79,7 @@ impl StoreError {
             StoreError::Conflict => StoreError::Conflict,
             StoreError::Other(e) => StoreError::Other(copy(e)),
             StoreError::Corrupt(s) => StoreError::Corrupt(s.clone()),
+            StoreError::Aborted(s) => StoreError::Aborted(s.clone()),
         }
     }
 }

@@ -28,12 +28,29 @@ pub(super) fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<User> {
     })
 }
 
-/// The first receipt of an account's chain.
-fn account_created(user: &User) -> AuditEvent {
-    AuditEvent {
+/// Runs `sql`, an insert of `user` ($1–$4: id, email, handle, creation time); if it inserted,
+/// appends the first receipt of the account's chain. Whether it inserted.
+async fn insert_with_receipt(
+    conn: &mut sqlx::AnyConnection,
+    user: &User,
+    sql: &'static str,
+) -> StoreResult<bool> {
+    let done = sqlx::query(sql)
+        .bind(user.id.as_str())
+        .bind(&user.email)
+        .bind(&user.webauthn_handle)
+        .bind(user.created_at)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    let created = AuditEvent {
         receipt: Some(ReceiptBody { content: json!({ "email": user.email }), evidence: None }),
         ..AuditEvent::new("account.created", user.created_at, &user.id)
-    }
+    };
+    audit::append(conn, &created).await?;
+    Ok(true)
 }
 
 impl Db {
@@ -42,16 +59,9 @@ impl Db {
         let user = user.clone();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO users (id, email, webauthn_handle, created_at) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(user.id.as_str())
-                .bind(&user.email)
-                .bind(&user.webauthn_handle)
-                .bind(user.created_at)
-                .execute(&mut *conn)
-                .await?;
-                audit::append(conn, &account_created(&user)).await
+                let sql =
+                    "INSERT INTO users (id, email, webauthn_handle, created_at) VALUES ($1, $2, $3, $4)";
+                insert_with_receipt(conn, &user, sql).await.map(|_| ())
             })
         }))
         .await
@@ -78,21 +88,9 @@ impl Db {
                         .execute(&mut *conn)
                         .await?;
                 }
-                let done = sqlx::query(
-                    "INSERT INTO users (id, email, webauthn_handle, created_at) \
-                     SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM users)",
-                )
-                .bind(user.id.as_str())
-                .bind(&user.email)
-                .bind(&user.webauthn_handle)
-                .bind(user.created_at)
-                .execute(&mut *conn)
-                .await?;
-                if done.rows_affected() != 1 {
-                    return Ok(false);
-                }
-                audit::append(conn, &account_created(&user)).await?;
-                Ok(true)
+                let sql = "INSERT INTO users (id, email, webauthn_handle, created_at) \
+                           SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM users)";
+                insert_with_receipt(conn, &user, sql).await
             })
         }))
         .await

@@ -36,6 +36,9 @@ pub struct ApprovalFacts {
     pub decided_by: DecidedBy,
     pub credential_id: Option<String>,
     pub user_verified: bool,
+    /// For a passkey approval: the challenge its passkey signed, and its receipt's hash.
+    pub challenge: Option<String>,
+    pub receipt: Option<String>,
 }
 
 /// A token that checked out against the keys this instance holds.
@@ -182,6 +185,8 @@ impl ApprovalSigner {
             decided_by: facts.decided_by,
             credential_id: facts.credential_id,
             user_verified: facts.user_verified,
+            challenge: facts.challenge,
+            receipt: facts.receipt,
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.typ = Some(kind.header_type().to_owned());
@@ -288,6 +293,8 @@ mod tests {
             decided_by: DecidedBy::Passkey,
             credential_id: Some("cred".into()),
             user_verified: true,
+            challenge: None,
+            receipt: None,
         }
     }
 

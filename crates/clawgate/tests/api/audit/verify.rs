@@ -21,6 +21,7 @@ on_both_databases!(
     a_replaced_public_key_fails_the_next_approval,
     a_forged_approval_is_not_counted_as_the_persons,
     a_chain_rolled_back_or_rewritten_below_a_checkpoint_is_caught,
+    a_token_names_its_receipt_and_the_challenge_its_passkey_signed,
 );
 
 /// The person's chain, downloaded as the web app does.
@@ -302,4 +303,76 @@ async fn a_chain_rolled_back_or_rewritten_below_a_checkpoint_is_caught(app: Test
     rewrite(&app, &ada, |receipts| receipts.retain(|r| r.kind != "request.denied")).await;
     let e = verified(&app, &ada, vec![saved]).await.expect_err("the checkpoint catches it");
     assert_eq!(e.category, Category::Checkpoint, "{e}");
+}
+
+/// The claims of a JWT, read without checking it.
+fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON")
+}
+
+async fn a_token_names_its_receipt_and_the_challenge_its_passkey_signed(app: TestApp) {
+    let mut ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    let asked = app.ask(&key, "rm -rf ./old-data").await;
+    let start = app.approval_ceremony(&asked.id).await.expect(200);
+    let credential = ada.key.get(&start.body["publicKey"]).await;
+    app.send_approval(&asked.id, &start.body["ceremonyId"], &credential).await.expect(200);
+    let token =
+        app.status(&key, &asked.id).await.expect(200).body["token"].as_str().expect("token").to_owned();
+    let claims = claims_of(&token);
+    assert_eq!(claims["challenge"], start.body["signing"]["challenge"]);
+    let chain = download(&app, &ada).await;
+    let receipt =
+        chain.receipts.iter().find(|r| r.kind == "request.approved").expect("the approval's receipt");
+    assert_eq!(claims["receipt"], receipt.hash.as_str());
+    // The server's own check still takes it, and says what it carries.
+    let verified = app.verify(json!({ "token": token })).await;
+    assert_eq!(verified.body["claims"]["receipt"], receipt.hash.as_str());
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, chain: &ChainFile| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, serde_json::to_string(chain).expect("JSON")).expect("write");
+        path.display().to_string()
+    };
+    let verify = |chain: String, token: String| {
+        let mut cmd = clawgate_at(&app.base, "");
+        cmd.args(["verify", &token, "--offline", "--issuer", &app.origin, "--receipt", &chain]);
+        run(cmd)
+    };
+    let out = verify(write("chain.json", &chain), token.clone()).await;
+    assert_exit(&out, 0);
+    assert!(text(&out.stderr).contains(&format!("receipt {}", receipt.seq)), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("signed this approval"), "{}", text(&out.stderr));
+
+    // A chain whose approval was changed does not back the token.
+    let mut altered = chain.clone();
+    let approval = altered.receipts.iter_mut().find(|r| r.kind == "request.approved").expect("approval");
+    approval.content["signed"]["action"] = json!("rm -rf /");
+    let out = verify(write("altered.json", &altered), token.clone()).await;
+    assert_exit(&out, 5);
+    assert!(text(&out.stderr).contains("does not hold"), "{}", text(&out.stderr));
+    // A chain downloaded before the approval holds no receipt for it.
+    let mut earlier = chain.clone();
+    earlier.receipts.retain(|r| r.seq < receipt.seq);
+    let out = verify(write("earlier.json", &earlier), token.clone()).await;
+    assert_exit(&out, 5);
+    assert!(text(&out.stderr).contains("holds no receipt"), "{}", text(&out.stderr));
+    // Another person's chain.
+    let bob = app.person("bob@example.com").await;
+    let out = verify(write("bob.json", &download(&app, &bob).await), token.clone()).await;
+    assert_exit(&out, 5);
+
+    // A gate token names no receipt: no person's passkey signed it.
+    app.save_rules(&ada, json!({"default": "allow"})).await;
+    let allowed = crate::harness::grants::gate(&app, &key, bash("ls")).await;
+    let gate_token = allowed.body["token"].as_str().expect("a gate token").to_owned();
+    assert_eq!(claims_of(&gate_token).get("receipt"), None);
+    let mut cmd = clawgate_at(&app.base, "");
+    cmd.args(["verify", &gate_token, "--offline", "--issuer", &app.origin, "--accept", "rule"]);
+    cmd.args(["--receipt", &write("now.json", &chain)]);
+    let out = run(cmd).await;
+    assert_exit(&out, 5);
+    assert!(text(&out.stderr).contains("names no receipt"), "{}", text(&out.stderr));
 }
