@@ -60,7 +60,10 @@ pub fn verify_chain(chain: &ChainFile, opts: &Options) -> Result<Summary, ChainE
 struct Credential {
     raw_id: Vec<u8>,
     key: PublicKey,
-    rp_id_hash: [u8; 32],
+    /// Its registration's RP ID hash and origin; for a passkey `chain.opened` listed (no
+    /// registration in the chain), the first assertion's, unless --rp-id and --origin pin them.
+    rp_id_hash: Option<[u8; 32]>,
+    origin: Option<String>,
     counter: u32,
     summary: CredentialSummary,
 }
@@ -148,6 +151,7 @@ impl Walk<'_> {
                 Ok(false)
             }
             (kind::REQUEST_APPROVED, Some(evidence)) => self.approved(r, evidence).map(|()| true),
+            (kind::CHAIN_OPENED, _) => self.opened(r).map(|()| false),
             _ => Ok(false),
         }
     }
@@ -184,18 +188,59 @@ impl Walk<'_> {
         let summary = CredentialSummary {
             id: b64_encode(&id),
             algorithm: reg.key.algorithm().to_owned(),
-            origin: reg.origin,
+            origin: reg.origin.clone(),
             registered_at: r.seq,
             deleted_at: None,
             signed: 0,
+            server_listed: false,
         };
         self.credentials.push(Credential {
             raw_id: id,
             key: reg.key,
-            rp_id_hash: reg.rp_id_hash,
+            rp_id_hash: Some(reg.rp_id_hash),
+            origin: Some(reg.origin),
             counter: reg.counter,
             summary,
         });
+        Ok(())
+    }
+
+    /// `chain.opened`: the passkeys an account had before its chain began, with their public
+    /// keys, on the server's word. Only as the chain's first receipt: anywhere else it would let
+    /// the server slip a key in after the fact.
+    fn opened(&mut self, r: &Receipt) -> Result<(), String> {
+        if r.seq != 1 {
+            return Err(
+                "a chain.opened receipt that is not the chain's first: only a chain's opening may list \
+                        passkeys without their registration"
+                    .into(),
+            );
+        }
+        let passkeys =
+            r.content.get("passkeys").and_then(Value::as_array).ok_or("the content has no passkeys list")?;
+        for (i, p) in passkeys.iter().enumerate() {
+            let id = credential_id(p)
+                .ok_or_else(|| format!("passkey {} has no credentialId (base64url)", i + 1))?;
+            let cose = p
+                .get("publicKey")
+                .and_then(Value::as_str)
+                .and_then(b64_decode)
+                .ok_or_else(|| format!("passkey {} has no publicKey (COSE, base64url)", i + 1))?;
+            let cose = ciborium::de::from_reader::<ciborium::Value, _>(cose.as_slice())
+                .map_err(|e| format!("passkey {}'s public key is not CBOR: {e}", i + 1))?;
+            let key = PublicKey::from_cose(&cose)?;
+            let summary = CredentialSummary {
+                id: b64_encode(&id),
+                algorithm: key.algorithm().to_owned(),
+                origin: self.opts.origin.clone().unwrap_or_default(),
+                registered_at: r.seq,
+                deleted_at: None,
+                signed: 0,
+                server_listed: true,
+            };
+            let (rp_id_hash, origin) = (None, None);
+            self.credentials.push(Credential { raw_id: id, key, rp_id_hash, origin, counter: 0, summary });
+        }
         Ok(())
     }
 
@@ -232,9 +277,16 @@ impl Walk<'_> {
                     .into(),
             );
         }
+        // A passkey the chain's opening listed has no registration to fix these: its first
+        // assertion does (and --origin and --rp-id, when given, pin them for every passkey).
+        let origin_seen = c.origin.get_or_insert_with(|| a.client.origin.clone()).clone();
+        let rp_seen = *c.rp_id_hash.get_or_insert(a.rp_id_hash);
+        if c.summary.origin.is_empty() {
+            c.summary.origin = origin_seen.clone();
+        }
         let (origin, whose) = match &pinned_origin {
-            Some(o) => (o.as_str(), "--origin".to_owned()),
-            None => (c.summary.origin.as_str(), format!("its registration at receipt {registered}")),
+            Some(o) => (o.clone(), "--origin".to_owned()),
+            None => (origin_seen, format!("its registration at receipt {registered}")),
         };
         if a.client.origin != origin {
             return Err(format!(
@@ -244,7 +296,7 @@ impl Walk<'_> {
         }
         let (rp_id_hash, whose) = match &pinned_rp {
             Some(rp) => (webauthn::rp_id_hash(rp), format!("{rp} (--rp-id)")),
-            None => (c.rp_id_hash, format!("the one of its registration at receipt {registered}")),
+            None => (rp_seen, format!("the one of its registration at receipt {registered}")),
         };
         if a.rp_id_hash != rp_id_hash {
             return Err(format!("the authenticator data is for another relying party than {whose}"));

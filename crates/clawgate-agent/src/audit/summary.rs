@@ -69,6 +69,9 @@ pub struct CredentialSummary {
     pub deleted_at: Option<u64>,
     /// How many approvals in the chain it signed.
     pub signed: usize,
+    /// Listed by the chain's opening (`chain.opened`, an account older than its chain): its key
+    /// is the server's word, not backed by a registration in the chain.
+    pub server_listed: bool,
 }
 
 /// The summary, as the command prints it.
@@ -92,9 +95,14 @@ pub fn summary_text(s: &Summary) -> String {
     for c in &s.credentials {
         let id = prefix(&b64_decode(&c.id).unwrap_or_default());
         let deleted = c.deleted_at.map(|d| format!(", deleted at receipt {d}")).unwrap_or_default();
+        let registered = if c.server_listed {
+            "listed by the chain's opening (its key on the server's word)".to_owned()
+        } else {
+            format!("registered at receipt {}", c.registered_at)
+        };
         out.push_str(&format!(
-            "    passkey {id} ({}, {}): registered at receipt {}{deleted}, {} approvals signed\n",
-            c.algorithm, c.origin, c.registered_at, c.signed
+            "    passkey {id} ({}, {}): {registered}{deleted}, {} approvals signed\n",
+            c.algorithm, c.origin, c.signed
         ));
     }
     out.push_str(&format!(

@@ -23,6 +23,10 @@ pub const CHECKPOINT_TYP: &str = "clawgate-checkpoint+jwt";
 
 /// Receipt kinds whose content and evidence have a fixed shape the verifier checks.
 pub mod kind {
+    /// The first receipt of an account that existed before receipts: `content`:
+    /// `{passkeys: [{credentialId, name, publicKey}]}`, the passkeys it had then, each public key
+    /// as COSE (base64url). The server's word: no registration evidence backs these keys.
+    pub const CHAIN_OPENED: &str = "chain.opened";
     /// `content`: `{credentialId, name}`; `evidence`: `{clientDataJSON, attestationObject}`
     /// (base64url), as the browser sent them: the public key is in the attestation's
     /// authenticator data.

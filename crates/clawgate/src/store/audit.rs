@@ -95,31 +95,58 @@ pub struct AuditRow {
 /// and creating a request stays one statement on the fast paths (`store::approvals`).
 const NOT_RECEIPTED: &[&str] = &["request.created"];
 
-/// Appends `e` on `conn`, and its receipt to the person's chain: inside the transaction of the
-/// change it records.
-/// The receipt written, if the event has one.
-pub(crate) async fn append(conn: &mut sqlx::AnyConnection, e: &AuditEvent) -> StoreResult<Option<Receipt>> {
-    sqlx::query(
+/// The audit row ($1–$10).
+macro_rules! insert_audit {
+    () => {
         "INSERT INTO audit_events (id, at, event, user_id, request_id, api_key_id, credential_id, \
-         user_verified, ip, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(AuditId::generate().as_str())
-    .bind(e.at)
-    .bind(e.event)
-    .bind(e.user_id.as_str())
-    .bind(e.request_id.as_ref().map(|r| r.as_str().to_owned()))
-    .bind(e.api_key_id.as_ref().map(|k| k.as_str().to_owned()))
-    .bind(e.credential_id.clone())
-    .bind(e.user_verified.map(i64::from))
-    .bind(e.ip.clone())
-    .bind(e.detail.clone())
-    .execute(&mut *conn)
-    .await?;
-    if NOT_RECEIPTED.contains(&e.event) {
-        return Ok(None);
-    }
-    let ReceiptBody { content, evidence } = e.receipt_body();
-    Ok(Some(receipts::append(conn, &e.user_id, e.at, e.event, content, evidence).await?))
+         user_verified, ip, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    };
+}
+
+/// The audit row, the receipt ($11–$18, see `receipts::bind`) and the chain's head moved to it, in
+/// one round trip: statements in a row on SQLite, one statement on PostgreSQL.
+const WITH_RECEIPT_SQLITE: &str =
+    concat!(insert_audit!(), "; ", receipts::insert_receipt!(), "; ", receipts::move_head!());
+const WITH_RECEIPT_POSTGRES: &str = concat!(
+    "WITH audited AS (",
+    insert_audit!(),
+    "), receipted AS (",
+    receipts::insert_receipt!(),
+    ") ",
+    receipts::move_head!()
+);
+
+/// Appends `e` on `conn`, and its receipt to the person's chain: inside the transaction of the
+/// change it records. The receipt written, if the event has one.
+pub(crate) async fn append(conn: &mut sqlx::AnyConnection, e: &AuditEvent) -> StoreResult<Option<Receipt>> {
+    let receipt = if NOT_RECEIPTED.contains(&e.event) {
+        None
+    } else {
+        let ReceiptBody { content, evidence } = e.receipt_body();
+        Some(receipts::next(conn, &e.user_id, e.at, e.event, content, evidence).await?)
+    };
+    let sql = match &receipt {
+        None => insert_audit!(),
+        Some(_) if conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME => WITH_RECEIPT_SQLITE,
+        Some(_) => WITH_RECEIPT_POSTGRES,
+    };
+    let statement = sqlx::query(sql)
+        .bind(AuditId::generate().as_str())
+        .bind(e.at)
+        .bind(e.event)
+        .bind(e.user_id.as_str())
+        .bind(e.request_id.as_ref().map(|r| r.as_str().to_owned()))
+        .bind(e.api_key_id.as_ref().map(|k| k.as_str().to_owned()))
+        .bind(e.credential_id.clone())
+        .bind(e.user_verified.map(i64::from))
+        .bind(e.ip.clone())
+        .bind(e.detail.clone());
+    let statement = match &receipt {
+        Some(r) => receipts::bind(statement, r),
+        None => statement,
+    };
+    statement.execute(&mut *conn).await?;
+    Ok(receipt)
 }
 
 impl Db {

@@ -8,16 +8,43 @@
 //! one writer. The receipts' primary key `(user_id, seq)` refuses a second receipt at a seq even
 //! if that were ever not so.
 
+use super::writer::Statement;
 use super::{Db, StoreError, StoreResult};
 use crate::clock::Millis;
 use crate::domain::ids::UserId;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clawgate_proto::evidence::canonical;
-use clawgate_proto::evidence::receipt::{GENESIS, Receipt};
-use serde_json::Value;
+use clawgate_proto::evidence::receipt::{GENESIS, Receipt, kind::CHAIN_OPENED};
+use serde_json::{Value, json};
 use sqlx::Row;
+use webauthn_rs::prelude::{COSEKey, COSEKeyType, Passkey};
 
-/// Appends a receipt of `kind` to `user`'s chain on `conn`; the receipt written.
-pub(crate) async fn append(
+/// The kind of an account's first receipt, for an account created with receipts.
+const ACCOUNT_CREATED: &str = "account.created";
+
+/// The receipt's row ($11–$18, bound by [`bind`]).
+macro_rules! insert_receipt {
+    () => {
+        "INSERT INTO receipts (user_id, seq, at, kind, prev, hash, content, evidence) \
+         VALUES ($11, $12, $13, $14, $15, $16, $17, $18)"
+    };
+}
+/// The chain's head moved to the receipt ($11 its account, $16 its hash).
+macro_rules! move_head {
+    () => {
+        "UPDATE chain_heads SET head = $16 WHERE user_id = $11"
+    };
+}
+pub(crate) use {insert_receipt, move_head};
+
+/// Takes the next place in `user`'s chain for a receipt of `kind` and makes it; the caller writes
+/// it ([`insert_receipt!`], [`move_head!`]) in the same transaction.
+///
+/// The chain of an account that existed before receipts opens with a `chain.opened` receipt
+/// listing the passkeys it already has, with their public keys: the server's word, but without it
+/// no later approval by those passkeys could be checked against a key in the chain.
+pub(crate) async fn next(
     conn: &mut sqlx::AnyConnection,
     user: &UserId,
     at: Millis,
@@ -25,6 +52,36 @@ pub(crate) async fn append(
     content: Value,
     evidence: Option<Value>,
 ) -> StoreResult<Receipt> {
+    let (mut seq, mut prev) = advance(conn, user).await?;
+    if seq == 1 && kind != ACCOUNT_CREATED {
+        let passkeys = passkeys_before(conn, user, &content).await?;
+        let opened =
+            Receipt::new(user.as_str(), 1, GENESIS, at, CHAIN_OPENED, json!({ "passkeys": passkeys }), None);
+        // Once per account, so in statements of its own; the head moves on with the next receipt.
+        insert(conn, &opened).await?;
+        (seq, _) = advance(conn, user).await?;
+        prev = opened.hash;
+    }
+    Ok(Receipt::new(user.as_str(), seq, &prev, at, kind, content, evidence))
+}
+
+/// Binds `receipt`'s row, in the order of [`insert_receipt!`]'s columns: after the audit row's
+/// ten values there ($11–$18), alone in [`insert`] ($1–$8).
+pub(crate) fn bind(statement: Statement, receipt: &Receipt) -> Statement {
+    statement
+        .bind(receipt.account.clone())
+        .bind(receipt.seq as i64)
+        .bind(receipt.time)
+        .bind(receipt.kind.clone())
+        .bind(receipt.prev.clone())
+        .bind(receipt.hash.clone())
+        .bind(canonical(&receipt.content))
+        .bind(receipt.evidence.as_ref().map(canonical))
+}
+
+/// Moves `user`'s chain head on by one (creating it at 1): the new seq, and the hash of the
+/// receipt before it (the genesis value for the first).
+async fn advance(conn: &mut sqlx::AnyConnection, user: &UserId) -> StoreResult<(u64, String)> {
     let head = sqlx::query(
         "INSERT INTO chain_heads (user_id, seq, head) VALUES ($1, 1, $2) \
          ON CONFLICT (user_id) DO UPDATE SET seq = chain_heads.seq + 1 RETURNING seq, head",
@@ -34,29 +91,80 @@ pub(crate) async fn append(
     .fetch_one(&mut *conn)
     .await?;
     let seq: i64 = head.try_get("seq")?;
-    let prev: String = head.try_get("head")?;
     let seq = u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("chain head at seq {seq}")))?;
-    let receipt = Receipt::new(user.as_str(), seq, &prev, at, kind, content, evidence);
-    sqlx::query(
-        "INSERT INTO receipts (user_id, seq, at, kind, prev, hash, content, evidence) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    Ok((seq, head.try_get("head")?))
+}
+
+/// The account's passkeys as `chain.opened` lists them: all it has, but the one whose
+/// registration `content` records (it gets its own receipt next).
+async fn passkeys_before(
+    conn: &mut sqlx::AnyConnection,
+    user: &UserId,
+    content: &Value,
+) -> StoreResult<Vec<Value>> {
+    let rows = sqlx::query(
+        "SELECT credential_id, name, passkey FROM passkeys WHERE user_id = $1 ORDER BY created_at, id",
     )
     .bind(user.as_str())
-    .bind(seq as i64)
-    .bind(at)
-    .bind(kind)
-    .bind(&receipt.prev)
-    .bind(&receipt.hash)
-    .bind(canonical(&receipt.content))
-    .bind(receipt.evidence.as_ref().map(canonical))
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    sqlx::query("UPDATE chain_heads SET head = $1 WHERE user_id = $2")
-        .bind(&receipt.hash)
-        .bind(user.as_str())
-        .execute(&mut *conn)
-        .await?;
-    Ok(receipt)
+    let registering = content.get("credentialId").and_then(Value::as_str);
+    let mut listed = Vec::new();
+    for row in &rows {
+        let credential_id: String = row.try_get("credential_id")?;
+        if Some(credential_id.as_str()) == registering {
+            continue;
+        }
+        let passkey: Passkey = serde_json::from_str(&row.try_get::<String, _>("passkey")?)
+            .map_err(|e| StoreError::Corrupt(format!("passkey record: {e}")))?;
+        let name: String = row.try_get("name")?;
+        let key = cose_key(passkey.get_public_key()).map(|k| URL_SAFE_NO_PAD.encode(k));
+        listed.push(json!({ "credentialId": credential_id, "name": name, "publicKey": key }));
+    }
+    Ok(listed)
+}
+
+/// A public key as COSE (RFC 9053) encodes it, as an authenticator's attestation carries it.
+fn cose_key(key: &COSEKey) -> Option<Vec<u8>> {
+    use ciborium::Value as Cbor;
+    let int = |i: i64| Cbor::Integer(i.into());
+    let alg = int(key.type_ as i64);
+    let entries = match &key.key {
+        COSEKeyType::EC_EC2(k) => vec![
+            (int(1), int(2)),
+            (int(3), alg),
+            (int(-1), int(k.curve.clone() as i64)),
+            (int(-2), Cbor::Bytes(k.x.clone())),
+            (int(-3), Cbor::Bytes(k.y.clone())),
+        ],
+        COSEKeyType::EC_OKP(k) => vec![
+            (int(1), int(1)),
+            (int(3), alg),
+            (int(-1), int(k.curve.clone() as i64)),
+            (int(-2), Cbor::Bytes(k.x.clone())),
+        ],
+        COSEKeyType::RSA(k) => {
+            vec![
+                (int(1), int(3)),
+                (int(3), alg),
+                (int(-1), Cbor::Bytes(k.n.clone())),
+                (int(-2), Cbor::Bytes(k.e.to_vec())),
+            ]
+        }
+    };
+    let mut bytes = Vec::new();
+    ciborium::ser::into_writer(&Cbor::Map(entries), &mut bytes).ok()?;
+    Some(bytes)
+}
+
+/// Writes `receipt` alone (the head is moved by the next receipt's write).
+async fn insert(conn: &mut sqlx::AnyConnection, receipt: &Receipt) -> StoreResult<()> {
+    let statement = sqlx::query(
+        "INSERT INTO receipts (user_id, seq, at, kind, prev, hash, content, evidence) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    );
+    bind(statement, receipt).execute(&mut *conn).await?;
+    Ok(())
 }
 
 fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<Receipt> {

@@ -14,6 +14,7 @@ const SHOWN = 100;
 
 const KINDS = {
   'account.created': 'Account created',
+  'chain.opened': 'Receipts began (the passkeys you had then)',
   'passkey.registered': 'Passkey added',
   'passkey.deleted': 'Passkey deleted',
   'api_key.created': 'Agent key created',
@@ -61,7 +62,8 @@ function whatItSays(r) {
   if (r.kind === 'request.approved' && c.signed) {
     return [agentBlock(c.signed.action, 'action'), c.signed.grant ? h('div', { class: 'small' }, 'with a standing grant') : null];
   }
-  const parts = [c.detail, c.email, c.name, c.requestId, c.apiKeyId, c.credentialId].filter(Boolean);
+  const passkeys = Array.isArray(c.passkeys) ? c.passkeys.map((p) => p.name).join(', ') : null;
+  const parts = [c.detail, c.email, c.name, passkeys, c.requestId, c.apiKeyId, c.credentialId].filter(Boolean);
   return parts.length ? h('div', { class: 'small' }, visibleText(parts.join(' · '))) : null;
 }
 

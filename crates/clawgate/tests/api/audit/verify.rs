@@ -22,6 +22,7 @@ on_both_databases!(
     a_forged_approval_is_not_counted_as_the_persons,
     a_chain_rolled_back_or_rewritten_below_a_checkpoint_is_caught,
     a_token_names_its_receipt_and_the_challenge_its_passkey_signed,
+    an_account_older_than_its_chain_opens_it_with_its_passkeys,
 );
 
 /// The person's chain, downloaded as the web app does.
@@ -375,4 +376,39 @@ async fn a_token_names_its_receipt_and_the_challenge_its_passkey_signed(app: Tes
     let out = run(cmd).await;
     assert_exit(&out, 5);
     assert!(text(&out.stderr).contains("names no receipt"), "{}", text(&out.stderr));
+}
+
+/// An account an older build made has no receipts: its chain opens, at its first receipted change,
+/// with `chain.opened` listing the passkeys it had (their public keys, on the server's word), so
+/// approvals by them can be checked; a passkey added since has its own registration receipt.
+async fn an_account_older_than_its_chain_opens_it_with_its_passkeys(app: TestApp) {
+    let mut ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    // As an older build left it: no receipts, no chain.
+    let pool = app.state.db.pool();
+    for sql in ["DELETE FROM receipts WHERE user_id = $1", "DELETE FROM chain_heads WHERE user_id = $1"] {
+        sqlx::query(sql).bind(&ada.user_id).execute(pool).await.expect("cleared");
+    }
+    let mut spare = SoftKey::new(&app.origin);
+    app.add_passkey(&ada.session, &mut spare).await.expect(201);
+    app.approved(&mut ada, &key, "rm -rf ./old-data").await;
+    let asked = app.ask(&key, "deploy").await;
+    app.approve(&asked.id, &mut spare).await.expect(200);
+
+    let chain = download(&app, &ada).await;
+    let kinds: Vec<&str> = chain.receipts.iter().map(|r| r.kind.as_str()).collect();
+    assert_eq!(kinds, ["chain.opened", "passkey.registered", "request.approved", "request.approved"]);
+    let listed = chain.receipts[0].content["passkeys"].as_array().expect("passkeys").clone();
+    assert_eq!(listed.len(), 1, "the passkey it had, not the one being added: {listed:?}");
+    let summary = verified(&app, &ada, vec![checkpoint(&app, &ada).await]).await.expect("the chain holds");
+    assert_eq!(summary.passkey_checked.get("request.approved"), Some(&2), "{summary:?}");
+    assert_eq!(summary.server_only.get("chain.opened"), Some(&1));
+    let server_listed: Vec<bool> = summary.credentials.iter().map(|c| c.server_listed).collect();
+    assert_eq!(server_listed, [true, false]);
+    assert!(summary.credentials.iter().all(|c| c.signed == 1), "{summary:?}");
+
+    // An opening anywhere but first is refused: it would let the server slip a key in later.
+    rewrite(&app, &ada, |receipts| receipts.swap(0, 1)).await;
+    let e = verified(&app, &ada, vec![]).await.expect_err("refused");
+    assert_eq!((e.category, e.seq), (Category::Evidence, Some(2)), "{e}");
 }
