@@ -35,7 +35,7 @@ added or deleted, a request approved or denied, …) appends a receipt to your a
 receipt names the hash of the one before it, and an approval carries the passkey signature the \
 person made for exactly what was approved.
 
-Get the chain from the web app (the receipts download on the Decisions page) or from the API: \
+Get the chain from the web app (Receipts, then Download the chain) or from the API: \
 GET /api/v1/audit/receipts, signed in. `clawgate audit verify CHAIN` needs nothing else: no \
 server, no account, no network.";
 

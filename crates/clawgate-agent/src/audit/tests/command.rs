@@ -75,7 +75,7 @@ fn the_help_says_where_a_chain_comes_from_and_what_each_code_means() {
     let mut cli = Cli::command();
     let audit = cli.find_subcommand_mut("audit").expect("audit").render_long_help().to_string();
     assert!(audit.contains("GET /api/v1/audit/receipts"), "{audit}");
-    assert!(audit.contains("Decisions"), "{audit}");
+    assert!(audit.contains("Receipts, then Download the chain"), "{audit}");
     let verify = cli
         .find_subcommand_mut("audit")
         .and_then(|a| a.find_subcommand_mut("verify"))
