@@ -108,6 +108,30 @@ export async function approveWithPasskey(id, grant, shown, onSigning) {
   return api('POST', `/approval/approve/${id}`, { ceremonyId: start.ceremonyId, credential: credentialJson(credential) });
 }
 
+/** SHA-256 (hex) of a value's canonical JSON: a signed rule set's `rulesHash`. */
+export async function contentHash(value) {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(canonical(value))));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * Signs a decision other than an approval with one passkey prompt: a denial
+ * (`{decision: 'deny', requestId, reason}`), Stop all agents (`{decision: 'stop'}`) or a rule set
+ * (`{decision: 'rules', rules, expectedVersion}`). Before the passkey is asked, the page checks
+ * what it will sign (`expected(content)`) and that the challenge is derived from it; `onSigning`
+ * is then told, to show. The answer, to send as `passkey` with the decision itself.
+ */
+export async function signDecision(decision, expected, onSigning) {
+  const start = await api('POST', '/passkey/decide/start', decision);
+  const signing = start.signing;
+  if (!signing || !(await expected(signing.content)) || (await derivedChallenge(signing)) !== start.publicKey.challenge) {
+    throw new Error('clawgate asked your passkey to sign something other than this decision, so nothing was signed or changed. Reload the page and look again.');
+  }
+  if (onSigning) onSigning(signing);
+  const credential = await navigator.credentials.get({ publicKey: requestOptions(start.publicKey) });
+  return { ceremonyId: start.ceremonyId, credential: credentialJson(credential) };
+}
+
 /** Runs `work`; if the server wants a fresh passkey sign-in first, does that and tries once more. */
 export async function withStepUp(work) {
   try {

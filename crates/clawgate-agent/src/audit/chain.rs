@@ -150,8 +150,11 @@ impl Walk<'_> {
                 }
                 Ok(false)
             }
-            (kind::REQUEST_APPROVED, Some(evidence)) => self.approved(r, evidence).map(|()| true),
             (kind::CHAIN_OPENED, _) => self.opened(r).map(|()| false),
+            (k, Some(evidence)) => match kind::signed_decision(k) {
+                Some(decision) => self.signed(r, evidence, decision).map(|()| true),
+                None => Ok(false),
+            },
             _ => Ok(false),
         }
     }
@@ -244,8 +247,17 @@ impl Walk<'_> {
         Ok(())
     }
 
-    fn approved(&mut self, r: &Receipt, evidence: &Value) -> Result<(), String> {
-        let challenge = webauthn::approval_challenge(&r.content)?;
+    /// A decision the person signed with a passkey (`decision`: what the receipt's kind must
+    /// have signed): the signature, by a passkey the chain registered and has not deleted, over
+    /// the challenge the content gives, at the passkey's origin and RP, verified, counter grown.
+    fn signed(&mut self, r: &Receipt, evidence: &Value, decision: &str) -> Result<(), String> {
+        let challenge = webauthn::decision_challenge_of(&r.content, decision)?;
+        if decision == "stop" {
+            let account = r.content.pointer("/signed/account").and_then(Value::as_str);
+            if account != Some(self.chain.account.as_str()) {
+                return Err("the passkey signed a stop of another account's agents".into());
+            }
+        }
         let a = webauthn::assertion(evidence)?;
         let (pinned_origin, pinned_rp) = (self.opts.origin.clone(), self.opts.rp_id.clone());
         let unproven = self.unproven.get(&a.credential_id).copied();

@@ -32,8 +32,9 @@ use std::process::ExitCode;
 pub const ABOUT: &str = "\
 Check your receipts, offline. Every decision and every security change on your account (a passkey \
 added or deleted, a request approved or denied, …) appends a receipt to your account's chain; each \
-receipt names the hash of the one before it, and an approval carries the passkey signature the \
-person made for exactly what was approved.
+receipt names the hash of the one before it, and a decision made with a passkey (an approval, a \
+denial, Stop all agents, a rule set saved) carries the passkey signature the person made for \
+exactly what was decided.
 
 Get the chain from the web app (Receipts, then Download the chain) or from the API: \
 GET /api/v1/audit/receipts, signed in. `clawgate audit verify CHAIN` needs nothing else: no \
@@ -41,9 +42,9 @@ server, no account, no network.";
 
 const VERIFY_ABOUT: &str = "\
 Check an account's receipt chain offline: that no receipt was changed, removed, inserted or moved \
-(every hash and link), that every passkey approval was signed by a passkey registered earlier in \
-the chain and not deleted since, for exactly the content recorded (its challenge is derived from \
-it), with the person verified (UV) and a signature counter that only grows. With --checkpoint and \
+(every hash and link), that every decision made with a passkey (approvals, and denials, stops \
+and rule sets signed with one) was signed by a passkey registered earlier in the chain and not \
+deleted since, for exactly the content recorded (its challenge is derived from it), with the person verified (UV) and a signature counter that only grows. With --checkpoint and \
 --jwks, also that the chain is the one the server signed at the checkpoint's seq, so it was \
 neither rewritten whole nor rolled back.
 
@@ -58,7 +59,8 @@ Examples:
   clawgate audit verify receipts.json --rp-id gate.example.com --origin https://gate.example.com
   cat receipts.json | clawgate audit verify - --json | jq .summary.passkeyChecked
 
-Receipts without passkey evidence (denials, settings, approvals made by an older server) are
+Receipts without passkey evidence (denials without a passkey, settings, decisions made by an older
+server) are
 checked as links only, and counted as recorded by the server only: nothing but the server vouches
 for what they say. Without --rp-id and --origin, each passkey's registration fixes the RP ID and
 origin its signatures must carry. Without a checkpoint, a chain rewritten whole or cut short is not

@@ -67,7 +67,7 @@ pub struct CredentialSummary {
     pub origin: String,
     pub registered_at: u64,
     pub deleted_at: Option<u64>,
-    /// How many approvals in the chain it signed.
+    /// How many decisions in the chain it signed (approvals, denials, stops, rule sets).
     pub signed: usize,
     /// Listed by the chain's opening (`chain.opened`, an account older than its chain): its key
     /// is the server's word, not backed by a registration in the chain.
@@ -101,7 +101,7 @@ pub fn summary_text(s: &Summary) -> String {
             format!("registered at receipt {}", c.registered_at)
         };
         out.push_str(&format!(
-            "    passkey {id} ({}, {}): {registered}{deleted}, {} approvals signed\n",
+            "    passkey {id} ({}, {}): {registered}{deleted}, {} decisions signed\n",
             c.algorithm, c.origin, c.signed
         ));
     }

@@ -180,12 +180,15 @@ impl Asserted {
     }
 }
 
-/// The challenge an approval's content gives: `content` is `{signed, nonce}`, `signed` the
-/// decision content (it must approve).
-pub fn approval_challenge(content: &Value) -> Result<[u8; 32], String> {
+/// The challenge a signed decision's receipt content gives: `content` is `{signed, nonce}`,
+/// `signed` the decision content, which must be a `decision` of the receipt's kind.
+pub fn decision_challenge_of(content: &Value, decision: &str) -> Result<[u8; 32], String> {
     let signed = content.get("signed").ok_or("the content has no signed decision")?;
-    if signed.get("decision").and_then(Value::as_str) != Some("approve") {
-        return Err("the signed decision content does not approve (its decision is not \"approve\")".into());
+    let signed_decision = signed.get("decision").and_then(Value::as_str).unwrap_or("none");
+    if signed_decision != decision {
+        return Err(format!(
+            "the passkey signed a decision of another kind (\"{signed_decision}\") than the receipt's (\"{decision}\")"
+        ));
     }
     let nonce = content.get("nonce").and_then(Value::as_str).ok_or("the content has no nonce")?;
     let nonce: [u8; NONCE_BYTES] =

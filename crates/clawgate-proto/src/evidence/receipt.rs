@@ -37,6 +37,28 @@ pub mod kind {
     /// from, and its nonce, base64url); `evidence`: an [`Assertion`](super::Assertion).
     /// Without (a ceremony an older build started): `content` as every other kind.
     pub const REQUEST_APPROVED: &str = "request.approved";
+    /// As `request.approved`, for a denial the person signed with a passkey (`signed.decision`
+    /// `deny`: the request and the reason). A denial without a passkey (by session, by a rule,
+    /// by a stop) has no evidence.
+    pub const REQUEST_DENIED: &str = "request.denied";
+    /// As `request.approved`, for Stop all agents signed with a passkey (`signed.decision`
+    /// `stop`: the account and the time).
+    pub const AGENTS_STOPPED: &str = "agents.stopped";
+    /// As `request.approved`, for a rule set saved with a passkey (`signed.decision` `rules`: the
+    /// new version and the SHA-256 of the set's canonical JSON).
+    pub const RULES_CHANGED: &str = "rules.changed";
+
+    /// The `signed.decision` a receipt of `kind` must carry when it has passkey evidence; `None`
+    /// for kinds that are never signed by a decision ceremony.
+    pub fn signed_decision(kind: &str) -> Option<&'static str> {
+        Some(match kind {
+            REQUEST_APPROVED => "approve",
+            REQUEST_DENIED => "deny",
+            AGENTS_STOPPED => "stop",
+            RULES_CHANGED => "rules",
+            _ => return None,
+        })
+    }
 }
 
 /// One receipt, as served and as kept in a chain file (`hash` included, for the reader's

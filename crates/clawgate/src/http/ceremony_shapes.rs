@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 pub struct CeremonyStart {
     /// Send this back with the authenticator's response.
     pub ceremony_id: String,
-    /// `register`, `login` or `approve`.
+    /// `register`, `login`, `approve` or `decide` (a denial, a stop or a rule set, signed).
     pub purpose: String,
     /// WebAuthn options (`PublicKeyCredentialCreationOptions` or `…RequestOptions`), base64url binary fields.
     #[schema(value_type = Object)]

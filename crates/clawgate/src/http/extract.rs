@@ -50,6 +50,17 @@ pub fn from_json_body<T: DeserializeOwned>(value: serde_json::Value) -> Result<T
     serde_json::from_value(value).map_err(|e| ApiError::invalid(e.to_string()))
 }
 
+/// A body that may be left out (empty or only whitespace: `T::default()`), read by
+/// [`from_json_body`]'s rule when it is there.
+pub fn optional_json_body<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let value =
+        serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?;
+    from_json_body(value)
+}
+
 fn json_rejection(r: JsonRejection) -> ApiError {
     match r {
         JsonRejection::MissingJsonContentType(_) => ApiError::new(

@@ -100,6 +100,8 @@ pub struct Assented<'a> {
     pub passkey: &'a StoredPasskey,
     pub assertion: &'a AuthenticationResult,
     pub signed: Option<SignedDecision>,
+    /// The request, if it was read while checking the ceremony (else approving reads it).
+    pub record: Option<ApprovalRecord>,
 }
 
 /// What a passkey signed for an approval: its receipt's body (content, nonce and the assertion)
@@ -323,11 +325,14 @@ impl Approvals {
         grant: Option<&GrantChoice>,
     ) -> ApprovalResult<Decided> {
         let app = self;
-        let Assented { passkey, assertion, signed } = by;
+        let Assented { passkey, assertion, signed, record } = by;
         if &passkey.user_id != owner {
             return Err(ApprovalError::NotOwnersPasskey);
         }
-        let record = app.db.approval_of(id, owner).await?.ok_or(ApprovalError::NotFound)?;
+        let record = match record {
+            Some(record) if &record.user_id == owner && &record.id == id => record,
+            _ => app.db.approval_of(id, owner).await?.ok_or(ApprovalError::NotFound)?,
+        };
         let now = self.now();
         if record.status_at(now) != Status::Pending {
             return Err(self.undecidable(record, now).await);
@@ -420,11 +425,12 @@ impl Approvals {
         id: &RequestId,
         reason: Option<&str>,
         ip: IpAddr,
+        signed: Option<ReceiptBody>,
     ) -> ApprovalResult<Decided> {
         let app = self;
         let now = self.now();
         let ip = ip.to_string();
-        let Some(api_key_id) = app.db.deny(id, user, now, reason, Some(&ip)).await? else {
+        let Some(api_key_id) = app.db.deny(id, user, now, reason, Some(&ip), signed).await? else {
             let record = app.db.approval_of(id, user).await?.ok_or(ApprovalError::NotFound)?;
             return Err(self.undecidable(record, now).await);
         };

@@ -12,6 +12,7 @@ use crate::config::Secret;
 use crate::domain::ids::{CeremonyId, RequestId, UserId, credential_id_text};
 use crate::rate_limit::RateLimiter;
 use crate::store::Db;
+use crate::store::approvals::ApprovalRecord;
 use crate::store::ceremonies::{CeremonyKind, NewCeremony};
 use crate::store::passkeys::StoredPasskey;
 use crate::store::users::User;
@@ -26,10 +27,12 @@ use webauthn_rs::prelude::{
 };
 
 mod assertion;
+mod decide;
 mod error;
 mod options;
 mod signed;
 
+pub use decide::{deny_content, is_stop_of, rules_content, same_but_expiry, stop_content};
 use error::internal;
 pub use error::{CeremonyError, CeremonyResult};
 use signed::Signed;
@@ -101,6 +104,9 @@ pub enum VerifiedFor {
         /// What the passkey signed and its assertion, for the approval's receipt (none for a
         /// ceremony an older build started).
         signed: Option<Box<SignedDecision>>,
+        /// The request as read to check what the passkey signed (approving need not read it
+        /// again).
+        record: Option<Box<ApprovalRecord>>,
     },
 }
 
@@ -266,15 +272,17 @@ impl Ceremonies {
                 // The passkey signs the content only if the state checks against the challenge
                 // derived from it, and that content is still what approving would do. A ceremony
                 // an older build started (none kept) is verified as it was then.
+                let mut record = None;
                 if let Some(signed) = &signed {
-                    let record = self.approvals.stored(id).await?;
-                    let expected = approval_content(&record, state.grant.as_ref())?;
+                    let stored = self.approvals.stored(id).await?;
+                    let expected = approval_content(&stored, state.grant.as_ref())?;
                     if let Err(e) = signed.check(&state.assertion, &expected) {
                         // A request that can no longer be decided is what the person needs to
                         // hear about first, as for a ceremony that lapsed.
                         self.approvals.refuse_if_undecidable(id).await?;
                         return Err(e);
                     }
+                    record = Some(Box::new(stored));
                 }
                 let ApprovalState { assertion, grant } = state;
                 let (passkey, assertion) =
@@ -285,7 +293,8 @@ impl Ceremonies {
                         challenge: signed.challenge(),
                     })
                 });
-                Ok(Verified { passkey, assertion, purpose: VerifiedFor::Approve { owner, grant, signed } })
+                let purpose = VerifiedFor::Approve { owner, grant, signed, record };
+                Ok(Verified { passkey, assertion, purpose })
             }
         }
     }
@@ -300,13 +309,14 @@ impl Ceremonies {
         ip: IpAddr,
     ) -> CeremonyResult<Decided> {
         let verified = self.verify(Purpose::Approve(id), ceremony, credential, ip).await?;
-        let VerifiedFor::Approve { owner, grant, signed } = verified.purpose else {
+        let VerifiedFor::Approve { owner, grant, signed, record } = verified.purpose else {
             return Err(CeremonyError::InvalidCeremony);
         };
         let by = Assented {
             passkey: &verified.passkey,
             assertion: &verified.assertion,
             signed: signed.map(|s| *s),
+            record: record.map(|r| *r),
         };
         Ok(self.approvals.approve(id, &owner, by, ip, grant.as_ref()).await?)
     }

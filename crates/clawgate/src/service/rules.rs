@@ -8,6 +8,7 @@ use super::Shared;
 use crate::clock::Clock;
 use crate::domain::ids::UserId;
 use crate::domain::rules::{Call, Decision, ExampleResult, Review, RuleSet, RuleSetError, Warning, defaults};
+use crate::store::audit::ReceiptBody;
 use crate::store::rules::{NewRuleSet, Saved};
 use crate::store::{Db, StoreError};
 use serde_json::Value;
@@ -180,6 +181,20 @@ impl Rules {
         Ok(Current { rules, version: stored.version, source: Source::Saved })
     }
 
+    /// Refuses now what saving `rules` over `expected_version` would refuse (a set that does not
+    /// parse, names a tool in the wrong case or fails an example; a stale version), so the person
+    /// is not asked to sign a save that cannot happen.
+    pub async fn check_save(&self, user: &UserId, rules: &Value, expected_version: i64) -> RulesResult<()> {
+        if let Some(refusal) = RuleSet::from_value(rules.clone())?.review().refusal() {
+            return Err(RulesError::Invalid(refusal.clone()));
+        }
+        let current = self.db.rule_set_version(user).await?.unwrap_or(0);
+        if current != expected_version {
+            return Err(RulesError::VersionConflict { current });
+        }
+        Ok(())
+    }
+
     /// Replaces `user`'s rules with `rules` if they are still at `expected_version` (0: none
     /// saved yet). The set is parsed and looked over first: one that does not parse, names a tool
     /// in the wrong case or fails an example is refused whole and nothing is stored. Returns the
@@ -190,6 +205,7 @@ impl Rules {
         rules: Value,
         expected_version: i64,
         ip: Option<String>,
+        signed: Option<ReceiptBody>,
     ) -> RulesResult<RulesJson> {
         let review = RuleSet::from_value(rules.clone())?.review();
         if let Some(refusal) = review.refusal() {
@@ -201,6 +217,7 @@ impl Rules {
             expected_version,
             at: self.clock.now_ms(),
             ip,
+            signed,
         };
         match self.db.save_rule_set(new).await? {
             Saved::Saved(stored) => {

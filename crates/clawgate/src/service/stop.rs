@@ -9,6 +9,7 @@ use crate::clock::{Clock, Millis};
 use crate::domain::ids::UserId;
 use crate::events::{Events, KeyEvent};
 use crate::metrics::{Decision, Metrics};
+use crate::store::audit::ReceiptBody;
 use crate::store::stop::Stopped;
 use crate::store::{Db, StoreError};
 use std::net::IpAddr;
@@ -50,10 +51,16 @@ impl Stop {
         }
     }
 
-    /// Stops every agent of `user` (asked from `ip`) and tells the agents waiting here.
-    pub async fn stop_all(&self, user: &UserId, ip: IpAddr) -> Result<StopOutcome, StopError> {
+    /// Stops every agent of `user` (asked from `ip`) and tells the agents waiting here. `signed`:
+    /// the receipt of a stop the person signed with a passkey.
+    pub async fn stop_all(
+        &self,
+        user: &UserId,
+        ip: IpAddr,
+        signed: Option<ReceiptBody>,
+    ) -> Result<StopOutcome, StopError> {
         let now = self.clock.now_ms();
-        let stopped = self.db.stop_all(user, now, Some(&ip.to_string())).await?;
+        let stopped = self.db.stop_all(user, now, Some(&ip.to_string()), signed).await?;
         tracing::warn!(
             user.id = %user,
             denied = stopped.denied.len(),

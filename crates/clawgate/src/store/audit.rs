@@ -2,7 +2,8 @@
 //! transaction as the change it records (so there is never a change without its row, or the
 //! reverse).
 
-use super::{Db, StoreResult, opt_i64, receipts};
+use super::writer::Statement;
+use super::{Db, StoreError, StoreResult, opt_i64, receipts};
 use crate::clock::Millis;
 use crate::domain::ids::{ApiKeyId, AuditId, RequestId, UserId};
 use clawgate_proto::evidence::receipt::Receipt;
@@ -105,30 +106,82 @@ macro_rules! insert_audit {
 
 /// The audit row, the receipt ($11–$18, see `receipts::bind`) and the chain's head moved to it, in
 /// one round trip: statements in a row on SQLite, one statement on PostgreSQL.
-const WITH_RECEIPT_SQLITE: &str =
-    concat!(insert_audit!(), "; ", receipts::insert_receipt!(), "; ", receipts::move_head!());
-const WITH_RECEIPT_POSTGRES: &str = concat!(
-    "WITH audited AS (",
-    insert_audit!(),
-    "), receipted AS (",
-    receipts::insert_receipt!(),
-    ") ",
-    receipts::move_head!()
-);
+macro_rules! with_receipt_sqlite {
+    () => {
+        concat!(
+            $crate::store::audit::insert_audit!(),
+            "; ",
+            $crate::store::receipts::insert_receipt!(),
+            "; ",
+            $crate::store::receipts::move_head!()
+        )
+    };
+}
+/// The same on PostgreSQL, with `$ctes` (`", name AS (statement)"`, more of the change itself)
+/// in the same statement.
+macro_rules! with_receipt_postgres {
+    ($($ctes:expr)?) => {
+        concat!(
+            "WITH audited AS (",
+            $crate::store::audit::insert_audit!(),
+            "), receipted AS (",
+            $crate::store::receipts::insert_receipt!(),
+            ")",
+            $($ctes,)?
+            " ",
+            $crate::store::receipts::move_head!()
+        )
+    };
+}
+pub(crate) use {insert_audit, with_receipt_postgres, with_receipt_sqlite};
+
+/// Statements of the change itself that go in the round trip of its audit row and receipt, after
+/// them (values from $19 on): the whole SQL for each backend (`with_receipt_sqlite!()` followed
+/// by them; `with_receipt_postgres!(…)` with them as CTEs), and a binding of their values.
+pub(crate) struct Along {
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+    pub bind: Box<dyn FnOnce(Statement) -> Statement + Send>,
+}
 
 /// Appends `e` on `conn`, and its receipt to the person's chain: inside the transaction of the
 /// change it records. The receipt written, if the event has one.
 pub(crate) async fn append(conn: &mut sqlx::AnyConnection, e: &AuditEvent) -> StoreResult<Option<Receipt>> {
-    let receipt = if NOT_RECEIPTED.contains(&e.event) {
-        None
-    } else {
-        let ReceiptBody { content, evidence } = e.receipt_body();
-        Some(receipts::next(conn, &e.user_id, e.at, e.event, content, evidence).await?)
-    };
-    let sql = match &receipt {
-        None => insert_audit!(),
-        Some(_) if conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME => WITH_RECEIPT_SQLITE,
-        Some(_) => WITH_RECEIPT_POSTGRES,
+    let receipt = take_place(conn, e).await?;
+    write(conn, e, receipt.as_ref(), None).await?;
+    Ok(receipt)
+}
+
+/// Takes the place of `e`'s receipt in its chain and makes the receipt (none for an event without
+/// one); [`write`] writes it, with the audit row, in the same transaction.
+pub(crate) async fn take_place(
+    conn: &mut sqlx::AnyConnection,
+    e: &AuditEvent,
+) -> StoreResult<Option<Receipt>> {
+    if NOT_RECEIPTED.contains(&e.event) {
+        return Ok(None);
+    }
+    let ReceiptBody { content, evidence } = e.receipt_body();
+    Ok(Some(receipts::next(conn, &e.user_id, e.at, e.event, content, evidence).await?))
+}
+
+/// Writes `e`'s audit row and its `receipt` (from [`take_place`]), and `along` with them.
+pub(crate) async fn write(
+    conn: &mut sqlx::AnyConnection,
+    e: &AuditEvent,
+    receipt: Option<&Receipt>,
+    along: Option<Along>,
+) -> StoreResult<()> {
+    let sqlite = conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME;
+    let sql = match (receipt, &along) {
+        (None, None) => insert_audit!(),
+        (None, Some(_)) => {
+            return Err(StoreError::Corrupt("statements along an audit row without a receipt".into()));
+        }
+        (Some(_), Some(along)) if sqlite => along.sqlite,
+        (Some(_), Some(along)) => along.postgres,
+        (Some(_), None) if sqlite => with_receipt_sqlite!(),
+        (Some(_), None) => with_receipt_postgres!(),
     };
     let statement = sqlx::query(sql)
         .bind(AuditId::generate().as_str())
@@ -141,12 +194,16 @@ pub(crate) async fn append(conn: &mut sqlx::AnyConnection, e: &AuditEvent) -> St
         .bind(e.user_verified.map(i64::from))
         .bind(e.ip.clone())
         .bind(e.detail.clone());
-    let statement = match &receipt {
+    let statement = match receipt {
         Some(r) => receipts::bind(statement, r),
         None => statement,
     };
+    let statement = match along {
+        Some(along) => (along.bind)(statement),
+        None => statement,
+    };
     statement.execute(&mut *conn).await?;
-    Ok(receipt)
+    Ok(())
 }
 
 impl Db {

@@ -17,6 +17,8 @@ pub enum CeremonyKind {
     Login,
     /// Approving one request with a passkey.
     Approve,
+    /// Another decision the signed-in person signs with a passkey: a denial, a stop, a rule set.
+    Decide,
 }
 
 impl CeremonyKind {
@@ -25,6 +27,7 @@ impl CeremonyKind {
             CeremonyKind::Register => "register",
             CeremonyKind::Login => "login",
             CeremonyKind::Approve => "approve",
+            CeremonyKind::Decide => "decide",
         }
     }
 }

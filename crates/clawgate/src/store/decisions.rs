@@ -33,6 +33,16 @@ pub struct ApprovalEvidence {
     pub receipt: Option<ReceiptBody>,
 }
 
+/// The approval's token, written with its audit row and receipt (values $19–$22).
+const APPROVED_SQLITE: &str = concat!(
+    audit::with_receipt_sqlite!(),
+    "; UPDATE approval_requests SET token = $19, token_jti = $20, token_expires_at = $21 WHERE id = $22"
+);
+const APPROVED_POSTGRES: &str = audit::with_receipt_postgres!(
+    ", tokened AS (UPDATE approval_requests SET token = $19, token_jti = $20, token_expires_at = $21 \
+     WHERE id = $22)"
+);
+
 /// A request that `expire_due` moved to EXPIRED.
 #[derive(Debug, Clone)]
 pub struct ExpiredRequest {
@@ -92,17 +102,20 @@ impl Db {
                     receipt: evidence.receipt.clone(),
                     ..AuditEvent::new("request.approved", now, &user)
                 };
-                let receipt = audit::append(conn, &event).await?;
-                // Signed now, so the token can name its receipt; written in the same transaction.
-                let hash = receipt.filter(|_| evidence.receipt.is_some()).map(|r| r.hash);
-                let issued = (evidence.sign)(hash.as_deref()).map_err(|e| StoreError::Aborted(format!("{e:#}")))?;
-                sqlx::query("UPDATE approval_requests SET token = $1, token_jti = $2, token_expires_at = $3 WHERE id = $4")
-                    .bind(&issued.token)
-                    .bind(&issued.jti)
-                    .bind(issued.expires_at)
-                    .bind(id.as_str())
-                    .execute(&mut *conn)
-                    .await?;
+                let receipt = audit::take_place(conn, &event).await?;
+                // Signed now, so the token can name its receipt; written in the round trip that
+                // writes the receipt.
+                let hash = receipt.as_ref().filter(|_| evidence.receipt.is_some()).map(|r| r.hash.as_str());
+                let issued = (evidence.sign)(hash).map_err(|e| StoreError::Aborted(format!("{e:#}")))?;
+                let request = id.as_str().to_owned();
+                let along = audit::Along {
+                    sqlite: APPROVED_SQLITE,
+                    postgres: APPROVED_POSTGRES,
+                    bind: Box::new(move |statement| {
+                        statement.bind(issued.token).bind(issued.jti).bind(issued.expires_at).bind(request)
+                    }),
+                };
+                audit::write(conn, &event, receipt.as_ref(), Some(along)).await?;
                 if let Some(g) = &grant {
                     if g.api_key_id != key || g.user_id != user || g.request_id != id {
                         return Err(StoreError::Corrupt("a grant for another request's key or owner".into()));
@@ -133,7 +146,7 @@ impl Db {
     }
 
     /// PENDING → DENIED, only if still pending and unexpired at `now`. The key that asked, if this
-    /// call decided it.
+    /// call decided it. `signed`: the receipt of a denial the person signed with a passkey.
     pub async fn deny(
         &self,
         id: &RequestId,
@@ -141,6 +154,7 @@ impl Db {
         now: Millis,
         reason: Option<&str>,
         ip: Option<&str>,
+        signed: Option<ReceiptBody>,
     ) -> StoreResult<Option<ApiKeyId>> {
         let (id, user, announcer) = (id.clone(), user.clone(), self.announcer());
         let (reason, ip) = (reason.map(str::to_owned), ip.map(str::to_owned));
@@ -164,6 +178,7 @@ impl Db {
                     api_key_id: Some(key.clone()),
                     ip,
                     detail: reason,
+                    receipt: signed,
                     ..AuditEvent::new("request.denied", now, &user)
                 };
                 audit::append(conn, &event).await?;

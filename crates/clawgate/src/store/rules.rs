@@ -1,7 +1,7 @@
 //! Each person's rule set: the JSON as they saved it, under a version that a save must name
 //! (compare-and-swap), so two editors never overwrite each other unknowingly.
 
-use super::audit::{self, AuditEvent};
+use super::audit::{self, AuditEvent, ReceiptBody};
 use super::{Db, StoreResult};
 use crate::clock::Millis;
 use crate::domain::ids::UserId;
@@ -36,6 +36,8 @@ pub struct NewRuleSet {
     pub at: Millis,
     /// The client's IP, for the audit row.
     pub ip: Option<String>,
+    /// The receipt of a save the person signed with a passkey.
+    pub signed: Option<ReceiptBody>,
 }
 
 impl Db {
@@ -106,6 +108,7 @@ impl Db {
                 let audit = AuditEvent {
                     ip: new.ip,
                     detail: Some(version.to_string()),
+                    receipt: new.signed,
                     ..AuditEvent::new("rules.changed", new.at, &new.user)
                 };
                 audit::append(conn, &audit).await?;

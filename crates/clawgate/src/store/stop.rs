@@ -2,7 +2,7 @@
 //! requests are denied, their live grants revoked and their live keys suspended, each with its
 //! audit row and announcement, and one summary row says what was stopped.
 
-use super::audit::{self, AuditEvent};
+use super::audit::{self, AuditEvent, ReceiptBody};
 use super::{Announcer, Db, StoreResult, grants};
 use crate::clock::Millis;
 use crate::domain::approval::Status;
@@ -55,7 +55,13 @@ impl Db {
     /// Stops every agent of `user` at `now` (asked from `ip`): see the module. Live keys are
     /// forgotten by the key cache before the write and every key it suspended after it, as
     /// [`Db::suspend_api_key`] does, so no cached key gets through.
-    pub async fn stop_all(&self, user: &UserId, now: Millis, ip: Option<&str>) -> StoreResult<Stopped> {
+    pub async fn stop_all(
+        &self,
+        user: &UserId,
+        now: Millis,
+        ip: Option<&str>,
+        signed: Option<ReceiptBody>,
+    ) -> StoreResult<Stopped> {
         for key in self.api_keys_of(user).await? {
             if key.revoked_at.is_none() && key.suspended_at.is_none() {
                 self.keys.forget(&key.id);
@@ -78,6 +84,7 @@ impl Db {
                     let summary = AuditEvent {
                         ip,
                         detail: Some(stopped.summary()),
+                        receipt: signed,
                         ..AuditEvent::new("agents.stopped", now, &user)
                     };
                     audit::append(conn, &summary).await?;

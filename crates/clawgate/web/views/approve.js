@@ -6,7 +6,7 @@ import { api, serverNow } from '../api.js';
 import { agentBlock, busy, errorBox, fill, h, main, toast } from '../dom.js';
 import { follow } from '../live.js';
 import { ago, timeLeft, when } from '../time.js';
-import { approveWithPasskey } from '../webauthn.js';
+import { approveWithPasskey, signDecision } from '../webauthn.js';
 import { grantChoice, grantMade } from './grants.js';
 import { statusBadge, UNNAMED_AGENT } from './requests.js';
 
@@ -79,7 +79,8 @@ export async function viewApproval(id) {
       const signs = h('p', { class: 'muted', id: 'signs' });
       const showSigning = (signing) => {
         const grant = signing.content.grant ? ', with the grant you chose' : '';
-        signs.replaceChildren(`Your passkey signs this request${grant}: content hash ${signing.contentHash.slice(0, 16)}…`);
+        const what = signing.content.decision === 'deny' ? 'your denial of this request' : 'this request';
+        signs.replaceChildren(`Your passkey signs ${what}${grant}: content hash ${signing.contentHash.slice(0, 16)}…`);
         signs.title = `SHA-256 ${signing.contentHash} of ${JSON.stringify(signing.content)}`;
       };
       const shown = { action: r.action, bindingCode: r.bindingCode };
@@ -93,7 +94,19 @@ export async function viewApproval(id) {
       );
       deny.addEventListener('click', () =>
         busy(deny, box, async () => {
-          const done = await api('POST', `/approval/deny/${id}`, reason.value.trim() ? { reason: reason.value.trim() } : {});
+          const why = reason.value.trim() || null;
+          const denial = { decision: 'deny', requestId: id, reason: why };
+          const thisDenial = (c) => c.decision === 'deny' && c.requestId === id && c.action === shown.action && c.bindingCode === shown.bindingCode && c.reason === why;
+          let passkey = null;
+          try {
+            deny.textContent = 'Waiting for your passkey…';
+            passkey = await signDecision(denial, thisDenial, showSigning);
+          } catch (e) {
+            // Denying needs no passkey: a dismissed prompt still denies, recorded without a signature.
+            if (e.name !== 'NotAllowedError') throw e;
+          }
+          const body = { ...(why ? { reason: why } : {}), ...(passkey ? { passkey } : {}) };
+          const done = await api('POST', `/approval/deny/${id}`, body);
           toast(done && done.keySuspended ? 'Denied. The agent’s key is suspended: resume it on API keys.' : 'Denied.');
           await render();
         }),

@@ -56,19 +56,25 @@ function download(name, data) {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
-/** What a receipt records, in a line (and the action, for a passkey approval). */
+/** Kinds a passkey can sign: the receipt then carries the signature (`evidence`). */
+const SIGNED_KINDS = ['request.approved', 'request.denied', 'agents.stopped', 'rules.changed'];
+
+/** What a receipt records, in a line (and the action, for a passkey approval or denial). */
 function whatItSays(r) {
   const c = r.content || {};
-  if (r.kind === 'request.approved' && c.signed) {
-    return [agentBlock(c.signed.action, 'action'), c.signed.grant ? h('div', { class: 'small' }, 'with a standing grant') : null];
+  const s = c.signed;
+  if (s && (s.decision === 'approve' || s.decision === 'deny')) {
+    const more = s.grant ? 'with a standing grant' : s.reason ? `reason: ${s.reason}` : null;
+    return [agentBlock(s.action, 'action'), more ? h('div', { class: 'small' }, visibleText(more)) : null];
   }
+  if (s && s.decision === 'rules') return h('div', { class: 'small' }, `version ${s.version}, rules hash ${String(s.rulesHash).slice(0, 16)}…`);
   const passkeys = Array.isArray(c.passkeys) ? c.passkeys.map((p) => p.name).join(', ') : null;
   const parts = [c.detail, c.email, c.name, passkeys, c.requestId, c.apiKeyId, c.credentialId].filter(Boolean);
   return parts.length ? h('div', { class: 'small' }, visibleText(parts.join(' · '))) : null;
 }
 
 function receiptCard(r) {
-  const signed = r.evidence && r.kind === 'request.approved';
+  const signed = r.evidence && SIGNED_KINDS.includes(r.kind);
   return h(
     'li',
     { class: 'card receipt', 'data-seq': r.seq, 'data-kind': r.kind },

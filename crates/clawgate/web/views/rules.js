@@ -6,7 +6,7 @@
 
 import { api } from '../api.js';
 import { agentBlock, busy, h, main, show, toast, visibleText } from '../dom.js';
-import { withStepUp } from '../webauthn.js';
+import { contentHash, signDecision, withStepUp } from '../webauthn.js';
 
 const TOOLS = ['Bash', 'Write', 'Edit', 'Read', 'WebFetch', 'other'];
 const TARGET = { Bash: ['Command', 'command'], WebFetch: ['URL', 'url'], other: ['Input (a JSON object, optional)', null] };
@@ -141,7 +141,13 @@ export async function viewRules() {
         throw new Error(`This is not valid JSON: ${e.message}. Nothing was saved`);
       }
       try {
-        const saved = await withStepUp(() => api('PUT', '/rules', { rules, expectedVersion: current.version }));
+        // Signed with a passkey: this set (its hash) as the next version.
+        const expectedVersion = current.version;
+        const signs = async (c) => c.decision === 'rules' && c.version === expectedVersion + 1 && c.rulesHash === (await contentHash(rules));
+        const saved = await withStepUp(async () => {
+          const passkey = await signDecision({ decision: 'rules', rules, expectedVersion }, signs);
+          return api('PUT', '/rules', { rules, expectedVersion, passkey });
+        });
         showSaved(saved);
         edit(saved.rules);
         const warned = (saved.warnings || []).length;

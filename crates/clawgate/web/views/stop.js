@@ -1,10 +1,11 @@
 // ClawGate's web app, the kill switch (/stop): every pending request denied, every grant
-// revoked, every API key suspended, at once, after a passkey step-up.
+// revoked, every API key suspended, at once, signed with a passkey (its receipt carries the
+// signature).
 
 import { api } from '../api.js';
 import { busy, h, main, show, toast } from '../dom.js';
 import { when } from '../time.js';
-import { withStepUp } from '../webauthn.js';
+import { signDecision, withStepUp } from '../webauthn.js';
 
 function count(n, one, many) {
   return `${n} ${n === 1 ? one : many}`;
@@ -31,7 +32,10 @@ export async function viewStop() {
   confirmButton.addEventListener('click', () =>
     busy(confirmButton, box, async () => {
       confirmButton.textContent = 'Stopping…';
-      const done = await withStepUp(() => api('POST', '/stop'));
+      const done = await withStepUp(async () => {
+        const passkey = await signDecision({ decision: 'stop' }, (c) => c.decision === 'stop');
+        return api('POST', '/stop', { passkey });
+      });
       toast('All agents stopped.');
       show(
         main,

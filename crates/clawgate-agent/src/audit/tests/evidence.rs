@@ -164,3 +164,51 @@ fn a_changed_signature_does_not_verify_whatever_the_algorithm() {
         fails(&b.chain(), &Options::default(), Category::Evidence, index as u64 + 1, &words);
     }
 }
+
+/// A decision other than an approval, signed by `passkey`: its receipt's content and evidence.
+fn signed_decision(
+    passkey: &mut Passkey,
+    signed: serde_json::Value,
+    nonce: u8,
+) -> (serde_json::Value, serde_json::Value) {
+    let nonce = [nonce; 16];
+    let challenge = clawgate_proto::evidence::decision_challenge(&signed, &nonce);
+    let evidence = passkey.assert(&challenge, ORIGIN, RP_ID, UP | UV);
+    (json!({"signed": signed, "nonce": authenticator::b64(&nonce)}), evidence)
+}
+
+#[test]
+fn signed_stops_and_rule_sets_hold_and_count_as_the_persons() {
+    let (mut b, mut keys) = good();
+    let stop = json!({"decision": "stop", "account": super::ACCOUNT, "at": "2027-01-15T08:00:00.000Z"});
+    let (content, evidence) = signed_decision(&mut keys[0], stop, 40);
+    b.push(kind::AGENTS_STOPPED, content, Some(evidence));
+    let rules = json!({"decision": "rules", "version": 2, "rulesHash": "ab".repeat(32)});
+    let (content, evidence) = signed_decision(&mut keys[2], rules, 41);
+    b.push(kind::RULES_CHANGED, content, Some(evidence));
+    let summary = verify_chain(&b.chain(), &Options::default()).expect("the chain holds");
+    assert_eq!(summary.passkey_checked.get("agents.stopped"), Some(&1), "{summary:?}");
+    assert_eq!(summary.passkey_checked.get("rules.changed"), Some(&1), "{summary:?}");
+    assert_eq!(summary.credentials.iter().map(|c| c.signed).collect::<Vec<_>>(), [3, 1, 2]);
+}
+
+#[test]
+fn a_signed_stop_of_another_account_or_a_decision_of_another_kind_does_not_hold() {
+    let (mut b, mut keys) = good();
+    let stop = json!({"decision": "stop", "account": "usr_mallory", "at": "2027-01-15T08:00:00.000Z"});
+    let (content, evidence) = signed_decision(&mut keys[0], stop, 40);
+    let seq = b.push(kind::AGENTS_STOPPED, content, Some(evidence));
+    fails(&b.chain(), &Options::default(), Category::Evidence, seq, "another account's agents");
+
+    let (mut b, mut keys) = good();
+    let rules = json!({"decision": "rules", "version": 2, "rulesHash": "ab".repeat(32)});
+    let (content, evidence) = signed_decision(&mut keys[0], rules, 41);
+    let seq = b.push(kind::REQUEST_DENIED, content, Some(evidence));
+    fails(
+        &b.chain(),
+        &Options::default(),
+        Category::Evidence,
+        seq,
+        "another kind (\"rules\") than the receipt's (\"deny\")",
+    );
+}

@@ -15,6 +15,14 @@ impl From<CeremonyError> for ApiError {
                 "invalid_ceremony",
                 "this ceremony does not exist, has expired, was already used, or was started for something else; start again",
             ),
+            CeremonyError::NotWhatWasSigned => ApiError::bad_request(
+                "signed_decision_mismatch",
+                "the passkey signed another decision than the one sent (another request, reason, rule set or version); nothing was changed: start again",
+            ),
+            CeremonyError::NoPasskey => ApiError::forbidden(
+                "passkey_required",
+                "this decision is signed with a passkey, and the account has none: add one first",
+            ),
             CeremonyError::NotVerified(e) => failed(&format!("the passkey response did not verify: {e}")),
             CeremonyError::ClientDataNotJson => failed("the passkey response's client data is not JSON"),
             CeremonyError::CrossOrigin => failed(

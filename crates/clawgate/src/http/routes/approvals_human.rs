@@ -7,9 +7,9 @@ use crate::domain::ids::RequestId;
 use crate::domain::rules::ScopeWords;
 use crate::http::ceremony_shapes::AssertionBody;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::http::extract::{AppJson, ClientIp, Human, NotAnAgent};
+use crate::http::extract::{AppJson, ClientIp, Human, NotAnAgent, optional_json_body};
 use crate::service::approvals::{AGENT_GRACE_MS, Approvals, Decided, agent_waiting};
-use crate::service::ceremonies::Ceremonies;
+use crate::service::ceremonies::{Ceremonies, deny_content, same_but_expiry};
 use crate::service::grants::{self, GRANT_DURATIONS, Grants};
 use crate::state::AppState;
 use crate::store::approvals::ApprovalRecord;
@@ -207,16 +207,22 @@ pub struct DenyBody {
     /// Why, for the agent's log (at most 500 characters).
     #[schema(max_length = 500)]
     pub reason: Option<String>,
+    /// The answer to a `deny` ceremony (`POST /api/v1/passkey/decide/start`) started with the same
+    /// request and reason: the denial is then signed by the passkey, and its receipt proves it.
+    pub passkey: Option<AssertionBody>,
 }
 
-/// Deny a request (the body and its reason are optional).
+/// Deny a request (the body, its reason and its passkey are optional).
+///
+/// With `passkey`, the denial is the one the person's passkey signed: a ceremony for another
+/// request or another reason is refused (`signed_decision_mismatch`) and nothing is denied.
 #[utoipa::path(post, path = "/api/v1/approval/deny/{id}", tag = "approvals",
     security(("session" = [])),
     params(("id" = String, Path, description = "Request id (`req_…`)")),
     request_body(content = Option<DenyBody>, description = "Optional reason"),
     responses(
         (status = 200, body = DecisionResponse),
-        (status = 400, body = ErrorBody),
+        (status = 400, description = "Invalid body, or a `passkey` that does not verify or signed another denial", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "Already decided", body = ErrorBody),
@@ -224,22 +230,26 @@ pub struct DenyBody {
     ))]
 async fn deny(
     State(approvals): State<Approvals>,
+    State(ceremonies): State<Ceremonies>,
     human: Human,
     ClientIp(ip): ClientIp,
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<DecisionResponse>> {
-    let body: DenyBody = if body.iter().all(u8::is_ascii_whitespace) {
-        DenyBody::default()
-    } else {
-        // Read by hand (the body is optional), under the same rule as every other JSON body.
-        let value = serde_json::from_slice(&body)
-            .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?;
-        crate::http::extract::from_json_body(value)?
-    };
+    let body: DenyBody = optional_json_body(&body)?;
     let reason = approval::check_reason(body.reason).map_err(|e| ApiError::invalid(e.to_string()))?;
     let id = RequestId::parse(&id).ok_or_else(|| ApiError::not_found("approval request"))?;
-    let decided = approvals.deny(&human.user.id, &id, reason.as_deref(), ip).await?;
+    let user = &human.user.id;
+    let signed = match body.passkey {
+        None => None,
+        Some(answer) => {
+            let record = approvals.one_of(user, &id).await?;
+            let expected = deny_content(&record, reason.as_deref());
+            let fits = |signed: &serde_json::Value| same_but_expiry(signed, &expected);
+            Some(ceremonies.verify_decision(user, &answer.ceremony_id, &answer.credential, ip, fits).await?)
+        }
+    };
+    let decided = approvals.deny(user, &id, reason.as_deref(), ip, signed).await?;
     Ok(Json(decision_response(&decided)))
 }
 

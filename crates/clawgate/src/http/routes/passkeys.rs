@@ -4,13 +4,16 @@
 
 use super::auth::{SessionResponse, deliver, new_csrf, parse_email};
 use crate::clock::to_rfc3339;
+use crate::domain::approval;
 use crate::domain::ids::{PasskeyId, RequestId};
 use crate::domain::label;
 use crate::http::ceremony_shapes::{AssertionBody, CeremonyStart};
 use crate::http::cookies::SessionDelivery;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, ClientIp, Human, NotAnAgent};
-use crate::service::ceremonies::{Ceremonies, RegisterPublicKeyCredential};
+use crate::service::ceremonies::{
+    Ceremonies, RegisterPublicKeyCredential, deny_content, rules_content, stop_content,
+};
 use crate::service::grants::GrantChoice;
 use crate::service::passkeys::{Passkeys, Registered};
 use crate::state::AppState;
@@ -26,6 +29,7 @@ use utoipa_axum::routes;
 
 pub fn limited() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
+        .routes(routes!(decide_start))
         .routes(routes!(register_start))
         .routes(routes!(register_complete))
         .routes(routes!(authenticate_start))
@@ -177,6 +181,77 @@ async fn authenticate_start(
     // No email (or none that is one): a discoverable ceremony.
     let email = body.email.as_deref().and_then(parse_email);
     Ok(Json(ceremonies.start_sign_in(email.as_deref()).await?.into()))
+}
+
+/// A decision to sign with a passkey.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DecideStartBody {
+    /// `deny` (with `requestId` and the `reason` to be sent), `stop` (every agent), or `rules`
+    /// (with the `rules` and `expectedVersion` to be saved).
+    pub decision: String,
+    #[schema(pattern = r"^req_[0-9A-Za-z]{22}$")]
+    pub request_id: Option<String>,
+    #[schema(max_length = 500)]
+    pub reason: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub rules: Option<serde_json::Value>,
+    pub expected_version: Option<u64>,
+}
+
+/// Start a passkey ceremony that signs a decision of the signed-in person: a denial, a stop of
+/// every agent, or a rule set to save.
+///
+/// The challenge is derived from what is decided (`signing` shows it), as for an approval. Send
+/// the answer as `passkey` with the decision itself: `POST /api/v1/approval/deny/{id}`,
+/// `POST /api/v1/stop` or `PUT /api/v1/rules`, with the same request, reason, rules and version.
+/// What those would refuse (a request already decided, rules that do not parse, a stale version)
+/// is refused here first, so the person is not asked to sign it.
+#[utoipa::path(post, path = "/api/v1/passkey/decide/start", tag = "passkeys",
+    security(("session" = [])),
+    request_body = DecideStartBody,
+    responses(
+        (status = 200, body = CeremonyStart),
+        (status = 400, description = "Invalid body or decision, or rules that cannot be saved (`invalid_rules`)", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "`passkey_required`: the account has no passkey", body = ErrorBody),
+        (status = 404, description = "Unknown request", body = ErrorBody),
+        (status = 409, description = "The request was already decided, or the rules are no longer at `expectedVersion`", body = ErrorBody),
+        (status = 410, description = "The request has expired", body = ErrorBody),
+    ))]
+async fn decide_start(
+    State(app): State<Arc<AppState>>,
+    human: Human,
+    AppJson(body): AppJson<DecideStartBody>,
+) -> ApiResult<Json<CeremonyStart>> {
+    let services = &app.services;
+    let user = &human.user.id;
+    let content = match body.decision.as_str() {
+        "deny" => {
+            let id =
+                body.request_id.as_deref().ok_or_else(|| ApiError::invalid("`deny` needs `requestId`"))?;
+            let id = RequestId::parse(id).ok_or_else(|| ApiError::not_found("approval request"))?;
+            let reason = approval::check_reason(body.reason).map_err(|e| ApiError::invalid(e.to_string()))?;
+            let record = services.approvals.one_of(user, &id).await?;
+            services.approvals.refuse_if_undecidable(&id).await?;
+            deny_content(&record, reason.as_deref())
+        }
+        "stop" => stop_content(user, services.approvals.now()),
+        "rules" => {
+            let rules = body.rules.ok_or_else(|| ApiError::invalid("`rules` needs `rules`"))?;
+            let version =
+                body.expected_version.ok_or_else(|| ApiError::invalid("`rules` needs `expectedVersion`"))?;
+            let expected = i64::try_from(version).unwrap_or(-1);
+            services.rules.check_save(user, &rules, expected).await?;
+            rules_content(expected.saturating_add(1), &rules)
+        }
+        other => {
+            return Err(ApiError::invalid(format!(
+                "`decision` must be `deny`, `stop` or `rules`, not `{other}` (approvals start with `authenticate/start`)"
+            )));
+        }
+    };
+    Ok(Json(services.ceremonies.start_decision(user, content).await?.into()))
 }
 
 /// Finish signing in with a passkey; answers with a passkey session.

@@ -2,12 +2,15 @@
 //! ask what it would do with a call (the dry-run).
 
 use crate::domain::rules::{Call, ExampleResult, Warning};
+use crate::http::ceremony_shapes::AssertionBody;
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{AppJson, ClientIp, Human};
+use crate::service::ceremonies::{Ceremonies, rules_content};
 use crate::service::rules::{Rules, RulesError, RulesJson};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
+use clawgate_proto::evidence::canonical;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -116,6 +119,11 @@ pub struct ReplaceRulesBody {
     pub rules: Value,
     /// The version this set replaces, as read: 0 when none is saved yet.
     pub expected_version: u64,
+    /// The answer to a `rules` ceremony (`POST /api/v1/passkey/decide/start`) started with the
+    /// same rules and version: the save is then signed by the passkey (the set's hash and new
+    /// version), and its receipt proves it. Without it, the session must have been signed in
+    /// with a passkey.
+    pub passkey: Option<AssertionBody>,
 }
 
 /// A tool call to decide without running it.
@@ -154,7 +162,8 @@ async fn read(State(rules): State<Rules>, human: Human) -> ApiResult<Json<RulesV
     Ok(Json(rules.json(&human.user.id).await?.into()))
 }
 
-/// Replace the signed-in person's rule set. Needs a session signed in with a passkey. The set is
+/// Replace the signed-in person's rule set. Needs a session signed in with a passkey, or the
+/// answer to a `rules` ceremony for exactly this set and version (`passkey`). The set is
 /// checked whole first: one that does not parse, names a tool that differs from a known one only
 /// in case (`bash`: "did you mean `Bash`?") or fails one of its examples is refused (naming the
 /// rule and field, or each failing example, what it got and what decided) and nothing changes.
@@ -164,24 +173,32 @@ async fn read(State(rules): State<Rules>, human: Human) -> ApiResult<Json<RulesV
     request_body = ReplaceRulesBody,
     responses(
         (status = 200, body = RulesView),
-        (status = 400, description = "`invalid_rules`: the set does not parse, names a tool in the wrong case, or fails an example", body = ErrorBody),
+        (status = 400, description = "`invalid_rules`: the set does not parse, names a tool in the wrong case, or fails an example; or a `passkey` that does not verify or signed another set (`signed_decision_mismatch`)", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "`passkey_required` or `step_up_required`: needs a passkey session", body = ErrorBody),
         (status = 409, description = "`version_conflict`: the set is no longer at `expectedVersion`", body = ErrorBody),
     ))]
 async fn replace(
     State(rules): State<Rules>,
+    State(ceremonies): State<Ceremonies>,
     human: Human,
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<ReplaceRulesBody>,
 ) -> ApiResult<Json<RulesView>> {
-    if !human.via_passkey() {
-        return Err(RulesError::PasskeyRequired.into());
-    }
     // No set is ever at a version beyond i64's (the store's type): -1 matches none, so such a
     // save gets the same conflict (with the current version) as any other stale one.
     let expected = i64::try_from(body.expected_version).unwrap_or(-1);
-    let saved = rules.replace(&human.user.id, body.rules, expected, Some(ip.to_string())).await?;
+    let user = &human.user.id;
+    let signed = match body.passkey {
+        Some(answer) => {
+            let content = rules_content(expected.saturating_add(1), &body.rules);
+            let fits = |signed: &Value| canonical(signed) == canonical(&content);
+            Some(ceremonies.verify_decision(user, &answer.ceremony_id, &answer.credential, ip, fits).await?)
+        }
+        None if human.via_passkey() => None,
+        None => return Err(RulesError::PasskeyRequired.into()),
+    };
+    let saved = rules.replace(user, body.rules, expected, Some(ip.to_string()), signed).await?;
     Ok(Json(saved.into()))
 }
 

@@ -31,6 +31,13 @@ pub enum CeremonyError {
     /// Another assertion of this passkey kept landing in between.
     #[error("the passkey is being used elsewhere")]
     PasskeyBusy,
+    /// The passkey signed another decision than the one being made (another request, reason,
+    /// rule set or version).
+    #[error("the passkey signed another decision")]
+    NotWhatWasSigned,
+    /// A decision is signed with a passkey, and the person has none.
+    #[error("no passkey to sign with")]
+    NoPasskey,
     /// Too many failed assertions from this client, or cloned ones for this account.
     #[error("too many failed passkey attempts")]
     TooManyFailures { retry_after_secs: u64 },
@@ -66,6 +73,7 @@ impl CeremonyError {
     pub fn code(&self) -> Option<&'static str> {
         Some(match self {
             Self::InvalidCeremony => "invalid_ceremony",
+            Self::NotWhatWasSigned => "signed_decision_mismatch",
             Self::NotVerified(_) | Self::ClientDataNotJson | Self::CrossOrigin | Self::CounterRegressed => {
                 "passkey_verification_failed"
             }

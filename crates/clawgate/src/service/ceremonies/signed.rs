@@ -114,9 +114,17 @@ impl Signed {
             }
             v
         };
-        if challenge_of(state)? != self.challenge()
-            || without_expiry(&self.content) != without_expiry(expected)
-        {
+        self.check_challenge(state)?;
+        if without_expiry(&self.content) != without_expiry(expected) {
+            return Err(CeremonyError::InvalidCeremony);
+        }
+        Ok(())
+    }
+
+    /// Refuses a kept ceremony whose state does not check assertions against the challenge
+    /// derived from this content and nonce.
+    pub fn check_challenge<T: Serialize>(&self, state: &T) -> CeremonyResult<()> {
+        if challenge_of(state)? != self.challenge() {
             return Err(CeremonyError::InvalidCeremony);
         }
         Ok(())

@@ -3,4 +3,5 @@
 //! checks a downloaded chain trusting nothing but the file (and the published keys).
 
 mod receipts;
+mod signed_decisions;
 mod verify;

@@ -26,7 +26,7 @@ on_both_databases!(
 );
 
 /// The person's chain, downloaded as the web app does.
-async fn download(app: &TestApp, who: &Person) -> ChainFile {
+pub(super) async fn download(app: &TestApp, who: &Person) -> ChainFile {
     let receipts = chain_of(app, who, 50).await;
     let receipts = receipts.into_iter().map(|r| serde_json::from_value(r).expect("a receipt")).collect();
     ChainFile { format: "clawgate-chain/1".into(), account: who.user_id.clone(), receipts }
@@ -37,7 +37,7 @@ async fn checkpoint(app: &TestApp, who: &Person) -> String {
     r.body["checkpoint"].as_str().expect("checkpoint").to_owned()
 }
 
-async fn options(app: &TestApp, checkpoints: Vec<String>) -> Options {
+pub(super) async fn options(app: &TestApp, checkpoints: Vec<String>) -> Options {
     let jwks = app.get("/.well-known/jwks.json", &Auth::None).await.expect(200).body;
     Options {
         rp_id: Some("localhost".into()),
@@ -47,12 +47,16 @@ async fn options(app: &TestApp, checkpoints: Vec<String>) -> Options {
     }
 }
 
-async fn verified(app: &TestApp, who: &Person, checkpoints: Vec<String>) -> Result<Summary, ChainError> {
+pub(super) async fn verified(
+    app: &TestApp,
+    who: &Person,
+    checkpoints: Vec<String>,
+) -> Result<Summary, ChainError> {
     verify_chain(&download(app, who).await, &options(app, checkpoints).await)
 }
 
 #[track_caller]
-fn assert_fails(result: Result<Summary, ChainError>, category: Category, seq: u64, words: &str) {
+pub(super) fn assert_fails(result: Result<Summary, ChainError>, category: Category, seq: u64, words: &str) {
     let e = result.expect_err("the verifier refuses the chain");
     assert_eq!((e.category, e.seq), (category, Some(seq)), "{e}");
     assert!(e.to_string().contains(words), "{e:?} says {words:?}");
@@ -155,7 +159,7 @@ async fn a_byte_changed_a_receipt_removed_or_two_reordered_is_named(app: TestApp
 
 /// The chain as stored, rewritten by `change` and every hash and link recomputed: what someone
 /// with write access to the database and the receipt format can do.
-async fn rewrite(app: &TestApp, who: &Person, change: impl FnOnce(&mut Vec<Receipt>)) {
+pub(super) async fn rewrite(app: &TestApp, who: &Person, change: impl FnOnce(&mut Vec<Receipt>)) {
     let pool = app.state.db.pool();
     let mut receipts = download(app, who).await.receipts;
     change(&mut receipts);
