@@ -7,6 +7,7 @@
 //! units, no whitespace, strings escaped as ECMAScript's `JSON.stringify` does, numbers written as
 //! ECMAScript writes them.
 
+pub mod pruned;
 pub mod receipt;
 
 use serde_json::{Map, Value, json};

@@ -33,6 +33,8 @@ const USED_TOKEN_GRACE_MS: Millis = 24 * 3600 * 1000;
 /// pass: short writes that others interleave with, and a pass that ends.
 const PRUNE_BATCH: u32 = 1000;
 const PRUNE_BATCHES_PER_PASS: usize = 50;
+/// Accounts whose gate receipts one upkeep pass prunes ([`PRUNE_BATCH`] each at most).
+const PRUNE_ACCOUNTS_PER_PASS: i64 = 100;
 
 pub fn build_webauthn(settings: &Settings) -> anyhow::Result<Webauthn> {
     let webauthn = WebauthnBuilder::new(&settings.rp_id, &settings.rp_origin)
@@ -148,12 +150,19 @@ pub async fn upkeep(state: &AppState) -> anyhow::Result<()> {
     }
     if let Some(retention) = state.settings.decision_retention {
         let kept_ms = Millis::try_from(retention.as_millis()).unwrap_or(Millis::MAX);
-        let pruned = prune_old_decisions(state, now.saturating_sub(kept_ms)).await?;
+        let before = now.saturating_sub(kept_ms);
+        let pruned = prune_old_decisions(state, before).await?;
         if pruned > 0 {
             tracing::info!(
                 rows = pruned,
                 "gate decisions past DECISION_RETENTION_DAYS deleted, with their audit"
             );
+        }
+        // Their receipts are emptied, not deleted: each chain still holds (see `store::pruning`).
+        let batch = i64::from(PRUNE_BATCH);
+        let emptied = state.services.receipts.prune(before, batch, PRUNE_ACCOUNTS_PER_PASS).await?;
+        if emptied > 0 {
+            tracing::info!(receipts = emptied, "gate receipts past DECISION_RETENTION_DAYS emptied");
         }
     }
     Ok(())

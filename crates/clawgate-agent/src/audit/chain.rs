@@ -4,8 +4,10 @@
 use super::checkpoint;
 use super::cose::PublicKey;
 use super::error::{Category, ChainError};
+use super::pruned::{Emptied, is_emptied};
 use super::summary::{CredentialSummary, Options, Summary};
 use super::webauthn::{self, UP, UV, b64_decode, b64_encode};
+use clawgate_proto::evidence::pruned::RECEIPTS_PRUNED;
 use clawgate_proto::evidence::receipt::{CHAIN_FORMAT, ChainFile, GENESIS, Receipt, kind};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -25,6 +27,7 @@ pub fn verify_chain(chain: &ChainFile, opts: &Options) -> Result<Summary, ChainE
         (jwks, _) => jwks,
     };
     let mut walk = Walk { chain, opts, last: None, credentials: Vec::new(), unproven: HashMap::new() };
+    let mut emptied = Emptied::default();
     let mut summary = Summary {
         account: chain.account.clone(),
         receipts: chain.receipts.len(),
@@ -37,9 +40,15 @@ pub fn verify_chain(chain: &ChainFile, opts: &Options) -> Result<Summary, ChainE
         server_only: BTreeMap::new(),
         credentials: Vec::new(),
         checkpoints: Vec::new(),
+        pruned: 0,
     };
     for receipt in &chain.receipts {
         walk.link(receipt)?;
+        if is_emptied(receipt) {
+            emptied.note(receipt)?;
+        } else if receipt.kind == RECEIPTS_PRUNED {
+            emptied.claim(receipt, chain, jwks.as_ref())?;
+        }
         let checked = walk.evidence(receipt).map_err(|message| {
             ChainError::at(Category::Evidence, receipt.seq, Some(&receipt.kind), message)
         })?;
@@ -47,6 +56,7 @@ pub fn verify_chain(chain: &ChainFile, opts: &Options) -> Result<Summary, ChainE
         *counts.entry(receipt.kind.clone()).or_default() += 1;
         walk.last = Some((receipt.seq, &receipt.hash));
     }
+    summary.pruned = emptied.finish()?;
     summary.credentials = walk.credentials.into_iter().map(|c| c.summary).collect();
     if let Some(jwks) = jwks {
         for jwt in &opts.checkpoints {
@@ -104,7 +114,8 @@ impl Walk<'_> {
             }
             _ => {}
         }
-        if r.computed_hash() != r.hash {
+        // An emptied receipt keeps its hash, which its content no longer gives (see `pruned`).
+        if !is_emptied(r) && r.computed_hash() != r.hash {
             let message = "its hash is not what its content gives: the receipt was changed";
             return Err(altered(r.seq, kind, message.into()));
         }

@@ -9,6 +9,7 @@ mod chain;
 mod checkpoint;
 mod cose;
 mod error;
+mod pruned;
 mod summary;
 #[cfg(test)]
 mod tests;

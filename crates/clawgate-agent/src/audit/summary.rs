@@ -44,6 +44,9 @@ pub struct Summary {
     /// The credentials registered with evidence, in the order they were.
     pub credentials: Vec<CredentialSummary>,
     pub checkpoints: Vec<CheckpointSummary>,
+    /// Gate receipts emptied past their retention, each listed by a `receipts.pruned` receipt
+    /// (their links hold; what they said is gone).
+    pub pruned: usize,
 }
 
 impl Summary {
@@ -110,6 +113,12 @@ pub fn summary_text(s: &Summary) -> String {
         s.server_only_total(),
         by_kind(&s.server_only)
     ));
+    if s.pruned > 0 {
+        out.push_str(&format!(
+            "  pruned: {} gate receipts emptied past their retention, each listed by a receipts.pruned receipt: their links hold, what they said is gone\n",
+            s.pruned
+        ));
+    }
     for c in &s.checkpoints {
         out.push_str(&format!("  checkpoint seq {} ({}, key {}) holds\n", c.seq, c.issued, c.key_id));
     }

@@ -77,8 +77,9 @@ pub struct Receipt {
     pub time: i64,
     /// What happened: `account.created`, `passkey.registered`, `request.approved`, …
     pub kind: String,
-    /// What was decided or changed.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    /// What was decided or changed; `null` once pruned (a gate receipt past its retention,
+    /// listed by a later `receipts.pruned` receipt: its `hash` stays, see `evidence::pruned`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub content: Value,
     /// For a passkey decision or registration, what the browser sent; otherwise null.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]

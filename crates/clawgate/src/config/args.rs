@@ -143,8 +143,9 @@ pub struct ServeArgs {
     pub gate_rate_limit: u32,
 
     /// Days a decision the gate made alone (by a rule or a standing grant) is kept, with its audit
-    /// row; upkeep deletes older ones. Requests a person was asked about, and their audit, are
-    /// kept. 0 keeps every decision.
+    /// row; upkeep deletes older ones and empties their receipts (a receipts.pruned receipt lists
+    /// them, so the chain still verifies). Requests a person was asked about, their audit and
+    /// their receipts are kept. 0 keeps every decision.
     #[arg(long, env = "DECISION_RETENTION_DAYS", default_value_t = 90)]
     pub decision_retention_days: u32,
 

@@ -487,6 +487,7 @@ pub(crate) fn new_record(key: &ApiKeyRecord, input: NewApproval, now: Millis) ->
         gate_call: None,
         agent_seen_at: None,
         agent_waiting_until: None,
+        receipt_seq: None,
     }
 }
 

@@ -5,6 +5,7 @@
 use super::Shared;
 use crate::clock::{Clock, Millis};
 use crate::domain::ids::UserId;
+use crate::store::pruning::SignCheckpoint;
 use crate::store::{Db, StoreError};
 use crate::tokens::approval::ApprovalSigner;
 use clawgate_proto::evidence::receipt::{CHECKPOINT_TYP, CheckpointClaims, GENESIS, Receipt};
@@ -66,6 +67,29 @@ impl Receipts {
             None
         };
         Ok(Page { receipts, next_after })
+    }
+
+    /// Prunes the gate's receipts made before `before` (see `store::pruning`): up to `batch` in
+    /// each of up to `accounts` accounts, each account's with its `receipts.pruned` receipt and a
+    /// checkpoint of its head before it. How many receipts it emptied.
+    pub async fn prune(&self, before: Millis, batch: i64, accounts: i64) -> Result<u64, ReceiptError> {
+        let mut pruned = 0;
+        for user in self.db.accounts_to_prune(before, accounts).await? {
+            let (signer, account) = (self.signer.clone(), user.to_string());
+            let now = self.now();
+            let sign: SignCheckpoint = Box::new(move |seq, head| {
+                let claims = CheckpointClaims {
+                    iss: signer.issuer().to_owned(),
+                    sub: account,
+                    seq,
+                    head: head.to_owned(),
+                    iat: now / 1000,
+                };
+                signer.sign_other(CHECKPOINT_TYP, &claims, now)
+            });
+            pruned += self.db.prune_receipts(&user, before, batch, now, sign).await?;
+        }
+        Ok(pruned)
     }
 
     /// A checkpoint of `user`'s chain as it is now (seq 0 and the genesis hash for an empty one).

@@ -45,6 +45,9 @@ pub struct ApprovalRecord {
     /// Until when its agent is taken to be waiting for the answer (the end of its wait plus a
     /// grace for the next read); `None` before the first read.
     pub agent_waiting_until: Option<Millis>,
+    /// The seq of the receipt that records its decision in its owner's chain; `None` while
+    /// pending, and for a request decided before such seqs were kept.
+    pub receipt_seq: Option<i64>,
 }
 
 impl ApprovalRecord {
@@ -107,7 +110,7 @@ macro_rules! columns {
         "id, user_id, api_key_id, agent_id, action, context, binding_code, action_hash, \
          status, created_at, expires_at, decided_at, deny_reason, token, token_jti, \
          token_expires_at, credential_id, user_verified, decided_by, decision_ref, gate_call, \
-         agent_seen_at, agent_waiting_until"
+         agent_seen_at, agent_waiting_until, receipt_seq"
     };
 }
 
@@ -154,6 +157,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<ApprovalRecord> {
         gate_call: row.try_get("gate_call")?,
         agent_seen_at: opt_i64(row, "agent_seen_at")?,
         agent_waiting_until: opt_i64(row, "agent_waiting_until")?,
+        receipt_seq: opt_i64(row, "receipt_seq")?,
     })
 }
 

@@ -33,15 +33,42 @@ pub struct ApprovalEvidence {
     pub receipt: Option<ReceiptBody>,
 }
 
-/// The approval's token, written with its audit row and receipt (values $19–$22).
+/// The approval's token and its receipt's seq, written with its audit row and receipt (values
+/// $19–$23).
 const APPROVED_SQLITE: &str = concat!(
     audit::with_receipt_sqlite!(),
-    "; UPDATE approval_requests SET token = $19, token_jti = $20, token_expires_at = $21 WHERE id = $22"
+    "; UPDATE approval_requests SET token = $19, token_jti = $20, token_expires_at = $21, \
+     receipt_seq = $23 WHERE id = $22"
 );
 const APPROVED_POSTGRES: &str = audit::with_receipt_postgres!(
-    ", tokened AS (UPDATE approval_requests SET token = $19, token_jti = $20, token_expires_at = $21 \
-     WHERE id = $22)"
+    ", tokened AS (UPDATE approval_requests SET token = $19, token_jti = $20, token_expires_at = $21, \
+     receipt_seq = $23 WHERE id = $22)"
 );
+/// A decided request's receipt's seq ($19; $20 the request), written with its audit row and
+/// receipt.
+const NOTED_SQLITE: &str =
+    concat!(audit::with_receipt_sqlite!(), "; UPDATE approval_requests SET receipt_seq = $19 WHERE id = $20");
+const NOTED_POSTGRES: &str = audit::with_receipt_postgres!(
+    ", noted AS (UPDATE approval_requests SET receipt_seq = $19 WHERE id = $20)"
+);
+
+/// Appends `event`, the decision of request `id`, and notes its receipt's seq on the request.
+pub(crate) async fn append_decision(
+    conn: &mut sqlx::AnyConnection,
+    event: &AuditEvent,
+    id: &RequestId,
+) -> StoreResult<()> {
+    let receipt = audit::take_place(conn, event).await?;
+    let along = receipt.as_ref().map(|r| {
+        let (seq, id) = (i64::try_from(r.seq).unwrap_or(i64::MAX), id.as_str().to_owned());
+        audit::Along {
+            sqlite: NOTED_SQLITE,
+            postgres: NOTED_POSTGRES,
+            bind: Box::new(move |statement| statement.bind(seq).bind(id)),
+        }
+    });
+    audit::write(conn, event, receipt.as_ref(), along).await
+}
 
 /// A request that `expire_due` moved to EXPIRED.
 #[derive(Debug, Clone)]
@@ -108,11 +135,13 @@ impl Db {
                 let hash = receipt.as_ref().filter(|_| evidence.receipt.is_some()).map(|r| r.hash.as_str());
                 let issued = (evidence.sign)(hash).map_err(|e| StoreError::Aborted(format!("{e:#}")))?;
                 let request = id.as_str().to_owned();
+                let seq = receipt.as_ref().map(|r| i64::try_from(r.seq).unwrap_or(i64::MAX));
                 let along = audit::Along {
                     sqlite: APPROVED_SQLITE,
                     postgres: APPROVED_POSTGRES,
                     bind: Box::new(move |statement| {
-                        statement.bind(issued.token).bind(issued.jti).bind(issued.expires_at).bind(request)
+                        let statement = statement.bind(issued.token).bind(issued.jti).bind(issued.expires_at);
+                        statement.bind(request).bind(seq)
                     }),
                 };
                 audit::write(conn, &event, receipt.as_ref(), Some(along)).await?;
@@ -181,7 +210,7 @@ impl Db {
                     receipt: signed,
                     ..AuditEvent::new("request.denied", now, &user)
                 };
-                audit::append(conn, &event).await?;
+                append_decision(conn, &event, &id).await?;
                 let decided =
                     ApprovalEvent { user_id: user, api_key_id: key.clone(), request_id: id, status: Status::Denied };
                 announcer.approval(conn, &decided).await?;
@@ -218,7 +247,7 @@ impl Db {
                         api_key_id: Some(r.api_key_id.clone()),
                         ..AuditEvent::new("request.expired", at, &r.user_id)
                     };
-                    audit::append(conn, &event).await?;
+                    append_decision(conn, &event, &r.id).await?;
                     announcer.approval(conn, &r.event()).await?;
                     expired.push(r);
                 }

@@ -16,6 +16,7 @@ pub mod gate;
 pub mod grants;
 pub mod key_cache;
 pub mod passkeys;
+pub mod pruning;
 pub mod push;
 pub mod receipts;
 pub mod rules;

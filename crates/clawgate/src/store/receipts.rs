@@ -81,7 +81,7 @@ pub(crate) fn bind(statement: Statement, receipt: &Receipt) -> Statement {
 
 /// Moves `user`'s chain head on by one (creating it at 1): the new seq, and the hash of the
 /// receipt before it (the genesis value for the first).
-async fn advance(conn: &mut sqlx::AnyConnection, user: &UserId) -> StoreResult<(u64, String)> {
+pub(crate) async fn advance(conn: &mut sqlx::AnyConnection, user: &UserId) -> StoreResult<(u64, String)> {
     let head = sqlx::query(
         "INSERT INTO chain_heads (user_id, seq, head) VALUES ($1, 1, $2) \
          ON CONFLICT (user_id) DO UPDATE SET seq = chain_heads.seq + 1 RETURNING seq, head",

@@ -136,7 +136,7 @@ async fn deny_pending(
             detail: Some(STOP_REASON.to_owned()),
             ..AuditEvent::new("request.denied", now, user)
         };
-        audit::append(conn, &event).await?;
+        super::decisions::append_decision(conn, &event, request_id).await?;
         let decided = ApprovalEvent {
             user_id: user.clone(),
             api_key_id: api_key_id.clone(),

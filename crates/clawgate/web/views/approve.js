@@ -65,6 +65,7 @@ export async function viewApproval(id) {
         h('dd', {}, when(r.createdAt)),
         pending ? [h('dt', {}, 'Time left'), h('dd', { 'data-expires': r.expiresAt }, timeLeft(r.expiresAt))] : [h('dt', {}, 'Decided'), h('dd', {}, when(r.decidedAt))],
         r.denyReason ? [h('dt', {}, 'Reason'), h('dd', {}, agentBlock(r.denyReason))] : null,
+        r.receiptSeq ? [h('dt', {}, 'Receipt'), h('dd', {}, h('a', { href: `/receipts?seq=${r.receiptSeq}`, 'data-link': true, id: 'receipt-link' }, `#${r.receiptSeq} in your chain`))] : null,
       ),
       r.grant ? grantMade(r.grant) : null,
       r.context ? [h('h2', {}, 'Context'), agentBlock(JSON.stringify(r.context, null, 2))] : null,

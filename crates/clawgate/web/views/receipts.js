@@ -30,6 +30,7 @@ const KINDS = {
   'agents.stopped': 'All agents stopped',
   'gate.allowed': 'Allowed by the gate',
   'gate.denied': 'Denied by the gate',
+  'receipts.pruned': 'Old gate receipts pruned',
 };
 
 /** Every receipt of the chain, oldest first, a page at a time. */
@@ -61,6 +62,8 @@ const SIGNED_KINDS = ['request.approved', 'request.denied', 'agents.stopped', 'r
 
 /** What a receipt records, in a line (and the action, for a passkey approval or denial). */
 function whatItSays(r) {
+  if (r.content === null) return h('div', { class: 'small muted' }, 'Pruned past its retention: its hash stays, what it said is gone.');
+  if (r.kind === 'receipts.pruned') return h('div', { class: 'small' }, `${r.content.count} gate receipts made before ${when(new Date(r.content.before).toISOString())} pruned`);
   const c = r.content || {};
   const s = c.signed;
   if (s && (s.decision === 'approve' || s.decision === 'deny')) {
@@ -95,8 +98,13 @@ export async function viewReceipts() {
   const saveChain = h('button', { type: 'button', class: 'primary', id: 'download-chain' }, 'Download the chain');
   const saveCheckpoint = h('button', { type: 'button', id: 'download-checkpoint' }, 'Download a checkpoint');
   const actions = h('div', { class: 'spread' }, saveChain, saveCheckpoint);
+  // Opened from a decision (`?seq=N`): that receipt first, whatever its age.
+  const opened = Number(new URLSearchParams(location.search).get('seq')) || null;
+  const focus = h('div', { id: 'opened-receipt' });
   const load = async () => {
     const chain = await wholeChain();
+    const mine = opened && chain.receipts.find((r) => r.seq === opened);
+    focus.replaceChildren(...(mine ? [h('h2', {}, 'The receipt you opened'), h('ul', { class: 'plain' }, receiptCard(mine))] : []));
     const last = chain.receipts[chain.receipts.length - 1];
     head.replaceChildren(
       last
@@ -130,6 +138,7 @@ export async function viewReceipts() {
       '.',
     ),
     actions,
+    focus,
     head,
     list,
   );

@@ -5,6 +5,7 @@ mod authenticator;
 mod checkpoints;
 mod command;
 mod evidence;
+mod pruned;
 
 use super::*;
 use authenticator::{Alg, ORIGIN, Passkey, RP_ID, UP, UV};
@@ -191,6 +192,20 @@ fn reordered_receipts_do_not_hold_renumbered_or_not() {
         r.hash = r.computed_hash();
     }
     fails(&b.chain(), &Options::default(), Category::Altered, 6, "prev does not match receipt 5's hash");
+}
+
+#[test]
+fn a_repeated_receipt_does_not_hold() {
+    let (mut b, _) = good();
+    let again = b.receipts[5].clone();
+    b.receipts.insert(6, again);
+    fails(
+        &b.chain(),
+        &Options::default(),
+        Category::Altered,
+        7,
+        "seq 6 follows seq 6: receipts are repeated or out of order",
+    );
 }
 
 #[test]

@@ -93,6 +93,11 @@ pub struct ApprovalView {
     /// recorded every few seconds; absent when it has not read it since asking.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_checked_at: Option<String>,
+    /// Once decided: the seq of the receipt that records the decision in the person's chain
+    /// (`GET /api/v1/audit/receipts?after=SEQ-1&limit=1`). Absent while pending, and for a request
+    /// decided before this server kept it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt_seq: Option<i64>,
 }
 
 /// One width a standing grant may have, and what it would cover, in words. Offered narrowest
@@ -133,6 +138,7 @@ pub fn approval_view(r: &ApprovalRecord, now: Millis) -> ApprovalView {
         agent_waiting: pending.then(|| agent_waiting(r, now)),
         agent_waiting_until: pending.then(|| to_rfc3339(waiting_until)),
         agent_checked_at: r.agent_seen_at.map(to_rfc3339),
+        receipt_seq: r.receipt_seq,
     }
     .with_grant_options(r, now)
 }

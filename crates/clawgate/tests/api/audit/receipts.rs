@@ -17,6 +17,7 @@ on_both_databases!(
     pages_and_a_checkpoint_of_the_head,
     each_person_reads_only_their_own_chain,
     two_instances_appending_at_once_keep_one_chain,
+    each_decided_request_names_its_receipt,
 );
 
 pub(crate) const RECEIPTS: &str = "/api/v1/audit/receipts";
@@ -264,4 +265,42 @@ async fn two_instances_appending_at_once_keep_one_chain(a: TestApp) {
     assert_eq!(receipts.iter().filter(|r| r["kind"] == "gate.allowed").count(), 40);
     assert_eq!(chain_of(&b, &ada, 7).await, receipts, "both instances serve the same chain");
     assert_eq!(receipts.last().expect("receipts")["kind"], "request.approved");
+}
+
+/// Each request a person, the clock or a stop decided names the receipt that records it
+/// (`receiptSeq`, which the approve page links to); a pending one names none.
+async fn each_decided_request_names_its_receipt(app: TestApp) {
+    let mut ada = app.person("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    let (approved, _) = app.approved(&mut ada, &key, "deploy").await;
+    let denied = app.ask(&key, "drop the database").await.id;
+    app.deny(&ada, &denied).await.expect(200);
+    let expired = app.ask(&key, "wait forever").await.id;
+    app.clock.advance_ms(301_000);
+    let stopped = app.ask(&key, "rm -rf /").await.id;
+    let view = |id: String| {
+        let app = &app;
+        let auth = ada.auth();
+        async move { app.get(&format!("/api/v1/approval/{id}"), &auth).await.expect(200).body }
+    };
+    assert!(view(stopped.clone()).await.get("receiptSeq").is_none(), "pending: no receipt yet");
+    app.post("/api/v1/stop", &ada.auth(), json!({})).await.expect(200);
+    let mut named = Vec::new();
+    for (id, kind) in [
+        (approved, "request.approved"),
+        (denied, "request.denied"),
+        (expired, "request.expired"),
+        (stopped, "request.denied"),
+    ] {
+        let seq = view(id.clone()).await["receiptSeq"].as_u64().expect("receiptSeq");
+        named.push((id, kind, seq));
+    }
+    let chain = chain_of(&app, &ada, 100).await;
+    for (id, kind, seq) in named {
+        let receipt = &chain[seq as usize - 1];
+        assert_eq!(receipt["kind"], kind, "{id}: {receipt}");
+        let names = receipt["content"]["requestId"] == id.as_str()
+            || receipt["content"]["signed"]["requestId"] == id.as_str();
+        assert!(names, "receipt {seq} is {id}'s: {receipt}");
+    }
 }

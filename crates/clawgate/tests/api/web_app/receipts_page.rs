@@ -1,5 +1,6 @@
-//! The receipts page in Chromium: an approval made in the page with Chromium's virtual
-//! authenticator shows as signed by the person's passkey, and the chain and checkpoint the page
+//! The receipts page in Chromium: an approval and a denial made in the page with Chromium's
+//! virtual authenticator show as signed by the person's passkey, the approve page links to the
+//! approval's receipt, and the chain and checkpoint the page
 //! downloads hold under `clawgate audit verify`'s checks, made without the server.
 
 use crate::harness::browser::{Tab, chrome, new_key_in_page, sign_up};
@@ -28,6 +29,19 @@ async fn the_page_shows_each_receipt_and_its_download_verifies_offline() {
     tab.wait("document.querySelector('#approve')", "the approve button").await;
     tab.click("#approve").await;
     tab.wait("document.querySelector('.badge.APPROVED')", "the approved badge").await;
+    // The decided request links to its receipt, which the receipts page opens first.
+    tab.wait("document.querySelector('#receipt-link')", "the link to the receipt").await;
+    tab.click("#receipt-link").await;
+    let opened =
+        "document.querySelector('#opened-receipt .receipt[data-kind=\"request.approved\"]')?.textContent";
+    let opened = tab.wait(opened, "the receipt opened").await;
+    assert!(opened.as_str().is_some_and(|t| t.contains("signed by your passkey")), "{opened}");
+    // A denial made in the page is signed by the passkey too.
+    let refused = app.ask(&key, "drop the database").await;
+    tab.navigate(&format!("{}/approve/{}", app.origin, refused.id)).await;
+    tab.wait("document.querySelector('#deny')", "the deny button").await;
+    tab.click("#deny").await;
+    tab.wait("document.querySelector('.badge.DENIED')", "the denied badge").await;
 
     tab.navigate(&format!("{}/receipts", app.origin)).await;
     tab.wait("document.querySelector('.receipt[data-kind=\"request.approved\"]')", "the approval's receipt")
@@ -38,7 +52,13 @@ async fn the_page_shows_each_receipt_and_its_download_verifies_offline() {
     let kinds = tab.eval("[...document.querySelectorAll('.receipt')].map((r) => r.dataset.kind)").await;
     assert_eq!(
         kinds,
-        json!(["request.approved", "api_key.created", "passkey.registered", "account.created"]),
+        json!([
+            "request.denied",
+            "request.approved",
+            "api_key.created",
+            "passkey.registered",
+            "account.created"
+        ]),
         "newest first"
     );
 
@@ -59,6 +79,7 @@ async fn the_page_shows_each_receipt_and_its_download_verifies_offline() {
     };
     let summary = verify_chain(&chain, &options).expect("Chromium's chain holds");
     assert_eq!(summary.passkey_checked.get("request.approved"), Some(&1), "{summary:?}");
+    assert_eq!(summary.passkey_checked.get("request.denied"), Some(&1), "{summary:?}");
     assert_eq!(summary.passkey_checked.get("passkey.registered"), Some(&1), "{summary:?}");
     assert_eq!(summary.checkpoints.len(), 1);
 }
