@@ -223,17 +223,28 @@ impl Ceremonies {
     ) -> CeremonyResult<Started> {
         let ToApprove { record, passkeys, at } = self.approvals.to_approve(id).await?;
         let signed = Signed::new(approval_content(&record, grant.as_ref())?);
-        let (options, state) = self.webauthn.start_passkey_authentication(&passkeys).map_err(internal)?;
-        let challenge = signed.challenge();
-        let state = signed::with_challenge(&state, &challenge)?;
-        let mut public_key = options::public_key(&options)?;
-        public_key["challenge"] = serde_json::Value::String(challenge);
+        let (public_key, state) = self.signing_assertion(&passkeys, &signed)?;
         let expires = (at + CEREMONY_TTL_MS).min(record.expires_at);
         let kind = CeremonyKind::Approve;
         let approval = ApprovalState { assertion: state, grant };
         let (owner, request) = (Some(record.user_id.clone()), Some(record.id.clone()));
         let id = self.save(kind, owner, request, &approval, expires, Some(signed.to_json()?)).await?;
         Ok(Started { id, kind, public_key, signing: Some(signed.view()) })
+    }
+
+    /// The options and state of an assertion against `passkeys` whose challenge is the one derived
+    /// from what `signed` decides (in both: the browser signs it, webauthn-rs checks against it).
+    fn signing_assertion(
+        &self,
+        passkeys: &[Passkey],
+        signed: &Signed,
+    ) -> CeremonyResult<(serde_json::Value, PasskeyAuthentication)> {
+        let (options, state) = self.webauthn.start_passkey_authentication(passkeys).map_err(internal)?;
+        let challenge = signed.challenge();
+        let state = signed::with_challenge(&state, &challenge)?;
+        let mut public_key = options::public_key(&options)?;
+        public_key["challenge"] = serde_json::Value::String(challenge);
+        Ok((public_key, state))
     }
 
     /// Verifies the answer to `ceremony` for `purpose`, from a client at `ip`, and records the

@@ -1,11 +1,14 @@
 //! Approval-token signing keys (see `crate::tokens::keys` for what each is used for when).
 
+use super::audit::{self, AuditEvent, ReceiptBody};
 use super::writer::WriteStatement;
 use super::{Db, StoreError, StoreResult, opt_i64};
 use crate::clock::Millis;
-use crate::tokens::keys::KeyRecord;
+use crate::domain::ids::UserId;
+use crate::tokens::keys::{KeyRecord, kid_of};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
 use sqlx::Row;
 
 fn decode_seed(number: i64, text: &str) -> StoreResult<[u8; 32]> {
@@ -13,6 +16,29 @@ fn decode_seed(number: i64, text: &str) -> StoreResult<[u8; 32]> {
         .decode(text.as_bytes())
         .map_err(|_| StoreError::Corrupt(format!("signing key {number} is not base64")))?;
     bytes.try_into().map_err(|_| StoreError::Corrupt(format!("signing key {number} is not 32 bytes")))
+}
+
+/// Appends a receipt of a change to the server's signing keys to every account's chain, in the
+/// change's transaction: every account's tokens and checkpoints are signed with them. Accounts in
+/// a fixed order, so no two writers take their chains' heads crosswise.
+async fn receipt_for_every_account(
+    conn: &mut sqlx::AnyConnection,
+    event: &'static str,
+    content: Value,
+    at: Millis,
+) -> StoreResult<()> {
+    let users: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM users ORDER BY id").fetch_all(&mut *conn).await?;
+    let kid = content.get("kid").and_then(Value::as_str).map(str::to_owned);
+    for user in users {
+        let event = AuditEvent {
+            detail: kid.clone(),
+            receipt: Some(ReceiptBody { content: content.clone(), evidence: None }),
+            ..AuditEvent::new(event, at, &UserId::from_trusted(user))
+        };
+        audit::append(conn, &event).await?;
+    }
+    Ok(())
 }
 
 impl Db {
@@ -56,30 +82,39 @@ impl Db {
         }
     }
 
-    /// Stores `seed` as the next key, signing from `active_from`. `Conflict` when another
-    /// rotation took that number at the same moment.
+    /// Stores `seed` as the next key, signing from `active_from`, with a `signing_key.rotated`
+    /// receipt in every account's chain. `Conflict` when another rotation took that number at the
+    /// same moment.
     pub async fn insert_next_signing_key(
         &self,
         seed: &[u8; 32],
         now: Millis,
         active_from: Millis,
     ) -> StoreResult<i64> {
-        let rows = sqlx::query(
-            "INSERT INTO signing_keys (number, seed, created_at, active_from) \
-             SELECT COALESCE(MAX(number), 0) + 1, $1, $2, $3 FROM signing_keys RETURNING number",
-        )
-        .bind(STANDARD.encode(seed))
-        .bind(now)
-        .bind(active_from)
-        .written_rows(self)
-        .await?;
-        let row = rows.first().ok_or_else(|| StoreError::Corrupt("the new key has no number".into()))?;
-        Ok(row.try_get("number")?)
+        let (seed_text, kid) = (STANDARD.encode(seed), kid_of(seed));
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let number: i64 = sqlx::query_scalar(
+                    "INSERT INTO signing_keys (number, seed, created_at, active_from) \
+                     SELECT COALESCE(MAX(number), 0) + 1, $1, $2, $3 FROM signing_keys RETURNING number",
+                )
+                .bind(seed_text)
+                .bind(now)
+                .bind(active_from)
+                .fetch_one(&mut *conn)
+                .await?;
+                let content = json!({ "kid": kid, "number": number, "activeFrom": active_from });
+                receipt_for_every_account(conn, "signing_key.rotated", content, now).await?;
+                Ok(number)
+            })
+        }))
+        .await
     }
 
     /// Revokes key `number` (whose kid is `kid`) at `now` and, with `successor`, stores that seed
     /// as a new key signing from `now`, in one transaction that tells every other instance
-    /// (PostgreSQL NOTIFY) to reload its keys as it commits.
+    /// (PostgreSQL NOTIFY) to reload its keys as it commits, with a `signing_key.revoked` receipt
+    /// (and `signing_key.rotated` for the successor) in every account's chain.
     pub async fn revoke_signing_key(
         &self,
         number: i64,
@@ -100,6 +135,8 @@ impl Db {
                 if done.rows_affected() != 1 {
                     return Ok(Revocation::NotRevocable);
                 }
+                let revoked = json!({ "kid": kid, "number": number });
+                receipt_for_every_account(conn, "signing_key.revoked", revoked, now).await?;
                 let mut new = None;
                 if let Some(seed) = successor {
                     let number: i64 = sqlx::query_scalar(
@@ -110,6 +147,8 @@ impl Db {
                     .bind(now)
                     .fetch_one(&mut *conn)
                     .await?;
+                    let content = json!({ "kid": kid_of(&seed), "number": number, "activeFrom": now });
+                    receipt_for_every_account(conn, "signing_key.rotated", content, now).await?;
                     new = Some(number);
                 }
                 announcer.signing_key_revoked(conn, &kid).await?;

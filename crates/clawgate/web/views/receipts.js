@@ -31,6 +31,8 @@ const KINDS = {
   'gate.allowed': 'Allowed by the gate',
   'gate.denied': 'Denied by the gate',
   'receipts.pruned': 'Old gate receipts pruned',
+  'signing_key.rotated': 'Server signing key added',
+  'signing_key.revoked': 'Server signing key revoked',
 };
 
 /** Every receipt of the chain, oldest first, a page at a time. */

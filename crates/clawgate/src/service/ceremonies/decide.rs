@@ -5,9 +5,7 @@
 //! answer it, and only they can send the answer.
 
 use super::signed::{Signed, approval_content};
-use super::{
-    AssertionState, Ceremonies, CeremonyError, CeremonyResult, PublicKeyCredential, Started, internal,
-};
+use super::{AssertionState, Ceremonies, CeremonyError, CeremonyResult, PublicKeyCredential, Started};
 use crate::clock::{Millis, to_rfc3339};
 use crate::domain::ids::UserId;
 use crate::service::approvals::ApprovalError;
@@ -68,11 +66,7 @@ impl Ceremonies {
             return Err(CeremonyError::NoPasskey);
         }
         let signed = Signed::new(content);
-        let (options, state) = self.webauthn.start_passkey_authentication(&passkeys).map_err(internal)?;
-        let challenge = signed.challenge();
-        let state = super::signed::with_challenge(&state, &challenge)?;
-        let mut public_key = super::options::public_key(&options)?;
-        public_key["challenge"] = Value::String(challenge);
+        let (public_key, state) = self.signing_assertion(&passkeys, &signed)?;
         let expires = self.now() + super::CEREMONY_TTL_MS;
         let kind = CeremonyKind::Decide;
         let id = self.save(kind, Some(user.clone()), None, &state, expires, Some(signed.to_json()?)).await?;

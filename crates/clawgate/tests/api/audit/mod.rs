@@ -3,6 +3,6 @@
 //! checks a downloaded chain trusting nothing but the file (and the published keys).
 
 mod pruning;
-mod receipts;
+pub(crate) mod receipts;
 mod signed_decisions;
 mod verify;

@@ -112,6 +112,11 @@ async fn a_token_signed_before_rotation_verifies_after_the_new_key_takes_over(ba
     let row = |kid: &str| listed.lines().find(|l| l.contains(kid)).unwrap_or_default().to_owned();
     assert!(row(&old_kid).ends_with("active"), "{listed}");
     assert!(row(&new_kid).ends_with("next"), "{listed}");
+    // The person's chain records it: their tokens and checkpoints are signed with these keys.
+    let chain = crate::audit::receipts::chain_of(&app, &person, 100).await;
+    let rotated = chain.last().expect("receipts");
+    assert_eq!(rotated["kind"], "signing_key.rotated", "{rotated}");
+    assert_eq!(rotated["content"]["kid"], new_kid.as_str());
 
     // Published at the next reload, before it signs anything.
     upkeep(&app.state).await.expect("upkeep");
@@ -261,6 +266,14 @@ async fn keys_revoke_refuses_its_tokens_at_once_on_every_instance(backend: Backe
     assert!(said.contains(&format!("revoked signing key 1 ({old_kid})")), "{said}");
     let new_kid = rotated_kid(&said);
     assert_ne!(new_kid, old_kid);
+    let chain = crate::audit::receipts::chain_of(&a, &person, 100).await;
+    let kinds: Vec<(&Value, &Value)> =
+        chain.iter().rev().take(2).map(|r| (&r["kind"], &r["content"]["kid"])).collect();
+    assert_eq!(
+        kinds,
+        [(&json!("signing_key.rotated"), &json!(new_kid)), (&json!("signing_key.revoked"), &json!(old_kid))],
+        "the revocation and its successor, in the person's chain"
+    );
     for consequence in
         ["is refused from now on", "cached JWKS may accept its tokens", "may refuse the new key's tokens"]
     {
