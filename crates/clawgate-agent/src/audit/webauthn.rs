@@ -57,8 +57,13 @@ fn client_data(bytes: &[u8], expected_type: &str) -> Result<ClientData, String> 
         Some(t) => return Err(format!("clientDataJSON.type is \"{t}\", not \"{expected_type}\"")),
         None => return Err("clientDataJSON has no type".into()),
     }
-    if json.get("crossOrigin").and_then(Value::as_bool) == Some(true) {
-        return Err("the passkey was used in a cross-origin frame (clientDataJSON.crossOrigin)".into());
+    // As the server: a page framed by another site (WebAuthn L3 `crossOrigin`, `topOrigin`) is
+    // refused; clawgate's pages are never framed.
+    if json.get("crossOrigin").is_some_and(|v| v != &Value::Bool(false)) || json.get("topOrigin").is_some() {
+        return Err(
+            "the passkey was used in a frame of another site (clientDataJSON.crossOrigin or topOrigin)"
+                .into(),
+        );
     }
     let challenge = field(text("challenge").ok_or("clientDataJSON has no challenge")?, "the challenge")?;
     let origin = text("origin").ok_or("clientDataJSON has no origin")?.to_owned();
