@@ -6,7 +6,7 @@
 //! scan of `…_by_user`, `…_by_key`, `…_by_ref` or `…_by_decision` (see migration 0012). A filter
 //! that only one table can match leaves the other out.
 
-use super::{Db, StoreResult};
+use super::{Db, StoreResult, opt_i64};
 use crate::clock::Millis;
 use crate::domain::decided::{DeciderKind, Verdict};
 use crate::domain::ids::{ApiKeyId, GrantId, UserId};
@@ -52,6 +52,8 @@ pub struct DecisionRow {
     pub grant_description: Option<String>,
     /// A gated request's call as made (`{"tool", "input", "cwd"}`).
     pub gate_call: Option<String>,
+    /// A decided request's receipt in its owner's chain (the gate's own decisions: none here).
+    pub receipt_seq: Option<i64>,
 }
 
 /// Placeholders numbered as they are added, with their values.
@@ -79,7 +81,8 @@ impl Binds {
 const GATE_COLUMNS: &str = "d.id AS id, d.at AS at, d.api_key_id AS api_key_id, k.name AS api_key_name, \
      d.agent_id AS agent_id, d.tool AS tool, d.action AS action, d.cwd AS cwd, d.outcome AS outcome, \
      d.decided_by AS decider, d.decision_ref AS decision_ref, d.reason AS reason, d.rule_name AS rule_name, \
-     g.id AS grant_id, g.description AS grant_description, CAST(NULL AS TEXT) AS gate_call";
+     g.id AS grant_id, g.description AS grant_description, CAST(NULL AS TEXT) AS gate_call, \
+     CAST(NULL AS BIGINT) AS receipt_seq";
 
 const REQUEST_COLUMNS: &str = "r.id AS id, r.decided_at AS at, r.api_key_id AS api_key_id, \
      k.name AS api_key_name, r.agent_id AS agent_id, CAST(NULL AS TEXT) AS tool, r.action AS action, \
@@ -87,7 +90,8 @@ const REQUEST_COLUMNS: &str = "r.id AS id, r.decided_at AS at, r.api_key_id AS a
      CASE r.status WHEN 'APPROVED' THEN 'allow' WHEN 'DENIED' THEN 'deny' ELSE 'expired' END AS outcome, \
      CASE WHEN r.status = 'EXPIRED' THEN 'expiry' WHEN r.decided_by = 'stop' THEN 'stop' ELSE 'person' END AS decider, \
      r.decision_ref AS decision_ref, r.deny_reason AS reason, CAST(NULL AS TEXT) AS rule_name, \
-     g.id AS grant_id, g.description AS grant_description, r.gate_call AS gate_call";
+     g.id AS grant_id, g.description AS grant_description, r.gate_call AS gate_call, \
+     r.receipt_seq AS receipt_seq";
 
 /// The gate's branch, or `None` if the filter rules it out.
 fn gate_branch(
@@ -194,6 +198,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<DecisionRow> {
         grant_id: row.try_get("grant_id")?,
         grant_description: row.try_get("grant_description")?,
         gate_call: row.try_get("gate_call")?,
+        receipt_seq: opt_i64(row, "receipt_seq")?,
     })
 }
 

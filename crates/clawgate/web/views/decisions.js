@@ -41,7 +41,13 @@ function decisionCard(d) {
     { class: 'card decision', 'data-decision': d.id, 'data-decided-by': d.decidedBy, 'data-outcome': d.outcome },
     h('div', { class: 'spread' }, h('strong', { class: 'summary' }, visibleText(d.summary)), h('span', { class: d.outcome === 'expired' ? 'badge expired' : `badge outcome-${d.outcome}` }, OUTCOMES[d.outcome] || d.outcome)),
     agentBlock(d.action, 'action'),
-    h('div', { class: 'small muted' }, details, d.requestId ? [' · ', h('a', { href: `/approve/${d.requestId}`, 'data-link': true }, 'the request')] : null),
+    h(
+      'div',
+      { class: 'small muted' },
+      details,
+      d.requestId ? [' · ', h('a', { href: `/approve/${d.requestId}`, 'data-link': true }, 'the request')] : null,
+      d.receiptSeq ? [' · ', h('a', { href: `/receipts?seq=${d.receiptSeq}`, 'data-link': true, class: 'receipt-link' }, `receipt #${d.receiptSeq}`)] : null,
+    ),
   );
 }
 

@@ -120,6 +120,9 @@ pub struct DecisionView {
     pub action: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
+    /// For a decided request: the seq of the receipt that records it in the person's chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt_seq: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -229,6 +232,7 @@ fn view(e: Entry) -> DecisionView {
         tool,
         action: row.action,
         cwd,
+        receipt_seq: row.receipt_seq,
     }
 }
 

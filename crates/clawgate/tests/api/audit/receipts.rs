@@ -296,7 +296,14 @@ async fn each_decided_request_names_its_receipt(app: TestApp) {
         named.push((id, kind, seq));
     }
     let chain = chain_of(&app, &ada, 100).await;
+    let decisions = app.get("/api/v1/decisions", &ada.auth()).await.expect(200).body;
     for (id, kind, seq) in named {
+        let listed = decisions["decisions"]
+            .as_array()
+            .expect("decisions")
+            .iter()
+            .find(|d| d["requestId"] == id.as_str());
+        assert_eq!(listed.expect("listed")["receiptSeq"], seq, "the Decisions list names it too");
         let receipt = &chain[seq as usize - 1];
         assert_eq!(receipt["kind"], kind, "{id}: {receipt}");
         let names = receipt["content"]["requestId"] == id.as_str()
