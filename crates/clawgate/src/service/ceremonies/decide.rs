@@ -45,8 +45,9 @@ pub fn is_stop_of(signed: &Value, user: &UserId) -> bool {
         && signed.get("account").and_then(Value::as_str) == Some(user.as_str())
 }
 
-/// Whether `signed` denies exactly what `expected` (from [`deny_content`]) does; the expiry the
-/// person saw is signed, but whether the request is still open is the denial's own check.
+/// Whether `signed` decides exactly what `expected` does (an approval's or a denial's content);
+/// the expiry the person saw is signed, but whether the request is still open is the decision's
+/// own check.
 pub fn same_but_expiry(signed: &Value, expected: &Value) -> bool {
     let without_expiry = |v: &Value| {
         let mut v = v.clone();

@@ -107,15 +107,8 @@ impl Signed {
     /// expiry the person saw is signed; whether the request is still open is decided by the
     /// approval itself, against the stored expiry and the clock.
     pub fn check<T: Serialize>(&self, state: &T, expected: &Value) -> CeremonyResult<()> {
-        let without_expiry = |v: &Value| {
-            let mut v = v.clone();
-            if let Some(content) = v.as_object_mut() {
-                content.remove("expiresAt");
-            }
-            v
-        };
         self.check_challenge(state)?;
-        if without_expiry(&self.content) != without_expiry(expected) {
+        if !super::decide::same_but_expiry(&self.content, expected) {
             return Err(CeremonyError::InvalidCeremony);
         }
         Ok(())
