@@ -60,7 +60,7 @@ impl Db {
     /// Inserts a key (with its audit row and receipt: its id, name and prefix, never the key).
     pub async fn insert_api_key(&self, key: &ApiKeyRecord, key_hash: &str) -> StoreResult<()> {
         let (key, key_hash) = (key.clone(), key_hash.to_owned());
-        self.write(Box::new(move |conn| {
+        self.write_in_chain(&key.user_id.clone(), Box::new(move |conn| {
             Box::pin(async move {
                 sqlx::query(
                     "INSERT INTO api_keys (id, user_id, name, display_prefix, key_hash, created_at) \
@@ -176,8 +176,9 @@ impl Db {
 
     /// Revokes the user's key; false when there is no such live key of theirs.
     pub async fn revoke_api_key(&self, user: &UserId, id: &ApiKeyId, now: Millis) -> StoreResult<bool> {
+        let owner = user;
         let (user, id, key_id, announcer) = (user.clone(), id.clone(), id.clone(), self.announcer());
-        self.write(Box::new(move |conn| {
+        self.write_in_chain(owner, Box::new(move |conn| {
             Box::pin(async move {
                 let done = sqlx::query(
                     "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
@@ -229,7 +230,7 @@ impl Db {
         let key_id = key.id.clone();
         let (key, detail, announcer) = (key.clone(), detail.to_owned(), self.announcer());
         let (suspended_at, because) = (suspension.map(|(at, _)| at), suspension.map(|(_, b)| b.as_str()));
-        self.write(Box::new(move |conn| {
+        self.write_in_chain(&key.user_id.clone(), Box::new(move |conn| {
             Box::pin(async move {
                 let done = sqlx::query(
                     "UPDATE api_keys SET suspended_at = $1, suspended_because = $4 WHERE id = $2 AND user_id = $3 \

@@ -101,9 +101,10 @@ impl Db {
         evidence: ApprovalEvidence,
         grant: Option<&GrantRecord>,
     ) -> StoreResult<bool> {
+        let owner = user;
         let (id, user, announcer) = (id.clone(), user.clone(), self.announcer());
         let grant = grant.cloned();
-        self.write(Box::new(move |conn| {
+        self.write_in_chain(owner, Box::new(move |conn| {
             Box::pin(async move {
                 let rows = sqlx::query(
                     "UPDATE approval_requests SET status = 'APPROVED', decided_at = $1, credential_id = $2, \
@@ -185,9 +186,10 @@ impl Db {
         ip: Option<&str>,
         signed: Option<ReceiptBody>,
     ) -> StoreResult<Option<ApiKeyId>> {
+        let owner = user;
         let (id, user, announcer) = (id.clone(), user.clone(), self.announcer());
         let (reason, ip) = (reason.map(str::to_owned), ip.map(str::to_owned));
-        self.write(Box::new(move |conn| {
+        self.write_in_chain(owner, Box::new(move |conn| {
             Box::pin(async move {
                 let rows = sqlx::query(
                     "UPDATE approval_requests SET status = 'DENIED', decided_at = $1, deny_reason = $2 \
@@ -221,47 +223,86 @@ impl Db {
     }
 
     /// PENDING → EXPIRED for every request past its expiry (all users, or one): those it expired.
+    /// One write per account, since each appends to that account's chain (several accounts'
+    /// writes still share commits: see [`Db::write_in_chain`]). An account whose write fails is
+    /// left for the next sweep; the error is returned only if no account's write succeeded.
     pub async fn expire_due(&self, now: Millis, user: Option<&UserId>) -> StoreResult<Vec<ExpiredRequest>> {
-        let (user, announcer) = (user.cloned(), self.announcer());
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                let rows = sqlx::query(
-                    "UPDATE approval_requests SET status = 'EXPIRED', decided_at = expires_at \
-                     WHERE status = 'PENDING' AND expires_at <= $1 AND ($2 = '' OR user_id = $2) \
+        use futures::StreamExt;
+        let owners = match user {
+            Some(user) => vec![user.clone()],
+            None => sqlx::query_scalar::<_, String>(
+                "SELECT DISTINCT user_id FROM approval_requests WHERE status = 'PENDING' AND expires_at <= $1",
+            )
+            .bind(now)
+            .fetch_all(self.pool())
+            .await?
+            .into_iter()
+            .map(UserId::from_trusted)
+            .collect(),
+        };
+        let mut writes =
+            futures::stream::iter(owners).map(|owner| self.expire_due_of(now, owner)).buffer_unordered(32);
+        let (mut expired, mut failed) = (Vec::new(), None);
+        while let Some(written) = writes.next().await {
+            match written {
+                Ok(done) => expired.extend(done),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not expire one account's lapsed requests");
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        match failed {
+            Some(e) if expired.is_empty() => Err(e),
+            _ => Ok(expired),
+        }
+    }
+
+    /// PENDING → EXPIRED for every request of `user` past its expiry: those it expired.
+    async fn expire_due_of(&self, now: Millis, user: UserId) -> StoreResult<Vec<ExpiredRequest>> {
+        let announcer = self.announcer();
+        self.write_in_chain(
+            &user.clone(),
+            Box::new(move |conn| {
+                Box::pin(async move {
+                    let rows = sqlx::query(
+                        "UPDATE approval_requests SET status = 'EXPIRED', decided_at = expires_at \
+                     WHERE status = 'PENDING' AND expires_at <= $1 AND user_id = $2 \
                      RETURNING id, user_id, api_key_id, expires_at",
-                )
-                .bind(now)
-                .bind(user.as_ref().map(|u| u.as_str().to_owned()).unwrap_or_default())
-                .fetch_all(&mut *conn)
-                .await?;
-                let mut expired = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    let r = ExpiredRequest {
-                        id: RequestId::from_trusted(row.try_get("id")?),
-                        user_id: UserId::from_trusted(row.try_get("user_id")?),
-                        api_key_id: ApiKeyId::from_trusted(row.try_get("api_key_id")?),
-                    };
-                    let at: Millis = row.try_get("expires_at")?;
-                    let event = AuditEvent {
-                        request_id: Some(r.id.clone()),
-                        api_key_id: Some(r.api_key_id.clone()),
-                        ..AuditEvent::new("request.expired", at, &r.user_id)
-                    };
-                    append_decision(conn, &event, &r.id).await?;
-                    announcer.approval(conn, &r.event()).await?;
-                    expired.push(r);
-                }
-                // One update per key, in a fixed order (no two transactions lock keys crosswise).
-                let mut per_key = std::collections::BTreeMap::<&str, i64>::new();
-                for r in &expired {
-                    *per_key.entry(r.api_key_id.as_str()).or_default() += 1;
-                }
-                for (key, n) in per_key {
-                    release_pending_places(conn, &ApiKeyId::from_trusted(key.to_owned()), n).await?;
-                }
-                Ok(expired)
-            })
-        }))
+                    )
+                    .bind(now)
+                    .bind(user.as_str())
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    let mut expired = Vec::with_capacity(rows.len());
+                    for row in &rows {
+                        let r = ExpiredRequest {
+                            id: RequestId::from_trusted(row.try_get("id")?),
+                            user_id: UserId::from_trusted(row.try_get("user_id")?),
+                            api_key_id: ApiKeyId::from_trusted(row.try_get("api_key_id")?),
+                        };
+                        let at: Millis = row.try_get("expires_at")?;
+                        let event = AuditEvent {
+                            request_id: Some(r.id.clone()),
+                            api_key_id: Some(r.api_key_id.clone()),
+                            ..AuditEvent::new("request.expired", at, &r.user_id)
+                        };
+                        append_decision(conn, &event, &r.id).await?;
+                        announcer.approval(conn, &r.event()).await?;
+                        expired.push(r);
+                    }
+                    // One update per key, in a fixed order (no two transactions lock keys crosswise).
+                    let mut per_key = std::collections::BTreeMap::<&str, i64>::new();
+                    for r in &expired {
+                        *per_key.entry(r.api_key_id.as_str()).or_default() += 1;
+                    }
+                    for (key, n) in per_key {
+                        release_pending_places(conn, &ApiKeyId::from_trusted(key.to_owned()), n).await?;
+                    }
+                    Ok(expired)
+                })
+            }),
+        )
         .await
     }
 

@@ -73,9 +73,9 @@ impl Db {
         ip: Option<String>,
     ) -> StoreResult<Recorded> {
         self.last_used(&d.api_key_id, d.at);
-        let announcer = self.announcer();
+        let (announcer, owner) = (self.announcer(), d.user_id.clone());
         let written = self
-            .write(Box::new(move |conn| {
+            .write_in_chain(&owner, Box::new(move |conn| {
                 Box::pin(async move {
                     let inserted = sqlx::query(
                         "INSERT INTO gate_decisions (id, user_id, api_key_id, agent_id, tool, action, cwd, \

@@ -125,22 +125,25 @@ impl Db {
     /// already revoked or had expired (nothing is written then).
     pub async fn revoke_grant(&self, g: &GrantRecord, now: Millis, ip: Option<String>) -> StoreResult<bool> {
         let g = g.clone();
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                if revoke(conn, &g.user_id, Some(&g.id), now).await? == 0 {
-                    return Ok(false);
-                }
-                let event = AuditEvent {
-                    request_id: Some(g.request_id.clone()),
-                    api_key_id: Some(g.api_key_id.clone()),
-                    ip,
-                    detail: Some(format!("grant {}: {}", g.id, g.description)),
-                    ..AuditEvent::new("grant.revoked", now, &g.user_id)
-                };
-                audit::append(conn, &event).await?;
-                Ok(true)
-            })
-        }))
+        self.write_in_chain(
+            &g.user_id.clone(),
+            Box::new(move |conn| {
+                Box::pin(async move {
+                    if revoke(conn, &g.user_id, Some(&g.id), now).await? == 0 {
+                        return Ok(false);
+                    }
+                    let event = AuditEvent {
+                        request_id: Some(g.request_id.clone()),
+                        api_key_id: Some(g.api_key_id.clone()),
+                        ip,
+                        detail: Some(format!("grant {}: {}", g.id, g.description)),
+                        ..AuditEvent::new("grant.revoked", now, &g.user_id)
+                    };
+                    audit::append(conn, &event).await?;
+                    Ok(true)
+                })
+            }),
+        )
         .await
     }
 }

@@ -9,6 +9,7 @@ pub mod api_keys;
 pub mod approvals;
 pub mod audit;
 pub mod ceremonies;
+pub mod chain_writer;
 pub mod decision_log;
 pub mod decisions;
 pub mod files;
@@ -30,7 +31,7 @@ pub mod writer;
 
 use crate::clock::Millis;
 use crate::config::{Backend, DatabaseSettings, redact_url};
-use crate::domain::ids::ApiKeyId;
+use crate::domain::ids::{ApiKeyId, UserId};
 use crate::events::{
     ApprovalEvent, DECISION_EVENTS_CHANNEL, DecisionEvent, EVENTS_CHANNEL, KEY_EVENTS_CHANNEL, KeyEvent,
     SIGNING_KEYS_CHANNEL,
@@ -224,6 +225,9 @@ pub struct Db {
     out_of_space: Arc<AtomicBool>,
     /// SQLite's one writer (group commit); `None` on PostgreSQL, whose pool writes.
     writer: Option<Writer>,
+    /// PostgreSQL: each account's appends to its chain, committed in groups; `None` on SQLite,
+    /// whose one writer groups every write.
+    chain_writer: Option<Arc<chain_writer::ChainWriter>>,
     /// Names this instance in what it announces to others, so it can ignore its own.
     instance_id: Arc<str>,
     /// API keys' last use, not yet written (see `Db::last_used`).
@@ -329,6 +333,10 @@ impl Db {
             // Opening created the -wal and -shm files.
             files::secure_files(file)?;
         }
+        let chain_writer = match backend {
+            Backend::Postgres => Some(chain_writer::ChainWriter::new(pool.clone(), stats.clone())),
+            Backend::Sqlite => None,
+        };
         let instance_id = crate::domain::random::base62_string(16).into();
         let flush_barrier = backend == Backend::Postgres && flush_barrier_works(&pool).await;
         Ok(Self {
@@ -337,6 +345,7 @@ impl Db {
             sqlite_file,
             out_of_space: Arc::default(),
             writer,
+            chain_writer,
             instance_id,
             last_use: Arc::default(),
             keys: Arc::default(),
@@ -401,6 +410,17 @@ impl Db {
                 let _ = tx.rollback().await;
                 Err(e)
             }
+        }
+    }
+
+    /// Runs `work`, which appends to `user`'s chain of receipts (and to no other), in a
+    /// transaction and commits it: on SQLite as [`Db::write`] does; on PostgreSQL in the next
+    /// group commit of that account's appends on this instance (see [`chain_writer`]). Every
+    /// write that appends to one account's chain must come here.
+    pub async fn write_in_chain<T: Send + 'static>(&self, user: &UserId, work: Work<T>) -> StoreResult<T> {
+        match &self.chain_writer {
+            Some(chains) => chains.write(user, work).await,
+            None => self.write(work).await,
         }
     }
 

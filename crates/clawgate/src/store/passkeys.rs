@@ -76,7 +76,7 @@ impl Db {
             content: json!({ "credentialId": p.credential_id, "name": p.name }),
             evidence: serde_json::to_value(registration).ok(),
         };
-        self.write(Box::new(move |conn| {
+        self.write_in_chain(&p.user_id.clone(), Box::new(move |conn| {
             Box::pin(async move {
                 // A write first: it takes the lock before anything is read.
                 sqlx::query("UPDATE users SET webauthn_handle = webauthn_handle WHERE id = $1")
@@ -179,30 +179,34 @@ impl Db {
     /// Deletes `user`'s passkey `id` at `now` (with its audit row and receipt); false if there
     /// is no such passkey of theirs.
     pub async fn delete_passkey(&self, user: &UserId, id: &PasskeyId, now: Millis) -> StoreResult<bool> {
+        let owner = user;
         let (user, id) = (user.clone(), id.clone());
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                let rows = sqlx::query(
-                    "DELETE FROM passkeys WHERE id = $1 AND user_id = $2 RETURNING credential_id",
-                )
-                .bind(id.as_str())
-                .bind(user.as_str())
-                .fetch_all(&mut *conn)
-                .await?;
-                let Some(row) = rows.first() else { return Ok(false) };
-                let credential_id: String = row.try_get("credential_id")?;
-                let event = AuditEvent {
-                    credential_id: Some(credential_id.clone()),
-                    receipt: Some(ReceiptBody {
-                        content: json!({ "credentialId": credential_id }),
-                        evidence: None,
-                    }),
-                    ..AuditEvent::new(kind::PASSKEY_DELETED, now, &user)
-                };
-                audit::append(conn, &event).await?;
-                Ok(true)
-            })
-        }))
+        self.write_in_chain(
+            owner,
+            Box::new(move |conn| {
+                Box::pin(async move {
+                    let rows = sqlx::query(
+                        "DELETE FROM passkeys WHERE id = $1 AND user_id = $2 RETURNING credential_id",
+                    )
+                    .bind(id.as_str())
+                    .bind(user.as_str())
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    let Some(row) = rows.first() else { return Ok(false) };
+                    let credential_id: String = row.try_get("credential_id")?;
+                    let event = AuditEvent {
+                        credential_id: Some(credential_id.clone()),
+                        receipt: Some(ReceiptBody {
+                            content: json!({ "credentialId": credential_id }),
+                            evidence: None,
+                        }),
+                        ..AuditEvent::new(kind::PASSKEY_DELETED, now, &user)
+                    };
+                    audit::append(conn, &event).await?;
+                    Ok(true)
+                })
+            }),
+        )
         .await
     }
 }

@@ -48,81 +48,91 @@ impl Db {
         now: Millis,
         sign: SignCheckpoint,
     ) -> StoreResult<u64> {
+        let owner = user;
         let user = user.clone();
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                // On PostgreSQL, the chain's head is locked first, as every append takes it: of two
-                // instances pruning at once, the second then finds nothing left. (SQLite has one
-                // writer.)
-                if conn.backend_name() != <sqlx::Sqlite as sqlx::Database>::NAME {
-                    sqlx::query("SELECT seq FROM chain_heads WHERE user_id = $1 FOR UPDATE")
-                        .bind(user.as_str())
-                        .fetch_all(&mut *conn)
-                        .await?;
-                }
-                let rows = sqlx::query(concat!(
-                    "SELECT seq, kind, hash FROM receipts WHERE ",
-                    prunable!(),
-                    " ORDER BY seq LIMIT $3"
-                ))
-                .bind(user.as_str())
-                .bind(before)
-                .bind(batch)
-                .fetch_all(&mut *conn)
-                .await?;
-                let mut listed = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    let seq: i64 = row.try_get("seq")?;
-                    let seq = u64::try_from(seq)
-                        .map_err(|_| StoreError::Corrupt(format!("a receipt at seq {seq}")))?;
-                    listed.push((seq, row.try_get::<String, _>("kind")?, row.try_get::<String, _>("hash")?));
-                }
-                let Some(&(last, _, _)) = listed.last() else { return Ok(0) };
-                // Receipts appended since come after the head, never at or below `last`.
-                let (seq, prev) = receipts::advance(conn, &user).await?;
-                let emptied = sqlx::query(concat!(
-                    "UPDATE receipts SET content = 'null', evidence = NULL WHERE ",
-                    prunable!(),
-                    " AND seq <= $3"
-                ))
-                .bind(user.as_str())
-                .bind(before)
-                .bind(i64::try_from(last).unwrap_or(i64::MAX))
-                .execute(&mut *conn)
-                .await?;
-                let count = listed.len() as u64;
-                if emptied.rows_affected() != count {
-                    return Err(StoreError::Corrupt(
-                        "the receipts to prune changed while pruning them".into(),
-                    ));
-                }
-                let seqs: Vec<u64> = listed.iter().map(|(seq, _, _)| *seq).collect();
-                let pruning = Pruning {
-                    before,
-                    count,
-                    seqs: pruned::runs(&seqs),
-                    digest: pruned::digest(listed.iter().map(|(s, k, h)| (*s, k.as_str(), h.as_str()))),
-                };
-                let content =
-                    serde_json::to_value(&pruning).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let checkpoint = sign(seq - 1, &prev).map_err(|e| StoreError::Aborted(format!("{e:#}")))?;
-                let evidence = json!({ "checkpoint": checkpoint });
-                let receipt =
-                    Receipt::new(user.as_str(), seq, &prev, now, RECEIPTS_PRUNED, content, Some(evidence));
-                let event = AuditEvent {
-                    detail: Some(format!(
-                        "{count} gate receipts made before {before} ms emptied, through seq {last}"
-                    )),
-                    receipt: Some(ReceiptBody {
-                        content: receipt.content.clone(),
-                        evidence: receipt.evidence.clone(),
-                    }),
-                    ..AuditEvent::new(RECEIPTS_PRUNED, now, &user)
-                };
-                audit::write(conn, &event, Some(&receipt), None).await?;
-                Ok(count)
-            })
-        }))
+        // On PostgreSQL the chain's head is locked before this runs, as before every append: of
+        // two instances pruning at once, the second then finds nothing left. (SQLite has one
+        // writer.)
+        self.write_in_chain(
+            owner,
+            Box::new(move |conn| {
+                Box::pin(async move {
+                    let rows = sqlx::query(concat!(
+                        "SELECT seq, kind, hash FROM receipts WHERE ",
+                        prunable!(),
+                        " ORDER BY seq LIMIT $3"
+                    ))
+                    .bind(user.as_str())
+                    .bind(before)
+                    .bind(batch)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    let mut listed = Vec::with_capacity(rows.len());
+                    for row in &rows {
+                        let seq: i64 = row.try_get("seq")?;
+                        let seq = u64::try_from(seq)
+                            .map_err(|_| StoreError::Corrupt(format!("a receipt at seq {seq}")))?;
+                        listed.push((
+                            seq,
+                            row.try_get::<String, _>("kind")?,
+                            row.try_get::<String, _>("hash")?,
+                        ));
+                    }
+                    let Some(&(last, _, _)) = listed.last() else { return Ok(0) };
+                    // Receipts appended since come after the head, never at or below `last`.
+                    let (seq, prev) = receipts::advance(conn, &user).await?;
+                    let emptied = sqlx::query(concat!(
+                        "UPDATE receipts SET content = 'null', evidence = NULL WHERE ",
+                        prunable!(),
+                        " AND seq <= $3"
+                    ))
+                    .bind(user.as_str())
+                    .bind(before)
+                    .bind(i64::try_from(last).unwrap_or(i64::MAX))
+                    .execute(&mut *conn)
+                    .await?;
+                    let count = listed.len() as u64;
+                    if emptied.rows_affected() != count {
+                        return Err(StoreError::Corrupt(
+                            "the receipts to prune changed while pruning them".into(),
+                        ));
+                    }
+                    let seqs: Vec<u64> = listed.iter().map(|(seq, _, _)| *seq).collect();
+                    let pruning = Pruning {
+                        before,
+                        count,
+                        seqs: pruned::runs(&seqs),
+                        digest: pruned::digest(listed.iter().map(|(s, k, h)| (*s, k.as_str(), h.as_str()))),
+                    };
+                    let content =
+                        serde_json::to_value(&pruning).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    let checkpoint =
+                        sign(seq - 1, &prev).map_err(|e| StoreError::Aborted(format!("{e:#}")))?;
+                    let evidence = json!({ "checkpoint": checkpoint });
+                    let receipt = Receipt::new(
+                        user.as_str(),
+                        seq,
+                        &prev,
+                        now,
+                        RECEIPTS_PRUNED,
+                        content,
+                        Some(evidence),
+                    );
+                    let event = AuditEvent {
+                        detail: Some(format!(
+                            "{count} gate receipts made before {before} ms emptied, through seq {last}"
+                        )),
+                        receipt: Some(ReceiptBody {
+                            content: receipt.content.clone(),
+                            evidence: receipt.evidence.clone(),
+                        }),
+                        ..AuditEvent::new(RECEIPTS_PRUNED, now, &user)
+                    };
+                    audit::write(conn, &event, Some(&receipt), None).await?;
+                    Ok(count)
+                })
+            }),
+        )
         .await
     }
 }

@@ -71,11 +71,13 @@ impl Db {
     /// audit row, in one transaction. One conditional statement decides: of two saves over the
     /// same version exactly one writes, on either database.
     pub async fn save_rule_set(&self, new: NewRuleSet) -> StoreResult<Saved> {
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                let version = new.expected_version.saturating_add(1);
-                let written = if new.expected_version == 0 {
-                    sqlx::query(
+        self.write_in_chain(
+            &new.user.clone(),
+            Box::new(move |conn| {
+                Box::pin(async move {
+                    let version = new.expected_version.saturating_add(1);
+                    let written = if new.expected_version == 0 {
+                        sqlx::query(
                         "INSERT INTO rule_sets (user_id, version, rules, updated_at) VALUES ($1, 1, $2, $3) \
                          ON CONFLICT (user_id) DO NOTHING",
                     )
@@ -84,37 +86,38 @@ impl Db {
                     .bind(new.at)
                     .execute(&mut *conn)
                     .await?
-                } else {
-                    sqlx::query(
-                        "UPDATE rule_sets SET version = $1, rules = $2, updated_at = $3 \
+                    } else {
+                        sqlx::query(
+                            "UPDATE rule_sets SET version = $1, rules = $2, updated_at = $3 \
                          WHERE user_id = $4 AND version = $5",
-                    )
-                    .bind(version)
-                    .bind(new.rules.clone())
-                    .bind(new.at)
-                    .bind(new.user.as_str())
-                    .bind(new.expected_version)
-                    .execute(&mut *conn)
-                    .await?
-                };
-                if written.rows_affected() != 1 {
-                    let current: Option<i64> =
-                        sqlx::query_scalar("SELECT version FROM rule_sets WHERE user_id = $1")
-                            .bind(new.user.as_str())
-                            .fetch_optional(&mut *conn)
-                            .await?;
-                    return Ok(Saved::Conflict { current: current.unwrap_or(0) });
-                }
-                let audit = AuditEvent {
-                    ip: new.ip,
-                    detail: Some(version.to_string()),
-                    receipt: new.signed,
-                    ..AuditEvent::new("rules.changed", new.at, &new.user)
-                };
-                audit::append(conn, &audit).await?;
-                Ok(Saved::Saved(StoredRuleSet { version, rules: new.rules, updated_at: new.at }))
-            })
-        }))
+                        )
+                        .bind(version)
+                        .bind(new.rules.clone())
+                        .bind(new.at)
+                        .bind(new.user.as_str())
+                        .bind(new.expected_version)
+                        .execute(&mut *conn)
+                        .await?
+                    };
+                    if written.rows_affected() != 1 {
+                        let current: Option<i64> =
+                            sqlx::query_scalar("SELECT version FROM rule_sets WHERE user_id = $1")
+                                .bind(new.user.as_str())
+                                .fetch_optional(&mut *conn)
+                                .await?;
+                        return Ok(Saved::Conflict { current: current.unwrap_or(0) });
+                    }
+                    let audit = AuditEvent {
+                        ip: new.ip,
+                        detail: Some(version.to_string()),
+                        receipt: new.signed,
+                        ..AuditEvent::new("rules.changed", new.at, &new.user)
+                    };
+                    audit::append(conn, &audit).await?;
+                    Ok(Saved::Saved(StoredRuleSet { version, rules: new.rules, updated_at: new.at }))
+                })
+            }),
+        )
         .await
     }
 }

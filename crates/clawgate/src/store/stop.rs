@@ -67,30 +67,36 @@ impl Db {
                 self.keys.forget(&key.id);
             }
         }
+        let owner = user;
         let (user, ip, announcer) = (user.clone(), ip.map(str::to_owned), self.announcer());
         let stopped = self
-            .write(Box::new(move |conn| {
-                Box::pin(async move {
-                    let mut stopped = Stopped {
-                        denied: deny_pending(conn, &announcer, &user, now, ip.as_deref()).await?,
-                        revoked_grants: grants::revoke(conn, &user, None, now).await?,
-                        suspended: suspend_live_keys(conn, &announcer, &user, now).await?,
-                    };
-                    // On PostgreSQL a create whose key had nothing pending locks no row the denial
-                    // above touched, so it may commit between that statement and the suspension.
-                    // Its request is denied too: the key is suspended and locked by now, so no
-                    // later create of it can slip in.
-                    stopped.denied.extend(deny_pending(conn, &announcer, &user, now, ip.as_deref()).await?);
-                    let summary = AuditEvent {
-                        ip,
-                        detail: Some(stopped.summary()),
-                        receipt: signed,
-                        ..AuditEvent::new("agents.stopped", now, &user)
-                    };
-                    audit::append(conn, &summary).await?;
-                    Ok(stopped)
-                })
-            }))
+            .write_in_chain(
+                owner,
+                Box::new(move |conn| {
+                    Box::pin(async move {
+                        let mut stopped = Stopped {
+                            denied: deny_pending(conn, &announcer, &user, now, ip.as_deref()).await?,
+                            revoked_grants: grants::revoke(conn, &user, None, now).await?,
+                            suspended: suspend_live_keys(conn, &announcer, &user, now).await?,
+                        };
+                        // On PostgreSQL a create whose key had nothing pending locks no row the denial
+                        // above touched, so it may commit between that statement and the suspension.
+                        // Its request is denied too: the key is suspended and locked by now, so no
+                        // later create of it can slip in.
+                        stopped
+                            .denied
+                            .extend(deny_pending(conn, &announcer, &user, now, ip.as_deref()).await?);
+                        let summary = AuditEvent {
+                            ip,
+                            detail: Some(stopped.summary()),
+                            receipt: signed,
+                            ..AuditEvent::new("agents.stopped", now, &user)
+                        };
+                        audit::append(conn, &summary).await?;
+                        Ok(stopped)
+                    })
+                }),
+            )
             .await?;
         for key in &stopped.suspended {
             self.keys.forget(key);

@@ -47,7 +47,7 @@ impl WriteStatement for Statement {
 }
 
 /// Most writes one transaction takes: bounds how long the first of them waits for its commit.
-const MAX_BATCH: usize = 256;
+pub(super) const MAX_BATCH: usize = 256;
 
 /// How many writes may queue before callers wait to enqueue (backpressure, not failure).
 const QUEUE: usize = 4096;
@@ -78,16 +78,16 @@ fn keep_to_one_core() {
 }
 
 /// A queued write, its result type erased.
-trait Job: Send {
+pub(super) trait Job: Send {
     /// Runs the work; whether to keep it, and how to answer once the commit is known.
     fn run<'c>(self: Box<Self>, conn: &'c mut AnyConnection) -> BoxFuture<'c, (bool, Answer)>;
     /// Answers without running (the transaction could not start).
     fn fail(self: Box<Self>, e: StoreError);
 }
 
-struct Typed<T> {
-    work: Work<T>,
-    reply: oneshot::Sender<StoreResult<T>>,
+pub(super) struct Typed<T> {
+    pub(super) work: Work<T>,
+    pub(super) reply: oneshot::Sender<StoreResult<T>>,
 }
 
 impl<T: Send + 'static> Job for Typed<T> {
@@ -196,36 +196,9 @@ async fn run(
         }
         // One round trip to the connection's thread begins the transaction and the first write's
         // savepoint; each write after that costs one more (see `run_batch`).
-        if let Err(e) = conn.execute("BEGIN IMMEDIATE; SAVEPOINT one_write").await {
-            let e = StoreError::from(e);
-            let _ = conn.execute("ROLLBACK").await;
-            for job in batch.drain(..) {
-                job.fail(e.duplicate());
-            }
-            continue;
-        }
-        let writes = batch.len();
-        let outcome = run_batch(&mut conn, &mut batch).await;
-        let committed = match outcome {
-            Ok(answers) => {
-                let started = std::time::Instant::now();
-                let commit = conn.execute("COMMIT").await;
-                stats.committed(writes, started.elapsed());
-                match commit {
-                    Ok(_) => (answers, Ok(())),
-                    Err(e) => (answers, Err(StoreError::from(e))),
-                }
-            }
-            Err((answers, e)) => (answers, Err(e)),
-        };
-        let (answers, result) = committed;
-        if result.is_err() {
-            // Whatever was left of the transaction goes; every write of it is refused alike.
-            let _ = conn.execute("ROLLBACK").await;
-        }
-        for answer in answers {
-            answer(result.as_ref().map(|_| ()).map_err(StoreError::duplicate));
-        }
+        let begun =
+            conn.execute("BEGIN IMMEDIATE; SAVEPOINT one_write").await.map(|_| ()).map_err(StoreError::from);
+        commit_batch(&mut conn, begun, &mut batch, stats).await;
     }
     // Writes queued after the close are refused, never left waiting.
     jobs.close();
@@ -233,6 +206,41 @@ async fn run(
         job.fail(gone());
     }
     let _ = conn.close().await;
+}
+
+/// Runs `batch` in the transaction `begun` opened on `conn` (the first write's savepoint taken),
+/// commits it and answers every write: each with its own error if it failed alone, all alike if
+/// the transaction could not begin or commit. False if the connection may still be inside a
+/// transaction (a rollback failed): it must not be used again.
+pub(super) async fn commit_batch(
+    conn: &mut AnyConnection,
+    begun: StoreResult<()>,
+    batch: &mut Vec<Box<dyn Job>>,
+    stats: &StoreStats,
+) -> bool {
+    if let Err(e) = begun {
+        let rolled_back = conn.execute("ROLLBACK").await.is_ok();
+        for job in batch.drain(..) {
+            job.fail(e.duplicate());
+        }
+        return rolled_back;
+    }
+    let writes = batch.len();
+    let (answers, result) = match run_batch(conn, batch).await {
+        Ok(answers) => {
+            let started = std::time::Instant::now();
+            let commit = conn.execute("COMMIT").await;
+            stats.committed(writes, started.elapsed());
+            (answers, commit.map(|_| ()).map_err(StoreError::from))
+        }
+        Err((answers, e)) => (answers, Err(e)),
+    };
+    // Whatever was left of the transaction goes; every write of it is refused alike.
+    let clean = result.is_ok() || conn.execute("ROLLBACK").await.is_ok();
+    for answer in answers {
+        answer(result.as_ref().map(|_| ()).map_err(StoreError::duplicate));
+    }
+    clean
 }
 
 /// Runs each job in a savepoint of the open transaction (the first is taken with BEGIN). After a

@@ -52,7 +52,7 @@ fn hash_of(receipt: &Value) -> String {
 
 /// Asserts the chain is whole: seqs 1, 2, …, each hash what its receipt gives, each `prev` the
 /// hash before.
-fn assert_linked(account: &str, receipts: &[Value]) {
+pub(crate) fn assert_linked(account: &str, receipts: &[Value]) {
     let mut prev = "0".repeat(64);
     for (i, r) in receipts.iter().enumerate() {
         assert_eq!(r["seq"], i as u64 + 1, "{r}");
