@@ -129,7 +129,7 @@ pub async fn run(args: VerifyArgs) -> ExitCode {
     let checked = match (checked, &args.receipt) {
         (Ok(Ok(claims)), Some(path)) => match std::fs::read_to_string(path) {
             Err(e) => return fail(EXIT_ERROR, &format!("cannot read the chain {}: {e}", path.display())),
-            Ok(text) => match crate::audit::token_receipt(&text, &claims) {
+            Ok(text) => match crate::audit::token_receipt(&text, &token, &claims) {
                 Ok(line) => {
                     eprintln!("{line}");
                     Ok(Ok(claims))

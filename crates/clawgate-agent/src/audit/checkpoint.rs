@@ -3,7 +3,9 @@
 //! cut short; a checkpoint kept elsewhere says what it was.
 
 use super::error::ChainError;
-use clawgate_proto::evidence::receipt::{CHECKPOINT_TYP, ChainFile, CheckpointClaims, GENESIS};
+use clawgate_proto::evidence::receipt::{
+    CHECKPOINT_TYP, ChainFile, CheckpointClaims, GENESIS, Receipt, kind,
+};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -51,7 +53,15 @@ pub fn rfc3339(seconds: i64) -> String {
         .unwrap_or_else(|| format!("{seconds} s after the Unix epoch"))
 }
 
-/// Checks `jwt`'s signature against `jwks`, then that `chain` is the one it signed, up to its seq.
+/// The receipt in `chain` that records the revocation of signing key `kid`, if any.
+pub fn revocation_of<'c>(chain: &'c ChainFile, kid: &str) -> Option<&'c Receipt> {
+    chain.receipts.iter().find(|r| {
+        r.kind == kind::SIGNING_KEY_REVOKED && r.content.get("kid").and_then(Value::as_str) == Some(kid)
+    })
+}
+
+/// Checks `jwt`'s signature against `jwks`, then that it was not signed after the chain revoked
+/// its key, then that `chain` is the one it signed, up to its seq.
 pub fn verify(chain: &ChainFile, jwt: &str, jwks: &JwkSet) -> Result<CheckpointSummary, ChainError> {
     let header = jsonwebtoken::decode_header(jwt)
         .map_err(|e| ChainError::input(format!("the checkpoint is not a JWT: {e}")))?;
@@ -100,6 +110,17 @@ pub fn verify(chain: &ChainFile, jwt: &str, jwks: &JwkSet) -> Result<CheckpointS
         .claims;
     let when = rfc3339(claims.iat);
     let seq = Some(claims.seq);
+    if let Some(revoked) = revocation_of(chain, &kid).filter(|r| claims.iat > r.time.div_euclid(1000)) {
+        return Err(ChainError::checkpoint(
+            seq,
+            format!(
+                "the checkpoint of {when} is signed with key {kid}, which receipt {} revoked at {}: a \
+                 signature made after its key was revoked vouches for nothing (the key may be in other hands)",
+                revoked.seq,
+                rfc3339(revoked.time.div_euclid(1000))
+            ),
+        ));
+    }
     if claims.sub != chain.account {
         return Err(ChainError::checkpoint(
             seq,

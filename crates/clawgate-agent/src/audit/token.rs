@@ -4,13 +4,15 @@
 //! passkey signature against the key registered in it), and that receipt must approve exactly the
 //! token's request and action, over exactly that challenge.
 
+use super::checkpoint::{revocation_of, rfc3339};
 use super::{Options, read_chain, verify_chain};
 use clawgate_client::ApprovalClaims;
 use clawgate_proto::evidence::receipt::kind;
 use serde_json::Value;
 
-/// The receipt that backs `claims` in the chain file `text`, described in a line; or why none does.
-pub fn token_receipt(text: &str, claims: &ApprovalClaims) -> Result<String, String> {
+/// The receipt that backs `token` (whose claims are `claims`) in the chain file `text`, described
+/// in a line; or why none does.
+pub fn token_receipt(text: &str, token: &str, claims: &ApprovalClaims) -> Result<String, String> {
     let (Some(hash), Some(challenge)) = (&claims.receipt, &claims.challenge) else {
         return Err("the token names no receipt: a gate token, or an approval made before receipts".into());
     };
@@ -20,6 +22,16 @@ pub fn token_receipt(text: &str, claims: &ApprovalClaims) -> Result<String, Stri
     }
     let summary =
         verify_chain(&chain, &Options::default()).map_err(|e| format!("the chain does not hold: {e}"))?;
+    let kid = jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid).unwrap_or_default();
+    if let Some(revoked) = revocation_of(&chain, &kid).filter(|r| claims.iat > r.time.div_euclid(1000)) {
+        return Err(format!(
+            "the token was signed at {} with key {kid}, which receipt {} revoked at {}: a signature made \
+             after its key was revoked vouches for nothing (the key may be in other hands)",
+            rfc3339(claims.iat),
+            revoked.seq,
+            rfc3339(revoked.time.div_euclid(1000))
+        ));
+    }
     let r = chain.receipts.iter().find(|r| &r.hash == hash).ok_or_else(|| {
         format!("the chain (up to receipt {}) holds no receipt {hash}: download it again", summary.receipts)
     })?;

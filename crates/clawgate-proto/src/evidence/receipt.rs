@@ -47,6 +47,13 @@ pub mod kind {
     /// As `request.approved`, for a rule set saved with a passkey (`signed.decision` `rules`: the
     /// new version and the SHA-256 of the set's canonical JSON).
     pub const RULES_CHANGED: &str = "rules.changed";
+    /// The server's token signing key `content.kid` (its `content.number`) was revoked: tokens
+    /// and checkpoints it signs after this receipt's time vouch for nothing (the key may be in
+    /// other hands). In every account's chain.
+    pub const SIGNING_KEY_REVOKED: &str = "signing_key.revoked";
+    /// A new signing key `content.kid` signs from `content.activeFrom` (milliseconds). In every
+    /// account's chain.
+    pub const SIGNING_KEY_ROTATED: &str = "signing_key.rotated";
 
     /// The `signed.decision` a receipt of `kind` must carry when it has passkey evidence; `None`
     /// for kinds that are never signed by a decision ceremony.

@@ -14,11 +14,13 @@
 //! grant crosswise (a group of several writes would otherwise hold the head from its first write
 //! while a later one waits for a row another instance's group holds on its way to the head).
 
-use super::writer::{Job, MAX_BATCH, Typed, Work, commit_batch};
+use super::receipts::{KnownHead, LOCKED_HEAD};
+use super::writer::{Answer, Job, MAX_BATCH, Typed, Work, commit_batch};
 use super::{StoreError, StoreResult};
 use crate::domain::ids::UserId;
 use crate::metrics::StoreStats;
-use sqlx::{AnyConnection, AnyPool, Executor};
+use futures::future::BoxFuture;
+use sqlx::{AnyConnection, AnyPool, Executor, Row};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
@@ -95,7 +97,7 @@ struct Committer {
 impl Committer {
     async fn run(mut self) {
         loop {
-            let mut group = self.chains.next_group(&self.user);
+            let group = self.chains.next_group(&self.user);
             if group.is_empty() {
                 self.finished = true;
                 return;
@@ -108,7 +110,13 @@ impl Committer {
                     continue;
                 }
             };
-            let begun = begin(&mut conn, &self.user).await;
+            let (begun, mut group) = match begin(&mut conn, &self.user).await {
+                Ok(head) => {
+                    let head = Arc::new(Mutex::new(head));
+                    (Ok(()), group.into_iter().map(|job| WithHead::wrap(job, &head)).collect())
+                }
+                Err(e) => (Err(e), group),
+            };
             if !commit_batch(&mut conn, begun, &mut group, &self.chains.stats).await {
                 // It may still be inside the transaction: never handed to another caller.
                 conn.close_on_drop();
@@ -132,15 +140,51 @@ impl Drop for Committer {
 }
 
 /// Begins a group's transaction: the account's head locked first (see the module's notes), then
-/// the first write's savepoint. An account without a head yet (its first receipt is in this
-/// group) has nothing to lock: its first append creates the head, and the receipts' key refuses
-/// a second first receipt.
-async fn begin(conn: &mut AnyConnection, user: &UserId) -> StoreResult<()> {
+/// the first write's savepoint; the head as it was locked. An account without a head yet (its
+/// first receipt is in this group) has nothing to lock: its first append creates the head, and the
+/// receipts' key refuses a second first receipt.
+async fn begin(conn: &mut AnyConnection, user: &UserId) -> StoreResult<Option<KnownHead>> {
     conn.execute("BEGIN").await?;
-    sqlx::query("SELECT seq FROM chain_heads WHERE user_id = $1 FOR UPDATE")
+    let head = sqlx::query("SELECT seq, head FROM chain_heads WHERE user_id = $1 FOR UPDATE")
         .bind(user.as_str())
         .fetch_optional(&mut *conn)
         .await?;
     conn.execute("SAVEPOINT one_write").await?;
-    Ok(())
+    let Some(head) = head else { return Ok(None) };
+    let seq: i64 = head.try_get("seq")?;
+    let seq = u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("chain head at seq {seq}")))?;
+    Ok(Some(KnownHead { user: user.clone(), seq, hash: head.try_get("head")? }))
+}
+
+/// A write of a group, run where its appends find the head the group holds
+/// ([`LOCKED_HEAD`]); if it fails (its savepoint is rolled back), the head is put back as it was
+/// before it.
+struct WithHead {
+    job: Box<dyn Job>,
+    head: Arc<Mutex<Option<KnownHead>>>,
+}
+
+impl WithHead {
+    fn wrap(job: Box<dyn Job>, head: &Arc<Mutex<Option<KnownHead>>>) -> Box<dyn Job> {
+        Box::new(Self { job, head: head.clone() })
+    }
+}
+
+impl Job for WithHead {
+    fn run<'c>(self: Box<Self>, conn: &'c mut AnyConnection) -> BoxFuture<'c, (bool, Answer)> {
+        let WithHead { job, head } = *self;
+        let locked = |head: &Mutex<Option<KnownHead>>| head.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Box::pin(async move {
+            let before = locked(&head);
+            let (ok, answer) = LOCKED_HEAD.scope(head.clone(), job.run(conn)).await;
+            if !ok {
+                *head.lock().unwrap_or_else(|p| p.into_inner()) = before;
+            }
+            (ok, answer)
+        })
+    }
+
+    fn fail(self: Box<Self>, e: StoreError) {
+        self.job.fail(e);
+    }
 }

@@ -82,7 +82,7 @@ const GATE_COLUMNS: &str = "d.id AS id, d.at AS at, d.api_key_id AS api_key_id, 
      d.agent_id AS agent_id, d.tool AS tool, d.action AS action, d.cwd AS cwd, d.outcome AS outcome, \
      d.decided_by AS decider, d.decision_ref AS decision_ref, d.reason AS reason, d.rule_name AS rule_name, \
      g.id AS grant_id, g.description AS grant_description, CAST(NULL AS TEXT) AS gate_call, \
-     CAST(NULL AS BIGINT) AS receipt_seq";
+     d.receipt_seq AS receipt_seq";
 
 const REQUEST_COLUMNS: &str = "r.id AS id, r.decided_at AS at, r.api_key_id AS api_key_id, \
      k.name AS api_key_name, r.agent_id AS agent_id, CAST(NULL AS TEXT) AS tool, r.action AS action, \

@@ -13,6 +13,21 @@ use crate::domain::ids::{ApiKeyId, DecisionId, GrantId, UserId};
 use crate::domain::rules::Outcome;
 use crate::events::DecisionEvent;
 
+/// A decision's receipt's seq ($19; $20 the decision), written with its audit row and receipt;
+/// on PostgreSQL, other instances told of it in the same statement (a NOTIFY on channel $21 of
+/// message $22, sent as the decision commits). A SELECT in a WITH runs only as far as something
+/// reads it: the note reads it.
+const NOTED: audit::Noting = audit::Noting {
+    sqlite: concat!(
+        audit::with_receipt_sqlite!(),
+        "; UPDATE gate_decisions SET receipt_seq = $19 WHERE id = $20"
+    ),
+    postgres: audit::with_receipt_postgres!(
+        ", told AS (SELECT pg_notify($21, $22)), \
+         noted AS (UPDATE gate_decisions SET receipt_seq = $19 WHERE id = $20 AND EXISTS (SELECT 1 FROM told))"
+    ),
+};
+
 /// A decision the gate made alone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GateDecision {
@@ -117,8 +132,8 @@ impl Db {
                         detail: Some(format!("{} by {} {}", d.id, d.decided_by, d.decision_ref)),
                         ..AuditEvent::new(event, d.at, &d.user_id)
                     };
-                    audit::append(conn, &audit).await?;
-                    announcer.decision(conn, &d.event()).await?;
+                    let told = announcer.decision_message(&d.event());
+                    audit::append_noting(conn, &audit, NOTED, d.id.as_str(), told).await?;
                     Ok(Recorded::Recorded { grant_uses })
                 })
             }))

@@ -187,9 +187,12 @@ impl Announcer {
         });
     }
 
-    /// Tells other instances of a decision the gate made alone (see [`DECISION_EVENTS_CHANNEL`]).
-    pub(crate) async fn decision(&self, conn: &mut AnyConnection, event: &DecisionEvent) -> StoreResult<()> {
-        self.send(conn, DECISION_EVENTS_CHANNEL, event.to_wire(&self.instance_id)).await
+    /// What tells other instances of a decision the gate made alone (see
+    /// [`DECISION_EVENTS_CHANNEL`]): the channel and the message, for a statement that sends it
+    /// with the decision's own writes (PostgreSQL); `None` where there is no one to tell (SQLite).
+    pub(crate) fn decision_message(&self, event: &DecisionEvent) -> Option<(&'static str, String)> {
+        (self.backend == Backend::Postgres)
+            .then(|| (DECISION_EVENTS_CHANNEL, event.to_wire(&self.instance_id)))
     }
 
     pub(crate) async fn key(&self, conn: &mut AnyConnection, event: &KeyEvent) -> StoreResult<()> {

@@ -8,6 +8,7 @@ use crate::domain::ids::UserId;
 use crate::tokens::keys::{KeyRecord, kid_of};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use clawgate_proto::evidence::receipt::kind;
 use serde_json::{Value, json};
 use sqlx::Row;
 
@@ -104,7 +105,7 @@ impl Db {
                 .fetch_one(&mut *conn)
                 .await?;
                 let content = json!({ "kid": kid, "number": number, "activeFrom": active_from });
-                receipt_for_every_account(conn, "signing_key.rotated", content, now).await?;
+                receipt_for_every_account(conn, kind::SIGNING_KEY_ROTATED, content, now).await?;
                 Ok(number)
             })
         }))
@@ -136,7 +137,7 @@ impl Db {
                     return Ok(Revocation::NotRevocable);
                 }
                 let revoked = json!({ "kid": kid, "number": number });
-                receipt_for_every_account(conn, "signing_key.revoked", revoked, now).await?;
+                receipt_for_every_account(conn, kind::SIGNING_KEY_REVOKED, revoked, now).await?;
                 let mut new = None;
                 if let Some(seed) = successor {
                     let number: i64 = sqlx::query_scalar(
@@ -148,7 +149,7 @@ impl Db {
                     .fetch_one(&mut *conn)
                     .await?;
                     let content = json!({ "kid": kid_of(&seed), "number": number, "activeFrom": now });
-                    receipt_for_every_account(conn, "signing_key.rotated", content, now).await?;
+                    receipt_for_every_account(conn, kind::SIGNING_KEY_ROTATED, content, now).await?;
                     new = Some(number);
                 }
                 announcer.signing_key_revoked(conn, &kid).await?;

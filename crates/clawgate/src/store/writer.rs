@@ -55,7 +55,7 @@ const QUEUE: usize = 4096;
 /// A write: statements run on the connection inside a transaction it does not manage.
 pub type Work<T> = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<T>> + Send>;
 
-type Answer = Box<dyn FnOnce(StoreResult<()>) + Send>;
+pub(super) type Answer = Box<dyn FnOnce(StoreResult<()>) + Send>;
 
 /// Opens the writer's connection (on the writer's own thread).
 pub type Connect = Box<dyn FnOnce() -> BoxFuture<'static, anyhow::Result<AnyConnection>> + Send>;

@@ -3,7 +3,7 @@
 
 use super::{ACCOUNT, Builder, good, rehash};
 use crate::audit::*;
-use clawgate_proto::evidence::receipt::CHECKPOINT_TYP;
+use clawgate_proto::evidence::receipt::{CHECKPOINT_TYP, kind};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -137,6 +137,34 @@ fn a_chain_rewritten_whole_differs_from_its_checkpoint() {
 }
 
 #[test]
+fn a_checkpoint_signed_after_the_chain_revoked_its_key_does_not_hold() {
+    let (mut b, _) = good();
+    // Receipt 11, at 1,800,000,011 s: key k1 revoked.
+    let revoked = b.push(kind::SIGNING_KEY_REVOKED, json!({"kid": "k1", "number": 1}), None);
+    let ((key, x), head) = (server_key(5), b.receipts[7].hash.clone());
+    let at = |iat: i64| {
+        let claims = json!({"iss": "x", "sub": ACCOUNT, "seq": 8, "head": head, "iat": iat});
+        with(&sign(&key, "k1", &claims), &jwks("k1", &x))
+    };
+    // Signed before the revocation, or within its second: it holds (an old JWKS still has k1).
+    for iat in [1_800_000_005, 1_800_000_011] {
+        assert!(verify_chain(&b.chain(), &at(iat)).is_ok(), "signed at {iat}");
+    }
+    let e = refused(
+        &b,
+        &at(1_800_000_012),
+        Category::Checkpoint,
+        "is signed with key k1, which receipt 11 revoked",
+    );
+    assert_eq!((e.seq, revoked), (Some(8), 11));
+    assert!(e.to_string().contains("vouches for nothing"), "{e}");
+    // Another key's revocation says nothing of k1.
+    b.receipts[10].content = json!({"kid": "k2", "number": 2});
+    rehash(&mut b.receipts, 10);
+    assert!(verify_chain(&b.chain(), &at(1_800_000_012)).is_ok());
+}
+
+#[test]
 fn a_checkpoint_without_the_keys_is_a_usage_error() {
     let (b, _) = good();
     let (jwt, _) = checkpoint(&b, 8);
@@ -158,4 +186,32 @@ fn a_checkpoint_file_is_the_jwt_or_json_holding_it() {
     let token = jsonwebtoken::encode(&header, &json!({"sub": ACCOUNT}), &server_key(5).0).expect("signed");
     refused(&b, &with(&token, &keys), Category::Input, "not a clawgate checkpoint");
     refused(&b, &with("not a jwt", &keys), Category::Input, "not a JWT");
+}
+
+#[test]
+fn a_token_signed_after_the_chain_revoked_its_key_is_not_backed() {
+    let (mut b, _) = good();
+    // Receipt 5 approves req_1 (its nonce: the 4 receipts before it).
+    let (_, challenge) = super::approval("req_1", 4);
+    let (key, hash) = (server_key(5).0, b.receipts[4].hash.clone());
+    let token = |iat: i64| {
+        let claims = json!({
+            "iss": "https://gate.example.com", "sub": ACCOUNT, "aud": "clawgate:approval", "typ": "approval",
+            "jti": "tok_1", "iat": iat, "exp": iat + 300, "requestId": "req_1", "action": "rm -rf ./build",
+            "actionHash": "00", "agentId": "bot", "decidedBy": "passkey", "userVerified": true,
+            "challenge": super::authenticator::b64(&challenge), "receipt": hash,
+        });
+        let parsed: clawgate_client::ApprovalClaims = serde_json::from_value(claims.clone()).expect("claims");
+        (sign(&key, "k1", &claims), parsed)
+    };
+    let backed = |b: &Builder, iat: i64| {
+        let (jwt, claims) = token(iat);
+        token_receipt(&serde_json::to_string(&b.chain()).expect("JSON"), &jwt, &claims)
+    };
+    backed(&b, 1_800_000_100).expect("no revocation: the receipt backs it");
+    // Receipt 11, at 1,800,000,011 s: key k1 revoked.
+    b.push(kind::SIGNING_KEY_REVOKED, json!({"kid": "k1", "number": 1}), None);
+    backed(&b, 1_800_000_010).expect("signed before the revocation");
+    let why = backed(&b, 1_800_000_100).expect_err("signed after it");
+    assert!(why.contains("with key k1, which receipt 11 revoked"), "{why}");
 }

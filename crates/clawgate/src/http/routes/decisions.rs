@@ -120,7 +120,8 @@ pub struct DecisionView {
     pub action: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
-    /// For a decided request: the seq of the receipt that records it in the person's chain.
+    /// The seq of the receipt that records the decision in the person's chain (absent for a
+    /// decision made before decisions named their receipts).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt_seq: Option<i64>,
 }

@@ -18,6 +18,7 @@ on_both_databases!(
     each_person_reads_only_their_own_chain,
     two_instances_appending_at_once_keep_one_chain,
     each_decided_request_names_its_receipt,
+    each_decision_of_the_gate_names_its_receipt,
 );
 
 pub(crate) const RECEIPTS: &str = "/api/v1/audit/receipts";
@@ -310,4 +311,49 @@ async fn each_decided_request_names_its_receipt(app: TestApp) {
             || receipt["content"]["signed"]["requestId"] == id.as_str();
         assert!(names, "receipt {seq} is {id}'s: {receipt}");
     }
+}
+
+/// Each decision the gate made alone, by a rule (allow or deny) or by a grant, names the receipt
+/// that records it on the Decisions list, and that receipt's summary names the decision.
+async fn each_decision_of_the_gate_names_its_receipt(app: TestApp) {
+    let (mut ada, key) = asking_person(&app, "ada@example.com").await;
+    let grant =
+        granted(&app, &mut ada, &key, "make check", json!({"width": "exactCommand", "ttlSeconds": 900}))
+            .await;
+    app.save_rules(
+        &ada,
+        json!({"default": "ask", "rules": [
+            {"outcome": "allow", "tool": "Bash", "command": "echo *"},
+            {"outcome": "deny", "tool": "Bash", "command": "rm *"}
+        ]}),
+    )
+    .await;
+    let mut made = Vec::new();
+    for (command, kind) in
+        [("echo hi", "gate.allowed"), ("rm -rf build", "gate.denied"), ("make check", "gate.allowed")]
+    {
+        let answer = gate(&app, &key, bash(command)).await;
+        let id = answer.body["decisionId"].as_str().unwrap_or_else(|| panic!("decisionId: {}", answer.text));
+        made.push((id.to_owned(), kind));
+    }
+    let chain = chain_of(&app, &ada, 100).await;
+    let decisions = app.get("/api/v1/decisions", &ada.auth()).await.expect(200).body;
+    for (id, kind) in made {
+        let listed =
+            decisions["decisions"].as_array().expect("decisions").iter().find(|d| d["id"] == id.as_str());
+        let listed = listed.unwrap_or_else(|| panic!("{id} listed: {decisions}"));
+        let seq = listed["receiptSeq"].as_u64().unwrap_or_else(|| panic!("{id} names its receipt: {listed}"));
+        let receipt = &chain[seq as usize - 1];
+        assert_eq!(receipt["kind"], kind, "{id}: {receipt}");
+        let detail = receipt["content"]["detail"].as_str().expect("a summary");
+        assert!(detail.starts_with(&format!("{id} by ")), "receipt {seq} is {id}'s: {receipt}");
+    }
+    let by_grant = chain
+        .iter()
+        .filter(|r| r["kind"] == "gate.allowed")
+        .filter(|r| {
+            r["content"]["detail"].as_str().is_some_and(|d| d.ends_with(&format!("by grant {grant}")))
+        })
+        .count();
+    assert_eq!(by_grant, 1, "the grant's use is summarised with the grant's id");
 }
