@@ -151,26 +151,21 @@ pub(crate) struct Noting {
     pub postgres: &'static str,
 }
 
-/// Appends `e` as [`append`] does, and notes its receipt's seq on `row` with `noting`; with
-/// `told` (a NOTIFY's channel and message, $21 and $22), `noting` sends it too.
+/// Appends `e` as [`append`] does, and notes its receipt's seq on `row` with `noting`.
 pub(crate) async fn append_noting(
     conn: &mut sqlx::AnyConnection,
     e: &AuditEvent,
     noting: Noting,
     row: &str,
-    told: Option<(&'static str, String)>,
 ) -> StoreResult<()> {
     let receipt = take_place(conn, e).await?;
     let along = receipt.as_ref().map(|r| {
         let (seq, row) = (i64::try_from(r.seq).unwrap_or(i64::MAX), row.to_owned());
-        let bind: Box<dyn FnOnce(Statement) -> Statement + Send> = Box::new(move |s| {
-            let s = s.bind(seq).bind(row);
-            match told {
-                Some((channel, message)) => s.bind(channel).bind(message),
-                None => s,
-            }
-        });
-        Along { sqlite: noting.sqlite, postgres: noting.postgres, bind }
+        Along {
+            sqlite: noting.sqlite,
+            postgres: noting.postgres,
+            bind: Box::new(move |s| s.bind(seq).bind(row)),
+        }
     });
     write(conn, e, receipt.as_ref(), along).await
 }

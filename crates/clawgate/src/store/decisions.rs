@@ -62,7 +62,7 @@ pub(crate) async fn append_decision(
     event: &AuditEvent,
     id: &RequestId,
 ) -> StoreResult<()> {
-    audit::append_noting(conn, event, NOTED, id.as_str(), None).await
+    audit::append_noting(conn, event, NOTED, id.as_str()).await
 }
 
 /// A request that `expire_due` moved to EXPIRED.

@@ -13,20 +13,26 @@ use crate::domain::ids::{ApiKeyId, DecisionId, GrantId, UserId};
 use crate::domain::rules::Outcome;
 use crate::events::DecisionEvent;
 
-/// A decision's receipt's seq ($19; $20 the decision), written with its audit row and receipt;
-/// on PostgreSQL, other instances told of it in the same statement (a NOTIFY on channel $21 of
-/// message $22, sent as the decision commits). A SELECT in a WITH runs only as far as something
-/// reads it: the note reads it.
-const NOTED: audit::Noting = audit::Noting {
-    sqlite: concat!(
-        audit::with_receipt_sqlite!(),
-        "; UPDATE gate_decisions SET receipt_seq = $19 WHERE id = $20"
-    ),
-    postgres: audit::with_receipt_postgres!(
-        ", told AS (SELECT pg_notify($21, $22)), \
-         noted AS (UPDATE gate_decisions SET receipt_seq = $19 WHERE id = $20 AND EXISTS (SELECT 1 FROM told))"
-    ),
-};
+/// The decision's row, written in the round trip of its audit row and receipt ($19–$32; $12 is
+/// the receipt's seq); on PostgreSQL, other instances are told of it in the same statement (a
+/// NOTIFY on channel $33 of message $34, sent as the decision commits: a SELECT in a WITH runs only
+/// as far as something reads it, and the row's insert reads it).
+macro_rules! insert_decision {
+    ($told:expr) => {
+        concat!(
+            "INSERT INTO gate_decisions (id, agent_id, tool, action, cwd, outcome, decided_by, decision_ref, \
+             reason, token_jti, rule_name, user_id, api_key_id, at, receipt_seq) \
+             SELECT $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $12",
+            $told
+        )
+    };
+}
+const DECIDED_SQLITE: &str = concat!(audit::with_receipt_sqlite!(), "; ", insert_decision!(""));
+const DECIDED_POSTGRES: &str = audit::with_receipt_postgres!(concat!(
+    ", told AS (SELECT pg_notify($33, $34)), decided AS (",
+    insert_decision!(" WHERE EXISTS (SELECT 1 FROM told)"),
+    ")"
+));
 
 /// A decision the gate made alone.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,53 +96,66 @@ impl Db {
         self.last_used(&d.api_key_id, d.at);
         let (announcer, owner) = (self.announcer(), d.user_id.clone());
         let written = self
-            .write_in_chain(&owner, Box::new(move |conn| {
-                Box::pin(async move {
-                    let inserted = sqlx::query(
-                        "INSERT INTO gate_decisions (id, user_id, api_key_id, agent_id, tool, action, cwd, \
-                         outcome, decided_by, decision_ref, reason, token_jti, at, rule_name) \
-                         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 WHERE EXISTS \
-                         (SELECT 1 FROM api_keys WHERE id = $3 AND revoked_at IS NULL AND suspended_at IS NULL)",
-                    )
-                    .bind(d.id.as_str())
-                    .bind(d.user_id.as_str())
-                    .bind(d.api_key_id.as_str())
-                    .bind(d.agent_id.clone())
-                    .bind(d.tool.clone())
-                    .bind(stored_action(&d.action))
-                    .bind(d.cwd.clone())
-                    .bind(d.outcome.as_str())
-                    .bind(d.decided_by)
-                    .bind(d.decision_ref.clone())
-                    .bind(d.reason.clone())
-                    .bind(d.token_jti.clone())
-                    .bind(d.at)
-                    .bind(d.rule_name.clone())
-                    .execute(&mut *conn)
-                    .await?;
-                    if inserted.rows_affected() != 1 {
-                        return Ok(Recorded::KeyNotLive(key_standing(conn, &d.api_key_id).await?));
-                    }
-                    let mut grant_uses = None;
-                    if let Some(grant) = &grant {
-                        // Spent since it was read: the error undoes this write alone (see below).
-                        grant_uses = Some(grants::take_use(conn, grant, d.at).await?.ok_or(StoreError::Conflict)?);
-                    }
-                    let event = match d.outcome {
-                        Outcome::Allow => "gate.allowed",
-                        _ => "gate.denied",
-                    };
-                    let audit = AuditEvent {
-                        api_key_id: Some(d.api_key_id.clone()),
-                        ip,
-                        detail: Some(format!("{} by {} {}", d.id, d.decided_by, d.decision_ref)),
-                        ..AuditEvent::new(event, d.at, &d.user_id)
-                    };
-                    let told = announcer.decision_message(&d.event());
-                    audit::append_noting(conn, &audit, NOTED, d.id.as_str(), told).await?;
-                    Ok(Recorded::Recorded { grant_uses })
-                })
-            }))
+            .write_in_chain(
+                &owner,
+                Box::new(move |conn| {
+                    Box::pin(async move {
+                        // The key as of this write. Revoking or suspending a key appends to this
+                        // account's chain too, so none can come between this read and the decision's
+                        // row: this write holds the chain (SQLite's one writer; on PostgreSQL its
+                        // group holds the chain's head, taken before any write of the group ran).
+                        let standing = key_standing(conn, &d.api_key_id).await?;
+                        if standing != KeyStanding::Live {
+                            return Ok(Recorded::KeyNotLive(standing));
+                        }
+                        let mut grant_uses = None;
+                        if let Some(grant) = &grant {
+                            // Spent since it was read: the error undoes this write alone (see below).
+                            grant_uses =
+                                Some(grants::take_use(conn, grant, d.at).await?.ok_or(StoreError::Conflict)?);
+                        }
+                        let event = match d.outcome {
+                            Outcome::Allow => "gate.allowed",
+                            _ => "gate.denied",
+                        };
+                        let audit = AuditEvent {
+                            api_key_id: Some(d.api_key_id.clone()),
+                            ip,
+                            detail: Some(format!("{} by {} {}", d.id, d.decided_by, d.decision_ref)),
+                            ..AuditEvent::new(event, d.at, &d.user_id)
+                        };
+                        let receipt = audit::take_place(conn, &audit).await?;
+                        let told = announcer.decision_message(&d.event());
+                        let along = audit::Along {
+                            sqlite: DECIDED_SQLITE,
+                            postgres: DECIDED_POSTGRES,
+                            bind: Box::new(move |statement| {
+                                let statement = statement
+                                    .bind(d.id.as_str().to_owned())
+                                    .bind(d.agent_id)
+                                    .bind(d.tool)
+                                    .bind(stored_action(&d.action))
+                                    .bind(d.cwd)
+                                    .bind(d.outcome.as_str())
+                                    .bind(d.decided_by)
+                                    .bind(d.decision_ref)
+                                    .bind(d.reason)
+                                    .bind(d.token_jti)
+                                    .bind(d.rule_name)
+                                    .bind(d.user_id.as_str().to_owned())
+                                    .bind(d.api_key_id.as_str().to_owned())
+                                    .bind(d.at);
+                                match told {
+                                    Some((channel, message)) => statement.bind(channel).bind(message),
+                                    None => statement,
+                                }
+                            }),
+                        };
+                        audit::write(conn, &audit, receipt.as_ref(), Some(along)).await?;
+                        Ok(Recorded::Recorded { grant_uses })
+                    })
+                }),
+            )
             .await;
         match written {
             // The only conflict this write can end in (its ids are random): no use was left.

@@ -105,43 +105,49 @@ async fn gate_receipts_past_retention_are_emptied_and_the_chain_still_holds(app:
     );
 }
 
-/// Upkeep runs on every instance: two pruning one chain at once leave one pruning, and a chain
-/// that holds.
-async fn two_instances_pruning_at_once_prune_once(a: TestApp) {
-    let mut ada = a.person("ada@example.com").await;
+/// Ada, whose rules allow everything, with 20 of the gate's allows made on `a`; a second instance
+/// on the same database; both clocks then 91 days on, past the retention.
+async fn twenty_allows_91_days_ago(a: &TestApp) -> (Person, String, TestApp) {
+    let ada = a.person("ada@example.com").await;
     let key = a.api_key(&ada).await;
     a.save_rules(&ada, json!({ "default": "allow" })).await;
     for i in 0..20 {
-        assert_eq!(gate(&a, &key, bash(&format!("echo {i}"))).await.body["decision"], "allow");
+        assert_eq!(gate(a, &key, bash(&format!("echo {i}"))).await.body["decision"], "allow");
     }
     let b = a.second_instance().await;
     a.clock.advance_ms(91 * DAY_MS);
     b.clock.advance_ms(91 * DAY_MS);
+    (ada, key, b)
+}
+
+/// Ada's chain after upkeep, which must hold one pruning of the 20 old allows, and hold.
+/// (Ada signs in again first: the day-0 session has expired.)
+async fn pruned_once(a: &TestApp, ada: &mut Person) -> Vec<Value> {
+    let fresh = a.login(Some("ada@example.com"), &mut ada.key).await.expect(200);
+    ada.session = fresh.body["token"].as_str().expect("token").to_owned();
+    let chain = chain_of(a, ada, 100).await;
+    let prunings: Vec<&Value> = chain.iter().filter(|r| r["kind"] == "receipts.pruned").collect();
+    assert_eq!(prunings.len(), 1, "{:?}", kinds(&chain));
+    assert_eq!(prunings[0]["content"]["count"], 20, "the old receipts, none of the new");
+    let summary = verified(a, ada, vec![]).await.expect("the chain holds");
+    assert_eq!(summary.pruned, 20);
+    chain
+}
+
+/// Upkeep runs on every instance: two pruning one chain at once leave one pruning, and a chain
+/// that holds.
+async fn two_instances_pruning_at_once_prune_once(a: TestApp) {
+    let (mut ada, _, b) = twenty_allows_91_days_ago(&a).await;
     let (one, two) = tokio::join!(clawgate::app::upkeep(&a.state), clawgate::app::upkeep(&b.state));
     one.expect("upkeep on one");
     two.expect("upkeep on the other");
-    let fresh = a.login(Some("ada@example.com"), &mut ada.key).await.expect(200);
-    ada.session = fresh.body["token"].as_str().expect("token").to_owned();
-    let chain = chain_of(&a, &ada, 100).await;
-    let prunings: Vec<&Value> = chain.iter().filter(|r| r["kind"] == "receipts.pruned").collect();
-    assert_eq!(prunings.len(), 1, "{:?}", kinds(&chain));
-    assert_eq!(prunings[0]["content"]["count"], 20);
-    let summary = verified(&a, &ada, vec![]).await.expect("the chain holds");
-    assert_eq!(summary.pruned, 20);
+    pruned_once(&a, &mut ada).await;
 }
 
 /// One instance prunes an account's chain while the other appends the gate's decisions to it:
 /// every call is answered, the pruning lists exactly the old receipts, and the chain holds.
 async fn gate_calls_during_a_pruning_on_another_instance_keep_one_chain(a: TestApp) {
-    let mut ada = a.person("ada@example.com").await;
-    let key = a.api_key(&ada).await;
-    a.save_rules(&ada, json!({ "default": "allow" })).await;
-    for i in 0..20 {
-        assert_eq!(gate(&a, &key, bash(&format!("echo {i}"))).await.body["decision"], "allow");
-    }
-    let b = a.second_instance().await;
-    a.clock.advance_ms(91 * DAY_MS);
-    b.clock.advance_ms(91 * DAY_MS);
+    let (mut ada, key, b) = twenty_allows_91_days_ago(&a).await;
     let calls = (0..20).map(|i| {
         let (a, key) = (&a, key.clone());
         async move { gate(a, &key, bash(&format!("echo later {i}"))).await.body }
@@ -149,14 +155,7 @@ async fn gate_calls_during_a_pruning_on_another_instance_keep_one_chain(a: TestA
     let (answers, pruned) = tokio::join!(futures::future::join_all(calls), clawgate::app::upkeep(&b.state));
     pruned.expect("upkeep");
     assert!(answers.iter().all(|a| a["decision"] == "allow"), "{answers:?}");
-    let fresh = a.login(Some("ada@example.com"), &mut ada.key).await.expect(200);
-    ada.session = fresh.body["token"].as_str().expect("token").to_owned();
-    let chain = chain_of(&a, &ada, 100).await;
-    let prunings: Vec<&Value> = chain.iter().filter(|r| r["kind"] == "receipts.pruned").collect();
-    assert_eq!(prunings.len(), 1, "{:?}", kinds(&chain));
-    assert_eq!(prunings[0]["content"]["count"], 20, "the old receipts, none of the new");
+    let chain = pruned_once(&a, &mut ada).await;
     let kept = chain.iter().filter(|r| r["kind"] == "gate.allowed" && r["content"].is_object()).count();
     assert_eq!(kept, 20, "{:?}", kinds(&chain));
-    let summary = verified(&a, &ada, vec![]).await.expect("the chain holds");
-    assert_eq!(summary.pruned, 20);
 }
