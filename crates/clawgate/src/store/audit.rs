@@ -144,32 +144,6 @@ pub(crate) struct Along {
     pub bind: Box<dyn FnOnce(Statement) -> Statement + Send>,
 }
 
-/// Statements that note a receipt's seq ($19) on the row ($20) of the change it records, in the
-/// round trip of its audit row and receipt: the whole SQL for each backend, as [`Along`]'s.
-pub(crate) struct Noting {
-    pub sqlite: &'static str,
-    pub postgres: &'static str,
-}
-
-/// Appends `e` as [`append`] does, and notes its receipt's seq on `row` with `noting`.
-pub(crate) async fn append_noting(
-    conn: &mut sqlx::AnyConnection,
-    e: &AuditEvent,
-    noting: Noting,
-    row: &str,
-) -> StoreResult<()> {
-    let receipt = take_place(conn, e).await?;
-    let along = receipt.as_ref().map(|r| {
-        let (seq, row) = (i64::try_from(r.seq).unwrap_or(i64::MAX), row.to_owned());
-        Along {
-            sqlite: noting.sqlite,
-            postgres: noting.postgres,
-            bind: Box::new(move |s| s.bind(seq).bind(row)),
-        }
-    });
-    write(conn, e, receipt.as_ref(), along).await
-}
-
 /// Appends `e` on `conn`, and its receipt to the person's chain: inside the transaction of the
 /// change it records. The receipt written, if the event has one.
 pub(crate) async fn append(conn: &mut sqlx::AnyConnection, e: &AuditEvent) -> StoreResult<Option<Receipt>> {

@@ -173,9 +173,8 @@ impl WithHead {
 impl Job for WithHead {
     fn run<'c>(self: Box<Self>, conn: &'c mut AnyConnection) -> BoxFuture<'c, (bool, Answer)> {
         let WithHead { job, head } = *self;
-        let locked = |head: &Mutex<Option<KnownHead>>| head.lock().unwrap_or_else(|p| p.into_inner()).clone();
         Box::pin(async move {
-            let before = locked(&head);
+            let before = head.lock().unwrap_or_else(|p| p.into_inner()).clone();
             let (ok, answer) = LOCKED_HEAD.scope(head.clone(), job.run(conn)).await;
             if !ok {
                 *head.lock().unwrap_or_else(|p| p.into_inner()) = before;

@@ -46,15 +46,11 @@ const APPROVED_POSTGRES: &str = audit::with_receipt_postgres!(
 );
 /// A decided request's receipt's seq ($19; $20 the request), written with its audit row and
 /// receipt.
-const NOTED: audit::Noting = audit::Noting {
-    sqlite: concat!(
-        audit::with_receipt_sqlite!(),
-        "; UPDATE approval_requests SET receipt_seq = $19 WHERE id = $20"
-    ),
-    postgres: audit::with_receipt_postgres!(
-        ", noted AS (UPDATE approval_requests SET receipt_seq = $19 WHERE id = $20)"
-    ),
-};
+const NOTED_SQLITE: &str =
+    concat!(audit::with_receipt_sqlite!(), "; UPDATE approval_requests SET receipt_seq = $19 WHERE id = $20");
+const NOTED_POSTGRES: &str = audit::with_receipt_postgres!(
+    ", noted AS (UPDATE approval_requests SET receipt_seq = $19 WHERE id = $20)"
+);
 
 /// Appends `event`, the decision of request `id`, and notes its receipt's seq on the request.
 pub(crate) async fn append_decision(
@@ -62,7 +58,16 @@ pub(crate) async fn append_decision(
     event: &AuditEvent,
     id: &RequestId,
 ) -> StoreResult<()> {
-    audit::append_noting(conn, event, NOTED, id.as_str()).await
+    let receipt = audit::take_place(conn, event).await?;
+    let along = receipt.as_ref().map(|r| {
+        let (seq, id) = (i64::try_from(r.seq).unwrap_or(i64::MAX), id.as_str().to_owned());
+        audit::Along {
+            sqlite: NOTED_SQLITE,
+            postgres: NOTED_POSTGRES,
+            bind: Box::new(move |statement| statement.bind(seq).bind(id)),
+        }
+    });
+    audit::write(conn, event, receipt.as_ref(), along).await
 }
 
 /// A request that `expire_due` moved to EXPIRED.
